@@ -1,0 +1,394 @@
+//! Build-time generation of typed wasmtime host bindings for WIT worlds.
+//!
+//! `torvyn-build` is to WIT what `prost-build` is to protobuf: call it from a
+//! `build.rs`, it reads every `*.wit` file of a folder, generates typed host
+//! bindings for the worlds you ask for with wasmtime's own generator
+//! (`wasmtime-internal-wit-bindgen`, the engine behind `wasmtime::component::bindgen!`),
+//! writes them into `OUT_DIR` and tells cargo to re-run when any WIT file changes.
+//!
+//! Each world becomes a module named after it (`data-source` → `data_source`).
+//! An interface imported by several worlds is generated once, in the first
+//! world that imports it; later worlds refer to that module, so one host
+//! implementation serves them all.
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     torvyn_build::Builder::new("wit")
+//!         .world("acme:geo/enricher")
+//!         .torvyn_host("torvyn_engine")
+//!         .compile()
+//!         .unwrap_or_else(|e| panic!("{e}"));
+//! }
+//! ```
+//!
+//! and in the crate, at the module path given by [`Builder::module_path`]
+//! (default `crate::bindings`):
+//!
+//! ```ignore
+//! pub mod bindings {
+//!     torvyn_engine::include_bindings!("bindings");
+//! }
+//! ```
+#![deny(missing_docs)]
+
+pub use wit_parser;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use wasmtime_internal_wit_bindgen::{
+    FunctionConfig, FunctionFilter, FunctionFlags, Opts, Ownership,
+};
+use wit_parser::{PackageName, Resolve, UnresolvedPackageGroup, WorldId, WorldItem, WorldKey};
+
+/// Why bindings could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A WIT folder or file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A WIT file does not parse or does not resolve; the message names the file and line.
+    #[error("invalid WIT: {0}")]
+    Wit(String),
+    /// A requested world is not defined in the WIT folder.
+    #[error("world `{0}` is not defined in the WIT folder")]
+    UnknownWorld(String),
+    /// The code generator refused the input.
+    #[error("generating bindings for world `{world}` failed: {message}")]
+    Generate {
+        /// The world being generated.
+        world: String,
+        /// The generator's message.
+        message: String,
+    },
+    /// `OUT_DIR` is not set and no output directory was given.
+    #[error("OUT_DIR is not set: call from a build script or set Builder::out_dir")]
+    NoOutDir,
+}
+
+/// What a successful run produced.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// The file the bindings were written to (`None` for [`Builder::generate`]).
+    pub path: Option<PathBuf>,
+    /// The generated Rust source.
+    pub source: String,
+    /// Every WIT file that was read; a change to any of them must regenerate.
+    pub wit_files: Vec<PathBuf>,
+    /// The fully qualified names of the worlds generated, in order.
+    pub worlds: Vec<String>,
+}
+
+/// Configures and runs the generator. See the crate docs for an example.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    wit_dir: PathBuf,
+    worlds: Vec<String>,
+    with: BTreeMap<String, String>,
+    module_path: String,
+    out_dir: Option<PathBuf>,
+    file_name: String,
+    borrowing: bool,
+    emit_rerun: bool,
+}
+
+impl Builder {
+    /// A builder for the WIT files directly inside `wit_dir` (one package per
+    /// file, in any order; `use` between them is resolved).
+    pub fn new(wit_dir: impl Into<PathBuf>) -> Self {
+        Builder {
+            wit_dir: wit_dir.into(),
+            worlds: Vec::new(),
+            with: BTreeMap::new(),
+            module_path: "crate::bindings".into(),
+            out_dir: None,
+            file_name: "bindings".into(),
+            borrowing: true,
+            emit_rerun: true,
+        }
+    }
+
+    /// Adds a world to generate, as `namespace:package/world` (a version may
+    /// be appended). Without any call, every world of the folder is generated.
+    pub fn world(mut self, name: impl Into<String>) -> Self {
+        self.worlds.push(name.into());
+        self
+    }
+
+    /// Maps a WIT interface (`ns:pkg/iface@1.0.0`) or resource
+    /// (`ns:pkg/iface.resource`) to an existing Rust path instead of generating it.
+    pub fn with(mut self, wit_name: impl Into<String>, rust_path: impl Into<String>) -> Self {
+        self.with.insert(wit_name.into(), rust_path.into());
+        self
+    }
+
+    /// Uses `torvyn-engine`'s host implementation of the Torvyn contract
+    /// imports (`types` with its buffers and flow contexts, the buffer
+    /// allocator, capability queries). `crate_name` is how the engine crate is
+    /// named in the using crate, usually `torvyn_engine`.
+    pub fn torvyn_host(self, crate_name: &str) -> Self {
+        let root = format!("{crate_name}::bindings");
+        self.with("torvyn:streaming/types@0.1.0", format!("{root}::types"))
+            .with(
+                "torvyn:streaming/buffer-allocator@0.1.0",
+                format!("{root}::buffer_allocator"),
+            )
+            .with(
+                "torvyn:capabilities/capability-query@0.1.0",
+                format!("{root}::capability_query"),
+            )
+    }
+
+    /// The Rust module path at which the generated file is included
+    /// (default `crate::bindings`); needed to share imports between worlds.
+    pub fn module_path(mut self, path: impl Into<String>) -> Self {
+        self.module_path = path.into();
+        self
+    }
+
+    /// Writes into `dir` instead of `OUT_DIR`.
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// Base name of the generated file (default `bindings` → `bindings.rs`).
+    pub fn file_name(mut self, name: impl Into<String>) -> Self {
+        self.file_name = name.into();
+        self
+    }
+
+    /// Whether export parameters borrow (`&str`, `&[T]`) instead of owning
+    /// (`String`, `Vec<T>`). Default `true`: calling an export then needs no
+    /// host heap allocation for its arguments.
+    pub fn borrowing_params(mut self, borrowing: bool) -> Self {
+        self.borrowing = borrowing;
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` lines (default `true`).
+    pub fn emit_rerun_if_changed(mut self, emit: bool) -> Self {
+        self.emit_rerun = emit;
+        self
+    }
+
+    /// Generates the bindings and returns them without writing a file.
+    pub fn generate(&self) -> Result<Generated, Error> {
+        let wit_files = wit_files(&self.wit_dir)?;
+        if self.emit_rerun {
+            println!("cargo:rerun-if-changed={}", self.wit_dir.display());
+            for file in &wit_files {
+                println!("cargo:rerun-if-changed={}", file.display());
+            }
+        }
+        let mut resolve = Resolve::default();
+        load_packages(&mut resolve, &wit_files)?;
+        let worlds = self.selected_worlds(&resolve)?;
+
+        let mut source = String::from("// @generated by torvyn-build. Do not edit.\n");
+        let mut world_names = Vec::new();
+        // Imports already generated: WIT interface name -> Rust module path.
+        let mut shared: BTreeMap<String, String> = BTreeMap::new();
+        for world in worlds {
+            let world_name = qualified_world_name(&resolve, world);
+            let module = rust_ident(&resolve.worlds[world].name);
+            let mut opts = Opts {
+                ownership: if self.borrowing {
+                    Ownership::Borrowing {
+                        duplicate_if_necessary: true,
+                    }
+                } else {
+                    Ownership::Owning
+                },
+                imports: trappable_imports(),
+                ..Opts::default()
+            };
+            let mut newly_generated = Vec::new();
+            for (key, item) in &resolve.worlds[world].imports {
+                let WorldItem::Interface { id, .. } = item else {
+                    continue;
+                };
+                let Some(name) = resolve.id_of(*id) else {
+                    continue;
+                };
+                if let Some(path) = self.with.get(&name).or_else(|| shared.get(&name)) {
+                    opts.with.insert(name, path.clone());
+                    continue;
+                }
+                for (resource, _) in resolve.interfaces[*id].types.iter() {
+                    let resource_key = format!("{name}.{resource}");
+                    if let Some(path) = self.with.get(&resource_key) {
+                        opts.with.insert(resource_key, path.clone());
+                    }
+                }
+                newly_generated.push((name, interface_module_path(&resolve, key)));
+            }
+            let generated = opts
+                .generate(&mut resolve, world)
+                .map_err(|e| Error::Generate {
+                    world: world_name.clone(),
+                    message: format!("{e:#}"),
+                })?;
+            for (name, relative) in newly_generated {
+                let path = format!("{}::{module}::{relative}", self.module_path);
+                shared.entry(name).or_insert(path);
+            }
+            source.push_str(&format!(
+                "/// Bindings for the WIT world `{world_name}`.\npub mod {module} {{\n{generated}\n}}\n"
+            ));
+            world_names.push(world_name);
+        }
+        Ok(Generated {
+            path: None,
+            source,
+            wit_files,
+            worlds: world_names,
+        })
+    }
+
+    /// Generates the bindings and writes them to `OUT_DIR/<file_name>.rs`.
+    pub fn compile(&self) -> Result<Generated, Error> {
+        let out_dir = match &self.out_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutDir)?,
+        };
+        let mut generated = self.generate()?;
+        let path = out_dir.join(format!("{}.rs", self.file_name));
+        // Rewriting identical content would needlessly rebuild dependents.
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(generated.source.as_str()) {
+            std::fs::write(&path, &generated.source).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        generated.path = Some(path);
+        Ok(generated)
+    }
+
+    fn selected_worlds(&self, resolve: &Resolve) -> Result<Vec<WorldId>, Error> {
+        if self.worlds.is_empty() {
+            return Ok(resolve.worlds.iter().map(|(id, _)| id).collect());
+        }
+        let packages: Vec<_> = resolve.packages.iter().map(|(id, _)| id).collect();
+        self.worlds
+            .iter()
+            .map(|name| {
+                resolve
+                    .select_world(&packages, Some(name))
+                    .map_err(|_| Error::UnknownWorld(name.clone()))
+            })
+            .collect()
+    }
+}
+
+/// Host imports return `wasmtime::Result`, so a host implementation can trap
+/// the guest (for example on a stale handle) instead of having to panic.
+fn trappable_imports() -> FunctionConfig {
+    let mut config = FunctionConfig::new();
+    config.push(FunctionFilter::Default, FunctionFlags::TRAPPABLE);
+    config
+}
+
+/// The `*.wit` files directly inside `dir`, sorted for a stable output.
+fn wit_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|ext| ext == "wit") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Loads every `*.wit` file directly inside `dir` into `resolve` (one
+/// package per file, `use` between files resolved in any order) and returns
+/// the files read.
+pub fn load_wit_dir(resolve: &mut Resolve, dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let files = wit_files(dir)?;
+    load_packages(resolve, &files)?;
+    Ok(files)
+}
+
+/// Parses each file as its own package group and resolves them together, so
+/// files may `use` each other in any order.
+fn load_packages(resolve: &mut Resolve, files: &[PathBuf]) -> Result<(), Error> {
+    let mut groups = Vec::new();
+    for path in files {
+        let contents = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let group = UnresolvedPackageGroup::parse(path, &contents)
+            .map_err(|(map, e)| Error::Wit(e.render(&map)))?;
+        groups.push(group);
+    }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let main = groups.remove(0);
+    resolve
+        .push_groups(main, groups)
+        .map_err(|e| Error::Wit(resolve.render_error(&anyhow::Error::from(e))))?;
+    Ok(())
+}
+
+fn qualified_world_name(resolve: &Resolve, world: WorldId) -> String {
+    let world = &resolve.worlds[world];
+    match world.package {
+        Some(pkg) => {
+            let PackageName {
+                namespace,
+                name,
+                version,
+            } = &resolve.packages[pkg].name;
+            let version = version
+                .as_ref()
+                .map(|v| format!("@{v}"))
+                .unwrap_or_default();
+            format!("{namespace}:{name}/{}{version}", world.name)
+        }
+        None => world.name.clone(),
+    }
+}
+
+/// Where the generator puts an imported interface, relative to the world module.
+fn interface_module_path(resolve: &Resolve, key: &WorldKey) -> String {
+    match key {
+        WorldKey::Name(name) => rust_ident(name),
+        WorldKey::Interface(id) => {
+            let iface = &resolve.interfaces[*id];
+            let name = iface.name.as_deref().unwrap_or_default();
+            match iface.package {
+                Some(pkg) => {
+                    let pkg = &resolve.packages[pkg].name;
+                    format!(
+                        "{}::{}::{}",
+                        rust_ident(&pkg.namespace),
+                        rust_ident(&pkg.name),
+                        rust_ident(name)
+                    )
+                }
+                None => rust_ident(name),
+            }
+        }
+    }
+}
+
+/// The generator's kebab-case to snake_case module naming.
+fn rust_ident(name: &str) -> String {
+    name.replace('-', "_")
+}

@@ -1,0 +1,205 @@
+//! Engine configuration: limits that contain untrusted components, and how
+//! the engine compiles and caches them.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Limits applied to every instance of a component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel given to each call (refilled before every call); `None` = unmetered.
+    pub fuel_per_call: Option<u64>,
+    /// Wall-clock time a call may run; `None` = no deadline.
+    pub call_deadline: Option<Duration>,
+    /// Largest linear memory an instance may grow to, in bytes.
+    pub max_memory_bytes: u64,
+    /// Largest table an instance may grow to, in elements.
+    pub max_table_elements: usize,
+    /// Bytes of host buffers an instance's guest may hold at once.
+    pub buffer_budget_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel_per_call: None,
+            call_deadline: Some(Duration::from_secs(5)),
+            max_memory_bytes: 64 << 20,
+            max_table_elements: 10_000,
+            buffer_budget_bytes: 64 << 20,
+        }
+    }
+}
+
+/// How instances get their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocation {
+    /// Memory is mapped when an instance is created (wasmtime's default).
+    #[default]
+    OnDemand,
+    /// Pre-reserved slots for up to this many live instances: much faster
+    /// instantiation, bounded concurrency.
+    Pooling {
+        /// Live component instances the pool holds.
+        max_instances: u32,
+    },
+}
+
+/// Configuration of a [`WasmtimeEngine`](crate::WasmtimeEngine). Build with
+/// [`EngineConfig::builder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub(crate) limits: Limits,
+    pub(crate) max_stack_bytes: usize,
+    pub(crate) epoch_tick: Duration,
+    pub(crate) allocation: Allocation,
+    pub(crate) cache_dir: Option<PathBuf>,
+    pub(crate) capabilities: BTreeSet<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            limits: Limits::default(),
+            max_stack_bytes: 512 << 10,
+            epoch_tick: Duration::from_millis(10),
+            allocation: Allocation::OnDemand,
+            cache_dir: None,
+            capabilities: BTreeSet::new(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// A builder starting from the defaults: 5 s call deadline, no fuel
+    /// metering, 64 MiB linear memory, 64 MiB buffer budget, 512 KiB stack.
+    pub fn builder() -> EngineConfigBuilder {
+        EngineConfigBuilder {
+            config: EngineConfig::default(),
+        }
+    }
+
+    /// The limits every instance gets.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The epoch tick: the granularity of call deadlines.
+    pub fn epoch_tick(&self) -> Duration {
+        self.epoch_tick
+    }
+
+    /// The folder of the on-disk compile cache, if any.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache_dir.as_deref()
+    }
+}
+
+/// Builds a validated [`EngineConfig`].
+#[derive(Debug, Clone)]
+pub struct EngineConfigBuilder {
+    config: EngineConfig,
+}
+
+impl EngineConfigBuilder {
+    /// Fuel per call; `None` turns fuel metering off.
+    pub fn fuel_per_call(mut self, fuel: Option<u64>) -> Self {
+        self.config.limits.fuel_per_call = fuel;
+        self
+    }
+
+    /// Wall-clock deadline per call; `None` turns deadlines off.
+    pub fn call_deadline(mut self, deadline: Option<Duration>) -> Self {
+        self.config.limits.call_deadline = deadline;
+        self
+    }
+
+    /// Largest linear memory per instance, in bytes.
+    pub fn max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.config.limits.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Largest table per instance, in elements.
+    pub fn max_table_elements(mut self, elements: usize) -> Self {
+        self.config.limits.max_table_elements = elements;
+        self
+    }
+
+    /// Host buffer bytes a guest may hold at once.
+    pub fn buffer_budget_bytes(mut self, bytes: u64) -> Self {
+        self.config.limits.buffer_budget_bytes = bytes;
+        self
+    }
+
+    /// Maximum wasm stack, in bytes.
+    pub fn max_stack_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_stack_bytes = bytes;
+        self
+    }
+
+    /// Granularity of call deadlines (the background ticker's period).
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.config.epoch_tick = tick;
+        self
+    }
+
+    /// How instance memory is allocated.
+    pub fn allocation(mut self, allocation: Allocation) -> Self {
+        self.config.allocation = allocation;
+        self
+    }
+
+    /// Keeps compiled components in this folder across processes.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Grants a capability that guests can query through `torvyn:capabilities`.
+    pub fn grant(mut self, capability: impl Into<String>) -> Self {
+        self.config.capabilities.insert(capability.into());
+        self
+    }
+
+    /// Checks the values and returns the configuration.
+    pub fn build(self) -> Result<EngineConfig> {
+        let config = self.config;
+        let limits = &config.limits;
+        if limits.fuel_per_call == Some(0) {
+            return Err(Error::Config(
+                "fuel_per_call must be positive (use None to disable metering)".into(),
+            ));
+        }
+        if let Some(deadline) = limits.call_deadline {
+            if deadline < config.epoch_tick {
+                return Err(Error::Config(format!(
+                    "call_deadline {deadline:?} is shorter than the epoch tick {:?}",
+                    config.epoch_tick
+                )));
+            }
+        }
+        if config.epoch_tick.is_zero() {
+            return Err(Error::Config("epoch_tick must be positive".into()));
+        }
+        if limits.max_memory_bytes < 65_536 {
+            return Err(Error::Config(format!(
+                "max_memory_bytes {} is below one wasm page (65536)",
+                limits.max_memory_bytes
+            )));
+        }
+        if !(64 << 10..=256 << 20).contains(&config.max_stack_bytes) {
+            return Err(Error::Config(format!(
+                "max_stack_bytes {} is outside 64 KiB..=256 MiB",
+                config.max_stack_bytes
+            )));
+        }
+        if let Allocation::Pooling { max_instances: 0 } = config.allocation {
+            return Err(Error::Config("pooling needs max_instances > 0".into()));
+        }
+        Ok(config)
+    }
+}

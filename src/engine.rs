@@ -1,0 +1,307 @@
+//! The engine: compiles components (with a content-addressed cache),
+//! pre-instantiates them once, and creates instances.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::bindings::{buffer_allocator, capability_query, types};
+use crate::cache::{hex, DiskCache, Miss};
+use crate::config::{Allocation, EngineConfig, Limits};
+use crate::error::{Error, Result};
+use crate::instance::{StoreState, TypedIndices, WasmtimeInstance};
+use crate::interfaces::{classify_export, ExportInfo};
+use crate::invoker::ComponentInvoker;
+
+/// A backend that compiles and instantiates components.
+///
+/// [`WasmtimeEngine`] is the real one; [`MockEngine`](crate::mock::MockEngine)
+/// stands in for it in downstream tests.
+pub trait WasmEngine {
+    /// A compiled, ready-to-instantiate component (cheap to clone).
+    type Component: Clone;
+    /// A live instance.
+    type Instance: ComponentInvoker;
+
+    /// Compiles component bytes; `name` appears in every error about it.
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<Self::Component>;
+    /// Creates a fresh instance.
+    fn instantiate(&self, component: &Self::Component) -> Result<Self::Instance>;
+}
+
+/// The wasmtime backend.
+pub struct WasmtimeEngine {
+    engine: wasmtime::Engine,
+    linker: Linker<StoreState>,
+    config: EngineConfig,
+    compiled: Mutex<HashMap<[u8; 32], Component>>,
+    disk: Option<DiskCache>,
+    /// Held for its `Drop`: stops the ticker thread with the engine.
+    _ticker: Option<EpochTicker>,
+}
+
+impl std::fmt::Debug for WasmtimeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmtimeEngine")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A compiled and pre-instantiated component: linking and export lookups are
+/// done once here, so each instantiation only creates a store and an instance.
+#[derive(Clone)]
+pub struct CompiledComponent {
+    pub(crate) inner: Arc<CompiledInner>,
+}
+
+pub(crate) struct CompiledInner {
+    pub(crate) name: String,
+    pub(crate) digest: [u8; 32],
+    pub(crate) pre: InstancePre<StoreState>,
+    pub(crate) exports: Vec<ExportInfo>,
+    pub(crate) typed: TypedIndices,
+    pub(crate) limits: Limits,
+}
+
+impl CompiledComponent {
+    /// The name given at compile time.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// SHA-256 of the component bytes, in hex.
+    pub fn digest(&self) -> String {
+        hex(&self.inner.digest)
+    }
+
+    /// The component's exports and how each is called.
+    pub fn exports(&self) -> &[ExportInfo] {
+        &self.inner.exports
+    }
+
+    /// The names of the component's imports.
+    pub fn imports(&self) -> Vec<String> {
+        let component = self.inner.pre.component();
+        let engine = component.engine();
+        component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// The limits its instances get.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// A copy with other limits for its instances (e.g. a component that needs
+    /// more fuel than the engine's default).
+    pub fn with_limits(&self, limits: Limits) -> CompiledComponent {
+        let inner = &self.inner;
+        CompiledComponent {
+            inner: Arc::new(CompiledInner {
+                name: inner.name.clone(),
+                digest: inner.digest,
+                pre: inner.pre.clone(),
+                exports: inner.exports.clone(),
+                typed: inner.typed.clone(),
+                limits,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for CompiledComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledComponent")
+            .field("name", &self.inner.name)
+            .field("digest", &self.digest())
+            .field("exports", &self.inner.exports)
+            .finish()
+    }
+}
+
+impl WasmtimeEngine {
+    /// An engine with the given configuration.
+    pub fn new(config: EngineConfig) -> Result<WasmtimeEngine> {
+        let mut wasm = wasmtime::Config::new();
+        wasm.wasm_component_model(true)
+            .consume_fuel(config.limits.fuel_per_call.is_some())
+            .epoch_interruption(true)
+            .max_wasm_stack(config.max_stack_bytes);
+        if let Allocation::Pooling { max_instances } = config.allocation {
+            let mut pool = PoolingAllocationConfig::default();
+            pool.total_component_instances(max_instances)
+                .total_core_instances(max_instances.saturating_mul(4))
+                .total_memories(max_instances.saturating_mul(2))
+                .total_tables(max_instances.saturating_mul(4))
+                .max_memory_size(config.limits.max_memory_bytes as usize)
+                .table_elements(config.limits.max_table_elements);
+            wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = wasmtime::Engine::new(&wasm).map_err(|e| Error::Config(format!("{e:#}")))?;
+
+        let mut linker = Linker::new(&engine);
+        let link = |e: wasmtime::Error| Error::Config(format!("linking host functions: {e:#}"));
+        types::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
+            .map_err(link)?;
+        buffer_allocator::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
+            .map_err(link)?;
+        capability_query::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
+            .map_err(link)?;
+
+        let disk = config
+            .cache_dir
+            .as_deref()
+            .map(DiskCache::open)
+            .transpose()?;
+        let ticker = config
+            .limits
+            .call_deadline
+            .is_some()
+            .then(|| EpochTicker::start(engine.clone(), config.epoch_tick))
+            .transpose()?;
+        Ok(WasmtimeEngine {
+            engine,
+            linker,
+            config,
+            compiled: Mutex::new(HashMap::new()),
+            disk,
+            _ticker: ticker,
+        })
+    }
+
+    /// The configuration this engine was built with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The underlying wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.engine
+    }
+
+    /// Number of components held by the in-memory compile cache.
+    pub fn cached_components(&self) -> usize {
+        self.compiled.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Compiles `bytes`, or takes the result from the memory or disk cache.
+    fn compile_cached(&self, name: &str, digest: &[u8; 32], bytes: &[u8]) -> Result<Component> {
+        if let Some(found) = self
+            .compiled
+            .lock()
+            .ok()
+            .and_then(|c| c.get(digest).cloned())
+        {
+            return Ok(found);
+        }
+        let from_disk = self.disk.as_ref().and_then(|disk| match disk.load(digest) {
+            // SAFETY: the artifact carries this cache's HMAC, so it was
+            // produced by `Component::serialize` in a process holding the key;
+            // wasmtime itself checks that it matches this engine's settings.
+            Ok(artifact) => unsafe { Component::deserialize(&self.engine, artifact) }.ok(),
+            Err(Miss::Absent | Miss::Refused(_)) => None,
+        });
+        let component = match from_disk {
+            Some(component) => component,
+            None => {
+                let component =
+                    Component::new(&self.engine, bytes).map_err(|e| Error::Compile {
+                        component: name.to_string(),
+                        detail: format!("{e:#}"),
+                    })?;
+                if let Some(disk) = &self.disk {
+                    let artifact = component.serialize().map_err(|e| Error::Cache {
+                        path: self.config.cache_dir.clone().unwrap_or_default(),
+                        detail: format!("{e:#}"),
+                    })?;
+                    disk.store(digest, &artifact)?;
+                }
+                component
+            }
+        };
+        if let Ok(mut cache) = self.compiled.lock() {
+            cache.insert(*digest, component.clone());
+        }
+        Ok(component)
+    }
+}
+
+impl WasmEngine for WasmtimeEngine {
+    type Component = CompiledComponent;
+    type Instance = WasmtimeInstance;
+
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<CompiledComponent> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        let component = self.compile_cached(name, &digest, bytes)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::Instantiate {
+                component: name.to_string(),
+                detail: format!("{e:#}"),
+            })?;
+        let exports: Vec<ExportInfo> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(export, _)| classify_export(export))
+            .collect();
+        let typed = TypedIndices::new(name, &pre, &exports)?;
+        Ok(CompiledComponent {
+            inner: Arc::new(CompiledInner {
+                name: name.to_string(),
+                digest,
+                pre,
+                exports,
+                typed,
+                limits: self.config.limits.clone(),
+            }),
+        })
+    }
+
+    fn instantiate(&self, component: &CompiledComponent) -> Result<WasmtimeInstance> {
+        WasmtimeInstance::new(component.clone(), &self.config)
+    }
+}
+
+/// Advances the engine's epoch every tick so call deadlines fire; stops on drop.
+struct EpochTicker {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine, tick: std::time::Duration) -> Result<EpochTicker> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("torvyn-epoch".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| Error::Config(format!("cannot start the epoch ticker thread: {e}")))?;
+        Ok(EpochTicker {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        // Dropping the sender wakes the thread at once.
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

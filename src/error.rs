@@ -1,0 +1,152 @@
+//! The library's error type: one enum that tells apart what the guest
+//! reported, what the limits stopped, and what went wrong in the host.
+
+use std::path::PathBuf;
+
+/// A `process-error` reported by a guest (the contract's error variant).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GuestError {
+    /// The element is malformed for this stage.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A dependency is temporarily unavailable.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or unexpected state in the component.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// The element's deadline passed.
+    #[error("deadline exceeded")]
+    DeadlineExceeded,
+    /// The component will take no more elements.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+/// Where a call went wrong: which component, which function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallSite {
+    /// The component's name.
+    pub component: String,
+    /// The export called, e.g. `torvyn:streaming/processor@0.1.0#process`.
+    pub function: String,
+}
+
+impl std::fmt::Display for CallSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "component `{}`, function `{}`",
+            self.component, self.function
+        )
+    }
+}
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The guest returned a `process-error`.
+    #[error("{site}: guest reported {error}")]
+    Guest {
+        /// Where.
+        site: CallSite,
+        /// What the guest said.
+        error: GuestError,
+    },
+    /// The call used up its fuel.
+    #[error("{site}: fuel exhausted")]
+    FuelExhausted {
+        /// Where.
+        site: CallSite,
+    },
+    /// The call ran past its wall-clock deadline.
+    #[error("{site}: deadline exceeded")]
+    DeadlineExceeded {
+        /// Where.
+        site: CallSite,
+    },
+    /// The guest needed more linear memory or table space than allowed.
+    #[error("{site}: memory limit reached ({detail})")]
+    MemoryLimit {
+        /// Where.
+        site: CallSite,
+        /// What was refused.
+        detail: String,
+    },
+    /// The guest trapped.
+    #[error("{site}: trap: {trap}")]
+    Trap {
+        /// Where.
+        site: CallSite,
+        /// The trap code or message.
+        trap: String,
+    },
+    /// An earlier call trapped; this instance takes no more calls.
+    #[error("{site}: instance poisoned by an earlier failure: {cause}")]
+    Poisoned {
+        /// Where.
+        site: CallSite,
+        /// The failure that poisoned the instance.
+        cause: String,
+    },
+    /// The component does not export the interface this call needs.
+    #[error("component `{component}` does not export `{interface}`")]
+    NotExported {
+        /// The component.
+        component: String,
+        /// The missing interface.
+        interface: String,
+    },
+    /// The component's exports or imports do not match the contract.
+    #[error("component `{component}` does not match the contract: {detail}")]
+    ContractMismatch {
+        /// The component.
+        component: String,
+        /// What differs.
+        detail: String,
+    },
+    /// The bytes are not a valid component for this engine.
+    #[error("cannot compile component `{component}`: {detail}")]
+    Compile {
+        /// The component.
+        component: String,
+        /// Why.
+        detail: String,
+    },
+    /// Linking or instantiating failed.
+    #[error("cannot instantiate component `{component}`: {detail}")]
+    Instantiate {
+        /// The component.
+        component: String,
+        /// Why.
+        detail: String,
+    },
+    /// An engine configuration value is invalid.
+    #[error("invalid engine configuration: {0}")]
+    Config(String),
+    /// The compile cache on disk could not be used.
+    #[error("compile cache {path}: {detail}")]
+    Cache {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl Error {
+    /// Whether this error leaves the instance unusable (it must be re-instantiated).
+    pub fn poisons_instance(&self) -> bool {
+        matches!(
+            self,
+            Error::FuelExhausted { .. }
+                | Error::DeadlineExceeded { .. }
+                | Error::MemoryLimit { .. }
+                | Error::Trap { .. }
+                | Error::Poisoned { .. }
+        )
+    }
+}
+
+/// The library's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

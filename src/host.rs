@@ -1,0 +1,382 @@
+//! The host side of the contract: buffers, mutable buffers, flow contexts,
+//! the buffer allocator and capability queries.
+//!
+//! Every instance has its own [`HostState`]: a resource table holding the
+//! handles its guest can see, a byte budget for the buffers the guest
+//! allocates, and counters of the bytes copied across the guest boundary.
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use bytes::Bytes;
+use wasmtime::component::{Resource, ResourceTable};
+
+use crate::bindings::buffer_allocator;
+use crate::bindings::capability_query;
+use crate::bindings::types::{self, BufferError};
+
+/// Budget charged per buffer on top of its bytes, so a guest cannot exhaust
+/// host memory with endless empty buffers.
+pub const BUFFER_OVERHEAD_BYTES: u64 = 64;
+
+/// An immutable byte buffer in host memory (`torvyn:streaming/types.buffer`).
+#[derive(Debug, Clone)]
+pub struct Buffer {
+    bytes: Bytes,
+    content_type: String,
+    /// Bytes charged to the budget while the guest owns this buffer.
+    charged: u64,
+}
+
+impl Buffer {
+    /// The buffer's bytes (cheap to clone: reference counted).
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+
+    /// The MIME type set by the guest, empty when unset.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+}
+
+/// A growable buffer a guest fills (`torvyn:streaming/types.mutable-buffer`).
+#[derive(Debug)]
+pub struct MutableBuffer {
+    data: Vec<u8>,
+    capacity: u64,
+    content_type: String,
+    charged: u64,
+    /// Set by `freeze`: the bytes moved to an immutable buffer.
+    spent: bool,
+}
+
+/// The flow an element belongs to (`torvyn:streaming/types.flow-context`).
+#[derive(Debug, Clone, Default)]
+pub struct FlowContext {
+    /// W3C trace id, 32 hex chars, or empty.
+    pub trace_id: String,
+    /// Span id, 16 hex chars, or empty.
+    pub span_id: String,
+    /// When the flow's deadline passes, if it has one.
+    pub deadline: Option<Instant>,
+    /// Identifier of the flow.
+    pub flow_id: String,
+}
+
+/// Bytes copied across the guest boundary by the host's buffer functions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyStats {
+    /// Bytes copied from host buffers into guest memory (`read`, `read-all`).
+    pub into_guest: u64,
+    /// Bytes copied from guest memory into host buffers (`write`, `append`).
+    pub out_of_guest: u64,
+    /// Bytes copied host-to-host (`clone-into-mutable`).
+    pub host_to_host: u64,
+}
+
+/// Per-instance host state behind the contract's imports.
+#[derive(Debug)]
+pub struct HostState {
+    table: ResourceTable,
+    budget: u64,
+    charged: u64,
+    copies: CopyStats,
+    capabilities: BTreeSet<String>,
+    queries: Vec<String>,
+}
+
+/// Capability queries kept per instance; later ones are counted, not kept.
+const MAX_LOGGED_QUERIES: usize = 1024;
+
+impl HostState {
+    /// A host state whose guest may hold at most `budget` bytes of buffers.
+    pub fn new(budget: u64, capabilities: BTreeSet<String>) -> Self {
+        HostState {
+            table: ResourceTable::new(),
+            budget,
+            charged: 0,
+            copies: CopyStats::default(),
+            capabilities,
+            queries: Vec::new(),
+        }
+    }
+
+    /// The capability names the guest asked about, in order (the first
+    /// 1024), whether granted or not.
+    pub fn capability_queries(&self) -> &[String] {
+        &self.queries
+    }
+
+    /// Bytes of the buffer budget in use by buffers the guest owns.
+    pub fn budget_in_use(&self) -> u64 {
+        self.charged
+    }
+
+    /// The buffer budget of this instance.
+    pub fn budget(&self) -> u64 {
+        self.budget
+    }
+
+    /// Bytes copied across the guest boundary so far.
+    pub fn copies(&self) -> CopyStats {
+        self.copies
+    }
+
+    /// Number of live entries in the resource table (host-owned ones included).
+    pub fn live_resources(&mut self) -> usize {
+        self.table.iter_mut().count()
+    }
+
+    /// Puts a host-owned buffer in the table (not charged to the guest's budget).
+    pub(crate) fn push_buffer(&mut self, bytes: Bytes) -> wasmtime::Result<Resource<Buffer>> {
+        let buffer = Buffer {
+            bytes,
+            content_type: String::new(),
+            charged: 0,
+        };
+        Ok(self.table.push(buffer)?)
+    }
+
+    /// Replaces the bytes of a host-owned buffer in place (no table traffic).
+    pub(crate) fn set_buffer_bytes(
+        &mut self,
+        buffer: &Resource<Buffer>,
+        bytes: &Bytes,
+    ) -> wasmtime::Result<()> {
+        self.table.get_mut(buffer)?.bytes.clone_from(bytes);
+        Ok(())
+    }
+
+    /// Puts a host-owned flow context in the table.
+    pub(crate) fn push_flow(
+        &mut self,
+        flow: FlowContext,
+    ) -> wasmtime::Result<Resource<FlowContext>> {
+        Ok(self.table.push(flow)?)
+    }
+
+    /// Replaces a host-owned flow context in place.
+    pub(crate) fn set_flow(
+        &mut self,
+        handle: &Resource<FlowContext>,
+        flow: FlowContext,
+    ) -> wasmtime::Result<()> {
+        *self.table.get_mut(handle)? = flow;
+        Ok(())
+    }
+
+    /// Takes ownership of a buffer the guest handed over (an output payload).
+    pub(crate) fn take_buffer(&mut self, buffer: Resource<Buffer>) -> wasmtime::Result<Buffer> {
+        let buffer = self.table.delete(buffer)?;
+        self.charged -= buffer.charged;
+        Ok(buffer)
+    }
+
+    fn charge(&mut self, bytes: u64) -> Result<u64, BufferError> {
+        let cost = bytes.saturating_add(BUFFER_OVERHEAD_BYTES);
+        match self.charged.checked_add(cost) {
+            Some(total) if total <= self.budget => {
+                self.charged = total;
+                Ok(cost)
+            }
+            _ => Err(BufferError::AllocationFailed(format!(
+                "buffer budget exhausted: {} of {} bytes in use, {bytes} more requested",
+                self.charged, self.budget
+            ))),
+        }
+    }
+
+    fn new_mutable(&mut self, capacity: u64, data: Vec<u8>) -> Result<MutableBuffer, BufferError> {
+        let charged = self.charge(capacity)?;
+        Ok(MutableBuffer {
+            data,
+            capacity,
+            content_type: String::new(),
+            charged,
+            spent: false,
+        })
+    }
+}
+
+impl types::Host for HostState {}
+
+impl types::HostBuffer for HostState {
+    fn size(&mut self, this: Resource<Buffer>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.bytes.len() as u64)
+    }
+
+    fn content_type(&mut self, this: Resource<Buffer>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&this)?.content_type.clone())
+    }
+
+    fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
+        let bytes = &self.table.get(&this)?.bytes;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
+        let out = bytes[start..end.min(bytes.len())].to_vec();
+        self.copies.into_guest += out.len() as u64;
+        Ok(out)
+    }
+
+    fn read_all(&mut self, this: Resource<Buffer>) -> wasmtime::Result<Vec<u8>> {
+        let out = self.table.get(&this)?.bytes.to_vec();
+        self.copies.into_guest += out.len() as u64;
+        Ok(out)
+    }
+
+    fn drop(&mut self, this: Resource<Buffer>) -> wasmtime::Result<()> {
+        let buffer = self.table.delete(this)?;
+        self.charged -= buffer.charged;
+        Ok(())
+    }
+}
+
+impl types::HostMutableBuffer for HostState {
+    fn write(
+        &mut self,
+        this: Resource<MutableBuffer>,
+        offset: u64,
+        bytes: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), BufferError>> {
+        let buffer = self.table.get_mut(&this)?;
+        if buffer.spent || offset > buffer.data.len() as u64 {
+            return Ok(Err(BufferError::OutOfBounds));
+        }
+        if offset.saturating_add(bytes.len() as u64) > buffer.capacity {
+            return Ok(Err(BufferError::CapacityExceeded));
+        }
+        let start = offset as usize;
+        let overlap = (buffer.data.len() - start).min(bytes.len());
+        buffer.data[start..start + overlap].copy_from_slice(&bytes[..overlap]);
+        buffer.data.extend_from_slice(&bytes[overlap..]);
+        self.copies.out_of_guest += bytes.len() as u64;
+        Ok(Ok(()))
+    }
+
+    fn append(
+        &mut self,
+        this: Resource<MutableBuffer>,
+        bytes: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), BufferError>> {
+        let buffer = self.table.get_mut(&this)?;
+        if buffer.spent {
+            return Ok(Err(BufferError::OutOfBounds));
+        }
+        if buffer.data.len() as u64 + bytes.len() as u64 > buffer.capacity {
+            return Ok(Err(BufferError::CapacityExceeded));
+        }
+        buffer.data.extend_from_slice(&bytes);
+        self.copies.out_of_guest += bytes.len() as u64;
+        Ok(Ok(()))
+    }
+
+    fn size(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.data.len() as u64)
+    }
+
+    fn capacity(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&this)?.capacity)
+    }
+
+    fn set_content_type(
+        &mut self,
+        this: Resource<MutableBuffer>,
+        content_type: String,
+    ) -> wasmtime::Result<()> {
+        self.table.get_mut(&this)?.content_type = content_type;
+        Ok(())
+    }
+
+    fn freeze(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<Resource<Buffer>> {
+        let buffer = self.table.get_mut(&this)?;
+        // The budget charge moves with the bytes to the frozen buffer.
+        let frozen = Buffer {
+            bytes: Bytes::from(std::mem::take(&mut buffer.data)),
+            content_type: std::mem::take(&mut buffer.content_type),
+            charged: std::mem::take(&mut buffer.charged),
+        };
+        buffer.spent = true;
+        Ok(self.table.push(frozen)?)
+    }
+
+    fn drop(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<()> {
+        let buffer = self.table.delete(this)?;
+        self.charged -= buffer.charged;
+        Ok(())
+    }
+}
+
+impl types::HostFlowContext for HostState {
+    fn trace_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&this)?.trace_id.clone())
+    }
+
+    fn span_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&this)?.span_id.clone())
+    }
+
+    fn deadline_ns(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<u64> {
+        let remaining = self.table.get(&this)?.deadline.map(|deadline| {
+            // A passed deadline reports 1 ns, since 0 means "no deadline".
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_nanos();
+            u64::try_from(left).unwrap_or(u64::MAX).max(1)
+        });
+        Ok(remaining.unwrap_or(0))
+    }
+
+    fn flow_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&this)?.flow_id.clone())
+    }
+
+    fn drop(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<()> {
+        self.table.delete(this)?;
+        Ok(())
+    }
+}
+
+impl buffer_allocator::Host for HostState {
+    fn allocate(
+        &mut self,
+        capacity_hint: u64,
+    ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
+        // Charge the budget first: it bounds the request before any memory is reserved.
+        let mut buffer = match self.new_mutable(capacity_hint, Vec::new()) {
+            Ok(buffer) => buffer,
+            Err(e) => return Ok(Err(e)),
+        };
+        let capacity = usize::try_from(capacity_hint).unwrap_or(usize::MAX);
+        if let Err(e) = buffer.data.try_reserve_exact(capacity) {
+            self.charged -= buffer.charged;
+            return Ok(Err(BufferError::AllocationFailed(e.to_string())));
+        }
+        Ok(Ok(self.table.push(buffer)?))
+    }
+
+    fn clone_into_mutable(
+        &mut self,
+        source: Resource<Buffer>,
+    ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
+        let bytes = self.table.get(&source)?.bytes.clone();
+        let buffer = match self.new_mutable(bytes.len() as u64, bytes.to_vec()) {
+            Ok(buffer) => buffer,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.copies.host_to_host += bytes.len() as u64;
+        Ok(Ok(self.table.push(buffer)?))
+    }
+}
+
+impl capability_query::Host for HostState {
+    fn has_capability(&mut self, name: String) -> wasmtime::Result<bool> {
+        let granted = self.capabilities.contains(&name);
+        if self.queries.len() < MAX_LOGGED_QUERIES {
+            self.queries.push(name);
+        }
+        Ok(granted)
+    }
+}

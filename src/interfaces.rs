@@ -1,0 +1,197 @@
+//! The contract's exported interfaces, and which of them a component exports.
+
+use std::fmt;
+
+/// An interface of the contract that a component can export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Interface {
+    /// `torvyn:streaming/lifecycle`: `init`, `teardown`.
+    Lifecycle,
+    /// `torvyn:streaming/processor`: `process`.
+    Processor,
+    /// `torvyn:streaming/source`: `pull`, `notify-backpressure`.
+    Source,
+    /// `torvyn:streaming/sink`: `push`, `complete`.
+    Sink,
+    /// `torvyn:filtering/filter`: `evaluate`.
+    Filter,
+    /// `torvyn:filtering/router`: `route`.
+    Router,
+    /// `torvyn:aggregation/aggregator`: `ingest`, `flush`.
+    Aggregator,
+}
+
+/// The contract version the typed bindings were generated for.
+pub const CONTRACT_VERSION: Version = Version {
+    major: 0,
+    minor: 1,
+    patch: 0,
+};
+
+impl Interface {
+    /// Every exportable interface.
+    pub const ALL: [Interface; 7] = [
+        Interface::Lifecycle,
+        Interface::Processor,
+        Interface::Source,
+        Interface::Sink,
+        Interface::Filter,
+        Interface::Router,
+        Interface::Aggregator,
+    ];
+
+    /// The unversioned WIT name, e.g. `torvyn:streaming/processor`.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            Interface::Lifecycle => "torvyn:streaming/lifecycle",
+            Interface::Processor => "torvyn:streaming/processor",
+            Interface::Source => "torvyn:streaming/source",
+            Interface::Sink => "torvyn:streaming/sink",
+            Interface::Filter => "torvyn:filtering/filter",
+            Interface::Router => "torvyn:filtering/router",
+            Interface::Aggregator => "torvyn:aggregation/aggregator",
+        }
+    }
+
+    /// The versioned export name the typed bindings look up.
+    pub fn export_name(self) -> &'static str {
+        match self {
+            Interface::Lifecycle => "torvyn:streaming/lifecycle@0.1.0",
+            Interface::Processor => "torvyn:streaming/processor@0.1.0",
+            Interface::Source => "torvyn:streaming/source@0.1.0",
+            Interface::Sink => "torvyn:streaming/sink@0.1.0",
+            Interface::Filter => "torvyn:filtering/filter@0.1.0",
+            Interface::Router => "torvyn:filtering/router@0.1.0",
+            Interface::Aggregator => "torvyn:aggregation/aggregator@0.1.0",
+        }
+    }
+
+    /// The interface whose unversioned name is `name`.
+    pub fn from_wit_name(name: &str) -> Option<Interface> {
+        Interface::ALL.into_iter().find(|i| i.wit_name() == name)
+    }
+}
+
+impl fmt::Display for Interface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.wit_name())
+    }
+}
+
+/// A semantic version as found in WIT export names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version {
+    /// Major.
+    pub major: u64,
+    /// Minor.
+    pub minor: u64,
+    /// Patch.
+    pub patch: u64,
+}
+
+impl Version {
+    /// Parses `1.2.3` (pre-release and build suffixes are ignored).
+    pub fn parse(text: &str) -> Option<Version> {
+        let core = text.split(['-', '+']).next()?;
+        let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+        let version = Version {
+            major: parts.next()??,
+            minor: parts.next()??,
+            patch: parts.next()??,
+        };
+        parts.next().is_none().then_some(version)
+    }
+
+    /// Whether code built for `self` can call a component of `other` (semver:
+    /// same major, and for 0.x the same minor).
+    pub fn is_compatible_with(self, other: Version) -> bool {
+        self.major == other.major && (self.major != 0 || self.minor == other.minor)
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// An export of a component, as found in its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportInfo {
+    /// The full export name, e.g. `torvyn:streaming/processor@0.1.2`.
+    pub name: String,
+    /// The contract interface it provides, if any.
+    pub interface: Option<Interface>,
+    /// How calls to it are made.
+    pub path: CallPath,
+}
+
+/// How the engine calls an export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallPath {
+    /// Through the generated typed bindings (no `Val` marshaling).
+    Typed,
+    /// Not callable through the stream-stage methods; the reason says why.
+    Unsupported(String),
+}
+
+impl fmt::Display for CallPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallPath::Typed => f.write_str("typed"),
+            CallPath::Unsupported(why) => write!(f, "unsupported ({why})"),
+        }
+    }
+}
+
+/// Splits `ns:pkg/iface@1.2.3` into (`ns:pkg/iface`, version).
+pub fn split_export_name(name: &str) -> (&str, Option<Version>) {
+    match name.split_once('@') {
+        Some((base, version)) => (base, Version::parse(version)),
+        None => (name, None),
+    }
+}
+
+/// Classifies one export name of a component.
+pub fn classify_export(name: &str) -> ExportInfo {
+    let (base, version) = split_export_name(name);
+    let interface = Interface::from_wit_name(base);
+    let path = match (interface, version) {
+        (None, _) => CallPath::Unsupported("not a contract interface".into()),
+        (Some(_), None) => CallPath::Unsupported("unversioned export".into()),
+        (Some(_), Some(v)) if CONTRACT_VERSION.is_compatible_with(v) => CallPath::Typed,
+        (Some(_), Some(v)) => CallPath::Unsupported(format!(
+            "version {v} is not semver-compatible with {CONTRACT_VERSION}"
+        )),
+    };
+    ExportInfo {
+        name: name.to_string(),
+        interface,
+        path,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_semver_for_zero_major() {
+        let v = |s| Version::parse(s).unwrap();
+        assert!(CONTRACT_VERSION.is_compatible_with(v("0.1.7")));
+        assert!(!CONTRACT_VERSION.is_compatible_with(v("0.2.0")));
+        assert!(!CONTRACT_VERSION.is_compatible_with(v("1.1.0")));
+        assert_eq!(Version::parse("0.1"), None);
+        assert_eq!(Version::parse("0.1.0-rc1"), Some(v("0.1.0")));
+    }
+
+    #[test]
+    fn exports_are_classified_by_name_and_version() {
+        let typed = classify_export("torvyn:streaming/processor@0.1.3");
+        assert_eq!(typed.interface, Some(Interface::Processor));
+        assert_eq!(typed.path, CallPath::Typed);
+        let other = classify_export("torvyn:streaming/processor@0.2.0");
+        assert!(matches!(other.path, CallPath::Unsupported(_)));
+        assert_eq!(classify_export("acme:etl/processor").interface, None);
+    }
+}

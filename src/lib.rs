@@ -1,0 +1,78 @@
+//! # torvyn-engine
+//!
+//! Runs WebAssembly components as stream-processing stages: sources
+//! (`pull`), processors (`process`), sinks (`push`/`complete`), filters,
+//! routers and aggregators, with `init`/`teardown` lifecycle, against the
+//! `torvyn:streaming@0.1.0` contract in `wit/`.
+//!
+//! - [`WasmtimeEngine`] compiles components (content-addressed cache in
+//!   memory and on disk), pre-instantiates them and creates instances.
+//! - Each [`WasmtimeInstance`] implements [`ComponentInvoker`] on typed
+//!   bindings generated at build time from `wit/`: no `Val` marshaling.
+//! - The host side of the contract ([`host`]) is real: buffers live in a
+//!   per-instance resource table, with a byte budget and copy accounting.
+//! - Limits contain untrusted code: fuel, wall-clock deadlines, memory and
+//!   table limits; a failed instance is poisoned, never reused.
+//! - [`mock::MockEngine`] stands in for the real engine in downstream tests.
+//!
+//! ```
+//! use torvyn_engine::{ComponentInvoker, Element, EngineConfig, Pipeline, WasmEngine, WasmtimeEngine};
+//!
+//! # fn main() -> Result<(), torvyn_engine::Error> {
+//! let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+//! # let source_bytes = torvyn_fixtures::counting_source();
+//! # let processor_bytes = torvyn_fixtures::uppercase_processor();
+//! # let sink_bytes = torvyn_fixtures::recording_sink();
+//! let source = engine.compile("source", &source_bytes)?;
+//! let upper = engine.compile("upper", &processor_bytes)?;
+//! let sink = engine.compile("sink", &sink_bytes)?;
+//!
+//! let mut pipeline = Pipeline::new(
+//!     engine.instantiate(&source)?,
+//!     vec![engine.instantiate(&upper)?],
+//!     engine.instantiate(&sink)?,
+//! );
+//! pipeline.init(r#"{"count": 3}"#)?;
+//! let report = pipeline.run(|element| println!("{:?}", element.payload))?;
+//! assert_eq!(report.delivered, 3);
+//!
+//! // Or call a stage directly:
+//! let mut upper = engine.instantiate(&upper)?;
+//! let out = upper.process(&Element::new(0, "text/plain", "hello"))?;
+//! # assert!(matches!(out, torvyn_engine::ProcessOutcome::Emit(ref e) if &e.payload[..] == b"HELLO"));
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod bindings;
+mod cache;
+mod config;
+mod engine;
+mod error;
+pub mod host;
+mod instance;
+mod interfaces;
+mod invoker;
+pub mod mock;
+mod pipeline;
+
+pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits};
+pub use engine::{CompiledComponent, WasmEngine, WasmtimeEngine};
+pub use error::{CallSite, Error, GuestError, Result};
+pub use instance::WasmtimeInstance;
+pub use interfaces::{CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
+pub use invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
+pub use pipeline::{Pipeline, PipelineReport};
+
+/// Re-exported so users of [`Element`] need no direct `bytes` dependency.
+pub use bytes::Bytes;
+
+/// Includes bindings that `torvyn-build` wrote into `OUT_DIR`:
+/// `include_bindings!("bindings")` includes `OUT_DIR/bindings.rs`.
+#[macro_export]
+macro_rules! include_bindings {
+    ($name:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
+    };
+}
