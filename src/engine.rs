@@ -41,6 +41,7 @@ pub struct WasmtimeEngine {
     config: EngineConfig,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
     disk: Option<DiskCache>,
+    stats: Mutex<CacheStats>,
     /// Held for its `Drop`: stops the ticker thread with the engine.
     _ticker: Option<EpochTicker>,
 }
@@ -51,6 +52,20 @@ impl std::fmt::Debug for WasmtimeEngine {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// How [`WasmtimeEngine::compile`] calls were served.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Served from the in-memory cache.
+    pub memory_hits: u64,
+    /// Loaded from the disk cache.
+    pub disk_hits: u64,
+    /// Compiled from the bytes.
+    pub compiled: u64,
+    /// Disk cache files not used, and why (not written by this cache,
+    /// altered, or built by an incompatible engine).
+    pub refused: Vec<String>,
 }
 
 /// A compiled and pre-instantiated component: linking and export lookups are
@@ -174,6 +189,7 @@ impl WasmtimeEngine {
             config,
             compiled: Mutex::new(HashMap::new()),
             disk,
+            stats: Mutex::new(CacheStats::default()),
             _ticker: ticker,
         })
     }
@@ -188,31 +204,35 @@ impl WasmtimeEngine {
         &self.engine
     }
 
-    /// Number of components held by the in-memory compile cache.
-    pub fn cached_components(&self) -> usize {
-        self.compiled.lock().map(|c| c.len()).unwrap_or(0)
+    /// How compilations were served so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, update: impl FnOnce(&mut CacheStats)) {
+        if let Ok(mut stats) = self.stats.lock() {
+            update(&mut stats);
+        }
     }
 
     /// Compiles `bytes`, or takes the result from the memory or disk cache.
     fn compile_cached(&self, name: &str, digest: &[u8; 32], bytes: &[u8]) -> Result<Component> {
-        if let Some(found) = self
+        let in_memory = self
             .compiled
             .lock()
             .ok()
-            .and_then(|c| c.get(digest).cloned())
-        {
+            .and_then(|c| c.get(digest).cloned());
+        if let Some(found) = in_memory {
+            self.count(|s| s.memory_hits += 1);
             return Ok(found);
         }
-        let from_disk = self.disk.as_ref().and_then(|disk| match disk.load(digest) {
-            // SAFETY: the artifact carries this cache's HMAC, so it was
-            // produced by `Component::serialize` in a process holding the key;
-            // wasmtime itself checks that it matches this engine's settings.
-            Ok(artifact) => unsafe { Component::deserialize(&self.engine, artifact) }.ok(),
-            Err(Miss::Absent | Miss::Refused(_)) => None,
-        });
-        let component = match from_disk {
-            Some(component) => component,
+        let component = match self.load_from_disk(digest) {
+            Some(component) => {
+                self.count(|s| s.disk_hits += 1);
+                component
+            }
             None => {
+                self.count(|s| s.compiled += 1);
                 let component =
                     Component::new(&self.engine, bytes).map_err(|e| Error::Compile {
                         component: name.to_string(),
@@ -232,6 +252,24 @@ impl WasmtimeEngine {
             cache.insert(*digest, component.clone());
         }
         Ok(component)
+    }
+
+    /// A component from the disk cache, if one is there that this cache wrote
+    /// and this engine can run; refusals are recorded in the stats.
+    fn load_from_disk(&self, digest: &[u8; 32]) -> Option<Component> {
+        let refused = match self.disk.as_ref()?.load(digest) {
+            // SAFETY: the artifact carries this cache's HMAC, so it was
+            // produced by `Component::serialize` in a process holding the key;
+            // wasmtime itself checks that it matches this engine's settings.
+            Ok(artifact) => match unsafe { Component::deserialize(&self.engine, artifact) } {
+                Ok(component) => return Some(component),
+                Err(e) => format!("incompatible artifact: {e:#}"),
+            },
+            Err(Miss::Absent) => return None,
+            Err(Miss::Refused(why)) => why,
+        };
+        self.count(|s| s.refused.push(refused));
+        None
     }
 }
 

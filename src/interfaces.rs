@@ -184,14 +184,4 @@ mod tests {
         assert_eq!(Version::parse("0.1"), None);
         assert_eq!(Version::parse("0.1.0-rc1"), Some(v("0.1.0")));
     }
-
-    #[test]
-    fn exports_are_classified_by_name_and_version() {
-        let typed = classify_export("torvyn:streaming/processor@0.1.3");
-        assert_eq!(typed.interface, Some(Interface::Processor));
-        assert_eq!(typed.path, CallPath::Typed);
-        let other = classify_export("torvyn:streaming/processor@0.2.0");
-        assert!(matches!(other.path, CallPath::Unsupported(_)));
-        assert_eq!(classify_export("acme:etl/processor").interface, None);
-    }
 }

@@ -58,10 +58,10 @@ pub mod mock;
 mod pipeline;
 
 pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits};
-pub use engine::{CompiledComponent, WasmEngine, WasmtimeEngine};
+pub use engine::{CacheStats, CompiledComponent, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
 pub use instance::WasmtimeInstance;
-pub use interfaces::{CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
+pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
 pub use invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
 pub use pipeline::{Pipeline, PipelineReport};
 
@@ -76,3 +76,8 @@ macro_rules! include_bindings {
         include!(concat!(env!("OUT_DIR"), "/", $name, ".rs"));
     };
 }
+
+/// The README's usage example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

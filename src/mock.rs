@@ -28,14 +28,16 @@ use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
 
 type Handler<F> = Option<Arc<Mutex<F>>>;
 type ElementHandler<R> = Handler<dyn FnMut(&Element) -> Result<R> + Send>;
+type InitHandler = Handler<dyn FnMut(&str) -> Result<()> + Send>;
+type PullHandler = Handler<dyn FnMut() -> Result<Option<Element>> + Send>;
 
 /// A component made of closures. Functions without a handler are not exported.
 #[derive(Clone, Default)]
 pub struct MockComponent {
     name: String,
-    init: Handler<dyn FnMut(&str) -> Result<()> + Send>,
+    init: InitHandler,
     process: ElementHandler<ProcessOutcome>,
-    pull: Handler<dyn FnMut() -> Result<Option<Element>> + Send>,
+    pull: PullHandler,
     push: ElementHandler<Backpressure>,
 }
 
@@ -203,8 +205,7 @@ impl ComponentInvoker for MockInstance {
     fn init(&mut self, config: &str) -> Result<()> {
         let h = self.component.init.clone();
         let mut f = self.handler("init", Interface::Lifecycle, &h)?;
-        let result = f(config);
-        result
+        f(config)
     }
 
     fn teardown(&mut self) -> Result<()> {
@@ -215,15 +216,13 @@ impl ComponentInvoker for MockInstance {
     fn process(&mut self, element: &Element) -> Result<ProcessOutcome> {
         let h = self.component.process.clone();
         let mut f = self.handler("process", Interface::Processor, &h)?;
-        let result = f(element);
-        result
+        f(element)
     }
 
     fn pull(&mut self) -> Result<Option<Element>> {
         let h = self.component.pull.clone();
         let mut f = self.handler("pull", Interface::Source, &h)?;
-        let result = f();
-        result
+        f()
     }
 
     fn notify_backpressure(&mut self, _signal: Backpressure) -> Result<()> {
@@ -234,8 +233,7 @@ impl ComponentInvoker for MockInstance {
     fn push(&mut self, element: &Element) -> Result<Backpressure> {
         let h = self.component.push.clone();
         let mut f = self.handler("push", Interface::Sink, &h)?;
-        let result = f(element);
-        result
+        f(element)
     }
 
     fn complete(&mut self) -> Result<()> {

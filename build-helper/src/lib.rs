@@ -12,14 +12,12 @@
 //! implementation serves them all.
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     torvyn_build::Builder::new("wit")
-//!         .world("acme:geo/enricher")
-//!         .torvyn_host("torvyn_engine")
-//!         .compile()
-//!         .unwrap_or_else(|e| panic!("{e}"));
-//! }
+//! // in build.rs's `main`:
+//! torvyn_build::Builder::new("wit")
+//!     .world("acme:geo/enricher")
+//!     .torvyn_host("torvyn_engine")
+//!     .compile()
+//!     .unwrap_or_else(|e| panic!("{e}"));
 //! ```
 //!
 //! and in the crate, at the module path given by [`Builder::module_path`]

@@ -1,0 +1,128 @@
+//! The generator on a scratch copy of the contract: edits show up in the
+//! output, mistakes are reported with file and line.
+
+use std::path::{Path, PathBuf};
+
+use torvyn_build::{Builder, Error};
+
+fn scratch_wit() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let wit = dir.path().join("wit");
+    std::fs::create_dir(&wit).unwrap();
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    for entry in std::fs::read_dir(contract).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, wit.join(path.file_name().unwrap())).unwrap();
+    }
+    (dir, wit)
+}
+
+fn builder(wit: &Path) -> Builder {
+    Builder::new(wit).emit_rerun_if_changed(false)
+}
+
+#[test]
+fn every_world_is_generated_and_shared_imports_once() {
+    let (_dir, wit) = scratch_wit();
+    let generated = builder(&wit).generate().unwrap();
+    assert_eq!(generated.wit_files.len(), 4);
+    for world in [
+        "torvyn:streaming/transform@0.1.0",
+        "torvyn:streaming/data-sink@0.1.0",
+        "torvyn:filtering/content-router@0.1.0",
+        "torvyn:aggregation/stream-aggregator@0.1.0",
+        "torvyn:capabilities/capability-aware@0.1.0",
+    ] {
+        assert!(
+            generated.worlds.iter().any(|w| w == world),
+            "{world} missing"
+        );
+    }
+    // `types` is generated in the first world only; the others refer to it.
+    let trait_definitions = generated
+        .source
+        .matches("pub trait HostMutableBuffer:")
+        .count();
+    assert_eq!(trait_definitions, 1);
+    assert!(generated
+        .source
+        .contains("pub use crate::bindings::transform::torvyn::streaming::types as"));
+}
+
+#[test]
+fn editing_a_wit_file_changes_the_generated_bindings() {
+    let (_dir, wit) = scratch_wit();
+    let before = builder(&wit).generate().unwrap().source;
+    assert!(!before.contains("fn call_describe"));
+
+    let path = wit.join("streaming.wit");
+    let edited = std::fs::read_to_string(&path).unwrap().replace(
+        "    process: func(input: stream-element) -> result<process-result, process-error>;",
+        "    process: func(input: stream-element) -> result<process-result, process-error>;\n    describe: func() -> string;",
+    );
+    std::fs::write(&path, edited).unwrap();
+    let after = builder(&wit).generate().unwrap().source;
+    assert!(
+        after.contains("fn call_describe"),
+        "the new export is in the bindings"
+    );
+}
+
+#[test]
+fn compile_writes_the_file_and_only_rewrites_on_change() {
+    let (dir, wit) = scratch_wit();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let first = builder(&wit).out_dir(&out).compile().unwrap();
+    let path = first.path.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), first.source);
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    builder(&wit).out_dir(&out).compile().unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+}
+
+#[test]
+fn a_wit_syntax_error_names_file_and_line() {
+    let (_dir, wit) = scratch_wit();
+    let path = wit.join("filtering.wit");
+    let broken = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("evaluate: func(", "evaluate: fun(");
+    std::fs::write(&path, broken).unwrap();
+    let err = builder(&wit).generate().unwrap_err();
+    let Error::Wit(message) = &err else {
+        panic!("expected a WIT error, got {err:?}")
+    };
+    assert!(message.contains("filtering.wit:9:"), "{message}");
+}
+
+#[test]
+fn an_unresolved_name_names_file_and_line() {
+    let (_dir, wit) = scratch_wit();
+    let path = wit.join("aggregation.wit");
+    let broken = std::fs::read_to_string(&path).unwrap().replace(
+        "output-element, process-error}",
+        "output-element, no-such-type}",
+    );
+    std::fs::write(&path, broken).unwrap();
+    let message = builder(&wit).generate().unwrap_err().to_string();
+    assert!(message.contains("aggregation.wit:"), "{message}");
+    assert!(message.contains("does not exist"), "{message}");
+}
+
+#[test]
+fn an_unknown_world_is_a_clear_error() {
+    let (_dir, wit) = scratch_wit();
+    let err = builder(&wit)
+        .world("torvyn:streaming/nope")
+        .generate()
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UnknownWorld(ref w) if w == "torvyn:streaming/nope"),
+        "{err}"
+    );
+}

@@ -1,0 +1,116 @@
+//! The engine: configuration checks, the compile cache, pre-instantiation.
+
+mod common;
+
+use torvyn_engine::{ComponentInvoker, Element, EngineConfig, Error, WasmEngine, WasmtimeEngine};
+
+#[test]
+fn invalid_configurations_are_refused_with_the_reason() {
+    let cases = [
+        (
+            EngineConfig::builder().fuel_per_call(Some(0)),
+            "fuel_per_call",
+        ),
+        (
+            EngineConfig::builder().call_deadline(Some(std::time::Duration::from_micros(10))),
+            "shorter than the epoch tick",
+        ),
+        (
+            EngineConfig::builder().max_memory_bytes(1000),
+            "below one wasm page",
+        ),
+        (
+            EngineConfig::builder().max_stack_bytes(1),
+            "max_stack_bytes",
+        ),
+        (
+            EngineConfig::builder()
+                .allocation(torvyn_engine::Allocation::Pooling { max_instances: 0 }),
+            "max_instances",
+        ),
+    ];
+    for (builder, expected) in cases {
+        match builder.build() {
+            Err(Error::Config(message)) => assert!(message.contains(expected), "{message}"),
+            other => panic!("expected a config error about {expected}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn garbage_bytes_are_a_compile_error_naming_the_component() {
+    let engine = common::engine();
+    match engine.compile("junk", b"\0asm not really") {
+        Err(Error::Compile { component, detail }) => {
+            assert_eq!(component, "junk");
+            assert!(!detail.is_empty());
+        }
+        other => panic!("expected a compile error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_same_bytes_compile_once_per_engine() {
+    let engine = common::engine();
+    let bytes = torvyn_fixtures::uppercase_processor();
+    let a = common::compile(&engine, "a", &bytes);
+    let b = common::compile(&engine, "b", &bytes);
+    assert_eq!(a.digest(), b.digest());
+    let stats = engine.cache_stats();
+    assert_eq!((stats.compiled, stats.memory_hits), (1, 1));
+    // Each keeps its own name for errors.
+    assert_eq!(b.name(), "b");
+}
+
+#[test]
+fn the_disk_cache_serves_other_engines_and_refuses_foreign_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        EngineConfig::builder()
+            .cache_dir(dir.path())
+            .build()
+            .unwrap()
+    };
+    let bytes = torvyn_fixtures::uppercase_processor();
+
+    let first = WasmtimeEngine::new(config()).unwrap();
+    let component = common::compile(&first, "upper", &bytes);
+    assert_eq!(first.cache_stats().compiled, 1);
+    let artifact = dir.path().join(format!("{}.cwasm", component.digest()));
+    assert!(artifact.exists());
+
+    let second = WasmtimeEngine::new(config()).unwrap();
+    let cached = common::compile(&second, "upper", &bytes);
+    assert_eq!(second.cache_stats().disk_hits, 1);
+    assert_eq!(second.cache_stats().compiled, 0);
+    let mut instance = second.instantiate(&cached).unwrap();
+    assert!(instance.process(&Element::new(0, "", "ok")).is_ok());
+
+    // A file the cache did not write is never loaded: it is recompiled and replaced.
+    std::fs::write(&artifact, b"TORVYNC1 planted by someone else").unwrap();
+    let third = WasmtimeEngine::new(config()).unwrap();
+    common::compile(&third, "upper", &bytes);
+    let stats = third.cache_stats();
+    assert_eq!((stats.disk_hits, stats.compiled), (0, 1));
+    assert_eq!(stats.refused.len(), 1, "{:?}", stats.refused);
+    let fourth = WasmtimeEngine::new(config()).unwrap();
+    common::compile(&fourth, "upper", &bytes);
+    assert_eq!(
+        fourth.cache_stats().disk_hits,
+        1,
+        "the replaced file is valid again"
+    );
+}
+
+#[test]
+fn one_component_gives_independent_instances() {
+    let engine = common::engine();
+    let source = common::compile(&engine, "source", &torvyn_fixtures::counting_source());
+    let mut a = engine.instantiate(&source).unwrap();
+    let mut b = engine.instantiate(&source).unwrap();
+    a.init("2").unwrap();
+    b.init("5").unwrap();
+    let count =
+        |i: &mut torvyn_engine::WasmtimeInstance| std::iter::from_fn(|| i.pull().unwrap()).count();
+    assert_eq!((count(&mut a), count(&mut b)), (2, 5));
+}
