@@ -14,6 +14,7 @@ use crate::bindings::{buffer_allocator, capability_query, types};
 use crate::cache::{hex, DiskCache, Miss};
 use crate::config::{Allocation, EngineConfig, Limits};
 use crate::error::{Error, Result};
+use crate::host::EngineTotals;
 use crate::instance::{StoreState, TypedIndices, WasmtimeInstance};
 use crate::interfaces::{classify_export, ExportInfo};
 use crate::invoker::ComponentInvoker;
@@ -42,6 +43,7 @@ pub struct WasmtimeEngine {
     compiled: Mutex<HashMap<[u8; 32], Component>>,
     disk: Option<DiskCache>,
     stats: Mutex<CacheStats>,
+    totals: Arc<EngineTotals>,
     /// Held for its `Drop`: stops the ticker thread with the engine.
     _ticker: Option<EpochTicker>,
 }
@@ -190,6 +192,7 @@ impl WasmtimeEngine {
             compiled: Mutex::new(HashMap::new()),
             disk,
             stats: Mutex::new(CacheStats::default()),
+            totals: Arc::default(),
             _ticker: ticker,
         })
     }
@@ -202,6 +205,12 @@ impl WasmtimeEngine {
     /// The underlying wasmtime engine.
     pub fn wasmtime(&self) -> &wasmtime::Engine {
         &self.engine
+    }
+
+    /// Live instances and the buffer bytes their guests hold, over the whole
+    /// engine: both return to zero when every instance is dropped.
+    pub fn totals(&self) -> &EngineTotals {
+        &self.totals
     }
 
     /// How compilations were served so far.
@@ -306,7 +315,7 @@ impl WasmEngine for WasmtimeEngine {
     }
 
     fn instantiate(&self, component: &CompiledComponent) -> Result<WasmtimeInstance> {
-        WasmtimeInstance::new(component.clone(), &self.config)
+        WasmtimeInstance::new(component.clone(), &self.config, self.totals.clone())
     }
 }
 

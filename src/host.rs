@@ -6,6 +6,8 @@
 //! allocates, and counters of the bytes copied across the guest boundary.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -75,12 +77,32 @@ pub struct CopyStats {
     pub host_to_host: u64,
 }
 
+/// Totals over every live instance of one engine: what a leak would show.
+#[derive(Debug, Default)]
+pub struct EngineTotals {
+    instances: AtomicU64,
+    buffer_bytes: AtomicU64,
+}
+
+impl EngineTotals {
+    /// Instances alive (their stores not yet dropped).
+    pub fn live_instances(&self) -> u64 {
+        self.instances.load(Ordering::Relaxed)
+    }
+
+    /// Buffer-budget bytes charged to guests, over all live instances.
+    pub fn guest_buffer_bytes(&self) -> u64 {
+        self.buffer_bytes.load(Ordering::Relaxed)
+    }
+}
+
 /// Per-instance host state behind the contract's imports.
 #[derive(Debug)]
 pub struct HostState {
     table: ResourceTable,
     budget: u64,
     charged: u64,
+    totals: Arc<EngineTotals>,
     copies: CopyStats,
     capabilities: BTreeSet<String>,
     queries: Vec<String>,
@@ -90,12 +112,15 @@ pub struct HostState {
 const MAX_LOGGED_QUERIES: usize = 1024;
 
 impl HostState {
-    /// A host state whose guest may hold at most `budget` bytes of buffers.
-    pub fn new(budget: u64, capabilities: BTreeSet<String>) -> Self {
+    /// A host state whose guest may hold at most `budget` bytes of buffers,
+    /// counted in `totals` while it lives.
+    pub fn new(budget: u64, capabilities: BTreeSet<String>, totals: Arc<EngineTotals>) -> Self {
+        totals.instances.fetch_add(1, Ordering::Relaxed);
         HostState {
             table: ResourceTable::new(),
             budget,
             charged: 0,
+            totals,
             copies: CopyStats::default(),
             capabilities,
             queries: Vec::new(),
@@ -169,8 +194,13 @@ impl HostState {
     /// Takes ownership of a buffer the guest handed over (an output payload).
     pub(crate) fn take_buffer(&mut self, buffer: Resource<Buffer>) -> wasmtime::Result<Buffer> {
         let buffer = self.table.delete(buffer)?;
-        self.charged -= buffer.charged;
+        self.release(buffer.charged);
         Ok(buffer)
+    }
+
+    fn release(&mut self, bytes: u64) {
+        self.charged -= bytes;
+        self.totals.buffer_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
     fn charge(&mut self, bytes: u64) -> Result<u64, BufferError> {
@@ -178,6 +208,7 @@ impl HostState {
         match self.charged.checked_add(cost) {
             Some(total) if total <= self.budget => {
                 self.charged = total;
+                self.totals.buffer_bytes.fetch_add(cost, Ordering::Relaxed);
                 Ok(cost)
             }
             _ => Err(BufferError::AllocationFailed(format!(
@@ -229,7 +260,7 @@ impl types::HostBuffer for HostState {
 
     fn drop(&mut self, this: Resource<Buffer>) -> wasmtime::Result<()> {
         let buffer = self.table.delete(this)?;
-        self.charged -= buffer.charged;
+        self.release(buffer.charged);
         Ok(())
     }
 }
@@ -304,7 +335,7 @@ impl types::HostMutableBuffer for HostState {
 
     fn drop(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<()> {
         let buffer = self.table.delete(this)?;
-        self.charged -= buffer.charged;
+        self.release(buffer.charged);
         Ok(())
     }
 }
@@ -351,7 +382,7 @@ impl buffer_allocator::Host for HostState {
         };
         let capacity = usize::try_from(capacity_hint).unwrap_or(usize::MAX);
         if let Err(e) = buffer.data.try_reserve_exact(capacity) {
-            self.charged -= buffer.charged;
+            self.release(buffer.charged);
             return Ok(Err(BufferError::AllocationFailed(e.to_string())));
         }
         Ok(Ok(self.table.push(buffer)?))
@@ -378,5 +409,15 @@ impl capability_query::Host for HostState {
             self.queries.push(name);
         }
         Ok(granted)
+    }
+}
+
+impl Drop for HostState {
+    /// The instance is gone: whatever its guest still held is freed with the table.
+    fn drop(&mut self) {
+        self.totals
+            .buffer_bytes
+            .fetch_sub(self.charged, Ordering::Relaxed);
+        self.totals.instances.fetch_sub(1, Ordering::Relaxed);
     }
 }

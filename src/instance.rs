@@ -1,6 +1,8 @@
 //! A live wasmtime instance and its typed invoker: every call goes through
 //! the generated `TypedFunc` exports, with no `Val` marshaling.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use wasmtime::component::{InstancePre, Resource};
 use wasmtime::{ResourceLimiter, Store, Trap};
@@ -15,7 +17,7 @@ use crate::bindings::{
 use crate::config::EngineConfig;
 use crate::engine::CompiledComponent;
 use crate::error::{CallSite, Error, GuestError, Result};
-use crate::host::{Buffer, FlowContext, HostState};
+use crate::host::{Buffer, EngineTotals, FlowContext, HostState};
 use crate::interfaces::{CallPath, ExportInfo, Interface};
 use crate::invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
 
@@ -176,9 +178,17 @@ impl std::fmt::Debug for WasmtimeInstance {
 }
 
 impl WasmtimeInstance {
-    pub(crate) fn new(component: CompiledComponent, config: &EngineConfig) -> Result<Self> {
+    pub(crate) fn new(
+        component: CompiledComponent,
+        config: &EngineConfig,
+        totals: Arc<EngineTotals>,
+    ) -> Result<Self> {
         let limits = component.limits().clone();
-        let host = HostState::new(limits.buffer_budget_bytes, config.capabilities.clone());
+        let host = HostState::new(
+            limits.buffer_budget_bytes,
+            config.capabilities.clone(),
+            totals,
+        );
         let limiter = MemoryLimiter {
             max_memory_bytes: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
             max_table_elements: limits.max_table_elements,

@@ -1,0 +1,285 @@
+//! Untrusted components: every fault yields its own error, the instance is
+//! poisoned, nothing leaks, and other instances keep working.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use torvyn_engine::{
+    ComponentInvoker, Element, EngineConfig, Error, GuestError, Limits, ProcessOutcome, WasmEngine,
+    WasmtimeEngine, WasmtimeInstance,
+};
+use torvyn_fixtures::faults;
+
+fn engine_with(config: torvyn_engine::EngineConfigBuilder) -> WasmtimeEngine {
+    WasmtimeEngine::new(config.build().unwrap()).unwrap()
+}
+
+/// Engine with fuel and a deadline, 4 MiB memories and a 64 KiB buffer budget.
+fn strict_engine() -> WasmtimeEngine {
+    engine_with(
+        EngineConfig::builder()
+            .fuel_per_call(Some(50_000_000))
+            .call_deadline(Some(Duration::from_secs(2)))
+            .max_memory_bytes(4 << 20)
+            .buffer_budget_bytes(64 << 10),
+    )
+}
+
+fn instance(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> WasmtimeInstance {
+    engine
+        .instantiate(&common::compile(engine, name, bytes))
+        .unwrap()
+}
+
+fn element(sequence: u64) -> Element {
+    Element::new(sequence, "text/plain", format!("payload {sequence}"))
+}
+
+/// Runs one faulty call, checks the instance is then poisoned and a healthy
+/// instance on the same engine still works, and returns the first error.
+fn fault(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> Error {
+    let mut healthy = instance(engine, "healthy", &torvyn_fixtures::uppercase_processor());
+    let mut faulty = instance(engine, name, bytes);
+    let error = faulty.process(&element(0)).unwrap_err();
+    assert!(error.poisons_instance(), "{error}");
+    assert!(faulty.poisoned().is_some());
+    match faulty.process(&element(1)) {
+        Err(Error::Poisoned { site, cause }) => {
+            assert_eq!(site.component, name);
+            assert_eq!(cause, error.to_string());
+        }
+        other => panic!("a poisoned instance must refuse calls, got {other:?}"),
+    }
+    assert_eq!(faulty.host().budget_in_use(), 0, "{name}: budget");
+    assert_eq!(faulty.guest_resources(), 0, "{name}: resource table");
+    let out = healthy.process(&element(7)).unwrap();
+    assert_eq!(
+        out,
+        ProcessOutcome::Emit(Element::new(7, "text/plain", "PAYLOAD 7"))
+    );
+    drop((faulty, healthy));
+    assert_eq!(engine.totals().live_instances(), 0);
+    assert_eq!(engine.totals().guest_buffer_bytes(), 0);
+    error
+}
+
+fn trap_message(error: &Error) -> &str {
+    match error {
+        Error::Trap { site, trap } => {
+            assert_eq!(site.function, "process");
+            trap
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_infinite_loop_runs_out_of_fuel() {
+    let error = fault(&strict_engine(), "looper", &faults::infinite_loop());
+    assert!(
+        matches!(&error, Error::FuelExhausted { site } if site.component == "looper"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_infinite_loop_without_fuel_hits_the_deadline_in_time() {
+    let engine = engine_with(
+        EngineConfig::builder()
+            .fuel_per_call(None)
+            .call_deadline(Some(Duration::from_millis(100)))
+            .epoch_tick(Duration::from_millis(5)),
+    );
+    let started = Instant::now();
+    let error = fault(&engine, "looper", &faults::infinite_loop());
+    assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error}");
+    // Generous bound: the point is that the host regains control, not the exact time.
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn an_allocation_bomb_hits_the_memory_limit() {
+    let error = fault(&strict_engine(), "bomb", &faults::allocation_bomb());
+    match error {
+        Error::MemoryLimit { detail, .. } => assert!(detail.contains("limit 4194304"), "{detail}"),
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+}
+
+#[test]
+fn unbounded_recursion_overflows_the_stack() {
+    let error = fault(
+        &strict_engine(),
+        "recursion",
+        &faults::unbounded_recursion(),
+    );
+    assert!(
+        trap_message(&error).contains("call stack exhausted"),
+        "{error}"
+    );
+}
+
+#[test]
+fn unreachable_is_a_trap_after_good_calls() {
+    let engine = strict_engine();
+    let mut faulty = instance(&engine, "third", &faults::unreachable_on_third());
+    assert_eq!(faulty.process(&element(0)).unwrap(), ProcessOutcome::Drop);
+    assert_eq!(faulty.process(&element(1)).unwrap(), ProcessOutcome::Drop);
+    let error = faulty.process(&element(2)).unwrap_err();
+    assert!(trap_message(&error).contains("unreachable"), "{error}");
+    assert!(matches!(
+        faulty.process(&element(3)),
+        Err(Error::Poisoned { .. })
+    ));
+}
+
+#[test]
+fn keeping_a_borrowed_handle_is_a_trap() {
+    let error = fault(&strict_engine(), "keeper", &faults::keeps_borrowed_handle());
+    assert!(trap_message(&error).contains("borrow"), "{error}");
+}
+
+#[test]
+fn dropping_a_handle_twice_is_a_trap() {
+    let error = fault(
+        &strict_engine(),
+        "double-drop",
+        &faults::drops_handle_twice(),
+    );
+    assert!(trap_message(&error).contains("handle"), "{error}");
+}
+
+#[test]
+fn an_invalid_variant_discriminant_is_a_trap() {
+    let error = fault(
+        &strict_engine(),
+        "bad-variant",
+        &faults::invalid_discriminant(),
+    );
+    assert!(trap_message(&error).contains("discriminant"), "{error}");
+}
+
+#[test]
+fn a_string_out_of_bounds_is_a_trap() {
+    let error = fault(
+        &strict_engine(),
+        "bad-pointer",
+        &faults::string_out_of_bounds(),
+    );
+    assert!(trap_message(&error).contains("out of bounds"), "{error}");
+}
+
+#[test]
+fn invalid_utf8_is_a_trap() {
+    let error = fault(&strict_engine(), "bad-utf8", &faults::invalid_utf8());
+    assert!(
+        trap_message(&error).to_lowercase().contains("utf"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_huge_allocation_is_refused_not_fatal() {
+    let engine = strict_engine();
+    let mut guest = instance(&engine, "greedy", &faults::huge_allocation());
+    for sequence in 0..3 {
+        match guest.process(&element(sequence)) {
+            Err(Error::Guest {
+                error: GuestError::Internal(message),
+                ..
+            }) => {
+                assert!(message.contains("buffer budget exhausted"), "{message}");
+                assert!(
+                    message.contains("9223372036854775808 more requested"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected the guest to report the refusal, got {other:?}"),
+        }
+    }
+    assert!(
+        guest.poisoned().is_none(),
+        "a refused allocation is not a fault"
+    );
+    assert_eq!(guest.host().budget_in_use(), 0);
+}
+
+#[test]
+fn a_guest_that_never_drops_its_buffers_hits_the_budget_and_frees_on_drop() {
+    let engine = strict_engine();
+    let mut leaker = instance(&engine, "leaker", &faults::leaks_mutable_buffers());
+    let mut accepted = 0;
+    let error = loop {
+        match leaker.process(&element(accepted)) {
+            Ok(ProcessOutcome::Drop) => accepted += 1,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(error) => break error,
+        }
+        assert!(accepted < 1000, "the budget never stopped the guest");
+    };
+    // 64 KiB budget, 1 KiB + 64 B charged per buffer.
+    assert_eq!(accepted, (64 << 10) / (1024 + 64));
+    assert!(
+        matches!(&error, Error::Guest { error: GuestError::Internal(m), .. } if m.contains("budget"))
+    );
+    assert_eq!(leaker.guest_resources(), accepted as usize);
+    assert_eq!(engine.totals().guest_buffer_bytes(), accepted * (1024 + 64));
+    drop(leaker);
+    assert_eq!(engine.totals().guest_buffer_bytes(), 0);
+    assert_eq!(engine.totals().live_instances(), 0);
+}
+
+#[test]
+fn fuel_is_refilled_per_call_and_reported() {
+    let engine = strict_engine();
+    let mut upper = instance(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    upper.process(&element(1)).unwrap();
+    let small = upper.fuel_consumed();
+    assert!(small > 0);
+    upper
+        .process(&Element::new(2, "", vec![b'a'; 10_000]))
+        .unwrap();
+    assert!(
+        upper.fuel_consumed() > small * 10,
+        "fuel grows with the work done"
+    );
+    // 1,000 calls in a row each get the full allowance back.
+    for sequence in 0..1000 {
+        upper.process(&element(sequence)).unwrap();
+    }
+}
+
+#[test]
+fn limits_can_be_overridden_per_component() {
+    let engine = strict_engine();
+    let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let starved = component.with_limits(Limits {
+        fuel_per_call: Some(50),
+        ..component.limits().clone()
+    });
+    let mut starved = engine.instantiate(&starved).unwrap();
+    assert!(matches!(
+        starved.process(&element(0)),
+        Err(Error::FuelExhausted { .. })
+    ));
+    let mut normal = engine.instantiate(&component).unwrap();
+    assert!(normal.process(&element(0)).is_ok());
+}
+
+#[test]
+fn a_poisoned_instance_is_replaced_from_the_pre_instantiated_component() {
+    let engine = strict_engine();
+    let component = common::compile(&engine, "third", &faults::unreachable_on_third());
+    for round in 0..20 {
+        let mut instance = engine.instantiate(&component).unwrap();
+        for sequence in 0..2 {
+            assert_eq!(
+                instance.process(&element(sequence)).unwrap(),
+                ProcessOutcome::Drop
+            );
+        }
+        assert!(instance.process(&element(2)).is_err(), "round {round}");
+    }
+    assert_eq!(engine.totals().live_instances(), 0);
+}
