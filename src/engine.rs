@@ -13,10 +13,13 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::bindings::{buffer_allocator, capability_query, types};
 use crate::cache::{hex, DiskCache, Miss};
 use crate::config::{Allocation, EngineConfig, Limits};
+use crate::dynamic::{plan_interface, InterfacePlan};
 use crate::error::{Error, Result};
 use crate::host::EngineTotals;
 use crate::instance::{StoreState, TypedIndices, WasmtimeInstance};
-use crate::interfaces::{classify_export, ExportInfo};
+use crate::interfaces::{
+    classify_export, split_export_name, CallPath, ExportInfo, Interface, CONTRACT_VERSION,
+};
 use crate::invoker::ComponentInvoker;
 
 /// A backend that compiles and instantiates components.
@@ -83,6 +86,7 @@ pub(crate) struct CompiledInner {
     pub(crate) pre: InstancePre<StoreState>,
     pub(crate) exports: Vec<ExportInfo>,
     pub(crate) typed: TypedIndices,
+    pub(crate) dynamic: Vec<InterfacePlan>,
     pub(crate) limits: Limits,
 }
 
@@ -100,6 +104,17 @@ impl CompiledComponent {
     /// The component's exports and how each is called.
     pub fn exports(&self) -> &[ExportInfo] {
         &self.inner.exports
+    }
+
+    /// How calls to `interface` are made, if the component exports it.
+    pub fn path_for(&self, interface: Interface) -> Option<&CallPath> {
+        self.inner
+            .exports
+            .iter()
+            .find(|e| {
+                e.interface == Some(interface) && e.path != CallPath::ByNameOnly(String::new())
+            })
+            .map(|e| &e.path)
     }
 
     /// The names of the component's imports.
@@ -129,6 +144,7 @@ impl CompiledComponent {
                 pre: inner.pre.clone(),
                 exports: inner.exports.clone(),
                 typed: inner.typed.clone(),
+                dynamic: inner.dynamic.clone(),
                 limits,
             }),
         }
@@ -213,6 +229,59 @@ impl WasmtimeEngine {
         &self.totals
     }
 
+    /// The linker for `component`: the engine's own, or a copy that also
+    /// serves the contract's host interfaces under the names this component
+    /// imports them by (another version or package with the same shapes).
+    /// Every import nobody provides is reported at once.
+    fn linker_for(
+        &self,
+        name: &str,
+        component: &Component,
+    ) -> Result<std::borrow::Cow<'_, Linker<StoreState>>> {
+        let mut aliases = Vec::new();
+        let mut missing = Vec::new();
+        for (import, _) in component.component_type().imports(&self.engine) {
+            match host_import(import) {
+                HostImport::Provided => {}
+                HostImport::Alias(kind) => aliases.push((import.to_string(), kind)),
+                HostImport::Missing => missing.push(import.to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingImports {
+                component: name.to_string(),
+                missing,
+            });
+        }
+        if aliases.is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(&self.linker));
+        }
+        let mut linker = self.linker.clone();
+        for (import, kind) in aliases {
+            let link = |e: wasmtime::Error| Error::Instantiate {
+                component: name.to_string(),
+                detail: format!("serving import `{import}`: {e:#}"),
+            };
+            let mut instance = linker.instance(&import).map_err(link)?;
+            match kind {
+                HostInterface::Types => types::add_to_linker_instance::<StoreState, HasSelf<_>>(
+                    &mut instance,
+                    StoreState::host,
+                ),
+                HostInterface::BufferAllocator => buffer_allocator::add_to_linker_instance::<
+                    StoreState,
+                    HasSelf<_>,
+                >(&mut instance, StoreState::host),
+                HostInterface::CapabilityQuery => capability_query::add_to_linker_instance::<
+                    StoreState,
+                    HasSelf<_>,
+                >(&mut instance, StoreState::host),
+            }
+            .map_err(link)?;
+        }
+        Ok(std::borrow::Cow::Owned(linker))
+    }
+
     /// How compilations were served so far.
     pub fn cache_stats(&self) -> CacheStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
@@ -289,19 +358,22 @@ impl WasmEngine for WasmtimeEngine {
     fn compile(&self, name: &str, bytes: &[u8]) -> Result<CompiledComponent> {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         let component = self.compile_cached(name, &digest, bytes)?;
-        let pre = self
-            .linker
+        let linker = self.linker_for(name, &component)?;
+        let instantiate_error = |e: wasmtime::Error| Error::Instantiate {
+            component: name.to_string(),
+            detail: format!("{e:#}"),
+        };
+        let pre = linker
             .instantiate_pre(&component)
-            .map_err(|e| Error::Instantiate {
-                component: name.to_string(),
-                detail: format!("{e:#}"),
-            })?;
-        let exports: Vec<ExportInfo> = component
-            .component_type()
-            .exports(&self.engine)
-            .map(|(export, _)| classify_export(export))
-            .collect();
+            .map_err(instantiate_error)?;
+        let exports = choose_paths(
+            component
+                .component_type()
+                .exports(&self.engine)
+                .map(|(export, _)| classify_export(export)),
+        );
         let typed = TypedIndices::new(name, &pre, &exports)?;
+        let dynamic = plan_dynamic(name, &linker, &component, &exports)?;
         Ok(CompiledComponent {
             inner: Arc::new(CompiledInner {
                 name: name.to_string(),
@@ -309,6 +381,7 @@ impl WasmEngine for WasmtimeEngine {
                 pre,
                 exports,
                 typed,
+                dynamic,
                 limits: self.config.limits.clone(),
             }),
         })
@@ -351,4 +424,122 @@ impl Drop for EpochTicker {
             let _ = thread.join();
         }
     }
+}
+
+/// The host interfaces of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostInterface {
+    Types,
+    BufferAllocator,
+    CapabilityQuery,
+}
+
+impl HostInterface {
+    fn from_name(interface: &str) -> Option<HostInterface> {
+        match interface {
+            "types" => Some(HostInterface::Types),
+            "buffer-allocator" => Some(HostInterface::BufferAllocator),
+            "capability-query" => Some(HostInterface::CapabilityQuery),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the engine's linker serves an import as is, under an alias, or not at all.
+enum HostImport {
+    Provided,
+    Alias(HostInterface),
+    Missing,
+}
+
+fn host_import(import: &str) -> HostImport {
+    let (base, version) = split_export_name(import);
+    let Some((package, interface)) = base.split_once('/') else {
+        return HostImport::Missing;
+    };
+    let Some(kind) = HostInterface::from_name(interface) else {
+        return HostImport::Missing;
+    };
+    let contract_package = match kind {
+        HostInterface::Types | HostInterface::BufferAllocator => "torvyn:streaming",
+        HostInterface::CapabilityQuery => "torvyn:capabilities",
+    };
+    // The linker matches semver-compatible versions of its own names itself.
+    match version {
+        Some(v) if package == contract_package && CONTRACT_VERSION.is_compatible_with(v) => {
+            HostImport::Provided
+        }
+        _ => HostImport::Alias(kind),
+    }
+}
+
+/// Keeps one export per interface on a stream-stage path: the typed one if
+/// any, else the first dynamic one; the others become callable by name only.
+fn choose_paths(exports: impl Iterator<Item = ExportInfo>) -> Vec<ExportInfo> {
+    let mut exports: Vec<ExportInfo> = exports.collect();
+    let mut chosen: Vec<Interface> = Vec::new();
+    for pass in [true, false] {
+        for export in exports.iter_mut() {
+            let Some(interface) = export.interface else {
+                continue;
+            };
+            if (export.path == CallPath::Typed) != pass {
+                continue;
+            }
+            if chosen.contains(&interface) {
+                if !matches!(export.path, CallPath::ByNameOnly(_)) {
+                    export.path = CallPath::ByNameOnly(format!(
+                        "another export already provides `{interface}`"
+                    ));
+                }
+            } else {
+                chosen.push(interface);
+            }
+        }
+    }
+    exports
+}
+
+/// Plans every dynamic export; a shape the host cannot serve is refused now.
+fn plan_dynamic(
+    name: &str,
+    linker: &Linker<StoreState>,
+    component: &Component,
+    exports: &[ExportInfo],
+) -> Result<Vec<InterfacePlan>> {
+    let substituted =
+        linker
+            .substituted_component_type(component)
+            .map_err(|e| Error::Instantiate {
+                component: name.to_string(),
+                detail: format!("{e:#}"),
+            })?;
+    let engine = component.engine();
+    let mut plans = Vec::new();
+    for export in exports {
+        let (Some(interface), CallPath::Dynamic(_)) = (export.interface, &export.path) else {
+            continue;
+        };
+        let instance_type = substituted
+            .exports(engine)
+            .find(|(n, _)| *n == export.name)
+            .and_then(|(_, item)| match item.ty {
+                wasmtime::component::types::ComponentItem::ComponentInstance(i) => Some(i),
+                _ => None,
+            });
+        let Some(instance_type) = instance_type else {
+            return Err(Error::ContractMismatch {
+                component: name.to_string(),
+                detail: format!("export `{}` is not an interface instance", export.name),
+            });
+        };
+        let plan = plan_interface(component, interface, &export.name, &instance_type).map_err(
+            |mismatch| Error::ContractMismatch {
+                component: name.to_string(),
+                detail: format!("export `{}` {mismatch}", export.name),
+            },
+        )?;
+        plans.push(plan);
+    }
+    Ok(plans)
 }

@@ -105,6 +105,25 @@ pub enum Error {
         /// What differs.
         detail: String,
     },
+    /// The component imports interfaces nobody provides.
+    #[error("component `{component}` imports what the host does not provide: {}", missing.join(", "))]
+    MissingImports {
+        /// The component.
+        component: String,
+        /// Every import that is missing.
+        missing: Vec<String>,
+    },
+    /// A call by name ([`invoke`](crate::WasmtimeInstance::invoke)) could
+    /// not be made: unknown function, unparsable WAVE, wrong arguments.
+    #[error("component `{component}`: cannot call `{call}`: {detail}")]
+    BadCall {
+        /// The component.
+        component: String,
+        /// The call text.
+        call: String,
+        /// Why.
+        detail: String,
+    },
     /// The bytes are not a valid component for this engine.
     #[error("cannot compile component `{component}`: {detail}")]
     Compile {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use wasmtime::component::{InstancePre, Resource};
+use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
+use wasmtime::component::{Func, Instance, InstancePre, Resource, Type, Val};
 use wasmtime::{ResourceLimiter, Store, Trap};
 
 use crate::bindings::types::{
@@ -15,6 +16,7 @@ use crate::bindings::{
     transform,
 };
 use crate::config::EngineConfig;
+use crate::dynamic::DynamicExport;
 use crate::engine::CompiledComponent;
 use crate::error::{CallSite, Error, GuestError, Result};
 use crate::host::{Buffer, EngineTotals, FlowContext, HostState};
@@ -153,11 +155,25 @@ typed_exports! {
     aggregator: aggregator = Interface::Aggregator,
 }
 
+/// The callable exports of one instance: typed where the bindings apply,
+/// dynamic where they do not.
+struct Exports {
+    typed: TypedExports,
+    dynamic: Vec<DynamicExport>,
+}
+
+impl Exports {
+    fn dynamic(&mut self, interface: Interface) -> Option<&mut DynamicExport> {
+        self.dynamic.iter_mut().find(|d| d.interface == interface)
+    }
+}
+
 /// A live instance of a compiled component.
 pub struct WasmtimeInstance {
     component: CompiledComponent,
     store: Store<StoreState>,
-    exports: TypedExports,
+    instance: Instance,
+    exports: Exports,
     /// Host-owned buffer lent (borrowed) to the guest as each input payload.
     input: Resource<Buffer>,
     /// Host-owned flow context lent with each element.
@@ -214,7 +230,7 @@ impl WasmtimeInstance {
         let instance = pre
             .instantiate(&mut store)
             .map_err(|e| fail(format!("{e:#}")))?;
-        let exports = component
+        let typed = component
             .inner
             .typed
             .load(&mut store, &instance)
@@ -229,9 +245,18 @@ impl WasmtimeInstance {
         let flow = host
             .push_flow(FlowContext::default())
             .map_err(|e| fail(format!("{e:#}")))?;
+        let dynamic = component
+            .inner
+            .dynamic
+            .iter()
+            .map(|plan| DynamicExport::bind(plan, &mut store, &instance, input.rep(), flow.rep()))
+            .collect::<wasmtime::Result<Vec<_>>>()
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let exports = Exports { typed, dynamic };
         Ok(WasmtimeInstance {
             component,
             store,
+            instance,
             exports,
             input,
             flow,
@@ -280,6 +305,78 @@ impl WasmtimeInstance {
             })
     }
 
+    /// Calls any export by name with arguments in WAVE text and returns the
+    /// results in WAVE text, e.g. `invoke("add(1, 2)")` → `"3"`. The name is
+    /// `func`, `interface#func` or a function name unique among the
+    /// exported interfaces. Meant for diagnostics and for components that
+    /// are not stream stages; it runs under the same limits as any call.
+    pub fn invoke(&mut self, call: &str) -> Result<String> {
+        let component = self.component.clone();
+        let bad = |detail: String| Error::BadCall {
+            component: component.name().to_string(),
+            call: call.to_string(),
+            detail,
+        };
+        let open = call
+            .find('(')
+            .ok_or_else(|| bad("expected `name(arguments)`".into()))?;
+        let name = call[..open].trim();
+        let func = self
+            .find_func(name)
+            .map_err(|detail| bad(detail.to_string()))?;
+        let ty = func.ty(&self.store);
+        let param_types: Vec<Type> = ty.params().map(|(_, ty)| ty).collect();
+        // WAVE names are plain labels; the real name was resolved above.
+        let arguments = format!("f{}", &call[open..]);
+        let params: Vec<Val> = UntypedFuncCall::parse(&arguments)
+            .and_then(|parsed| parsed.to_wasm_params(param_types.iter()))
+            .map_err(|e| bad(e.to_string()))?;
+        let mut results = vec![Val::Bool(false); ty.results().len()];
+        self.call(name, |_, store| {
+            Some(func.call(&mut *store, &params, &mut results))
+        })?;
+        let texts: Vec<String> = results
+            .iter()
+            .map(|value| value.to_wave().map_err(|e| bad(format!("{e:#}"))))
+            .collect::<Result<_>>()?;
+        Ok(texts.join(", "))
+    }
+
+    fn find_func(&mut self, name: &str) -> std::result::Result<Func, String> {
+        let store = &mut self.store;
+        let lookup = |store: &mut Store<StoreState>, interface: &str, func: &str| {
+            let instance_index = self
+                .instance
+                .get_export_index(&mut *store, None, interface)?;
+            let func_index =
+                self.instance
+                    .get_export_index(&mut *store, Some(&instance_index), func)?;
+            self.instance.get_func(&mut *store, func_index)
+        };
+        if let Some((interface, func)) = name.split_once('#') {
+            return lookup(store, interface, func)
+                .ok_or_else(|| format!("no function `{func}` in exported `{interface}`"));
+        }
+        if let Some(func) = self.instance.get_func(&mut *store, name) {
+            return Ok(func);
+        }
+        let owners: Vec<String> = self
+            .component
+            .exports()
+            .iter()
+            .filter(|export| lookup(&mut *store, &export.name, name).is_some())
+            .map(|export| export.name.clone())
+            .collect();
+        match owners.as_slice() {
+            [owner] => lookup(store, owner, name).ok_or_else(|| format!("no function `{name}`")),
+            [] => Err(format!("no exported function `{name}`")),
+            many => Err(format!(
+                "`{name}` is exported by {}; say which with `interface#{name}`",
+                many.join(", ")
+            )),
+        }
+    }
+
     fn site(&self, function: &str) -> CallSite {
         CallSite {
             component: self.component.name().to_string(),
@@ -290,8 +387,8 @@ impl WasmtimeInstance {
     /// Runs one guest call under the instance's limits and maps failures.
     fn call<R>(
         &mut self,
-        function: &'static str,
-        call: impl FnOnce(&TypedExports, &mut Store<StoreState>) -> Option<wasmtime::Result<R>>,
+        function: &str,
+        call: impl FnOnce(&mut Exports, &mut Store<StoreState>) -> Option<wasmtime::Result<R>>,
     ) -> Result<R> {
         if let Some(cause) = &self.poisoned {
             return Err(Error::Poisoned {
@@ -305,7 +402,7 @@ impl WasmtimeInstance {
             let _ = self.store.set_fuel(fuel);
         }
         self.store.set_epoch_deadline(self.call_ticks);
-        let result = call(&self.exports, &mut self.store);
+        let result = call(&mut self.exports, &mut self.store);
         if let Some(fuel) = fuel {
             self.fuel_consumed = fuel - self.store.get_fuel().unwrap_or(0);
         }
@@ -346,7 +443,7 @@ impl WasmtimeInstance {
         function: &'static str,
         element: &Element,
         call: impl FnOnce(
-            &TypedExports,
+            &mut Exports,
             &mut Store<StoreState>,
             StreamElement<'_>,
         ) -> Option<wasmtime::Result<R>>,
@@ -464,34 +561,45 @@ impl ComponentInvoker for WasmtimeInstance {
     }
 
     fn has(&self, interface: Interface) -> bool {
-        let e = &self.exports;
-        match interface {
-            Interface::Lifecycle => e.lifecycle.is_some(),
-            Interface::Processor => e.processor.is_some(),
-            Interface::Source => e.source.is_some(),
-            Interface::Sink => e.sink.is_some(),
-            Interface::Filter => e.filter.is_some(),
-            Interface::Router => e.router.is_some(),
-            Interface::Aggregator => e.aggregator.is_some(),
-        }
+        let typed = &self.exports.typed;
+        let is_typed = match interface {
+            Interface::Lifecycle => typed.lifecycle.is_some(),
+            Interface::Processor => typed.processor.is_some(),
+            Interface::Source => typed.source.is_some(),
+            Interface::Sink => typed.sink.is_some(),
+            Interface::Filter => typed.filter.is_some(),
+            Interface::Router => typed.router.is_some(),
+            Interface::Aggregator => typed.aggregator.is_some(),
+        };
+        is_typed
+            || self
+                .exports
+                .dynamic
+                .iter()
+                .any(|d| d.interface == interface)
     }
 
     fn init(&mut self, config: &str) -> Result<()> {
-        let result = self.call("init", |e, store| {
-            Some(e.lifecycle.as_ref()?.call_init(store, config))
+        let result = self.call("init", |e, store| match &e.typed.lifecycle {
+            Some(typed) => Some(typed.call_init(store, config)),
+            None => e.dynamic(Interface::Lifecycle)?.init(store, config),
         })?;
         result.map_err(|error| self.guest_error("init", error))
     }
 
     fn teardown(&mut self) -> Result<()> {
-        self.call("teardown", |e, store| {
-            Some(e.lifecycle.as_ref()?.call_teardown(store))
+        self.call("teardown", |e, store| match &e.typed.lifecycle {
+            Some(typed) => Some(typed.call_teardown(store)),
+            None => e.dynamic(Interface::Lifecycle)?.teardown(store),
         })
     }
 
     fn process(&mut self, element: &Element) -> Result<ProcessOutcome> {
         let result = self.with_element("process", element, |e, store, input| {
-            Some(e.processor.as_ref()?.call_process(store, input))
+            match &e.typed.processor {
+                Some(typed) => Some(typed.call_process(store, input)),
+                None => e.dynamic(Interface::Processor)?.process(store, element),
+            }
         })?;
         match result {
             Ok(ProcessResult::Drop) => Ok(ProcessOutcome::Drop),
@@ -503,7 +611,10 @@ impl ComponentInvoker for WasmtimeInstance {
     }
 
     fn pull(&mut self) -> Result<Option<Element>> {
-        let result = self.call("pull", |e, store| Some(e.source.as_ref()?.call_pull(store)))?;
+        let result = self.call("pull", |e, store| match &e.typed.source {
+            Some(typed) => Some(typed.call_pull(store)),
+            None => e.dynamic(Interface::Source)?.pull(store),
+        })?;
         match result {
             Ok(Some(output)) => Ok(Some(self.output("pull", output)?)),
             Ok(None) => Ok(None),
@@ -516,14 +627,18 @@ impl ComponentInvoker for WasmtimeInstance {
             Backpressure::Ready => BackpressureSignal::Ready,
             Backpressure::Pause => BackpressureSignal::Pause,
         };
-        self.call("notify-backpressure", |e, store| {
-            Some(e.source.as_ref()?.call_notify_backpressure(store, signal))
+        self.call("notify-backpressure", |e, store| match &e.typed.source {
+            Some(typed) => Some(typed.call_notify_backpressure(store, signal)),
+            None => e
+                .dynamic(Interface::Source)?
+                .notify_backpressure(store, signal),
         })
     }
 
     fn push(&mut self, element: &Element) -> Result<Backpressure> {
-        let result = self.with_element("push", element, |e, store, input| {
-            Some(e.sink.as_ref()?.call_push(store, input))
+        let result = self.with_element("push", element, |e, store, input| match &e.typed.sink {
+            Some(typed) => Some(typed.call_push(store, input)),
+            None => e.dynamic(Interface::Sink)?.push(store, element),
         })?;
         result
             .map(signal)
@@ -531,29 +646,38 @@ impl ComponentInvoker for WasmtimeInstance {
     }
 
     fn complete(&mut self) -> Result<()> {
-        let result = self.call("complete", |e, store| {
-            Some(e.sink.as_ref()?.call_complete(store))
+        let result = self.call("complete", |e, store| match &e.typed.sink {
+            Some(typed) => Some(typed.call_complete(store)),
+            None => e.dynamic(Interface::Sink)?.complete(store),
         })?;
         result.map_err(|error| self.guest_error("complete", error))
     }
 
     fn evaluate(&mut self, element: &Element) -> Result<bool> {
         let result = self.with_element("evaluate", element, |e, store, input| {
-            Some(e.filter.as_ref()?.call_evaluate(store, input))
+            match &e.typed.filter {
+                Some(typed) => Some(typed.call_evaluate(store, input)),
+                None => e.dynamic(Interface::Filter)?.evaluate(store, element),
+            }
         })?;
         result.map_err(|error| self.guest_error("evaluate", error))
     }
 
     fn route(&mut self, element: &Element) -> Result<Vec<String>> {
-        let result = self.with_element("route", element, |e, store, input| {
-            Some(e.router.as_ref()?.call_route(store, input))
-        })?;
+        let result =
+            self.with_element("route", element, |e, store, input| match &e.typed.router {
+                Some(typed) => Some(typed.call_route(store, input)),
+                None => e.dynamic(Interface::Router)?.route(store, element),
+            })?;
         result.map_err(|error| self.guest_error("route", error))
     }
 
     fn ingest(&mut self, element: &Element) -> Result<Option<Element>> {
         let result = self.with_element("ingest", element, |e, store, input| {
-            Some(e.aggregator.as_ref()?.call_ingest(store, input))
+            match &e.typed.aggregator {
+                Some(typed) => Some(typed.call_ingest(store, input)),
+                None => e.dynamic(Interface::Aggregator)?.ingest(store, element),
+            }
         })?;
         match result {
             Ok(Some(output)) => Ok(Some(self.output("ingest", output)?)),
@@ -563,8 +687,9 @@ impl ComponentInvoker for WasmtimeInstance {
     }
 
     fn flush(&mut self) -> Result<Vec<Element>> {
-        let result = self.call("flush", |e, store| {
-            Some(e.aggregator.as_ref()?.call_flush(store))
+        let result = self.call("flush", |e, store| match &e.typed.aggregator {
+            Some(typed) => Some(typed.call_flush(store)),
+            None => e.dynamic(Interface::Aggregator)?.flush(store),
         })?;
         match result {
             Ok(outputs) => {

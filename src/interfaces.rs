@@ -70,6 +70,18 @@ impl Interface {
     pub fn from_wit_name(name: &str) -> Option<Interface> {
         Interface::ALL.into_iter().find(|i| i.wit_name() == name)
     }
+
+    /// The interface's own name, e.g. `processor`.
+    pub fn role(self) -> &'static str {
+        let name = self.wit_name();
+        &name[name.rfind('/').map_or(0, |slash| slash + 1)..]
+    }
+
+    /// The interface whose own name is `role` (`processor`, `sink`, ...),
+    /// whatever package exports it.
+    pub fn from_role(role: &str) -> Option<Interface> {
+        Interface::ALL.into_iter().find(|i| i.role() == role)
+    }
 }
 
 impl fmt::Display for Interface {
@@ -131,15 +143,20 @@ pub struct ExportInfo {
 pub enum CallPath {
     /// Through the generated typed bindings (no `Val` marshaling).
     Typed,
-    /// Not callable through the stream-stage methods; the reason says why.
-    Unsupported(String),
+    /// Through `Val`s matched to the contract by name; the reason says why
+    /// the typed bindings do not apply.
+    Dynamic(String),
+    /// Not a stream-stage interface: callable only by name
+    /// ([`WasmtimeInstance::invoke`](crate::WasmtimeInstance::invoke)).
+    ByNameOnly(String),
 }
 
 impl fmt::Display for CallPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CallPath::Typed => f.write_str("typed"),
-            CallPath::Unsupported(why) => write!(f, "unsupported ({why})"),
+            CallPath::Dynamic(why) => write!(f, "dynamic ({why})"),
+            CallPath::ByNameOnly(why) => write!(f, "by name only ({why})"),
         }
     }
 }
@@ -152,21 +169,30 @@ pub fn split_export_name(name: &str) -> (&str, Option<Version>) {
     }
 }
 
-/// Classifies one export name of a component.
+/// Classifies one export name of a component: the contract's interfaces
+/// at a semver-compatible version take the typed path; the same roles under
+/// another version or package take the dynamic path.
 pub fn classify_export(name: &str) -> ExportInfo {
     let (base, version) = split_export_name(name);
-    let interface = Interface::from_wit_name(base);
-    let path = match (interface, version) {
-        (None, _) => CallPath::Unsupported("not a contract interface".into()),
-        (Some(_), None) => CallPath::Unsupported("unversioned export".into()),
+    let contract = Interface::from_wit_name(base);
+    let role = base
+        .split_once('/')
+        .and_then(|(_, interface)| Interface::from_role(interface));
+    let path = match (contract, version) {
         (Some(_), Some(v)) if CONTRACT_VERSION.is_compatible_with(v) => CallPath::Typed,
-        (Some(_), Some(v)) => CallPath::Unsupported(format!(
+        (Some(_), Some(v)) => CallPath::Dynamic(format!(
             "version {v} is not semver-compatible with {CONTRACT_VERSION}"
         )),
+        (Some(_), None) => CallPath::Dynamic("unversioned export".into()),
+        (None, _) if role.is_some() => CallPath::Dynamic(format!(
+            "not the contract's package; matched by interface name `{}`",
+            base.rsplit('/').next().unwrap_or(base)
+        )),
+        (None, _) => CallPath::ByNameOnly("not a stream-stage interface".into()),
     };
     ExportInfo {
         name: name.to_string(),
-        interface,
+        interface: contract.or(role),
         path,
     }
 }

@@ -48,6 +48,7 @@
 pub mod bindings;
 mod cache;
 mod config;
+mod dynamic;
 mod engine;
 mod error;
 pub mod host;

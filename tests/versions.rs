@@ -32,25 +32,6 @@ fn a_semver_compatible_patch_version_takes_the_typed_path() {
 }
 
 #[test]
-fn another_minor_version_is_refused_with_the_missing_import_named() {
-    // Until the dynamic path links other versions, the host only provides 0.1.x imports.
-    let engine = common::engine();
-    let err = engine
-        .compile(
-            "upper-0.2.0",
-            &torvyn_fixtures::uppercase_processor_at("0.2.0"),
-        )
-        .unwrap_err();
-    match &err {
-        torvyn_engine::Error::Instantiate { component, detail } => {
-            assert_eq!(component, "upper-0.2.0");
-            assert!(detail.contains("torvyn:streaming/types@0.2.0"), "{detail}");
-        }
-        other => panic!("expected an instantiation error, got {other:?}"),
-    }
-}
-
-#[test]
 fn export_names_are_classified_by_version() {
     let classify = torvyn_engine::classify_export;
     assert_eq!(
@@ -59,11 +40,22 @@ fn export_names_are_classified_by_version() {
     );
     assert!(matches!(
         classify("torvyn:streaming/sink@0.2.0").path,
-        CallPath::Unsupported(_)
+        CallPath::Dynamic(_)
     ));
     assert!(matches!(
         classify("torvyn:streaming/sink@1.0.0").path,
-        CallPath::Unsupported(_)
+        CallPath::Dynamic(_)
     ));
-    assert_eq!(classify("acme:etl/processor").interface, None);
+    assert_eq!(
+        classify("acme:etl/processor").interface,
+        Some(Interface::Processor)
+    );
+    assert!(matches!(
+        classify("acme:etl/processor").path,
+        CallPath::Dynamic(_)
+    ));
+    assert!(matches!(
+        classify("acme:etl/helpers").path,
+        CallPath::ByNameOnly(_)
+    ));
 }

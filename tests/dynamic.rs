@@ -1,0 +1,221 @@
+//! The dynamic `Val` path: components whose worlds the typed bindings do
+//! not know run through the same invoker, with the same results.
+
+mod common;
+
+use torvyn_engine::{
+    CallPath, ComponentInvoker, Element, Error, GuestError, Interface, Pipeline, ProcessOutcome,
+    WasmEngine, WasmtimeEngine, WasmtimeInstance,
+};
+use torvyn_fixtures::foreign;
+
+fn instance(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> WasmtimeInstance {
+    engine
+        .instantiate(&common::compile(engine, name, bytes))
+        .unwrap()
+}
+
+fn run_pipeline(engine: &WasmtimeEngine, processor: &[u8], count: u64) -> Vec<Element> {
+    let mut pipeline = Pipeline::new(
+        instance(engine, "source", &torvyn_fixtures::counting_source()),
+        vec![instance(engine, "processor", processor)],
+        instance(engine, "sink", &torvyn_fixtures::recording_sink()),
+    );
+    pipeline.init(&count.to_string()).unwrap();
+    let mut delivered = Vec::new();
+    pipeline
+        .run(|element| {
+            let mut element = element.clone();
+            element.meta.timestamp_ns = 0; // wall-clock: differs between runs
+            delivered.push(element)
+        })
+        .unwrap();
+    let (_, processors, _) = pipeline.stages();
+    assert_eq!(processors[0].guest_resources(), 0);
+    assert_eq!(processors[0].host().budget_in_use(), 0);
+    delivered
+}
+
+#[test]
+fn another_package_and_major_version_runs_like_its_typed_twin() {
+    let engine = common::engine();
+    let foreign_bytes = foreign::uppercase_processor_in("acme:etl@2.0.0");
+    let component = common::compile(&engine, "acme-upper", &foreign_bytes);
+    match component.path_for(Interface::Processor) {
+        Some(CallPath::Dynamic(why)) => {
+            assert!(why.contains("not the contract's package"), "{why}")
+        }
+        other => panic!("expected the dynamic path, got {other:?}"),
+    }
+    assert!(component
+        .imports()
+        .contains(&"acme:etl/types@2.0.0".to_string()));
+
+    let typed = run_pipeline(&engine, &torvyn_fixtures::uppercase_processor(), 1000);
+    let dynamic = run_pipeline(&engine, &foreign_bytes, 1000);
+    assert_eq!(typed.len(), 1000);
+    assert_eq!(dynamic, typed);
+    assert_eq!(dynamic[999].payload, "ELEMENT 999".as_bytes());
+}
+
+#[test]
+fn another_minor_version_of_the_contract_takes_the_dynamic_path() {
+    let engine = common::engine();
+    let bytes = torvyn_fixtures::uppercase_processor_at("0.2.0");
+    let component = common::compile(&engine, "upper-0.2", &bytes);
+    assert!(
+        matches!(component.path_for(Interface::Processor), Some(CallPath::Dynamic(why)) if why.contains("0.2.0"))
+    );
+    let mut upper = engine.instantiate(&component).unwrap();
+    assert!(upper.has(Interface::Processor));
+    for i in 0..100u64 {
+        let out = upper
+            .process(&Element::new(i, "text/x", format!("abc{i}")))
+            .unwrap();
+        assert_eq!(
+            out,
+            ProcessOutcome::Emit(Element::new(i, "text/x", format!("ABC{i}")))
+        );
+    }
+    assert_eq!(upper.guest_resources(), 0);
+    assert_eq!(
+        upper.host().copies().into_guest,
+        upper.host().copies().out_of_guest
+    );
+}
+
+#[test]
+fn an_extra_optional_field_is_passed_as_none() {
+    let engine = common::engine();
+    let mut processor = instance(&engine, "extra", &foreign::extra_optional_field());
+    // The fixture traps if it receives anything but `none`.
+    for i in 0..10 {
+        assert_eq!(
+            processor.process(&Element::new(i, "", "x")).unwrap(),
+            ProcessOutcome::Drop
+        );
+    }
+}
+
+#[test]
+fn a_required_field_the_host_cannot_fill_is_refused_at_compile_time() {
+    let engine = common::engine();
+    match engine.compile("tenant", &foreign::extra_required_field()) {
+        Err(Error::ContractMismatch { component, detail }) => {
+            assert_eq!(component, "tenant");
+            assert!(detail.contains("acme:tenant/processor@1.0.0"), "{detail}");
+            assert!(detail.contains("process.input.tenant"), "{detail}");
+            assert!(detail.contains("required field `tenant`"), "{detail}");
+        }
+        other => panic!("expected a contract mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_result_case_is_refused_at_compile_time() {
+    let engine = common::engine();
+    match engine.compile("retry", &foreign::unknown_result_case()) {
+        Err(Error::ContractMismatch { detail, .. }) => {
+            assert!(detail.contains("process.result.ok.retry"), "{detail}");
+            assert!(
+                detail.contains("only the cases `emit` and `drop`"),
+                "{detail}"
+            );
+        }
+        other => panic!("expected a contract mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_unknown_error_case_is_reported_as_internal_with_its_name() {
+    let engine = common::engine();
+    let mut processor = instance(&engine, "quota", &foreign::unknown_error_case());
+    match processor.process(&Element::new(0, "", "x")) {
+        Err(Error::Guest {
+            error: GuestError::Internal(message),
+            ..
+        }) => {
+            assert_eq!(message, "quota-exceeded: over quota");
+        }
+        other => panic!("expected an internal guest error, got {other:?}"),
+    }
+    assert!(processor.poisoned().is_none());
+}
+
+#[test]
+fn a_trap_on_the_dynamic_path_poisons_like_on_the_typed_path() {
+    let engine = WasmtimeEngine::new(
+        torvyn_engine::EngineConfig::builder()
+            .max_memory_bytes(1 << 20)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut upper = instance(
+        &engine,
+        "acme-upper",
+        &foreign::uppercase_processor_in("acme:etl"),
+    );
+    upper.process(&Element::new(0, "", "fits")).unwrap();
+    // Reading a 2 MiB payload into a 1 MiB memory: the guest's allocator gives up.
+    let error = upper
+        .process(&Element::new(1, "", vec![b'x'; 2 << 20]))
+        .unwrap_err();
+    match &error {
+        Error::MemoryLimit { site, .. } => {
+            assert_eq!(site.component, "acme-upper");
+            assert_eq!(site.function, "process");
+        }
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+    assert!(matches!(
+        upper.process(&Element::new(2, "", "x")),
+        Err(Error::Poisoned { .. })
+    ));
+    // A call by name that cannot even be made does not count as a fault.
+    let mut fresh = instance(
+        &engine,
+        "acme-upper",
+        &foreign::uppercase_processor_in("acme:etl"),
+    );
+    assert!(matches!(
+        fresh.invoke("acme:etl/processor#process()"),
+        Err(Error::BadCall { .. })
+    ));
+    assert!(fresh.poisoned().is_none());
+}
+
+#[test]
+fn any_export_can_be_called_by_name_with_wave() {
+    let engine = common::engine();
+    let mut empty = instance(&engine, "empty", &torvyn_fixtures::empty_component());
+    assert_eq!(empty.invoke("probe#noop()").unwrap(), "");
+    assert_eq!(empty.invoke("noop()").unwrap(), "");
+    let component = empty.component().clone();
+    assert!(matches!(
+        component.exports()[0].path,
+        CallPath::ByNameOnly(_)
+    ));
+
+    let mut calc = instance(&engine, "calc", &torvyn_fixtures::calculator());
+    assert_eq!(calc.invoke("add(40, 2)").unwrap(), "42");
+    assert_eq!(calc.invoke("calc#add(1, 2)").unwrap(), "3");
+    assert_eq!(calc.invoke("shout(\"hi there\")").unwrap(), "\"HI THERE\"");
+    for (call, expected) in [
+        ("nope()", "no exported function `nope`"),
+        ("add(1)", ""),
+        ("add(\"a\", 2)", ""),
+        ("add 1 2", "expected `name(arguments)`"),
+    ] {
+        match calc.invoke(call) {
+            Err(Error::BadCall {
+                call: c, detail, ..
+            }) => {
+                assert_eq!(c, call);
+                assert!(detail.contains(expected), "{call}: {detail}");
+            }
+            other => panic!("{call}: expected BadCall, got {other:?}"),
+        }
+    }
+    assert!(calc.poisoned().is_none());
+}
