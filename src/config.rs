@@ -48,6 +48,19 @@ pub enum Allocation {
     },
 }
 
+/// What a component importing WASI 0.2 may reach. Everything is denied by
+/// default: no arguments, no environment variables, no preopened
+/// directories, no network, stdin empty and stdout/stderr discarded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WasiGrants {
+    /// Environment variables the guest sees.
+    pub env: Vec<(String, String)>,
+    /// Host directories the guest sees: (host path, guest path, read-only).
+    pub preopens: Vec<(PathBuf, String, bool)>,
+    /// Whether the guest's stdio is the host process's.
+    pub inherit_stdio: bool,
+}
+
 /// Configuration of a [`WasmtimeEngine`](crate::WasmtimeEngine). Build with
 /// [`EngineConfig::builder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +71,7 @@ pub struct EngineConfig {
     pub(crate) allocation: Allocation,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) capabilities: BTreeSet<String>,
+    pub(crate) wasi: WasiGrants,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +83,7 @@ impl Default for EngineConfig {
             allocation: Allocation::OnDemand,
             cache_dir: None,
             capabilities: BTreeSet::new(),
+            wasi: WasiGrants::default(),
         }
     }
 }
@@ -90,6 +105,11 @@ impl EngineConfig {
     /// The epoch tick: the granularity of call deadlines.
     pub fn epoch_tick(&self) -> Duration {
         self.epoch_tick
+    }
+
+    /// What components importing WASI are granted.
+    pub fn wasi(&self) -> &WasiGrants {
+        &self.wasi
     }
 
     /// The folder of the on-disk compile cache, if any.
@@ -165,6 +185,32 @@ impl EngineConfigBuilder {
         self
     }
 
+    /// Lets WASI guests see the environment variable `key`.
+    pub fn wasi_env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.wasi.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Lets WASI guests see host directory `host` as `guest`.
+    pub fn wasi_preopen(
+        mut self,
+        host: impl Into<PathBuf>,
+        guest: impl Into<String>,
+        read_only: bool,
+    ) -> Self {
+        self.config
+            .wasi
+            .preopens
+            .push((host.into(), guest.into(), read_only));
+        self
+    }
+
+    /// Gives WASI guests the host process's stdin, stdout and stderr.
+    pub fn wasi_inherit_stdio(mut self, inherit: bool) -> Self {
+        self.config.wasi.inherit_stdio = inherit;
+        self
+    }
+
     /// Checks the values and returns the configuration.
     pub fn build(self) -> Result<EngineConfig> {
         let config = self.config;
@@ -196,6 +242,14 @@ impl EngineConfigBuilder {
                 "max_stack_bytes {} is outside 64 KiB..=256 MiB",
                 config.max_stack_bytes
             )));
+        }
+        for (host, _, _) in &config.wasi.preopens {
+            if !host.is_dir() {
+                return Err(Error::Config(format!(
+                    "WASI preopen {} is not a directory",
+                    host.display()
+                )));
+            }
         }
         if let Allocation::Pooling { max_instances: 0 } = config.allocation {
             return Err(Error::Config("pooling needs max_instances > 0".into()));

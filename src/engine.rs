@@ -87,6 +87,8 @@ pub(crate) struct CompiledInner {
     pub(crate) exports: Vec<ExportInfo>,
     pub(crate) typed: TypedIndices,
     pub(crate) dynamic: Vec<InterfacePlan>,
+    /// Whether instances need a WASI context.
+    pub(crate) imports_wasi: bool,
     pub(crate) limits: Limits,
 }
 
@@ -145,6 +147,7 @@ impl CompiledComponent {
                 exports: inner.exports.clone(),
                 typed: inner.typed.clone(),
                 dynamic: inner.dynamic.clone(),
+                imports_wasi: inner.imports_wasi,
                 limits,
             }),
         }
@@ -189,6 +192,7 @@ impl WasmtimeEngine {
             .map_err(link)?;
         capability_query::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
             .map_err(link)?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link)?;
 
         let disk = config
             .cache_dir
@@ -374,6 +378,10 @@ impl WasmEngine for WasmtimeEngine {
         );
         let typed = TypedIndices::new(name, &pre, &exports)?;
         let dynamic = plan_dynamic(name, &linker, &component, &exports)?;
+        let imports_wasi = component
+            .component_type()
+            .imports(&self.engine)
+            .any(|(import, _)| import.starts_with("wasi:"));
         Ok(CompiledComponent {
             inner: Arc::new(CompiledInner {
                 name: name.to_string(),
@@ -382,6 +390,7 @@ impl WasmEngine for WasmtimeEngine {
                 exports,
                 typed,
                 dynamic,
+                imports_wasi,
                 limits: self.config.limits.clone(),
             }),
         })
@@ -452,7 +461,23 @@ enum HostImport {
     Missing,
 }
 
+/// The WASI 0.2 packages `wasmtime-wasi` provides (deny-by-default).
+const WASI_PACKAGES: [&str; 6] = [
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:cli/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
 fn host_import(import: &str) -> HostImport {
+    if WASI_PACKAGES
+        .iter()
+        .any(|package| import.starts_with(package))
+    {
+        return HostImport::Provided;
+    }
     let (base, version) = split_export_name(import);
     let Some((package, interface)) = base.split_once('/') else {
         return HostImport::Missing;

@@ -153,6 +153,11 @@ impl HostState {
         self.table.iter_mut().count()
     }
 
+    /// The resource table, shared with WASI's resources.
+    pub(crate) fn table_mut(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+
     /// Puts a host-owned buffer in the table (not charged to the guest's budget).
     pub(crate) fn push_buffer(&mut self, bytes: Bytes) -> wasmtime::Result<Resource<Buffer>> {
         let buffer = Buffer {

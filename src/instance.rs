@@ -7,6 +7,7 @@ use bytes::Bytes;
 use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::{Func, Instance, InstancePre, Resource, Type, Val};
 use wasmtime::{ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::types::{
     BackpressureSignal, ElementMetaParam, OutputElement, ProcessError, ProcessResult, StreamElement,
@@ -15,7 +16,7 @@ use crate::bindings::{
     content_filter, content_router, data_sink, data_source, managed_transform, stream_aggregator,
     transform,
 };
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, WasiGrants};
 use crate::dynamic::DynamicExport;
 use crate::engine::CompiledComponent;
 use crate::error::{CallSite, Error, GuestError, Result};
@@ -31,10 +32,12 @@ use managed_transform::exports::torvyn::streaming::lifecycle;
 use stream_aggregator::exports::torvyn::aggregation::aggregator;
 use transform::exports::torvyn::streaming::processor;
 
-/// What a store holds: the host's contract state and the memory limiter.
+/// What a store holds: the host's contract state, the memory limiter, and
+/// the WASI context of components that import WASI.
 pub struct StoreState {
     host: HostState,
     limiter: MemoryLimiter,
+    wasi: Option<WasiCtx>,
 }
 
 impl StoreState {
@@ -42,6 +45,36 @@ impl StoreState {
     pub(crate) fn host(&mut self) -> &mut HostState {
         &mut self.host
     }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            // Only components that import WASI reach here, and they got a context.
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| WasiCtxBuilder::new().build()),
+            table: self.host.table_mut(),
+        }
+    }
+}
+
+/// A WASI context granting exactly `grants`.
+fn wasi_context(grants: &WasiGrants) -> wasmtime::Result<WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    builder.envs(&grants.env);
+    if grants.inherit_stdio {
+        builder.inherit_stdio();
+    }
+    for (host, guest, read_only) in &grants.preopens {
+        let perms = if *read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder.preopened_dir(host, guest, perms)?;
+    }
+    Ok(builder.build())
 }
 
 /// Refuses linear-memory and table growth past the limits, and remembers
@@ -211,13 +244,24 @@ impl WasmtimeInstance {
             refused: None,
         };
         let pre = &component.inner.pre;
-        let mut store = Store::new(pre.engine(), StoreState { host, limiter });
-        store.limiter(|state| &mut state.limiter);
         let name = component.name().to_string();
         let fail = |detail: String| Error::Instantiate {
             component: name.clone(),
             detail,
         };
+        let wasi = match component.inner.imports_wasi {
+            true => Some(wasi_context(&config.wasi).map_err(|e| fail(format!("WASI: {e:#}")))?),
+            false => None,
+        };
+        let mut store = Store::new(
+            pre.engine(),
+            StoreState {
+                host,
+                limiter,
+                wasi,
+            },
+        );
+        store.limiter(|state| &mut state.limiter);
         // Start-up code runs under the same limits as any call.
         if let Some(fuel) = limits.fuel_per_call {
             store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;

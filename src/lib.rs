@@ -58,7 +58,7 @@ mod invoker;
 pub mod mock;
 mod pipeline;
 
-pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits};
+pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits, WasiGrants};
 pub use engine::{CacheStats, CompiledComponent, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
 pub use instance::WasmtimeInstance;

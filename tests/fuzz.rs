@@ -1,5 +1,6 @@
 //! Bounded property tests over hostile inputs: whatever bytes `compile`
-//! gets, it answers with a value or an error, never a panic.
+//! gets and whatever WAVE text `invoke` gets, the answer is a value or an
+//! error, never a panic.
 
 use proptest::prelude::*;
 use torvyn_engine::{ComponentInvoker, Element, EngineConfig, WasmEngine, WasmtimeEngine};
@@ -47,5 +48,31 @@ proptest! {
                 let _ = instance.process(&Element::new(0, "", "abc"));
             }
         }
+    }
+
+    #[test]
+    fn arbitrary_wave_calls_never_panic(
+        name in prop::sample::select(vec!["add", "shout", "calc#add", "nope", "probe#noop", ""]),
+        args in "[ -~]{0,40}",
+    ) {
+        let engine = engine();
+        let component = engine.compile("calc", &torvyn_fixtures::calculator()).unwrap();
+        let mut calc = engine.instantiate(&component).unwrap();
+        let _ = calc.invoke(&format!("{name}({args})"));
+        let _ = calc.invoke(&args);
+        // Whatever was refused, the instance still answers.
+        prop_assert_eq!(calc.invoke("add(2, 3)").unwrap(), "5");
+    }
+
+    #[test]
+    fn structured_wave_arguments_round_trip(a in any::<u32>(), b in any::<u32>(), text in "[a-z ]{0,20}") {
+        let engine = engine();
+        let component = engine.compile("calc", &torvyn_fixtures::calculator()).unwrap();
+        let mut calc = engine.instantiate(&component).unwrap();
+        prop_assert_eq!(calc.invoke(&format!("add({a}, {b})")).unwrap(), a.wrapping_add(b).to_string());
+        prop_assert_eq!(
+            calc.invoke(&format!("shout({text:?})")).unwrap(),
+            format!("{:?}", text.to_ascii_uppercase())
+        );
     }
 }
