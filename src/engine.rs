@@ -119,6 +119,21 @@ impl CompiledComponent {
             .map(|e| &e.path)
     }
 
+    /// Each import of the component and who serves it.
+    pub fn import_providers(&self) -> Vec<(String, ImportProvider)> {
+        self.imports()
+            .into_iter()
+            .map(|import| {
+                let provider = match host_import(&import) {
+                    HostImport::Provided(provider) => provider,
+                    HostImport::Alias(kind) => ImportProvider::ServedAs(kind.contract_name()),
+                    HostImport::Missing => ImportProvider::Missing,
+                };
+                (import, provider)
+            })
+            .collect()
+    }
+
     /// The names of the component's imports.
     pub fn imports(&self) -> Vec<String> {
         let component = self.inner.pre.component();
@@ -246,7 +261,7 @@ impl WasmtimeEngine {
         let mut missing = Vec::new();
         for (import, _) in component.component_type().imports(&self.engine) {
             match host_import(import) {
-                HostImport::Provided => {}
+                HostImport::Provided(_) => {}
                 HostImport::Alias(kind) => aliases.push((import.to_string(), kind)),
                 HostImport::Missing => missing.push(import.to_string()),
             }
@@ -454,11 +469,35 @@ impl HostInterface {
     }
 }
 
+/// Who serves an import of a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportProvider {
+    /// The host's implementation of a contract interface, under its own name.
+    Contract,
+    /// WASI 0.2, deny-by-default ([`WasiGrants`](crate::WasiGrants)).
+    Wasi,
+    /// The host's implementation of the named contract interface, served
+    /// under the component's name for it (another version or package).
+    ServedAs(&'static str),
+    /// Nobody: the component cannot be instantiated.
+    Missing,
+}
+
 /// Whether the engine's linker serves an import as is, under an alias, or not at all.
 enum HostImport {
-    Provided,
+    Provided(ImportProvider),
     Alias(HostInterface),
     Missing,
+}
+
+impl HostInterface {
+    fn contract_name(self) -> &'static str {
+        match self {
+            HostInterface::Types => "torvyn:streaming/types",
+            HostInterface::BufferAllocator => "torvyn:streaming/buffer-allocator",
+            HostInterface::CapabilityQuery => "torvyn:capabilities/capability-query",
+        }
+    }
 }
 
 /// The WASI 0.2 packages `wasmtime-wasi` provides (deny-by-default).
@@ -476,23 +515,19 @@ fn host_import(import: &str) -> HostImport {
         .iter()
         .any(|package| import.starts_with(package))
     {
-        return HostImport::Provided;
+        return HostImport::Provided(ImportProvider::Wasi);
     }
     let (base, version) = split_export_name(import);
-    let Some((package, interface)) = base.split_once('/') else {
+    let Some((_, interface)) = base.split_once('/') else {
         return HostImport::Missing;
     };
     let Some(kind) = HostInterface::from_name(interface) else {
         return HostImport::Missing;
     };
-    let contract_package = match kind {
-        HostInterface::Types | HostInterface::BufferAllocator => "torvyn:streaming",
-        HostInterface::CapabilityQuery => "torvyn:capabilities",
-    };
     // The linker matches semver-compatible versions of its own names itself.
     match version {
-        Some(v) if package == contract_package && CONTRACT_VERSION.is_compatible_with(v) => {
-            HostImport::Provided
+        Some(v) if base == kind.contract_name() && CONTRACT_VERSION.is_compatible_with(v) => {
+            HostImport::Provided(ImportProvider::Contract)
         }
         _ => HostImport::Alias(kind),
     }

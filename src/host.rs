@@ -1,8 +1,8 @@
 //! The host side of the contract: buffers, mutable buffers, flow contexts,
 //! the buffer allocator and capability queries.
 //!
-//! Every instance has its own [`HostState`]: a resource table holding the
-//! handles its guest can see, a byte budget for the buffers the guest
+//! Every instance has its own [`HostState`]: handle tables holding the
+//! resources its guest can see, a byte budget for the buffers the guest
 //! allocates, and counters of the bytes copied across the guest boundary.
 
 use std::collections::BTreeSet;
@@ -16,6 +16,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use crate::bindings::buffer_allocator;
 use crate::bindings::capability_query;
 use crate::bindings::types::{self, BufferError};
+use crate::slab::Slab;
 
 /// Budget charged per buffer on top of its bytes, so a guest cannot exhaust
 /// host memory with endless empty buffers.
@@ -39,6 +40,11 @@ impl Buffer {
     /// The MIME type set by the guest, empty when unset.
     pub fn content_type(&self) -> &str {
         &self.content_type
+    }
+
+    /// The bytes and the content type, moved out.
+    pub fn into_parts(self) -> (Bytes, String) {
+        (self.bytes, self.content_type)
     }
 }
 
@@ -99,6 +105,10 @@ impl EngineTotals {
 /// Per-instance host state behind the contract's imports.
 #[derive(Debug)]
 pub struct HostState {
+    buffers: Slab<Buffer>,
+    mutable_buffers: Slab<MutableBuffer>,
+    flows: Slab<FlowContext>,
+    /// WASI's resources (WASI guests only).
     table: ResourceTable,
     budget: u64,
     charged: u64,
@@ -117,6 +127,9 @@ impl HostState {
     pub fn new(budget: u64, capabilities: BTreeSet<String>, totals: Arc<EngineTotals>) -> Self {
         totals.instances.fetch_add(1, Ordering::Relaxed);
         HostState {
+            buffers: Slab::default(),
+            mutable_buffers: Slab::default(),
+            flows: Slab::default(),
             table: ResourceTable::new(),
             budget,
             charged: 0,
@@ -148,9 +161,13 @@ impl HostState {
         self.copies
     }
 
-    /// Number of live entries in the resource table (host-owned ones included).
+    /// Number of live resources: buffers, mutable buffers and flow contexts
+    /// (host-owned ones included), plus WASI's.
     pub fn live_resources(&mut self) -> usize {
-        self.table.iter_mut().count()
+        self.buffers.len()
+            + self.mutable_buffers.len()
+            + self.flows.len()
+            + self.table.iter_mut().count()
     }
 
     /// The resource table, shared with WASI's resources.
@@ -165,7 +182,7 @@ impl HostState {
             content_type: String::new(),
             charged: 0,
         };
-        Ok(self.table.push(buffer)?)
+        self.buffers.push(buffer)
     }
 
     /// Replaces the bytes of a host-owned buffer in place (no table traffic).
@@ -174,7 +191,7 @@ impl HostState {
         buffer: &Resource<Buffer>,
         bytes: &Bytes,
     ) -> wasmtime::Result<()> {
-        self.table.get_mut(buffer)?.bytes.clone_from(bytes);
+        self.buffers.get_mut(buffer)?.bytes.clone_from(bytes);
         Ok(())
     }
 
@@ -183,7 +200,7 @@ impl HostState {
         &mut self,
         flow: FlowContext,
     ) -> wasmtime::Result<Resource<FlowContext>> {
-        Ok(self.table.push(flow)?)
+        self.flows.push(flow)
     }
 
     /// Replaces a host-owned flow context in place.
@@ -192,13 +209,13 @@ impl HostState {
         handle: &Resource<FlowContext>,
         flow: FlowContext,
     ) -> wasmtime::Result<()> {
-        *self.table.get_mut(handle)? = flow;
+        *self.flows.get_mut(handle)? = flow;
         Ok(())
     }
 
     /// Takes ownership of a buffer the guest handed over (an output payload).
     pub(crate) fn take_buffer(&mut self, buffer: Resource<Buffer>) -> wasmtime::Result<Buffer> {
-        let buffer = self.table.delete(buffer)?;
+        let buffer = self.buffers.delete(buffer)?;
         self.release(buffer.charged);
         Ok(buffer)
     }
@@ -239,15 +256,15 @@ impl types::Host for HostState {}
 
 impl types::HostBuffer for HostState {
     fn size(&mut self, this: Resource<Buffer>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&this)?.bytes.len() as u64)
+        Ok(self.buffers.get(&this)?.bytes.len() as u64)
     }
 
     fn content_type(&mut self, this: Resource<Buffer>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.content_type.clone())
+        Ok(self.buffers.get(&this)?.content_type.clone())
     }
 
     fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
-        let bytes = &self.table.get(&this)?.bytes;
+        let bytes = &self.buffers.get(&this)?.bytes;
         let start = usize::try_from(offset)
             .unwrap_or(usize::MAX)
             .min(bytes.len());
@@ -258,13 +275,13 @@ impl types::HostBuffer for HostState {
     }
 
     fn read_all(&mut self, this: Resource<Buffer>) -> wasmtime::Result<Vec<u8>> {
-        let out = self.table.get(&this)?.bytes.to_vec();
+        let out = self.buffers.get(&this)?.bytes.to_vec();
         self.copies.into_guest += out.len() as u64;
         Ok(out)
     }
 
     fn drop(&mut self, this: Resource<Buffer>) -> wasmtime::Result<()> {
-        let buffer = self.table.delete(this)?;
+        let buffer = self.buffers.delete(this)?;
         self.release(buffer.charged);
         Ok(())
     }
@@ -277,7 +294,7 @@ impl types::HostMutableBuffer for HostState {
         offset: u64,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), BufferError>> {
-        let buffer = self.table.get_mut(&this)?;
+        let buffer = self.mutable_buffers.get_mut(&this)?;
         if buffer.spent || offset > buffer.data.len() as u64 {
             return Ok(Err(BufferError::OutOfBounds));
         }
@@ -297,7 +314,7 @@ impl types::HostMutableBuffer for HostState {
         this: Resource<MutableBuffer>,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), BufferError>> {
-        let buffer = self.table.get_mut(&this)?;
+        let buffer = self.mutable_buffers.get_mut(&this)?;
         if buffer.spent {
             return Ok(Err(BufferError::OutOfBounds));
         }
@@ -310,11 +327,11 @@ impl types::HostMutableBuffer for HostState {
     }
 
     fn size(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&this)?.data.len() as u64)
+        Ok(self.mutable_buffers.get(&this)?.data.len() as u64)
     }
 
     fn capacity(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<u64> {
-        Ok(self.table.get(&this)?.capacity)
+        Ok(self.mutable_buffers.get(&this)?.capacity)
     }
 
     fn set_content_type(
@@ -322,12 +339,12 @@ impl types::HostMutableBuffer for HostState {
         this: Resource<MutableBuffer>,
         content_type: String,
     ) -> wasmtime::Result<()> {
-        self.table.get_mut(&this)?.content_type = content_type;
+        self.mutable_buffers.get_mut(&this)?.content_type = content_type;
         Ok(())
     }
 
     fn freeze(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<Resource<Buffer>> {
-        let buffer = self.table.get_mut(&this)?;
+        let buffer = self.mutable_buffers.get_mut(&this)?;
         // The budget charge moves with the bytes to the frozen buffer.
         let frozen = Buffer {
             bytes: Bytes::from(std::mem::take(&mut buffer.data)),
@@ -335,11 +352,11 @@ impl types::HostMutableBuffer for HostState {
             charged: std::mem::take(&mut buffer.charged),
         };
         buffer.spent = true;
-        Ok(self.table.push(frozen)?)
+        self.buffers.push(frozen)
     }
 
     fn drop(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<()> {
-        let buffer = self.table.delete(this)?;
+        let buffer = self.mutable_buffers.delete(this)?;
         self.release(buffer.charged);
         Ok(())
     }
@@ -347,15 +364,15 @@ impl types::HostMutableBuffer for HostState {
 
 impl types::HostFlowContext for HostState {
     fn trace_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.trace_id.clone())
+        Ok(self.flows.get(&this)?.trace_id.clone())
     }
 
     fn span_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.span_id.clone())
+        Ok(self.flows.get(&this)?.span_id.clone())
     }
 
     fn deadline_ns(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<u64> {
-        let remaining = self.table.get(&this)?.deadline.map(|deadline| {
+        let remaining = self.flows.get(&this)?.deadline.map(|deadline| {
             // A passed deadline reports 1 ns, since 0 means "no deadline".
             let left = deadline
                 .saturating_duration_since(Instant::now())
@@ -366,11 +383,11 @@ impl types::HostFlowContext for HostState {
     }
 
     fn flow_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&this)?.flow_id.clone())
+        Ok(self.flows.get(&this)?.flow_id.clone())
     }
 
     fn drop(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<()> {
-        self.table.delete(this)?;
+        self.flows.delete(this)?;
         Ok(())
     }
 }
@@ -390,20 +407,20 @@ impl buffer_allocator::Host for HostState {
             self.release(buffer.charged);
             return Ok(Err(BufferError::AllocationFailed(e.to_string())));
         }
-        Ok(Ok(self.table.push(buffer)?))
+        Ok(Ok(self.mutable_buffers.push(buffer)?))
     }
 
     fn clone_into_mutable(
         &mut self,
         source: Resource<Buffer>,
     ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
-        let bytes = self.table.get(&source)?.bytes.clone();
+        let bytes = self.buffers.get(&source)?.bytes.clone();
         let buffer = match self.new_mutable(bytes.len() as u64, bytes.to_vec()) {
             Ok(buffer) => buffer,
             Err(e) => return Ok(Err(e)),
         };
         self.copies.host_to_host += bytes.len() as u64;
-        Ok(Ok(self.table.push(buffer)?))
+        Ok(Ok(self.mutable_buffers.push(buffer)?))
     }
 }
 

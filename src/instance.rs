@@ -215,6 +215,7 @@ pub struct WasmtimeInstance {
     call_ticks: u64,
     poisoned: Option<String>,
     fuel_consumed: u64,
+    fuel_total: u64,
 }
 
 impl std::fmt::Debug for WasmtimeInstance {
@@ -307,6 +308,7 @@ impl WasmtimeInstance {
             call_ticks,
             poisoned: None,
             fuel_consumed: 0,
+            fuel_total: 0,
         })
     }
 
@@ -329,6 +331,11 @@ impl WasmtimeInstance {
     /// Fuel used by the last call (0 when fuel metering is off).
     pub fn fuel_consumed(&self) -> u64 {
         self.fuel_consumed
+    }
+
+    /// Fuel used by all calls so far (0 when fuel metering is off).
+    pub fn total_fuel_consumed(&self) -> u64 {
+        self.fuel_total
     }
 
     /// Why the instance refuses calls, if an earlier call poisoned it.
@@ -449,6 +456,7 @@ impl WasmtimeInstance {
         let result = call(&mut self.exports, &mut self.store);
         if let Some(fuel) = fuel {
             self.fuel_consumed = fuel - self.store.get_fuel().unwrap_or(0);
+            self.fuel_total += self.fuel_consumed;
         }
         match result {
             Some(Ok(value)) => Ok(value),
@@ -532,9 +540,10 @@ impl WasmtimeInstance {
             .host()
             .take_buffer(output.payload)
             .map_err(|e| self.poison(function, e))?;
+        let (payload, buffer_content_type) = buffer.into_parts();
         let mut content_type = output.meta.content_type;
         if content_type.is_empty() {
-            content_type = buffer.content_type().to_string();
+            content_type = buffer_content_type;
         }
         Ok(Element {
             meta: ElementMeta {
@@ -542,7 +551,7 @@ impl WasmtimeInstance {
                 timestamp_ns: output.meta.timestamp_ns,
                 content_type,
             },
-            payload: buffer.bytes().clone(),
+            payload,
         })
     }
 

@@ -57,9 +57,10 @@ mod interfaces;
 mod invoker;
 pub mod mock;
 mod pipeline;
+mod slab;
 
 pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits, WasiGrants};
-pub use engine::{CacheStats, CompiledComponent, WasmEngine, WasmtimeEngine};
+pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
 pub use instance::WasmtimeInstance;
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};

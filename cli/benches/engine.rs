@@ -1,0 +1,35 @@
+//! Criterion benchmarks of the engine's hot paths (the same scenarios as
+//! `torvyn bench`, which prints them side by side with ratios).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use torvyn_cli::alloc_counter::CountingAllocator;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn calls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("calls");
+    for mut case in torvyn_cli::bench::call_cases() {
+        group.bench_function(case.name, |b| b.iter(&mut case.run));
+    }
+    group.finish();
+}
+
+fn pipelines(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pipeline");
+    group.sample_size(10);
+    for (name, payload, elements, flows) in [
+        ("64B x1 flow", 64, 20_000u64, 1usize),
+        ("16KiB x1 flow", 16 << 10, 2_000, 1),
+        ("64B x2 flows", 64, 20_000, 2),
+    ] {
+        group.throughput(Throughput::Elements(elements * flows as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| torvyn_cli::bench::pipeline_rate(payload, elements, flows))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, calls, pipelines);
+criterion_main!(benches);

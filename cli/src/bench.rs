@@ -1,0 +1,387 @@
+//! The benchmark scenarios, shared by `torvyn bench` (one run, ratios) and
+//! the criterion benches (`cargo bench`).
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use torvyn_engine::{
+    Allocation, ComponentInvoker, Element, EngineConfig, Pipeline, WasmEngine, WasmtimeEngine,
+};
+use wasmtime::component::{Component, Linker, TypedFunc, Val};
+use wasmtime::Store;
+
+use crate::alloc_counter;
+
+/// One measured operation: `run` does it once.
+pub struct Case {
+    /// Row name.
+    pub name: &'static str,
+    /// Does the operation once.
+    pub run: Box<dyn FnMut()>,
+}
+
+fn case(name: &'static str, run: impl FnMut() + 'static) -> Case {
+    Case {
+        name,
+        run: Box::new(run),
+    }
+}
+
+fn default_engine() -> WasmtimeEngine {
+    WasmtimeEngine::new(EngineConfig::builder().build().expect("default config")).expect("engine")
+}
+
+fn instance(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> torvyn_engine::WasmtimeInstance {
+    let component = engine
+        .compile(name, bytes)
+        .expect("bundled component compiles");
+    engine
+        .instantiate(&component)
+        .expect("bundled component instantiates")
+}
+
+/// Polls a future that never waits (a sync component call made through
+/// `call_async`) to completion.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+    }
+}
+
+/// The call-level cases, in the order of the report.
+pub fn call_cases() -> Vec<Case> {
+    let engine = default_engine();
+    let wasm = engine.wasmtime().clone();
+
+    // The floor: a typed `() -> ()` call on a store with nothing in it.
+    let empty = Component::new(&wasm, torvyn_fixtures::empty_component()).expect("empty");
+    let linker = Linker::<()>::new(&wasm);
+    let empty_pre = linker.instantiate_pre(&empty).expect("pre");
+    let new_store = || {
+        let mut store = Store::new(&wasm, ());
+        store.set_epoch_deadline(u64::MAX);
+        store
+    };
+    let typed_noop = |store: &mut Store<()>| -> TypedFunc<(), ()> {
+        let instance = empty_pre.instantiate(&mut *store).expect("instantiate");
+        let probe = instance
+            .get_export_index(&mut *store, None, "probe")
+            .expect("probe");
+        let noop = instance
+            .get_export_index(&mut *store, Some(&probe), "noop")
+            .expect("noop");
+        instance.get_typed_func(&mut *store, noop).expect("typed")
+    };
+    let mut sync_store = new_store();
+    let noop = typed_noop(&mut sync_store);
+    let mut async_store = new_store();
+    let noop_async = typed_noop(&mut async_store);
+
+    // The naive baseline: look the export up by name, build four flat `Val`s.
+    let flat = Component::new(&wasm, torvyn_fixtures::flat_processor()).expect("flat");
+    let mut flat_store = new_store();
+    let flat_instance = linker
+        .instantiate(&mut flat_store, &flat)
+        .expect("flat instance");
+    let mut sequence = 0u64;
+
+    let mut flat_typed_store = new_store();
+    let flat_typed_instance = linker
+        .instantiate(&mut flat_typed_store, &flat)
+        .expect("flat instance");
+    let flat_typed = {
+        let naive = flat_typed_instance
+            .get_export_index(&mut flat_typed_store, None, "naive")
+            .expect("naive");
+        let index = flat_typed_instance
+            .get_export_index(&mut flat_typed_store, Some(&naive), "process-flat")
+            .expect("process-flat");
+        flat_typed_instance
+            .get_typed_func::<(u64, u64, u32, u32), (u32,)>(&mut flat_typed_store, index)
+            .expect("typed flat")
+    };
+    let mut typed_drop = instance(&engine, "drop", &torvyn_fixtures::drop_processor());
+    let mut typed_drop_plain = instance(&engine, "drop", &torvyn_fixtures::drop_processor());
+    let untyped_small = Element::new(1, "", vec![b'a'; 64]);
+    let mut dynamic_drop = instance(
+        &engine,
+        "acme-drop",
+        &torvyn_fixtures::foreign::drop_processor_in("acme:etl@2.0.0"),
+    );
+    let mut typed_emit = instance(&engine, "pass", &torvyn_fixtures::passthrough_processor());
+    let mut typed_upper = instance(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let mut dynamic_upper = instance(
+        &engine,
+        "acme-upper",
+        &torvyn_fixtures::foreign::uppercase_processor_in("acme:etl@2.0.0"),
+    );
+    let mut source = instance(&engine, "source", &torvyn_fixtures::sized_source(64));
+    source.init(&u64::MAX.to_string()).expect("init");
+    let mut sink = instance(&engine, "sink", &torvyn_fixtures::recording_sink());
+    sink.init("1000000").expect("init");
+    let mut sink_sequence = 0u64;
+
+    let small = Element::new(1, "text/plain", vec![b'a'; 64]);
+    let kib = Element::new(1, "text/plain", vec![b'a'; 1024]);
+    let (small2, kib2, kib3, kib4) = (small.clone(), kib.clone(), kib.clone(), kib.clone());
+
+    let upper_bytes = torvyn_fixtures::uppercase_processor();
+    let upper = engine.compile("upper", &upper_bytes).expect("compile");
+    let pooled_engine = WasmtimeEngine::new(
+        EngineConfig::builder()
+            .allocation(Allocation::Pooling { max_instances: 16 })
+            .build()
+            .expect("pooling config"),
+    )
+    .expect("pooling engine");
+    let pooled = pooled_engine
+        .compile("upper", &upper_bytes)
+        .expect("compile");
+
+    vec![
+        case("empty component call (floor)", move || {
+            noop.call(&mut sync_store, ()).expect("noop");
+        }),
+        case("empty component call, call_async", move || {
+            block_on(noop_async.call_async(&mut async_store, ())).expect("noop");
+        }),
+        case("typed process -> drop", move || {
+            typed_drop.process(&small).expect("process");
+        }),
+        case("typed process -> drop, empty content type", move || {
+            typed_drop_plain.process(&untyped_small).expect("process");
+        }),
+        case("dynamic process -> drop", move || {
+            dynamic_drop.process(&small2).expect("process");
+        }),
+        case("naive flat-Val call -> drop", move || {
+            let naive = flat_instance
+                .get_export_index(&mut flat_store, None, "naive")
+                .expect("naive");
+            let func_index = flat_instance
+                .get_export_index(&mut flat_store, Some(&naive), "process-flat")
+                .expect("process-flat");
+            let func = flat_instance
+                .get_func(&mut flat_store, func_index)
+                .expect("func");
+            sequence += 1;
+            let params = vec![Val::U64(sequence), Val::U64(0), Val::U32(1), Val::U32(2)];
+            let mut results = vec![Val::Bool(false)];
+            func.call(&mut flat_store, &params, &mut results)
+                .expect("call");
+        }),
+        case("typed flat call (same 4 scalars)", move || {
+            flat_typed
+                .call(&mut flat_typed_store, (1, 0, 1, 2))
+                .expect("call");
+        }),
+        case("typed process -> emit 1 KiB", move || {
+            typed_emit.process(&kib2).expect("process");
+        }),
+        case("typed uppercase copy 1 KiB (read + write)", move || {
+            typed_upper.process(&kib3).expect("process");
+        }),
+        case("dynamic uppercase copy 1 KiB", move || {
+            dynamic_upper.process(&kib4).expect("process");
+        }),
+        case("typed pull (64 B)", move || {
+            source.pull().expect("pull");
+        }),
+        case("typed push (64 B)", move || {
+            sink.push(&Element::new(sink_sequence, "", vec![b'a'; 64]))
+                .expect("push");
+            sink_sequence += 1;
+        }),
+        case("instantiate (on-demand)", move || {
+            drop(engine.instantiate(&upper).expect("instantiate"));
+        }),
+        case("instantiate (pooling)", move || {
+            drop(pooled_engine.instantiate(&pooled).expect("instantiate"));
+        }),
+    ]
+}
+
+/// A measured case.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Row name.
+    pub name: &'static str,
+    /// Median nanoseconds per operation over the batches.
+    pub ns: f64,
+    /// Host heap allocations per operation (needs the counting allocator).
+    pub allocations: f64,
+}
+
+/// Times every case in one run: after a warm-up, `batches` rounds in which
+/// each case runs one batch of `per_batch(case)` operations, so that all
+/// cases see the same machine conditions; the median batch gives ns/op.
+pub fn measure_all(
+    cases: &mut [Case],
+    batches: usize,
+    per_batch: impl Fn(&Case) -> u32,
+) -> Vec<Measurement> {
+    let counts: Vec<u32> = cases.iter().map(&per_batch).collect();
+    for (case, &count) in cases.iter_mut().zip(&counts) {
+        for _ in 0..count.min(1000) {
+            (case.run)();
+        }
+    }
+    let mut samples = vec![Vec::with_capacity(batches); cases.len()];
+    let mut allocations = vec![0u64; cases.len()];
+    for _ in 0..batches {
+        for (i, case) in cases.iter_mut().enumerate() {
+            let before = alloc_counter::allocations();
+            let start = Instant::now();
+            for _ in 0..counts[i] {
+                (case.run)();
+            }
+            let elapsed = start.elapsed();
+            allocations[i] += alloc_counter::allocations() - before;
+            samples[i].push(elapsed.as_nanos() as f64 / f64::from(counts[i]));
+        }
+    }
+    cases
+        .iter()
+        .enumerate()
+        .map(|(i, case)| {
+            let mut batch = samples[i].clone();
+            batch.sort_by(f64::total_cmp);
+            Measurement {
+                name: case.name,
+                ns: batch[batch.len() / 2],
+                allocations: allocations[i] as f64 / (batches as f64 * f64::from(counts[i])),
+            }
+        })
+        .collect()
+}
+
+/// Elements per second through source → passthrough → sink with payloads of
+/// `payload_bytes`, over `flows` pipelines on as many threads.
+pub fn pipeline_rate(payload_bytes: u32, elements: u64, flows: usize) -> f64 {
+    let engine = default_engine();
+    let source = engine
+        .compile("source", &torvyn_fixtures::sized_source(payload_bytes))
+        .expect("source");
+    let upper = engine
+        .compile("passthrough", &torvyn_fixtures::passthrough_processor())
+        .expect("passthrough");
+    let sink = engine
+        .compile("sink", &torvyn_fixtures::recording_sink())
+        .expect("sink");
+    let run_flow = || {
+        let mut pipeline = Pipeline::new(
+            engine.instantiate(&source).expect("source"),
+            vec![engine.instantiate(&upper).expect("upper")],
+            engine.instantiate(&sink).expect("sink"),
+        );
+        pipeline.init(&elements.to_string()).expect("init");
+        let report = pipeline.run(|_| {}).expect("run");
+        assert_eq!(report.delivered, elements);
+    };
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..flows {
+            scope.spawn(run_flow);
+        }
+    });
+    (elements * flows as u64) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The whole report of `torvyn bench`, as Markdown.
+pub fn report(quick: bool) -> String {
+    let (batches, per_batch, elements) = if quick {
+        (7, 2_000, 20_000)
+    } else {
+        (31, 5_000, 200_000)
+    };
+    let mut cases = call_cases();
+    let rows = measure_all(&mut cases, batches, |case| {
+        if case.name.starts_with("instantiate") {
+            per_batch / 20
+        } else {
+            per_batch
+        }
+    });
+    let ns = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map_or(f64::NAN, |r| r.ns)
+    };
+    let floor = ns("empty component call (floor)");
+    let typed_drop = ns("typed process -> drop");
+
+    let mut out = String::new();
+    out.push_str("| operation | ns/op | × floor | host allocs/op |\n|---|---:|---:|---:|\n");
+    for row in &rows {
+        out.push_str(&format!(
+            "| {} | {:.0} | {:.2} | {:.2} |\n",
+            row.name,
+            row.ns,
+            row.ns / floor,
+            row.allocations
+        ));
+    }
+    // Alternate one- and two-flow runs and keep the medians, for a fair ratio.
+    let median = |mut rates: Vec<f64>| {
+        rates.sort_by(f64::total_cmp);
+        rates[rates.len() / 2]
+    };
+    let (mut ones, mut twos) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        ones.push(pipeline_rate(64, elements / 2, 1));
+        twos.push(pipeline_rate(64, elements / 2, 2));
+    }
+    let (rate_small, rate_two) = (median(ones), median(twos));
+    let rate_large = pipeline_rate(16 << 10, elements / 10, 1);
+    out.push_str("\n| pipeline (source → passthrough → sink) | elements/s |\n|---|---:|\n");
+    out.push_str(&format!("| 64 B payloads, 1 flow | {rate_small:.0} |\n"));
+    out.push_str(&format!("| 16 KiB payloads, 1 flow | {rate_large:.0} |\n"));
+    out.push_str(&format!(
+        "| 64 B payloads, 2 flows on 2 threads | {rate_two:.0} |\n"
+    ));
+
+    out.push_str("\n| ratio | measured | target |\n|---|---:|---|\n");
+    let ratios = [
+        ("typed drop / floor", typed_drop / floor, "≤ 1.5"),
+        (
+            "dynamic drop / typed drop",
+            ns("dynamic process -> drop") / typed_drop,
+            "≥ 2",
+        ),
+        (
+            "naive flat-Val / typed drop",
+            ns("naive flat-Val call -> drop") / typed_drop,
+            "≥ 3",
+        ),
+        (
+            "naive flat-Val / typed flat (same function)",
+            ns("naive flat-Val call -> drop") / ns("typed flat call (same 4 scalars)"),
+            "-",
+        ),
+        (
+            "dynamic / typed, uppercase copy 1 KiB",
+            ns("dynamic uppercase copy 1 KiB") / ns("typed uppercase copy 1 KiB (read + write)"),
+            "-",
+        ),
+        (
+            "call_async / call",
+            ns("empty component call, call_async") / floor,
+            "-",
+        ),
+        ("2 flows / 1 flow", rate_two / rate_small, "≥ 1.7"),
+    ];
+    for (name, value, target) in ratios {
+        out.push_str(&format!("| {name} | {value:.2} | {target} |\n"));
+    }
+    out.push_str(&format!(
+        "\n{} cores; medians of {batches} batches; pooling instantiation target ≤ 20 µs.\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    ));
+    out
+}

@@ -1,0 +1,117 @@
+//! Components bundled with the tool (the WAT fixtures of `torvyn-fixtures`),
+//! named `bundled:<name>` on the command line.
+
+/// A bundled component: (name, what it is, builder of its bytes).
+pub type Bundled = (&'static str, &'static str, fn() -> Vec<u8>);
+
+/// Every bundled component.
+pub const BUNDLED: &[Bundled] = &[
+    (
+        "counting-source",
+        "source of `element <n>` payloads; config: count",
+        torvyn_fixtures::counting_source,
+    ),
+    (
+        "uppercase",
+        "processor emitting an uppercased copy",
+        torvyn_fixtures::uppercase_processor,
+    ),
+    (
+        "acme-uppercase",
+        "the uppercase processor under acme:etl@2.0.0 (dynamic path)",
+        || torvyn_fixtures::foreign::uppercase_processor_in("acme:etl@2.0.0"),
+    ),
+    (
+        "dropper",
+        "processor dropping every n-th element; config: n",
+        torvyn_fixtures::dropping_processor,
+    ),
+    (
+        "recording-sink",
+        "sink checking order, pausing every n; config: n",
+        torvyn_fixtures::recording_sink,
+    ),
+    (
+        "filter",
+        "keeps sequences not divisible by n",
+        torvyn_fixtures::modulo_filter,
+    ),
+    (
+        "router",
+        "routes to even/odd/audit",
+        torvyn_fixtures::parity_router,
+    ),
+    (
+        "aggregator",
+        "concatenates every n payloads",
+        torvyn_fixtures::concat_aggregator,
+    ),
+    (
+        "calculator",
+        "not a stream stage: calc.add, calc.shout",
+        torvyn_fixtures::calculator,
+    ),
+    (
+        "wasi-probe",
+        "imports WASI; probe.env-count, probe.preopen-count",
+        torvyn_fixtures::wasi_probe,
+    ),
+];
+
+/// The bytes of a component given as a path or as `bundled:<name>`.
+pub fn load(spec: &str) -> Result<(String, Vec<u8>), LoadError> {
+    if let Some(name) = spec.strip_prefix("bundled:") {
+        let (_, _, build) = BUNDLED
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .ok_or_else(|| LoadError::UnknownBundled(name.to_string()))?;
+        return Ok((name.to_string(), build()));
+    }
+    let bytes = std::fs::read(spec).map_err(|source| LoadError::Read {
+        path: spec.to_string(),
+        source,
+    })?;
+    let name = std::path::Path::new(spec)
+        .file_stem()
+        .map_or_else(|| spec.to_string(), |s| s.to_string_lossy().into_owned());
+    Ok((name, bytes))
+}
+
+/// A component argument that could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Read {
+        /// The path given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No bundled component has this name.
+    UnknownBundled(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Read { path, .. } => write!(f, "cannot read {path}"),
+            LoadError::UnknownBundled(name) => {
+                let names: Vec<&str> = BUNDLED.iter().map(|(n, _, _)| *n).collect();
+                write!(
+                    f,
+                    "no bundled component `{name}` (bundled: {})",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Read { source, .. } => Some(source),
+            LoadError::UnknownBundled(_) => None,
+        }
+    }
+}

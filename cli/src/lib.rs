@@ -1,0 +1,8 @@
+//! The `torvyn` command-line tool's commands, as a library so the
+//! benchmarks (`benches/engine.rs`) and the tests share them.
+#![deny(missing_docs)]
+
+pub mod alloc_counter;
+pub mod bench;
+pub mod bundled;
+pub mod commands;

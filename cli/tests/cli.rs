@@ -1,0 +1,118 @@
+//! The `torvyn` binary end to end: output and exit codes.
+
+use std::process::Command;
+
+fn torvyn(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_torvyn"))
+        .args(args)
+        .output()
+        .expect("run torvyn");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn inspect_shows_typed_and_dynamic_paths_with_reasons() {
+    let (code, out, _) = torvyn(&["inspect", "bundled:uppercase"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("torvyn:streaming/processor@0.1.0"), "{out}");
+    assert!(out.contains("processor  typed"), "{out}");
+    assert!(
+        out.contains("world: matches torvyn:streaming/transform@0.1.0"),
+        "{out}"
+    );
+
+    let (code, out, _) = torvyn(&["inspect", "bundled:acme-uppercase"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("acme:etl/processor@2.0.0"), "{out}");
+    assert!(out.contains("dynamic (not the contract's package"), "{out}");
+    assert!(out.contains("served as torvyn:streaming/types"), "{out}");
+}
+
+#[test]
+fn inspect_reads_component_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sink.wasm");
+    std::fs::write(&path, torvyn_fixtures::recording_sink()).unwrap();
+    let (code, out, _) = torvyn(&["inspect", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("component sink "), "{out}");
+    assert!(out.contains("torvyn:streaming/sink@0.1.0"), "{out}");
+}
+
+#[test]
+fn run_prints_a_summary() {
+    let (code, out, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        "bundled:uppercase",
+        "--processor",
+        "bundled:acme-uppercase",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "500",
+        "--quiet",
+        "--fuel",
+        "10000000",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("elements: 500 delivered, 0 dropped; bytes: "),
+        "{out}"
+    );
+    assert!(out.contains("errors: 0"), "{out}");
+    assert!(!out.contains("fuel: 0;"), "{out}");
+}
+
+#[test]
+fn run_stops_at_the_count() {
+    let (code, out, _) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "1000",
+        "--count",
+        "42",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("elements: 42 delivered"), "{out}");
+}
+
+#[test]
+fn invoke_calls_by_name_with_wave() {
+    let (code, out, _) = torvyn(&["invoke", "bundled:calculator", "add(40, 2)"]);
+    assert_eq!((code, out.trim()), (0, "42"));
+    let (code, out, _) = torvyn(&["invoke", "bundled:calculator", "shout(\"hi\")"]);
+    assert_eq!((code, out.trim()), (0, "\"HI\""));
+}
+
+#[test]
+fn failures_are_one_line_with_documented_exit_codes() {
+    let (code, _, err) = torvyn(&["invoke", "bundled:calculator", "nope()"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "error: component `calculator`: cannot call `nope()`: no exported function `nope`"
+    );
+    let (code, _, err) = torvyn(&["inspect", "/no/such/file.wasm"]);
+    assert_eq!(code, 3);
+    assert!(
+        err.starts_with("error: cannot read /no/such/file.wasm\n  caused by: "),
+        "{err}"
+    );
+    let (code, _, _) = torvyn(&["run", "--source", "x"]);
+    assert_eq!(code, 2, "usage errors exit with 2");
+    let (code, _, err) = torvyn(&["inspect", "bundled:nothing"]);
+    assert_eq!(code, 3);
+    assert!(err.contains("no bundled component `nothing`"), "{err}");
+}
