@@ -1,6 +1,7 @@
 //! A live wasmtime instance and its typed invoker: every call goes through
 //! the generated `TypedFunc` exports, with no `Val` marshaling.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -32,18 +33,37 @@ use managed_transform::exports::torvyn::streaming::lifecycle;
 use stream_aggregator::exports::torvyn::aggregation::aggregator;
 use transform::exports::torvyn::streaming::processor;
 
-/// What a store holds: the host's contract state, the memory limiter, and
-/// the WASI context of components that import WASI.
+/// What an instance's store holds: the host's contract state, the memory
+/// limiter, the WASI context of components that import WASI, and the state
+/// of host interfaces linked with
+/// [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports).
 pub struct StoreState {
     host: HostState,
     limiter: MemoryLimiter,
     wasi: Option<WasiCtx>,
+    extensions: Vec<Box<dyn Any + Send>>,
 }
 
 impl StoreState {
     /// The contract's host state (used by the linker's host functions).
-    pub(crate) fn host(&mut self) -> &mut HostState {
+    pub fn host(&mut self) -> &mut HostState {
         &mut self.host
+    }
+
+    /// The state of type `T` of a host interface of your own, created with
+    /// `T::default()` on first use. Pass `|state| state.extension::<T>()` as
+    /// the getter of generated `add_to_linker` functions.
+    pub fn extension<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let index = match self.extensions.iter().position(|e| e.is::<T>()) {
+            Some(index) => index,
+            None => {
+                self.extensions.push(Box::new(T::default()));
+                self.extensions.len() - 1
+            }
+        };
+        self.extensions[index]
+            .downcast_mut::<T>()
+            .expect("the entry at `index` holds a `T`")
     }
 }
 
@@ -260,6 +280,7 @@ impl WasmtimeInstance {
                 host,
                 limiter,
                 wasi,
+                extensions: Vec::new(),
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -320,6 +341,11 @@ impl WasmtimeInstance {
     /// The host state: resource table, buffer budget, copy counters.
     pub fn host(&mut self) -> &mut HostState {
         self.store.data_mut().host()
+    }
+
+    /// The store's state, including host-interface extensions.
+    pub fn store_state(&mut self) -> &mut StoreState {
+        self.store.data_mut()
     }
 
     /// Resource-table entries held by the guest: the table minus the input

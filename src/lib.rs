@@ -62,13 +62,16 @@ mod slab;
 pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits, WasiGrants};
 pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
-pub use instance::WasmtimeInstance;
+pub use instance::{StoreState, WasmtimeInstance};
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
 pub use invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
 pub use pipeline::{Pipeline, PipelineReport};
 
 /// Re-exported so users of [`Element`] need no direct `bytes` dependency.
 pub use bytes::Bytes;
+/// The wasmtime this engine is built on, for host interfaces of your own
+/// ([`WasmtimeEngine::with_host_imports`]) and generated bindings.
+pub use wasmtime;
 
 /// Includes bindings that `torvyn-build` wrote into `OUT_DIR`:
 /// `include_bindings!("bindings")` includes `OUT_DIR/bindings.rs`.

@@ -135,6 +135,7 @@ pub fn inspect(spec: &str, out: &mut dyn Write) -> Result<(), CliError> {
             ImportProvider::Contract => "host: contract".to_string(),
             ImportProvider::Wasi => "host: WASI 0.2, deny-by-default".to_string(),
             ImportProvider::ServedAs(contract) => format!("host: served as {contract}"),
+            ImportProvider::Custom => "host: custom".to_string(),
             ImportProvider::Missing => "MISSING".to_string(),
         };
         writeln!(out, "  {import:<48} {provider}")?;
