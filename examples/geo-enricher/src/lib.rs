@@ -8,8 +8,9 @@ use torvyn_engine::{
     ComponentInvoker, Element, EngineConfig, ProcessOutcome, StoreState, WasmEngine, WasmtimeEngine,
 };
 
-/// The generated bindings (`OUT_DIR/bindings.rs`).
-#[allow(missing_docs)]
+/// The generated bindings (`OUT_DIR/bindings.rs`); generated code is not
+/// held to this crate's lints.
+#[allow(missing_docs, clippy::all)]
 pub mod bindings {
     torvyn_engine::include_bindings!("bindings");
 }
