@@ -200,28 +200,31 @@ fn plan_params(
 }
 
 fn plan_element(path: &str, record: &Record) -> Result<Vec<(String, Slot)>, Mismatch> {
+    plan_record(path, record, element_field)
+}
+
+/// Plans a record field by field: `known` plans the fields the host knows
+/// (`None` for a name it does not); any other field must be an option, and
+/// gets `none`.
+fn plan_record(
+    path: &str,
+    record: &Record,
+    known: fn(&str, &str, &Type) -> Option<Result<Slot, Mismatch>>,
+) -> Result<Vec<(String, Slot)>, Mismatch> {
     record
         .fields()
         .map(|field| {
             let here = format!("{path}.{}", field.name);
-            let slot = match (field.name, &field.ty) {
-                ("meta", Type::Record(meta)) => Slot::Record(plan_meta(&here, meta)?),
-                ("payload", Type::Borrow(ty)) if *ty == ResourceType::host::<Buffer>() => {
-                    Slot::Payload
-                }
-                ("context", Type::Borrow(ty)) if *ty == ResourceType::host::<FlowContext>() => {
-                    Slot::Context
-                }
-                ("meta", _) => return mismatch(&here, "an element-meta record"),
-                ("payload", _) => return mismatch(&here, "borrow<buffer> of the host's buffer"),
-                ("context", _) => {
-                    return mismatch(&here, "borrow<flow-context> of the host's flow context")
-                }
-                (_, Type::Option(_)) => Slot::None,
-                (unknown, _) => {
+            let slot = match known(&here, field.name, &field.ty) {
+                Some(slot) => slot?,
+                None if matches!(field.ty, Type::Option(_)) => Slot::None,
+                None => {
                     return mismatch(
                         &here,
-                        format!("an option: the host has no value for required field `{unknown}`"),
+                        format!(
+                            "an option: the host has no value for required field `{}`",
+                            field.name
+                        ),
                     )
                 }
             };
@@ -230,28 +233,31 @@ fn plan_element(path: &str, record: &Record) -> Result<Vec<(String, Slot)>, Mism
         .collect()
 }
 
-fn plan_meta(path: &str, record: &Record) -> Result<Vec<(String, Slot)>, Mismatch> {
-    record
-        .fields()
-        .map(|field| {
-            let here = format!("{path}.{}", field.name);
-            let slot = match (field.name, &field.ty) {
-                ("sequence", Type::U64) => Slot::Sequence,
-                ("timestamp-ns", Type::U64) => Slot::Timestamp,
-                ("content-type", Type::String) => Slot::ContentType,
-                ("sequence" | "timestamp-ns", _) => return mismatch(&here, "u64"),
-                ("content-type", _) => return mismatch(&here, "string"),
-                (_, Type::Option(_)) => Slot::None,
-                (unknown, _) => {
-                    return mismatch(
-                        &here,
-                        format!("an option: the host has no value for required field `{unknown}`"),
-                    )
-                }
-            };
-            Ok((field.name.to_string(), slot))
-        })
-        .collect()
+/// The fields of `stream-element`.
+fn element_field(here: &str, name: &str, ty: &Type) -> Option<Result<Slot, Mismatch>> {
+    Some(match (name, ty) {
+        ("meta", Type::Record(meta)) => plan_record(here, meta, meta_field).map(Slot::Record),
+        ("payload", Type::Borrow(ty)) if *ty == ResourceType::host::<Buffer>() => Ok(Slot::Payload),
+        ("context", Type::Borrow(ty)) if *ty == ResourceType::host::<FlowContext>() => {
+            Ok(Slot::Context)
+        }
+        ("meta", _) => mismatch(here, "an element-meta record"),
+        ("payload", _) => mismatch(here, "borrow<buffer> of the host's buffer"),
+        ("context", _) => mismatch(here, "borrow<flow-context> of the host's flow context"),
+        _ => return None,
+    })
+}
+
+/// The fields of `element-meta`.
+fn meta_field(here: &str, name: &str, ty: &Type) -> Option<Result<Slot, Mismatch>> {
+    Some(match (name, ty) {
+        ("sequence", Type::U64) => Ok(Slot::Sequence),
+        ("timestamp-ns", Type::U64) => Ok(Slot::Timestamp),
+        ("content-type", Type::String) => Ok(Slot::ContentType),
+        ("sequence" | "timestamp-ns", _) => mismatch(here, "u64"),
+        ("content-type", _) => mismatch(here, "string"),
+        _ => return None,
+    })
 }
 
 fn check_result(name: &str, func: &ComponentFunc, shape: ResultShape) -> Result<(), Mismatch> {
