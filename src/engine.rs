@@ -117,9 +117,7 @@ impl CompiledComponent {
         self.inner
             .exports
             .iter()
-            .find(|e| {
-                e.interface == Some(interface) && e.path != CallPath::ByNameOnly(String::new())
-            })
+            .find(|e| e.interface == Some(interface) && !matches!(e.path, CallPath::ByNameOnly(_)))
             .map(|e| &e.path)
     }
 
