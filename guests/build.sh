@@ -4,7 +4,8 @@
 # already installed is not installed again, so repeated runs are cheap.
 #
 #   C       clang-16 + wasi-libc, bindings from `wit-bindgen c`, `wasm-tools component new`
-#   Rust    Debian's rustc-web (1.96) with -Z build-std for wasm32-unknown-unknown, wit-bindgen
+#   Rust    Debian's rustc-web (1.96) with -Z build-std, wit-bindgen: wasm32-unknown-unknown
+#           and wasm32-wasip2 (Debian's wasi-libc + wasmtime's preview1 adapter)
 #   Python  componentize-py, default (imports WASI 0.2) and --stub-wasi
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -40,23 +41,30 @@ build_c() { # name world
 build_c source data-source
 build_c sink data-sink
 
-# --- Rust: processor, and its variant importing WASI 0.2 ----------------------
-build_rust() { # output-name [cargo feature]
-    local target_dir="$here/rust/processor/target"
+# --- Rust: processor for wasm32-unknown-unknown, and for wasm32-wasip2 ------
+# Debian's rustc-web (1.96) builds std for both targets from rust-web-src.
+# For wasip2 std links Debian's wasi-libc (a preview1 libc), so the core
+# module imports wasi_snapshot_preview1, which wasmtime's reactor adapter
+# turns into WASI 0.2 imports.
+rust_target="$here/rust/processor/target"
+build_rust() { # output-name target
     (
         cd "$here/rust/processor"
-        # Debian's rustc-web (1.96) builds std for wasm32 from rust-web-src.
         PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
             CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22 \
-            CARGO_TARGET_DIR="$target_dir" \
-            cargo build -q --release -Z build-std=std,panic_abort \
-            --target wasm32-unknown-unknown ${2:+--features "$2"}
+            CARGO_TARGET_WASM32_WASIP2_LINKER=wasm-ld-22 \
+            CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C link-self-contained=no -L native=/usr/lib/wasm32-wasi" \
+            CARGO_TARGET_DIR="$rust_target" \
+            cargo build -q --release -Z build-std=std,panic_abort --target "$2"
     )
-    wasm-tools component new \
-        "$target_dir/wasm32-unknown-unknown/release/torvyn_rust_processor.wasm" -o "$out/$1.wasm"
 }
-build_rust rust-processor
-build_rust rust-processor-wasi wasi
+build_rust rust-processor wasm32-unknown-unknown
+wasm-tools component new "$rust_target/wasm32-unknown-unknown/release/torvyn_rust_processor.wasm" \
+    -o "$out/rust-processor.wasm"
+build_rust rust-processor-wasip2 wasm32-wasip2
+cargo run -q --release --manifest-path "$here/adapter/Cargo.toml" -- "$out/wasi-adapter.wasm"
+wasm-tools component new "$rust_target/wasm32-wasip2/release/torvyn_rust_processor.wasm" \
+    --adapt "wasi_snapshot_preview1=$out/wasi-adapter.wasm" -o "$out/rust-processor-wasip2.wasm"
 
 # --- Python: processor, with and without WASI ----------------------------------
 (

@@ -91,7 +91,12 @@ fn the_python_processor_without_wasi_imports_gives_the_same_output() {
 
 #[test]
 fn a_wasi_guest_reads_no_environment_unless_granted() {
-    let component = guest("rust-processor-wasi");
+    // Built for wasm32-unknown-unknown, the same source imports no WASI.
+    assert!(guest("rust-processor")
+        .imports()
+        .iter()
+        .all(|i| !i.starts_with("wasi:")));
+    let component = guest("rust-processor-wasip2");
     assert!(component
         .imports()
         .iter()
@@ -110,11 +115,11 @@ fn a_wasi_guest_reads_no_environment_unless_granted() {
     )
     .unwrap();
     let bytes = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guests/out/rust-processor-wasi.wasm"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guests/out/rust-processor-wasip2.wasm"),
     )
     .unwrap();
     let mut granted = granting
-        .instantiate(&granting.compile("rust-processor-wasi", &bytes).unwrap())
+        .instantiate(&granting.compile("rust-processor-wasip2", &bytes).unwrap())
         .unwrap();
     let out = granted.process(&Element::new(0, "", "abc")).unwrap();
     assert_eq!(

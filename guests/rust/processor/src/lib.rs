@@ -1,20 +1,13 @@
-//! A torvyn processor in Rust: emits an uppercased copy of every payload.
+//! A torvyn processor in Rust: emits an uppercased copy of every payload,
+//! followed by the value of the `SUFFIX` environment variable if it has one.
 //!
-//! Built with the `wasi` feature it also imports WASI 0.2
-//! (`wasi:cli/environment`) and appends the value of the `SUFFIX`
-//! environment variable, if the host grants one.
+//! Built for `wasm32-unknown-unknown` it has no environment (and imports no
+//! WASI); built for `wasm32-wasip2` std reads the environment through WASI,
+//! so the component imports WASI 0.2 and sees only what the host grants.
 
-#[cfg(not(feature = "wasi"))]
 wit_bindgen::generate!({
     path: "../../../wit/streaming.wit",
     world: "transform",
-});
-
-#[cfg(feature = "wasi")]
-wit_bindgen::generate!({
-    path: ["../../../wit/streaming.wit", "wit/wasi-environment.wit", "wit/with-wasi.wit"],
-    world: "torvyn:rust-guest/transform-with-env",
-    generate_all,
 });
 
 use exports::torvyn::streaming::processor::Guest;
@@ -23,26 +16,13 @@ use torvyn::streaming::types::{OutputElement, ProcessError, ProcessResult, Strea
 
 struct Uppercase;
 
-/// What to append to every payload: the `SUFFIX` variable, when granted.
-#[cfg(feature = "wasi")]
-fn suffix() -> Vec<u8> {
-    wasi::cli::environment::get_environment()
-        .into_iter()
-        .find(|(key, _)| key == "SUFFIX")
-        .map(|(_, value)| value.into_bytes())
-        .unwrap_or_default()
-}
-
-#[cfg(not(feature = "wasi"))]
-fn suffix() -> Vec<u8> {
-    Vec::new()
-}
-
 impl Guest for Uppercase {
     fn process(input: StreamElement) -> Result<ProcessResult, ProcessError> {
         let mut data = input.payload.read_all();
         data.make_ascii_uppercase();
-        data.extend(suffix());
+        if let Ok(suffix) = std::env::var("SUFFIX") {
+            data.extend(suffix.into_bytes());
+        }
         let fail = |e| ProcessError::Internal(format!("{e:?}"));
         let buffer = buffer_allocator::allocate(data.len() as u64).map_err(fail)?;
         buffer.append(&data).map_err(fail)?;
