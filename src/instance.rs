@@ -231,7 +231,7 @@ pub struct WasmtimeInstance {
     input: Resource<Buffer>,
     /// Host-owned flow context lent with each element.
     flow: Resource<FlowContext>,
-    /// Epoch ticks each call may run (`u64::MAX` without a deadline).
+    /// Epoch ticks each call may run ([`NO_DEADLINE`] without a deadline).
     call_ticks: u64,
     poisoned: Option<String>,
     fuel_consumed: u64,
@@ -290,7 +290,7 @@ impl WasmtimeInstance {
         }
         let call_ticks = match limits.call_deadline {
             Some(deadline) => ticks(deadline, config.epoch_tick),
-            None => u64::MAX,
+            None => NO_DEADLINE,
         };
         store.set_epoch_deadline(call_ticks);
         let instance = pre
@@ -604,10 +604,17 @@ impl WasmtimeInstance {
     }
 }
 
+/// Epoch ticks that never run out. wasmtime adds the deadline to the current
+/// epoch without saturating, so `u64::MAX` would wrap once the engine's
+/// ticker has advanced the epoch (another component may have a deadline).
+pub const NO_DEADLINE: u64 = u64::MAX / 2;
+
 /// Epoch ticks for a deadline, rounded up, at least one.
 fn ticks(deadline: std::time::Duration, tick: std::time::Duration) -> u64 {
     let ticks = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
-    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+    u64::try_from(ticks)
+        .unwrap_or(NO_DEADLINE)
+        .clamp(1, NO_DEADLINE)
 }
 
 /// The interface a function name belongs to, for `NotExported` errors.

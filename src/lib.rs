@@ -62,7 +62,7 @@ mod slab;
 pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits, WasiGrants};
 pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
-pub use instance::{StoreState, WasmtimeInstance};
+pub use instance::{StoreState, WasmtimeInstance, NO_DEADLINE};
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
 pub use invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
 pub use pipeline::{Pipeline, PipelineReport};

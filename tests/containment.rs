@@ -283,3 +283,25 @@ fn a_poisoned_instance_is_replaced_from_the_pre_instantiated_component() {
     }
     assert_eq!(engine.totals().live_instances(), 0);
 }
+
+#[test]
+fn a_component_without_deadline_runs_on_an_engine_whose_ticker_runs() {
+    // The engine ticks for other components' deadlines; a component whose
+    // limits have none must still never be interrupted.
+    let engine = engine_with(
+        EngineConfig::builder()
+            .call_deadline(Some(Duration::from_millis(20)))
+            .epoch_tick(Duration::from_millis(1)),
+    );
+    let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let unlimited = component.with_limits(Limits {
+        call_deadline: None,
+        ..component.limits().clone()
+    });
+    std::thread::sleep(Duration::from_millis(30)); // let the epoch advance
+    let mut instance = engine.instantiate(&unlimited).unwrap();
+    for sequence in 0..50 {
+        instance.process(&element(sequence)).unwrap();
+        std::thread::sleep(Duration::from_micros(500));
+    }
+}

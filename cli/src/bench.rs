@@ -65,7 +65,7 @@ pub fn call_cases() -> Vec<Case> {
     let empty_pre = linker.instantiate_pre(&empty).expect("pre");
     let new_store = || {
         let mut store = Store::new(&wasm, ());
-        store.set_epoch_deadline(u64::MAX);
+        store.set_epoch_deadline(torvyn_engine::NO_DEADLINE);
         store
     };
     let typed_noop = |store: &mut Store<()>| -> TypedFunc<(), ()> {
