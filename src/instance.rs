@@ -412,6 +412,16 @@ impl WasmtimeInstance {
         self.call(name, |_, store| {
             Some(func.call(&mut *store, &params, &mut results))
         })?;
+        // WAVE cannot show handles (its writer would panic): release them and say so.
+        let handles = results.iter().fold(false, |any, value| {
+            drop_handles(&mut self.store, value) | any
+        });
+        if handles {
+            return Err(bad(
+                "the result holds resource handles, which WAVE cannot show; they were dropped"
+                    .into(),
+            ));
+        }
         let texts: Vec<String> = results
             .iter()
             .map(|value| value.to_wave().map_err(|e| bad(format!("{e:#}"))))
@@ -601,6 +611,30 @@ impl WasmtimeInstance {
             self.poisoned = Some(error.to_string());
         }
         error
+    }
+}
+
+/// Drops the owned handles inside `value`; whether it held any handle.
+fn drop_handles(store: &mut Store<StoreState>, value: &Val) -> bool {
+    let mut visit = |value: &Val| drop_handles(&mut *store, value);
+    match value {
+        Val::Resource(handle) => {
+            if handle.owned() {
+                // A handle the guest already invalidated has nothing left to free.
+                let _ = handle.resource_drop(&mut *store);
+            }
+            true
+        }
+        Val::List(values) | Val::Tuple(values) => {
+            values.iter().fold(false, |any, value| visit(value) | any)
+        }
+        Val::Record(fields) => fields
+            .iter()
+            .fold(false, |any, (_, value)| visit(value) | any),
+        Val::Variant(_, Some(payload))
+        | Val::Option(Some(payload))
+        | Val::Result(Ok(Some(payload)) | Err(Some(payload))) => visit(payload),
+        _ => false,
     }
 }
 

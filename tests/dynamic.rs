@@ -219,3 +219,20 @@ fn any_export_can_be_called_by_name_with_wave() {
     }
     assert!(calc.poisoned().is_none());
 }
+
+#[test]
+fn a_call_by_name_returning_handles_releases_them_with_a_clear_error() {
+    let engine = common::engine();
+    let mut source = instance(&engine, "source", &torvyn_fixtures::counting_source());
+    source.invoke("init(\"5\")").unwrap();
+    match source.invoke("pull()") {
+        Err(Error::BadCall { detail, .. }) => {
+            assert!(detail.contains("resource handles"), "{detail}")
+        }
+        other => panic!("expected BadCall, got {other:?}"),
+    }
+    // The buffer the guest handed over was freed, and the instance still works.
+    assert_eq!(source.guest_resources(), 0);
+    assert_eq!(source.host().budget_in_use(), 0);
+    assert!(source.pull().unwrap().is_some());
+}
