@@ -30,6 +30,7 @@ type Handler<F> = Option<Arc<Mutex<F>>>;
 type ElementHandler<R> = Handler<dyn FnMut(&Element) -> Result<R> + Send>;
 type InitHandler = Handler<dyn FnMut(&str) -> Result<()> + Send>;
 type PullHandler = Handler<dyn FnMut() -> Result<Option<Element>> + Send>;
+type FlushHandler = Handler<dyn FnMut() -> Result<Vec<Element>> + Send>;
 
 /// A component made of closures. Functions without a handler are not exported.
 #[derive(Clone, Default)]
@@ -39,6 +40,10 @@ pub struct MockComponent {
     process: ElementHandler<ProcessOutcome>,
     pull: PullHandler,
     push: ElementHandler<Backpressure>,
+    evaluate: ElementHandler<bool>,
+    route: ElementHandler<Vec<String>>,
+    ingest: ElementHandler<Option<Element>>,
+    flush: FlushHandler,
 }
 
 impl std::fmt::Debug for MockComponent {
@@ -88,12 +93,45 @@ impl MockComponent {
         self
     }
 
+    /// Exports a filter.
+    pub fn on_evaluate(mut self, f: impl FnMut(&Element) -> Result<bool> + Send + 'static) -> Self {
+        self.evaluate = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Exports a router.
+    pub fn on_route(
+        mut self,
+        f: impl FnMut(&Element) -> Result<Vec<String>> + Send + 'static,
+    ) -> Self {
+        self.route = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Exports an aggregator (`flush` returns nothing unless [`Self::on_flush`] is set).
+    pub fn on_ingest(
+        mut self,
+        f: impl FnMut(&Element) -> Result<Option<Element>> + Send + 'static,
+    ) -> Self {
+        self.ingest = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Sets the aggregator's `flush`.
+    pub fn on_flush(mut self, f: impl FnMut() -> Result<Vec<Element>> + Send + 'static) -> Self {
+        self.flush = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
     fn exports(&self) -> Vec<ExportInfo> {
         let present = [
             (Interface::Lifecycle, self.init.is_some()),
             (Interface::Processor, self.process.is_some()),
             (Interface::Source, self.pull.is_some()),
             (Interface::Sink, self.push.is_some()),
+            (Interface::Filter, self.evaluate.is_some()),
+            (Interface::Router, self.route.is_some()),
+            (Interface::Aggregator, self.ingest.is_some()),
         ];
         present
             .into_iter()
@@ -241,23 +279,39 @@ impl ComponentInvoker for MockInstance {
         Ok(())
     }
 
-    fn evaluate(&mut self, _element: &Element) -> Result<bool> {
-        self.calls.push("evaluate");
-        Err(self.missing(Interface::Filter))
+    fn evaluate(&mut self, element: &Element) -> Result<bool> {
+        let h = self.component.evaluate.clone();
+        let mut f = self.handler("evaluate", Interface::Filter, &h)?;
+        f(element)
     }
 
-    fn route(&mut self, _element: &Element) -> Result<Vec<String>> {
-        self.calls.push("route");
-        Err(self.missing(Interface::Router))
+    fn route(&mut self, element: &Element) -> Result<Vec<String>> {
+        let h = self.component.route.clone();
+        let mut f = self.handler("route", Interface::Router, &h)?;
+        f(element)
     }
 
-    fn ingest(&mut self, _element: &Element) -> Result<Option<Element>> {
-        self.calls.push("ingest");
-        Err(self.missing(Interface::Aggregator))
+    fn ingest(&mut self, element: &Element) -> Result<Option<Element>> {
+        let h = self.component.ingest.clone();
+        let mut f = self.handler("ingest", Interface::Aggregator, &h)?;
+        f(element)
     }
 
     fn flush(&mut self) -> Result<Vec<Element>> {
-        self.calls.push("flush");
-        Err(self.missing(Interface::Aggregator))
+        if self.component.ingest.is_none() {
+            self.calls.push("flush");
+            return Err(self.missing(Interface::Aggregator));
+        }
+        match self.component.flush.clone() {
+            Some(handler) => {
+                let h = Some(handler);
+                let mut f = self.handler("flush", Interface::Aggregator, &h)?;
+                f()
+            }
+            None => {
+                self.calls.push("flush");
+                Ok(Vec::new())
+            }
+        }
     }
 }

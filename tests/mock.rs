@@ -65,3 +65,29 @@ fn unknown_mocks_and_missing_handlers_are_errors() {
         ProcessOutcome::Drop
     );
 }
+
+#[test]
+fn filters_routers_and_aggregators_can_be_mocked() {
+    let mut held = Vec::new();
+    let engine = MockEngine::new().with(
+        MockComponent::new("all")
+            .on_evaluate(|e| Ok(e.meta.sequence % 2 == 0))
+            .on_route(|e| Ok(vec![format!("port-{}", e.meta.sequence)]))
+            .on_ingest(move |e| {
+                held.push(e.clone());
+                Ok(None)
+            })
+            .on_flush(|| Ok(vec![Element::new(9, "", "flushed")])),
+    );
+    let mut all = engine
+        .instantiate(&engine.compile("all", b"").unwrap())
+        .unwrap();
+    assert!(all.evaluate(&Element::new(2, "", "x")).unwrap());
+    assert_eq!(all.route(&Element::new(3, "", "x")).unwrap(), ["port-3"]);
+    assert_eq!(all.ingest(&Element::new(4, "", "x")).unwrap(), None);
+    assert_eq!(all.flush().unwrap(), [Element::new(9, "", "flushed")]);
+    assert!(
+        all.has(Interface::Filter) && all.has(Interface::Router) && all.has(Interface::Aggregator)
+    );
+    assert_eq!(all.calls(), ["evaluate", "route", "ingest", "flush"]);
+}
