@@ -51,12 +51,68 @@ impl Buffer {
 /// A growable buffer a guest fills (`torvyn:streaming/types.mutable-buffer`).
 #[derive(Debug)]
 pub struct MutableBuffer {
-    data: Vec<u8>,
+    data: Contents,
     capacity: u64,
     content_type: String,
     charged: u64,
     /// Set by `freeze`: the bytes moved to an immutable buffer.
     spent: bool,
+}
+
+/// The bytes of a mutable buffer. A clone shares its source's bytes until
+/// the first write (copy on write), so cloning then freezing copies nothing;
+/// the first write into an empty buffer takes the guest's bytes as they are.
+#[derive(Debug)]
+enum Contents {
+    Shared(Bytes),
+    Owned(Vec<u8>),
+}
+
+impl Contents {
+    fn len(&self) -> usize {
+        match self {
+            Contents::Shared(bytes) => bytes.len(),
+            Contents::Owned(vec) => vec.len(),
+        }
+    }
+
+    /// The bytes as an owned vector, copying shared ones first; also the
+    /// number of bytes that copy took.
+    fn owned(&mut self) -> (&mut Vec<u8>, u64) {
+        let copied = match self {
+            Contents::Shared(bytes) => {
+                let len = bytes.len() as u64;
+                *self = Contents::Owned(bytes.to_vec());
+                len
+            }
+            Contents::Owned(_) => 0,
+        };
+        match self {
+            Contents::Owned(vec) => (vec, copied),
+            Contents::Shared(_) => unreachable!("made owned above"),
+        }
+    }
+
+    /// Writes `bytes` at `offset` (at most the current length), extending.
+    /// Returns the bytes copied host-to-host on the way.
+    fn write_at(&mut self, offset: usize, bytes: Vec<u8>) -> u64 {
+        if self.len() == 0 {
+            *self = Contents::Owned(bytes);
+            return 0;
+        }
+        let (data, copied) = self.owned();
+        let overlap = (data.len() - offset).min(bytes.len());
+        data[offset..offset + overlap].copy_from_slice(&bytes[..overlap]);
+        data.extend_from_slice(&bytes[overlap..]);
+        copied
+    }
+
+    fn take(&mut self) -> Bytes {
+        match std::mem::replace(self, Contents::Owned(Vec::new())) {
+            Contents::Shared(bytes) => bytes,
+            Contents::Owned(vec) => Bytes::from(vec),
+        }
+    }
 }
 
 /// The flow an element belongs to (`torvyn:streaming/types.flow-context`).
@@ -79,7 +135,8 @@ pub struct CopyStats {
     pub into_guest: u64,
     /// Bytes copied from guest memory into host buffers (`write`, `append`).
     pub out_of_guest: u64,
-    /// Bytes copied host-to-host (`clone-into-mutable`).
+    /// Bytes copied host-to-host: a `clone-into-mutable` copy materialized
+    /// by a write (a clone that is only frozen shares its source's bytes).
     pub host_to_host: u64,
 }
 
@@ -240,7 +297,7 @@ impl HostState {
         }
     }
 
-    fn new_mutable(&mut self, capacity: u64, data: Vec<u8>) -> Result<MutableBuffer, BufferError> {
+    fn new_mutable(&mut self, capacity: u64, data: Contents) -> Result<MutableBuffer, BufferError> {
         let charged = self.charge(capacity)?;
         Ok(MutableBuffer {
             data,
@@ -301,11 +358,8 @@ impl types::HostMutableBuffer for HostState {
         if offset.saturating_add(bytes.len() as u64) > buffer.capacity {
             return Ok(Err(BufferError::CapacityExceeded));
         }
-        let start = offset as usize;
-        let overlap = (buffer.data.len() - start).min(bytes.len());
-        buffer.data[start..start + overlap].copy_from_slice(&bytes[..overlap]);
-        buffer.data.extend_from_slice(&bytes[overlap..]);
         self.copies.out_of_guest += bytes.len() as u64;
+        self.copies.host_to_host += buffer.data.write_at(offset as usize, bytes);
         Ok(Ok(()))
     }
 
@@ -321,8 +375,9 @@ impl types::HostMutableBuffer for HostState {
         if buffer.data.len() as u64 + bytes.len() as u64 > buffer.capacity {
             return Ok(Err(BufferError::CapacityExceeded));
         }
-        buffer.data.extend_from_slice(&bytes);
         self.copies.out_of_guest += bytes.len() as u64;
+        let end = buffer.data.len();
+        self.copies.host_to_host += buffer.data.write_at(end, bytes);
         Ok(Ok(()))
     }
 
@@ -347,7 +402,7 @@ impl types::HostMutableBuffer for HostState {
         let buffer = self.mutable_buffers.get_mut(&this)?;
         // The budget charge moves with the bytes to the frozen buffer.
         let frozen = Buffer {
-            bytes: Bytes::from(std::mem::take(&mut buffer.data)),
+            bytes: buffer.data.take(),
             content_type: std::mem::take(&mut buffer.content_type),
             charged: std::mem::take(&mut buffer.charged),
         };
@@ -397,17 +452,12 @@ impl buffer_allocator::Host for HostState {
         &mut self,
         capacity_hint: u64,
     ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
-        // Charge the budget first: it bounds the request before any memory is reserved.
-        let mut buffer = match self.new_mutable(capacity_hint, Vec::new()) {
-            Ok(buffer) => buffer,
-            Err(e) => return Ok(Err(e)),
-        };
-        let capacity = usize::try_from(capacity_hint).unwrap_or(usize::MAX);
-        if let Err(e) = buffer.data.try_reserve_exact(capacity) {
-            self.release(buffer.charged);
-            return Ok(Err(BufferError::AllocationFailed(e.to_string())));
+        // The budget bounds the request; memory comes with the first write
+        // (usually the guest's own bytes, moved in without another copy).
+        match self.new_mutable(capacity_hint, Contents::Owned(Vec::new())) {
+            Ok(buffer) => Ok(Ok(self.mutable_buffers.push(buffer)?)),
+            Err(e) => Ok(Err(e)),
         }
-        Ok(Ok(self.mutable_buffers.push(buffer)?))
     }
 
     fn clone_into_mutable(
@@ -415,12 +465,10 @@ impl buffer_allocator::Host for HostState {
         source: Resource<Buffer>,
     ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
         let bytes = self.buffers.get(&source)?.bytes.clone();
-        let buffer = match self.new_mutable(bytes.len() as u64, bytes.to_vec()) {
-            Ok(buffer) => buffer,
-            Err(e) => return Ok(Err(e)),
-        };
-        self.copies.host_to_host += bytes.len() as u64;
-        Ok(Ok(self.mutable_buffers.push(buffer)?))
+        match self.new_mutable(bytes.len() as u64, Contents::Shared(bytes)) {
+            Ok(buffer) => Ok(Ok(self.mutable_buffers.push(buffer)?)),
+            Err(e) => Ok(Err(e)),
+        }
     }
 }
 
@@ -499,6 +547,31 @@ mod tests {
         types::HostBuffer::drop(&mut host, frozen).unwrap();
         assert_eq!(host.budget_in_use(), 0);
         assert_eq!(host.live_resources(), 0);
+    }
+
+    #[test]
+    fn clones_share_bytes_until_written() {
+        let mut host = host(1 << 20);
+        let source = host.push_buffer(Bytes::from_static(b"shared")).unwrap();
+        let view = |r: &Resource<Buffer>| Resource::<Buffer>::new_borrow(r.rep());
+        // Clone and freeze: the very same bytes, no copy.
+        let clone = host.clone_into_mutable(view(&source)).unwrap().unwrap();
+        let frozen = host.freeze(Resource::new_borrow(clone.rep())).unwrap();
+        let original = host.buffers.get(&source).unwrap().bytes().as_ptr();
+        assert_eq!(
+            host.buffers.get(&frozen).unwrap().bytes().as_ptr(),
+            original
+        );
+        assert_eq!(host.copies().host_to_host, 0);
+        // Clone and write: the copy happens, once, and the source is untouched.
+        let written = host.clone_into_mutable(view(&source)).unwrap().unwrap();
+        host.write(Resource::new_borrow(written.rep()), 0, b"S".to_vec())
+            .unwrap()
+            .unwrap();
+        let result = host.freeze(Resource::new_borrow(written.rep())).unwrap();
+        assert_eq!(host.read_all(view(&result)).unwrap(), b"Shared");
+        assert_eq!(host.read_all(view(&source)).unwrap(), b"shared");
+        assert_eq!(host.copies().host_to_host, 6);
     }
 
     #[test]

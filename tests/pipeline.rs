@@ -129,7 +129,7 @@ fn init_config_reaches_the_guest() {
 }
 
 #[test]
-fn a_dropping_processor_drops_and_copies_the_rest() {
+fn a_dropping_processor_drops_and_shares_the_rest() {
     let engine = common::engine();
     let mut dropper = stage(&engine, "dropper", &torvyn_fixtures::dropping_processor());
     dropper.init("3").unwrap();
@@ -150,13 +150,11 @@ fn a_dropping_processor_drops_and_copies_the_rest() {
             }
         }
     }
-    let copies = dropper.host().copies();
+    // Cloned then frozen without a write: the payloads were shared, never copied.
     assert_eq!(
-        copies.host_to_host,
-        4 * 2,
-        "clone-into-mutable copied 4 payloads of 2 bytes"
+        dropper.host().copies(),
+        torvyn_engine::host::CopyStats::default()
     );
-    assert_eq!(copies.into_guest, 0);
     assert_eq!(dropper.guest_resources(), 0);
 }
 
