@@ -14,3 +14,11 @@ pub fn compile(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> CompiledCom
         .compile(name, bytes)
         .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
+
+/// Asserts that the guest of `instance` holds no host resources and no
+/// buffer budget: everything it received or produced was released.
+pub fn assert_nothing_held(instance: &mut torvyn_engine::WasmtimeInstance) {
+    let name = torvyn_engine::ComponentInvoker::name(instance).to_string();
+    assert_eq!(instance.guest_resources(), 0, "{name}: resources held");
+    assert_eq!(instance.host().budget_in_use(), 0, "{name}: budget held");
+}

@@ -31,8 +31,7 @@ fn run_pipeline(engine: &WasmtimeEngine, processor: &[u8], count: u64) -> Vec<El
         })
         .unwrap();
     let (_, processors, _) = pipeline.stages();
-    assert_eq!(processors[0].guest_resources(), 0);
-    assert_eq!(processors[0].host().budget_in_use(), 0);
+    common::assert_nothing_held(&mut processors[0]);
     delivered
 }
 
@@ -232,7 +231,6 @@ fn a_call_by_name_returning_handles_releases_them_with_a_clear_error() {
         other => panic!("expected BadCall, got {other:?}"),
     }
     // The buffer the guest handed over was freed, and the instance still works.
-    assert_eq!(source.guest_resources(), 0);
-    assert_eq!(source.host().budget_in_use(), 0);
+    common::assert_nothing_held(&mut source);
     assert!(source.pull().unwrap().is_some());
 }

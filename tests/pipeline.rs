@@ -64,8 +64,7 @@ fn three_stage_pipeline_moves_ten_thousand_elements_in_order() {
     let (source, processors, sink) = pipeline.stages();
     // Nothing the guests received or produced is left in any table or budget.
     for stage in [&mut *source, &mut processors[0], &mut *sink] {
-        assert_eq!(stage.guest_resources(), 0, "{}", stage.name());
-        assert_eq!(stage.host().budget_in_use(), 0, "{}", stage.name());
+        common::assert_nothing_held(stage);
     }
     assert!(queries(source).contains(&"fixture:teardown".to_string()));
     let sink_queries = queries(sink);
@@ -175,8 +174,7 @@ fn copies_into_and_out_of_the_guest_are_counted() {
     let copies = upper.host().copies();
     assert_eq!(copies.into_guest, 10 * 1024);
     assert_eq!(copies.out_of_guest, 10 * 1024);
-    assert_eq!(upper.guest_resources(), 0);
-    assert_eq!(upper.host().budget_in_use(), 0);
+    common::assert_nothing_held(&mut upper);
 }
 
 #[test]
@@ -236,8 +234,7 @@ fn filter_router_and_aggregator_work_on_the_typed_path() {
     assert_eq!(outputs[1].meta.sequence, 4);
     assert_eq!(outputs[0].meta.content_type, "application/octet-stream");
     assert!(aggregator.flush().unwrap().is_empty());
-    assert_eq!(aggregator.guest_resources(), 0);
-    assert_eq!(aggregator.host().budget_in_use(), 0);
+    common::assert_nothing_held(&mut aggregator);
 }
 
 #[test]

@@ -3,30 +3,20 @@
 // elements (N: its config's first number, default 100).
 #include <stdlib.h>
 
+#include "config.h"
 #include "data_sink.h"
 
 static uint64_t pause_every = 100;
 static uint64_t received = 0;
 static uint64_t expected_sequence = 0;
 
-static uint64_t first_number(const uint8_t *text, size_t len, uint64_t fallback) {
-    uint64_t value = 0;
-    bool seen = false;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] >= '0' && text[i] <= '9') {
-            value = value * 10 + (uint64_t)(text[i] - '0');
-            seen = true;
-        } else if (seen) {
-            break;
-        }
-    }
-    return seen && value > 0 ? value : fallback;
-}
-
 bool exports_torvyn_streaming_lifecycle_init(data_sink_string_t *config,
                                              exports_torvyn_streaming_lifecycle_process_error_t *err) {
     (void)err;
     pause_every = first_number(config->ptr, config->len, 100);
+    if (pause_every == 0) {
+        pause_every = 100; // 0 would mean "never"; keep the default.
+    }
     data_sink_string_free(config);
     return true;
 }

@@ -3,24 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "data_source.h"
 
 static uint64_t total = 10;
 static uint64_t next_sequence = 0;
-
-static uint64_t first_number(const uint8_t *text, size_t len, uint64_t fallback) {
-    uint64_t value = 0;
-    bool seen = false;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] >= '0' && text[i] <= '9') {
-            value = value * 10 + (uint64_t)(text[i] - '0');
-            seen = true;
-        } else if (seen) {
-            break;
-        }
-    }
-    return seen ? value : fallback;
-}
 
 // Writes "c-element <n>" into out (at least 32 bytes); returns its length.
 static size_t format_payload(uint64_t n, char *out) {
