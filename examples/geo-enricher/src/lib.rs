@@ -62,19 +62,14 @@ pub fn guest() -> Vec<u8> {
   (func (export "torvyn:streaming/processor@0.1.0#process")
     (param $seq i64) (param $ts i64) (param $ct_ptr i32) (param $ct_len i32) (param $payload i32) (param $ctx i32)
     (result i32)
+    (local $out i32)
     (call $buffer_read_all (local.get $payload) (i32.const 1152))
     (call $country_of (i32.load (i32.const 1152)) (i32.load (i32.const 1156)) (i32.const 1160))
-    (i32.store8 (i32.const 1024) (i32.const 0))
-    (i32.store8 (i32.const 1032) (i32.const 0))
-    (i64.store (i32.const 1040) (local.get $seq))
-    (i64.store (i32.const 1048) (local.get $ts))
-    (i32.store (i32.const 1056) (local.get $ct_ptr))
-    (i32.store (i32.const 1060) (local.get $ct_len))
-    (i32.store (i32.const 1064) (call $new_buffer (i32.load (i32.const 1160)) (i32.load (i32.const 1164))))
+    (local.set $out (call $new_buffer (i32.load (i32.const 1160)) (i32.load (i32.const 1164))))
     (call $drop_buffer (local.get $payload))
     (call $drop_flow (local.get $ctx))
     (call $reset_heap)
-    (i32.const 1024)))"#,
+    (call $emit (local.get $seq) (local.get $ts) (local.get $ct_ptr) (local.get $ct_len) (local.get $out))))"#,
         types = torvyn_fixtures::TYPES_IMPORTS,
         allocator = torvyn_fixtures::ALLOCATOR_IMPORTS,
         prelude = torvyn_fixtures::PRELUDE,
