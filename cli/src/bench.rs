@@ -9,7 +9,7 @@ use std::time::Instant;
 use torvyn_engine::{
     Allocation, ComponentInvoker, Element, EngineConfig, Pipeline, WasmEngine, WasmtimeEngine,
 };
-use wasmtime::component::{Component, Linker, TypedFunc, Val};
+use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, TypedFunc, Val};
 use wasmtime::Store;
 
 use crate::alloc_counter;
@@ -54,6 +54,21 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// The index of function `func` of exported interface `interface`.
+fn export_index(
+    instance: &Instance,
+    store: &mut Store<()>,
+    interface: &str,
+    func: &str,
+) -> ComponentExportIndex {
+    let interface_index = instance
+        .get_export_index(&mut *store, None, interface)
+        .unwrap_or_else(|| panic!("no export `{interface}`"));
+    instance
+        .get_export_index(&mut *store, Some(&interface_index), func)
+        .unwrap_or_else(|| panic!("no function `{interface}#{func}`"))
+}
+
 /// The call-level cases, in the order of the report.
 pub fn call_cases() -> Vec<Case> {
     let engine = default_engine();
@@ -70,12 +85,7 @@ pub fn call_cases() -> Vec<Case> {
     };
     let typed_noop = |store: &mut Store<()>| -> TypedFunc<(), ()> {
         let instance = empty_pre.instantiate(&mut *store).expect("instantiate");
-        let probe = instance
-            .get_export_index(&mut *store, None, "probe")
-            .expect("probe");
-        let noop = instance
-            .get_export_index(&mut *store, Some(&probe), "noop")
-            .expect("noop");
+        let noop = export_index(&instance, store, "probe", "noop");
         instance.get_typed_func(&mut *store, noop).expect("typed")
     };
     let mut sync_store = new_store();
@@ -96,12 +106,12 @@ pub fn call_cases() -> Vec<Case> {
         .instantiate(&mut flat_typed_store, &flat)
         .expect("flat instance");
     let flat_typed = {
-        let naive = flat_typed_instance
-            .get_export_index(&mut flat_typed_store, None, "naive")
-            .expect("naive");
-        let index = flat_typed_instance
-            .get_export_index(&mut flat_typed_store, Some(&naive), "process-flat")
-            .expect("process-flat");
+        let index = export_index(
+            &flat_typed_instance,
+            &mut flat_typed_store,
+            "naive",
+            "process-flat",
+        );
         flat_typed_instance
             .get_typed_func::<(u64, u64, u32, u32), (u32,)>(&mut flat_typed_store, index)
             .expect("typed flat")
@@ -161,12 +171,7 @@ pub fn call_cases() -> Vec<Case> {
             dynamic_drop.process(&small2).expect("process");
         }),
         case("naive flat-Val call -> drop", move || {
-            let naive = flat_instance
-                .get_export_index(&mut flat_store, None, "naive")
-                .expect("naive");
-            let func_index = flat_instance
-                .get_export_index(&mut flat_store, Some(&naive), "process-flat")
-                .expect("process-flat");
+            let func_index = export_index(&flat_instance, &mut flat_store, "naive", "process-flat");
             let func = flat_instance
                 .get_func(&mut flat_store, func_index)
                 .expect("func");
