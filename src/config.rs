@@ -20,6 +20,20 @@ pub struct Limits {
     pub max_table_elements: usize,
     /// Bytes of host buffers an instance's guest may hold at once.
     pub buffer_budget_bytes: u64,
+    /// Core instances one component instance may create (its modules, shims
+    /// and adapters).
+    pub max_core_instances: usize,
+    /// Linear memories one instance may have, over all its core modules.
+    pub max_memories: usize,
+    /// Tables one instance may have, over all its core modules.
+    pub max_tables: usize,
+    /// Component-model handles (resources the guest owns or borrows) live
+    /// at once in one instance.
+    pub max_handles: usize,
+    /// Bytes the guest may pass to the host in one transfer: the strings and
+    /// lists of one host-function call, or the result of one export call.
+    /// wasmtime refuses larger transfers before the host allocates them.
+    pub max_transfer_bytes: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +44,11 @@ impl Default for Limits {
             max_memory_bytes: 64 << 20,
             max_table_elements: 10_000,
             buffer_budget_bytes: 64 << 20,
+            max_core_instances: 100,
+            max_memories: 16,
+            max_tables: 32,
+            max_handles: 10_000,
+            max_transfer_bytes: 64 << 20,
         }
     }
 }
@@ -68,6 +87,7 @@ pub struct EngineConfig {
     pub(crate) limits: Limits,
     pub(crate) max_stack_bytes: usize,
     pub(crate) epoch_tick: Duration,
+    pub(crate) time_slice: Duration,
     pub(crate) allocation: Allocation,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) capabilities: BTreeSet<String>,
@@ -79,7 +99,8 @@ impl Default for EngineConfig {
         EngineConfig {
             limits: Limits::default(),
             max_stack_bytes: 512 << 10,
-            epoch_tick: Duration::from_millis(10),
+            epoch_tick: Duration::from_millis(1),
+            time_slice: Duration::from_millis(1),
             allocation: Allocation::OnDemand,
             cache_dir: None,
             capabilities: BTreeSet::new(),
@@ -102,9 +123,14 @@ impl EngineConfig {
         &self.limits
     }
 
-    /// The epoch tick: the granularity of call deadlines.
+    /// The epoch tick: the granularity of call deadlines and time slices.
     pub fn epoch_tick(&self) -> Duration {
         self.epoch_tick
+    }
+
+    /// How long an async call runs before it yields to its executor.
+    pub fn time_slice(&self) -> Duration {
+        self.time_slice
     }
 
     /// What components importing WASI are granted.
@@ -155,6 +181,31 @@ impl EngineConfigBuilder {
         self
     }
 
+    /// Core instances, memories and tables one instance may create.
+    pub fn max_instance_parts(
+        mut self,
+        core_instances: usize,
+        memories: usize,
+        tables: usize,
+    ) -> Self {
+        self.config.limits.max_core_instances = core_instances;
+        self.config.limits.max_memories = memories;
+        self.config.limits.max_tables = tables;
+        self
+    }
+
+    /// Component-model handles live at once in one instance.
+    pub fn max_handles(mut self, handles: usize) -> Self {
+        self.config.limits.max_handles = handles;
+        self
+    }
+
+    /// Bytes the guest may pass to the host in one transfer.
+    pub fn max_transfer_bytes(mut self, bytes: usize) -> Self {
+        self.config.limits.max_transfer_bytes = bytes;
+        self
+    }
+
     /// Maximum wasm stack, in bytes.
     pub fn max_stack_bytes(mut self, bytes: usize) -> Self {
         self.config.max_stack_bytes = bytes;
@@ -164,6 +215,14 @@ impl EngineConfigBuilder {
     /// Granularity of call deadlines (the background ticker's period).
     pub fn epoch_tick(mut self, tick: Duration) -> Self {
         self.config.epoch_tick = tick;
+        self
+    }
+
+    /// How long an async call runs before yielding to its executor, so
+    /// other tasks on the same worker thread keep moving (rounded up to
+    /// whole epoch ticks, at least one; default 1 ms).
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.config.time_slice = slice;
         self
     }
 

@@ -21,10 +21,11 @@ use wasmtime::Store;
 use crate::bindings::types::{
     BackpressureSignal, ElementMetaResult, OutputElement, ProcessError, ProcessResult,
 };
+use crate::gate::{enter, Gate};
 use crate::host::{Buffer, FlowContext};
-use crate::instance::StoreState;
 use crate::interfaces::Interface;
 use crate::invoker::Element;
+use crate::store::StoreState;
 
 /// Where a value of a `stream-element` argument comes from.
 #[derive(Debug, Clone)]
@@ -432,7 +433,7 @@ impl DynamicExport {
     }
 
     /// Calls `name` (a function taking a stream element) with `element`.
-    fn call_element(
+    async fn call_element<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         name: &str,
@@ -442,19 +443,19 @@ impl DynamicExport {
         if let (Some(slots), Some(param)) = (&f.plan.element, f.params.first_mut()) {
             fill(slots, param, element);
         }
-        Some(f.call(store))
+        Some(f.call::<G>(store).await)
     }
 
-    fn call_plain(
+    async fn call_plain<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         name: &str,
     ) -> Option<wasmtime::Result<&Val>> {
-        Some(self.func(name)?.call(store))
+        Some(self.func(name)?.call::<G>(store).await)
     }
 
     /// `lifecycle.init`.
-    pub(crate) fn init(
+    pub(crate) async fn init<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         config: &str,
@@ -465,50 +466,55 @@ impl DynamicExport {
             text.push_str(config);
         }
         Some(
-            f.call(store)
+            f.call::<G>(store)
+                .await
                 .and_then(|v| decode_result(store, v, |_, _| Ok(()))),
         )
     }
 
     /// `lifecycle.teardown`; a missing `teardown` is a no-op.
-    pub(crate) fn teardown(
+    pub(crate) async fn teardown<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
     ) -> Option<wasmtime::Result<()>> {
         match self.func("teardown") {
-            Some(f) => Some(f.call(store).map(|_| ())),
+            Some(f) => Some(f.call::<G>(store).await.map(|_| ())),
             None => Some(Ok(())),
         }
     }
 
     /// `processor.process`.
-    pub(crate) fn process(
+    pub(crate) async fn process<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         element: &Element,
     ) -> Option<wasmtime::Result<Result<ProcessResult, ProcessError>>> {
-        let result = self.call_element(store, "process", element)?;
+        let result = self.call_element::<G>(store, "process", element).await?;
         Some(result.and_then(|v| {
             decode_result(store, v, |store, ok| match ok {
                 Some(Val::Variant(case, Some(output))) if case == "emit" => {
                     Ok(ProcessResult::Emit(decode_output(store, output)?))
                 }
-                _ => Ok(ProcessResult::Drop),
+                other => {
+                    // Nothing of it goes downstream: release what it holds now.
+                    other.map(|value| drop_handles(store, value));
+                    Ok(ProcessResult::Drop)
+                }
             })
         }))
     }
 
     /// `source.pull`.
-    pub(crate) fn pull(
+    pub(crate) async fn pull<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
     ) -> Option<wasmtime::Result<Result<Option<OutputElement>, ProcessError>>> {
-        let result = self.call_plain(store, "pull")?;
+        let result = self.call_plain::<G>(store, "pull").await?;
         Some(result.and_then(|v| decode_result(store, v, decode_optional_output)))
     }
 
     /// `source.notify-backpressure`; a missing one is a no-op.
-    pub(crate) fn notify_backpressure(
+    pub(crate) async fn notify_backpressure<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         signal: BackpressureSignal,
@@ -524,42 +530,48 @@ impl DynamicExport {
             name.clear();
             name.push_str(case);
         }
-        Some(f.call(store).map(|_| ()))
+        Some(f.call::<G>(store).await.map(|_| ()))
     }
 
     /// `sink.push`.
-    pub(crate) fn push(
+    pub(crate) async fn push<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         element: &Element,
     ) -> Option<wasmtime::Result<Result<BackpressureSignal, ProcessError>>> {
-        let result = self.call_element(store, "push", element)?;
+        let result = self.call_element::<G>(store, "push", element).await?;
         Some(result.and_then(|v| {
             decode_result(store, v, |_, ok| match ok {
                 Some(Val::Enum(case)) if case == "pause" => Ok(BackpressureSignal::Pause),
-                _ => Ok(BackpressureSignal::Ready),
+                Some(Val::Enum(case)) if case == "ready" => Ok(BackpressureSignal::Ready),
+                Some(Val::Enum(case)) => Err(wasmtime::format_err!(
+                    "push returned `{case}`, which is no case of backpressure-signal (ready, pause)"
+                )),
+                other => Err(wasmtime::format_err!(
+                    "push returned {other:?}, not a backpressure-signal"
+                )),
             })
         }))
     }
 
     /// `sink.complete`; a missing one succeeds.
-    pub(crate) fn complete(
+    pub(crate) async fn complete<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
     ) -> Option<wasmtime::Result<Result<(), ProcessError>>> {
-        match self.call_plain(store, "complete") {
+        match self.call_plain::<G>(store, "complete").await {
             Some(result) => Some(result.and_then(|v| decode_result(store, v, |_, _| Ok(())))),
             None => Some(Ok(Ok(()))),
         }
     }
 
     /// `filter.evaluate`.
-    pub(crate) fn evaluate(
+    pub(crate) async fn evaluate<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         element: &Element,
     ) -> Option<wasmtime::Result<Result<bool, ProcessError>>> {
-        let result = self.call_element(store, "evaluate", element)?;
+        let result = self.call_element::<G>(store, "evaluate", element).await?;
         Some(
             result.and_then(|v| {
                 decode_result(store, v, |_, ok| Ok(matches!(ok, Some(Val::Bool(true)))))
@@ -568,12 +580,12 @@ impl DynamicExport {
     }
 
     /// `router.route`.
-    pub(crate) fn route(
+    pub(crate) async fn route<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         element: &Element,
     ) -> Option<wasmtime::Result<Result<Vec<String>, ProcessError>>> {
-        let result = self.call_element(store, "route", element)?;
+        let result = self.call_element::<G>(store, "route", element).await?;
         Some(result.and_then(|v| {
             decode_result(store, v, |_, ok| match ok {
                 Some(Val::List(ports)) => Ok(ports
@@ -589,21 +601,21 @@ impl DynamicExport {
     }
 
     /// `aggregator.ingest`.
-    pub(crate) fn ingest(
+    pub(crate) async fn ingest<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
         element: &Element,
     ) -> Option<wasmtime::Result<Result<Option<OutputElement>, ProcessError>>> {
-        let result = self.call_element(store, "ingest", element)?;
+        let result = self.call_element::<G>(store, "ingest", element).await?;
         Some(result.and_then(|v| decode_result(store, v, decode_optional_output)))
     }
 
     /// `aggregator.flush`.
-    pub(crate) fn flush(
+    pub(crate) async fn flush<G: Gate>(
         &mut self,
         store: &mut Store<StoreState>,
     ) -> Option<wasmtime::Result<Result<Vec<OutputElement>, ProcessError>>> {
-        let result = self.call_plain(store, "flush")?;
+        let result = self.call_plain::<G>(store, "flush").await?;
         Some(result.and_then(|v| {
             decode_result(store, v, |store, ok| match ok {
                 Some(Val::List(outputs)) => outputs
@@ -617,9 +629,13 @@ impl DynamicExport {
 }
 
 impl DynamicFunc {
-    fn call(&mut self, store: &mut Store<StoreState>) -> wasmtime::Result<&Val> {
-        self.func
-            .call(&mut *store, &self.params, &mut self.results)?;
+    async fn call<G: Gate>(&mut self, store: &mut Store<StoreState>) -> wasmtime::Result<&Val> {
+        let func = self.func;
+        enter!(
+            G,
+            func,
+            call / call_async(&mut *store, &self.params, &mut self.results)
+        )?;
         Ok(self.results.first().unwrap_or(&Val::Bool(false)))
     }
 }
@@ -704,7 +720,10 @@ fn decode_optional_output(
 ) -> wasmtime::Result<Option<OutputElement>> {
     match ok {
         Some(Val::Option(Some(output))) => Ok(Some(decode_output(store, output)?)),
-        _ => Ok(None),
+        other => {
+            other.map(|value| drop_handles(store, value));
+            Ok(None)
+        }
     }
 }
 
@@ -740,4 +759,28 @@ fn decode_output(store: &mut Store<StoreState>, value: &Val) -> wasmtime::Result
     }
     let payload = payload.ok_or_else(|| wasmtime::format_err!("output element without payload"))?;
     Ok(OutputElement { meta, payload })
+}
+
+/// Drops the owned handles inside `value`; whether it held any handle.
+pub(crate) fn drop_handles(store: &mut Store<StoreState>, value: &Val) -> bool {
+    let mut visit = |value: &Val| drop_handles(&mut *store, value);
+    match value {
+        Val::Resource(handle) => {
+            if handle.owned() {
+                // A handle the guest already invalidated has nothing left to free.
+                let _ = handle.resource_drop(&mut *store);
+            }
+            true
+        }
+        Val::List(values) | Val::Tuple(values) => {
+            values.iter().fold(false, |any, value| visit(value) | any)
+        }
+        Val::Record(fields) => fields
+            .iter()
+            .fold(false, |any, (_, value)| visit(value) | any),
+        Val::Variant(_, Some(payload))
+        | Val::Option(Some(payload))
+        | Val::Result(Ok(Some(payload)) | Err(Some(payload))) => visit(payload),
+        _ => false,
+    }
 }

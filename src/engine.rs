@@ -2,8 +2,9 @@
 //! pre-instantiates them once, and creates instances.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
@@ -15,12 +16,15 @@ use crate::cache::{hex, DiskCache, Miss};
 use crate::config::{Allocation, EngineConfig, Limits};
 use crate::dynamic::{plan_interface, InterfacePlan};
 use crate::error::{Error, Result};
+use crate::exports::TypedIndices;
+use crate::gate::WasiRuntime;
 use crate::host::EngineTotals;
-use crate::instance::{StoreState, TypedIndices, WasmtimeInstance};
+use crate::instance::WasmtimeInstance;
 use crate::interfaces::{
     classify_export, split_export_name, CallPath, ExportInfo, Interface, CONTRACT_VERSION,
 };
-use crate::invoker::ComponentInvoker;
+use crate::invoker::AsyncComponentInvoker;
+use crate::store::StoreState;
 
 /// A backend that compiles and instantiates components.
 ///
@@ -29,13 +33,24 @@ use crate::invoker::ComponentInvoker;
 pub trait WasmEngine {
     /// A compiled, ready-to-instantiate component (cheap to clone).
     type Component: Clone;
-    /// A live instance.
-    type Instance: ComponentInvoker;
+    /// A live instance, callable sync and async.
+    type Instance: AsyncComponentInvoker;
 
     /// Compiles component bytes; `name` appears in every error about it.
     fn compile(&self, name: &str, bytes: &[u8]) -> Result<Self::Component>;
-    /// Creates a fresh instance.
+    /// Creates a fresh instance, on the calling thread.
     fn instantiate(&self, component: &Self::Component) -> Result<Self::Instance>;
+    /// Creates a fresh instance as a future: start-up code runs on a fiber
+    /// that yields like any async call.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future drops the half-made instance; nothing else is
+    /// affected.
+    fn instantiate_async(
+        &self,
+        component: &Self::Component,
+    ) -> impl Future<Output = Result<Self::Instance>> + Send;
 }
 
 /// The wasmtime backend.
@@ -49,8 +64,10 @@ pub struct WasmtimeEngine {
     disk: Option<DiskCache>,
     stats: Mutex<CacheStats>,
     totals: Arc<EngineTotals>,
+    /// The runtime of WASI's host futures, made with the first WASI component.
+    wasi_runtime: OnceLock<Arc<WasiRuntime>>,
     /// Held for its `Drop`: stops the ticker thread with the engine.
-    _ticker: Option<EpochTicker>,
+    _ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for WasmtimeEngine {
@@ -91,6 +108,9 @@ pub(crate) struct CompiledInner {
     pub(crate) dynamic: Vec<InterfacePlan>,
     /// Whether instances need a WASI context.
     pub(crate) imports_wasi: bool,
+    /// For components importing WASI (linked async): the runtime of its
+    /// host futures.
+    pub(crate) wasi_runtime: Option<Arc<WasiRuntime>>,
     /// The engine's user-linked interfaces.
     pub(crate) custom_imports: Vec<String>,
     pub(crate) limits: Limits,
@@ -168,6 +188,7 @@ impl CompiledComponent {
                 typed: inner.typed.clone(),
                 dynamic: inner.dynamic.clone(),
                 imports_wasi: inner.imports_wasi,
+                wasi_runtime: inner.wasi_runtime.clone(),
                 custom_imports: inner.custom_imports.clone(),
                 limits,
             }),
@@ -203,7 +224,9 @@ impl WasmtimeEngine {
     ) -> Result<WasmtimeEngine> {
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
-            .consume_fuel(config.limits.fuel_per_call.is_some())
+            // Always metered, so any component can be given a fuel limit
+            // (`with_limits`) whatever the engine's default.
+            .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(config.max_stack_bytes);
         if let Allocation::Pooling { max_instances } = config.allocation {
@@ -226,7 +249,9 @@ impl WasmtimeEngine {
             .map_err(link)?;
         capability_query::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
             .map_err(link)?;
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(link)?;
+        // Async WASI: a guest waiting on a clock or stream yields instead of
+        // blocking a thread (sync calls drive it to their deadline).
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
         add(&mut linker).map_err(link)?;
 
         let disk = config
@@ -234,12 +259,9 @@ impl WasmtimeEngine {
             .as_deref()
             .map(DiskCache::open)
             .transpose()?;
-        let ticker = config
-            .limits
-            .call_deadline
-            .is_some()
-            .then(|| EpochTicker::start(engine.clone(), config.epoch_tick))
-            .transpose()?;
+        // Always ticking: any component may get a deadline (`with_limits`),
+        // and async calls yield at every time slice.
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
         Ok(WasmtimeEngine {
             engine,
             linker,
@@ -249,6 +271,7 @@ impl WasmtimeEngine {
             disk,
             stats: Mutex::new(CacheStats::default()),
             totals: Arc::default(),
+            wasi_runtime: OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -323,6 +346,18 @@ impl WasmtimeEngine {
             .map_err(link)?;
         }
         Ok(std::borrow::Cow::Owned(linker))
+    }
+
+    /// The engine's runtime for WASI's host futures, made on first use.
+    fn wasi_runtime(&self, name: &str) -> Result<Arc<WasiRuntime>> {
+        if let Some(runtime) = self.wasi_runtime.get() {
+            return Ok(runtime.clone());
+        }
+        let runtime = WasiRuntime::new().map_err(|e| Error::Instantiate {
+            component: name.to_string(),
+            detail: format!("cannot start the WASI runtime: {e}"),
+        })?;
+        Ok(self.wasi_runtime.get_or_init(|| Arc::new(runtime)).clone())
     }
 
     /// How compilations were served so far.
@@ -421,6 +456,10 @@ impl WasmEngine for WasmtimeEngine {
             .component_type()
             .imports(&self.engine)
             .any(|(import, _)| import.starts_with("wasi:"));
+        let wasi_runtime = match imports_wasi {
+            true => Some(self.wasi_runtime(name)?),
+            false => None,
+        };
         Ok(CompiledComponent {
             inner: Arc::new(CompiledInner {
                 name: name.to_string(),
@@ -430,6 +469,7 @@ impl WasmEngine for WasmtimeEngine {
                 typed,
                 dynamic,
                 imports_wasi,
+                wasi_runtime,
                 custom_imports: self.custom_imports.clone(),
                 limits: self.config.limits.clone(),
             }),
@@ -438,6 +478,13 @@ impl WasmEngine for WasmtimeEngine {
 
     fn instantiate(&self, component: &CompiledComponent) -> Result<WasmtimeInstance> {
         WasmtimeInstance::new(component.clone(), &self.config, self.totals.clone())
+    }
+
+    fn instantiate_async(
+        &self,
+        component: &CompiledComponent,
+    ) -> impl Future<Output = Result<WasmtimeInstance>> + Send {
+        WasmtimeInstance::new_async(component.clone(), &self.config, self.totals.clone())
     }
 }
 

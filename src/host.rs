@@ -22,6 +22,49 @@ use crate::slab::Slab;
 /// host memory with endless empty buffers.
 pub const BUFFER_OVERHEAD_BYTES: u64 = 64;
 
+/// Longest content type the host keeps (`set-content-type`, an output
+/// element's `content-type`): longer ones are a guest fault. MIME types are
+/// far shorter; the cap keeps guest strings out of host memory.
+pub const MAX_CONTENT_TYPE_BYTES: usize = 256;
+
+/// Longest capability name kept in the query log
+/// ([`HostState::capability_queries`]); longer names are cut. No granted
+/// capability is that long, so the answer is unaffected.
+pub const MAX_CAPABILITY_NAME_BYTES: usize = 256;
+
+/// Longest guest error message kept in an [`Error`](crate::Error): longer
+/// ones are cut, with a marker saying how much was cut.
+pub const MAX_GUEST_MESSAGE_BYTES: usize = 64 << 10;
+
+/// Bytes the host copies for a guest (`read`, `read-all`, `write`,
+/// `append`, a clone's first write) per unit of fuel charged to the call:
+/// a guest cannot make the host work for free. At ~16 bytes per wasm
+/// instruction's worth of time, the host's copying and the guest's own
+/// code share one allowance per call, each up to the fuel limit.
+pub const HOST_COPY_BYTES_PER_FUEL: u64 = 16;
+
+/// `text` cut to at most `max` bytes at a character boundary.
+fn cut(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// A guest's error message, cut to [`MAX_GUEST_MESSAGE_BYTES`] with a
+/// marker naming how many bytes were cut.
+pub fn cut_guest_message(message: String) -> String {
+    if message.len() <= MAX_GUEST_MESSAGE_BYTES {
+        return message;
+    }
+    let kept = cut(&message, MAX_GUEST_MESSAGE_BYTES);
+    format!("{kept}… [cut: {} more bytes]", message.len() - kept.len())
+}
+
 /// An immutable byte buffer in host memory (`torvyn:streaming/types.buffer`).
 #[derive(Debug, Clone)]
 pub struct Buffer {
@@ -173,6 +216,10 @@ pub struct HostState {
     copies: CopyStats,
     capabilities: BTreeSet<String>,
     queries: Vec<String>,
+    /// Fuel limit of the current call for the host's copying, if metered.
+    copy_fuel_limit: Option<u64>,
+    /// Fuel charged for the host's copying in the current call.
+    copy_fuel_used: u64,
 }
 
 /// Capability queries kept per instance; later ones are counted, not kept.
@@ -194,7 +241,53 @@ impl HostState {
             copies: CopyStats::default(),
             capabilities,
             queries: Vec::new(),
+            copy_fuel_limit: None,
+            copy_fuel_used: 0,
         }
+    }
+
+    /// Starts a call's accounting of host copying under `fuel_limit`.
+    pub(crate) fn begin_call(&mut self, fuel_limit: Option<u64>) {
+        self.copy_fuel_limit = fuel_limit;
+        self.copy_fuel_used = 0;
+    }
+
+    /// Fuel the host's copying took in the current (or last) call.
+    pub fn copy_fuel_used(&self) -> u64 {
+        self.copy_fuel_used
+    }
+
+    /// Charges the copying of `bytes` to the current call, before it is
+    /// done: past the call's fuel limit it traps as out of fuel.
+    fn charge_copy(&mut self, bytes: usize) -> wasmtime::Result<()> {
+        let fuel = (bytes as u64).div_ceil(HOST_COPY_BYTES_PER_FUEL);
+        self.copy_fuel_used = self.copy_fuel_used.saturating_add(fuel);
+        match self.copy_fuel_limit {
+            Some(limit) if self.copy_fuel_used > limit => Err(wasmtime::Trap::OutOfFuel.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Frees every resource the guest holds, keeping the host's own lending
+    /// handles (`input`, `flow`): after a failure or a cancelled call the
+    /// instance takes no more calls, so nothing it held is needed.
+    pub(crate) fn release_guest_held(&mut self, input: u32, flow: u32) {
+        let mut released = 0;
+        self.buffers.retain(|rep, buffer| {
+            let keep = rep == input;
+            if !keep {
+                released += buffer.charged;
+            }
+            keep
+        });
+        self.mutable_buffers.retain(|_, buffer| {
+            released += buffer.charged;
+            false
+        });
+        self.flows.retain(|rep, _| rep == flow);
+        // WASI's resources too (pollables, streams, descriptors).
+        self.table = ResourceTable::new();
+        self.release(released);
     }
 
     /// The capability names the guest asked about, in order (the first
@@ -282,8 +375,13 @@ impl HostState {
         self.totals.buffer_bytes.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// Charges a new buffer of `bytes` (plus its overhead) to the budget.
     fn charge(&mut self, bytes: u64) -> Result<u64, BufferError> {
-        let cost = bytes.saturating_add(BUFFER_OVERHEAD_BYTES);
+        self.charge_exact(bytes.saturating_add(BUFFER_OVERHEAD_BYTES), bytes)
+    }
+
+    /// Charges `cost` bytes to the budget; `requested` is what the guest asked for.
+    fn charge_exact(&mut self, cost: u64, requested: u64) -> Result<u64, BufferError> {
         match self.charged.checked_add(cost) {
             Some(total) if total <= self.budget => {
                 self.charged = total;
@@ -291,7 +389,7 @@ impl HostState {
                 Ok(cost)
             }
             _ => Err(BufferError::AllocationFailed(format!(
-                "buffer budget exhausted: {} of {} bytes in use, {bytes} more requested",
+                "buffer budget exhausted: {} of {} bytes in use, {requested} more requested",
                 self.charged, self.budget
             ))),
         }
@@ -321,17 +419,20 @@ impl types::HostBuffer for HostState {
     }
 
     fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
-        let bytes = &self.buffers.get(&this)?.bytes;
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX));
-        let out = bytes[start..end.min(bytes.len())].to_vec();
+        let total = self.buffers.get(&this)?.bytes.len();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
+        let end = start
+            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+            .min(total);
+        self.charge_copy(end - start)?;
+        let out = self.buffers.get(&this)?.bytes[start..end].to_vec();
         self.copies.into_guest += out.len() as u64;
         Ok(out)
     }
 
     fn read_all(&mut self, this: Resource<Buffer>) -> wasmtime::Result<Vec<u8>> {
+        let len = self.buffers.get(&this)?.bytes.len();
+        self.charge_copy(len)?;
         let out = self.buffers.get(&this)?.bytes.to_vec();
         self.copies.into_guest += out.len() as u64;
         Ok(out)
@@ -358,8 +459,11 @@ impl types::HostMutableBuffer for HostState {
         if offset.saturating_add(bytes.len() as u64) > buffer.capacity {
             return Ok(Err(BufferError::CapacityExceeded));
         }
-        self.copies.out_of_guest += bytes.len() as u64;
-        self.copies.host_to_host += buffer.data.write_at(offset as usize, bytes);
+        let len = bytes.len();
+        let copied = buffer.data.write_at(offset as usize, bytes);
+        self.copies.out_of_guest += len as u64;
+        self.copies.host_to_host += copied;
+        self.charge_copy(len + copied as usize)?;
         Ok(Ok(()))
     }
 
@@ -375,9 +479,12 @@ impl types::HostMutableBuffer for HostState {
         if buffer.data.len() as u64 + bytes.len() as u64 > buffer.capacity {
             return Ok(Err(BufferError::CapacityExceeded));
         }
-        self.copies.out_of_guest += bytes.len() as u64;
+        let len = bytes.len();
         let end = buffer.data.len();
-        self.copies.host_to_host += buffer.data.write_at(end, bytes);
+        let copied = buffer.data.write_at(end, bytes);
+        self.copies.out_of_guest += len as u64;
+        self.copies.host_to_host += copied;
+        self.charge_copy(len + copied as usize)?;
         Ok(Ok(()))
     }
 
@@ -394,12 +501,36 @@ impl types::HostMutableBuffer for HostState {
         this: Resource<MutableBuffer>,
         content_type: String,
     ) -> wasmtime::Result<()> {
-        self.mutable_buffers.get_mut(&this)?.content_type = content_type;
+        let old = self.mutable_buffers.get(&this)?.content_type.len() as u64;
+        let new = content_type.len() as u64;
+        if new > MAX_CONTENT_TYPE_BYTES as u64 {
+            wasmtime::bail!(
+                "mutable-buffer.set-content-type: a content type of {new} bytes is longer than \
+                 the {MAX_CONTENT_TYPE_BYTES}-byte limit"
+            );
+        }
+        // The content type is host memory the guest chose: it is charged to
+        // the buffer like its bytes (and moves with them on `freeze`).
+        if new > old {
+            if let Err(BufferError::AllocationFailed(why)) = self.charge_exact(new - old, new - old)
+            {
+                wasmtime::bail!("mutable-buffer.set-content-type: {why}");
+            }
+        } else {
+            self.release(old - new);
+        }
+        let buffer = self.mutable_buffers.get_mut(&this)?;
+        buffer.charged = buffer.charged + new - old;
+        buffer.content_type = content_type;
         Ok(())
     }
 
     fn freeze(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<Resource<Buffer>> {
         let buffer = self.mutable_buffers.get_mut(&this)?;
+        if buffer.spent {
+            // Its bytes and budget charge already went to the first freeze.
+            wasmtime::bail!("mutable-buffer.freeze: the buffer was frozen already");
+        }
         // The budget charge moves with the bytes to the frozen buffer.
         let frozen = Buffer {
             bytes: buffer.data.take(),
@@ -476,7 +607,12 @@ impl capability_query::Host for HostState {
     fn has_capability(&mut self, name: String) -> wasmtime::Result<bool> {
         let granted = self.capabilities.contains(&name);
         if self.queries.len() < MAX_LOGGED_QUERIES {
-            self.queries.push(name);
+            let kept = cut(&name, MAX_CAPABILITY_NAME_BYTES);
+            self.queries.push(if kept.len() == name.len() {
+                name
+            } else {
+                format!("{kept}…")
+            });
         }
         Ok(granted)
     }

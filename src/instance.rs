@@ -1,238 +1,74 @@
-//! A live wasmtime instance and its typed invoker: every call goes through
-//! the generated `TypedFunc` exports, with no `Val` marshaling.
+//! A live wasmtime instance and its invoker.
+//!
+//! Every contract function is written once (`*_with::<G>` below), generic
+//! over the [`Gate`] that enters the guest: [`Blocking`] for the sync
+//! [`ComponentInvoker`], [`Yielding`] for [`AsyncComponentInvoker`]. Around
+//! the guest call, one [`Call`] scope does what both need: the poison
+//! check, fuel, the epoch clock, lending the element, classifying failures
+//! — and, should the call's future be dropped before it returns, poisoning
+//! the instance and releasing what its guest held.
+//!
+//! # Async, blocking, cancellation
+//!
+//! - The sync methods ([`ComponentInvoker`]) block the calling thread for
+//!   the whole guest call (at most the call deadline).
+//! - The async methods ([`AsyncComponentInvoker`]) run the guest on a fiber
+//!   that yields to the executor every time slice
+//!   ([`EngineConfigBuilder::time_slice`](crate::EngineConfigBuilder::time_slice))
+//!   and wherever a WASI import waits, so many instances share few threads;
+//!   the fuel and deadline limits end them with the same errors as the sync
+//!   path.
+//! - Dropping an async call's future before it completes (a
+//!   `tokio::time::timeout`, an aborted task) cancels the call: the guest is
+//!   unwound where it yielded, the instance is poisoned
+//!   ([`Error::Poisoned`] says it was cancelled) and every buffer its guest
+//!   held is released at once. Instantiate again to go on.
 
-use std::any::Any;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
-use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
-use wasmtime::component::{Func, Instance, InstancePre, Resource, Type, Val};
-use wasmtime::{ResourceLimiter, Store, Trap};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime::component::{Instance, Resource};
+use wasmtime::{Store, Trap};
 
 use crate::bindings::types::{
     BackpressureSignal, ElementMetaParam, OutputElement, ProcessError, ProcessResult, StreamElement,
 };
-use crate::bindings::{
-    content_filter, content_router, data_sink, data_source, managed_transform, stream_aggregator,
-    transform,
-};
-use crate::config::{EngineConfig, WasiGrants};
+use crate::config::EngineConfig;
 use crate::dynamic::DynamicExport;
 use crate::engine::CompiledComponent;
 use crate::error::{CallSite, Error, GuestError, Result};
-use crate::host::{Buffer, EngineTotals, FlowContext, HostState};
-use crate::interfaces::{CallPath, ExportInfo, Interface};
-use crate::invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
+use crate::exports::Exports;
+use crate::gate::{block_on_until, enter, run_ready, Blocking, Gate, InRuntime, Yielding};
+use crate::host::{
+    cut_guest_message, Buffer, EngineTotals, FlowContext, HostState, MAX_CONTENT_TYPE_BYTES,
+};
+use crate::interfaces::{ExportInfo, Interface};
+use crate::invoker::{
+    AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome,
+};
+use crate::store::{ticks, wasi_context, CallClock, StoreState, NO_DEADLINE};
 
-use content_filter::exports::torvyn::filtering::filter;
-use content_router::exports::torvyn::filtering::router;
-use data_sink::exports::torvyn::streaming::sink;
-use data_source::exports::torvyn::streaming::source;
-use managed_transform::exports::torvyn::streaming::lifecycle;
-use stream_aggregator::exports::torvyn::aggregation::aggregator;
-use transform::exports::torvyn::streaming::processor;
-
-/// What an instance's store holds: the host's contract state, the memory
-/// limiter, the WASI context of components that import WASI, and the state
-/// of host interfaces linked with
-/// [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports).
-pub struct StoreState {
-    host: HostState,
-    limiter: MemoryLimiter,
-    wasi: Option<WasiCtx>,
-    extensions: Vec<Box<dyn Any + Send>>,
-}
-
-impl StoreState {
-    /// The contract's host state (used by the linker's host functions).
-    pub fn host(&mut self) -> &mut HostState {
-        &mut self.host
-    }
-
-    /// The state of type `T` of a host interface of your own, created with
-    /// `T::default()` on first use. Pass `|state| state.extension::<T>()` as
-    /// the getter of generated `add_to_linker` functions.
-    pub fn extension<T: Default + Send + 'static>(&mut self) -> &mut T {
-        let index = match self.extensions.iter().position(|e| e.is::<T>()) {
-            Some(index) => index,
-            None => {
-                self.extensions.push(Box::new(T::default()));
-                self.extensions.len() - 1
-            }
-        };
-        self.extensions[index]
-            .downcast_mut::<T>()
-            .expect("the entry at `index` holds a `T`")
-    }
-}
-
-impl WasiView for StoreState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            // Only components that import WASI reach here, and they got a context.
-            ctx: self
-                .wasi
-                .get_or_insert_with(|| WasiCtxBuilder::new().build()),
-            table: self.host.table_mut(),
-        }
-    }
-}
-
-/// A WASI context granting exactly `grants`.
-fn wasi_context(grants: &WasiGrants) -> wasmtime::Result<WasiCtx> {
-    let mut builder = WasiCtxBuilder::new();
-    builder.envs(&grants.env);
-    if grants.inherit_stdio {
-        builder.inherit_stdio();
-    }
-    for (host, guest, read_only) in &grants.preopens {
-        let perms = if *read_only {
-            FsPerms::ReadOnly
-        } else {
-            FsPerms::ReadWrite
-        };
-        builder.preopened_dir(host, guest, perms)?;
-    }
-    Ok(builder.build())
-}
-
-/// Refuses linear-memory and table growth past the limits, and remembers
-/// that it did, so a trap that follows is reported as a memory limit.
-struct MemoryLimiter {
-    max_memory_bytes: usize,
-    max_table_elements: usize,
-    refused: Option<String>,
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
-            self.refused = Some(format!(
-                "linear memory growth from {current} to {desired} bytes refused, limit {}",
-                self.max_memory_bytes
-            ));
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_table_elements {
-            self.refused = Some(format!(
-                "table growth from {current} to {desired} elements refused, limit {}",
-                self.max_table_elements
-            ));
-            return Ok(false);
-        }
-        Ok(true)
-    }
-}
-
-/// Declares the typed export indices (looked up once per component) and the
-/// loaded typed exports (bound once per instance), one field per interface.
-macro_rules! typed_exports {
-    ($($field:ident: $module:ident = $interface:expr,)*) => {
-        /// Export indices resolved at pre-instantiation, per interface.
-        #[derive(Clone, Default)]
-        pub(crate) struct TypedIndices {
-            $($field: Option<$module::GuestIndices>,)*
-        }
-
-        /// Typed exports bound to one instance.
-        #[derive(Default)]
-        struct TypedExports {
-            $($field: Option<$module::Guest>,)*
-        }
-
-        impl TypedIndices {
-            /// Looks up the typed exports of every interface that takes the typed path.
-            pub(crate) fn new(
-                name: &str,
-                pre: &InstancePre<StoreState>,
-                exports: &[ExportInfo],
-            ) -> Result<TypedIndices> {
-                let typed = |interface: Interface| {
-                    exports
-                        .iter()
-                        .any(|e| e.interface == Some(interface) && e.path == CallPath::Typed)
-                };
-                let mismatch = |e: wasmtime::Error| Error::ContractMismatch {
-                    component: name.to_string(),
-                    detail: format!("{e:#}"),
-                };
-                Ok(TypedIndices {
-                    $($field: if typed($interface) {
-                        Some($module::GuestIndices::new(pre).map_err(mismatch)?)
-                    } else {
-                        None
-                    },)*
-                })
-            }
-
-            /// Binds the typed exports to an instance; this type-checks each
-            /// function against the contract.
-            fn load(
-                &self,
-                store: &mut Store<StoreState>,
-                instance: &wasmtime::component::Instance,
-            ) -> wasmtime::Result<TypedExports> {
-                Ok(TypedExports {
-                    $($field: match &self.$field {
-                        Some(indices) => Some(indices.load(&mut *store, instance)?),
-                        None => None,
-                    },)*
-                })
-            }
-        }
-    };
-}
-
-typed_exports! {
-    lifecycle: lifecycle = Interface::Lifecycle,
-    processor: processor = Interface::Processor,
-    source: source = Interface::Source,
-    sink: sink = Interface::Sink,
-    filter: filter = Interface::Filter,
-    router: router = Interface::Router,
-    aggregator: aggregator = Interface::Aggregator,
-}
-
-/// The callable exports of one instance: typed where the bindings apply,
-/// dynamic where they do not.
-struct Exports {
-    typed: TypedExports,
-    dynamic: Vec<DynamicExport>,
-}
-
-impl Exports {
-    fn dynamic(&mut self, interface: Interface) -> Option<&mut DynamicExport> {
-        self.dynamic.iter_mut().find(|d| d.interface == interface)
-    }
-}
-
-/// A live instance of a compiled component.
+/// A live instance of a compiled component. See the [module
+/// docs](self) for how its sync and async calls behave.
 pub struct WasmtimeInstance {
     component: CompiledComponent,
     store: Store<StoreState>,
-    instance: Instance,
+    pub(crate) instance: Instance,
     exports: Exports,
     /// Host-owned buffer lent (borrowed) to the guest as each input payload.
     input: Resource<Buffer>,
     /// Host-owned flow context lent with each element.
     flow: Resource<FlowContext>,
+    state: CallState,
+}
+
+/// Per-instance bookkeeping of calls.
+struct CallState {
     /// Epoch ticks each call may run ([`NO_DEADLINE`] without a deadline).
     call_ticks: u64,
+    /// Epoch ticks between the yields of an async call.
+    slice_ticks: u64,
     poisoned: Option<String>,
     fuel_consumed: u64,
     fuel_total: u64,
@@ -242,60 +78,142 @@ impl std::fmt::Debug for WasmtimeInstance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WasmtimeInstance")
             .field("component", &self.component.name())
-            .field("poisoned", &self.poisoned)
+            .field("poisoned", &self.state.poisoned)
             .finish_non_exhaustive()
     }
 }
 
+/// Fuel a store gets when its component has no fuel limit: metering is
+/// always on in the engine (so any component can be given a limit), and
+/// this much is never used up.
+const UNMETERED_FUEL: u64 = u64::MAX;
+
 impl WasmtimeInstance {
+    /// A fresh instance, instantiated on the calling thread.
     pub(crate) fn new(
         component: CompiledComponent,
         config: &EngineConfig,
         totals: Arc<EngineTotals>,
     ) -> Result<Self> {
-        let limits = component.limits().clone();
+        let (store, state) = Self::store(&component, config, totals)?;
+        match component.inner.wasi_runtime.clone() {
+            None => run_ready(Self::create::<Blocking>(component, store, state)),
+            Some(runtime) => {
+                let deadline = deadline_of(&component);
+                let name = component.name().to_string();
+                let created = InRuntime::new(
+                    Self::create::<Yielding>(component, store, state),
+                    runtime.handle(),
+                    deadline,
+                );
+                block_on_until(created, None).flatten().unwrap_or_else(|| {
+                    Err(Error::DeadlineExceeded {
+                        site: site(&name, "instantiate"),
+                    })
+                })
+            }
+        }
+    }
+
+    /// A fresh instance, instantiated on a fiber: a long start function
+    /// yields like any async call.
+    pub(crate) async fn new_async(
+        component: CompiledComponent,
+        config: &EngineConfig,
+        totals: Arc<EngineTotals>,
+    ) -> Result<Self> {
+        let (store, state) = Self::store(&component, config, totals)?;
+        match component.inner.wasi_runtime.clone() {
+            None => Self::create::<Yielding>(component, store, state).await,
+            Some(runtime) => {
+                let deadline = deadline_of(&component);
+                let name = component.name().to_string();
+                let created = InRuntime::new(
+                    Self::create::<Yielding>(component, store, state),
+                    runtime.handle(),
+                    deadline,
+                )
+                .await;
+                created.unwrap_or_else(|| {
+                    Err(Error::DeadlineExceeded {
+                        site: site(&name, "instantiate"),
+                    })
+                })
+            }
+        }
+    }
+
+    /// The store for a new instance, with its limits in place.
+    fn store(
+        component: &CompiledComponent,
+        config: &EngineConfig,
+        totals: Arc<EngineTotals>,
+    ) -> Result<(Store<StoreState>, CallState)> {
+        let limits = component.limits();
+        let fail = |detail: String| Error::Instantiate {
+            component: component.name().to_string(),
+            detail,
+        };
         let host = HostState::new(
             limits.buffer_budget_bytes,
             config.capabilities.clone(),
             totals,
         );
-        let limiter = MemoryLimiter {
-            max_memory_bytes: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
-            max_table_elements: limits.max_table_elements,
-            refused: None,
-        };
-        let pre = &component.inner.pre;
-        let name = component.name().to_string();
-        let fail = |detail: String| Error::Instantiate {
-            component: name.clone(),
-            detail,
-        };
         let wasi = match component.inner.imports_wasi {
             true => Some(wasi_context(&config.wasi).map_err(|e| fail(format!("WASI: {e:#}")))?),
             false => None,
         };
         let mut store = Store::new(
-            pre.engine(),
-            StoreState {
-                host,
-                limiter,
-                wasi,
-                extensions: Vec::new(),
-            },
+            component.inner.pre.engine(),
+            StoreState::new(host, limits, wasi),
         );
         store.limiter(|state| &mut state.limiter);
-        // Start-up code runs under the same limits as any call.
-        if let Some(fuel) = limits.fuel_per_call {
-            store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
-        }
-        let call_ticks = match limits.call_deadline {
-            Some(deadline) => ticks(deadline, config.epoch_tick),
-            None => NO_DEADLINE,
+        store.set_max_component_handles(limits.max_handles);
+        store.set_hostcall_fuel(limits.max_transfer_bytes);
+        CallClock::install(&mut store);
+        let state = CallState {
+            call_ticks: match limits.call_deadline {
+                Some(deadline) => ticks(deadline, config.epoch_tick),
+                None => NO_DEADLINE,
+            },
+            slice_ticks: ticks(config.time_slice, config.epoch_tick),
+            poisoned: None,
+            fuel_consumed: 0,
+            fuel_total: 0,
         };
-        store.set_epoch_deadline(call_ticks);
-        let instance = pre
-            .instantiate(&mut store)
-            .map_err(|e| fail(format!("{e:#}")))?;
+        Ok((store, state))
+    }
+
+    /// Instantiates (start functions run under the same limits as any
+    /// call), binds the exports and makes the lending handles.
+    async fn create<G: Gate>(
+        component: CompiledComponent,
+        mut store: Store<StoreState>,
+        state: CallState,
+    ) -> Result<Self> {
+        let name = component.name().to_string();
+        let fail = |detail: String| Error::Instantiate {
+            component: name.clone(),
+            detail,
+        };
+        let fuel = component.limits().fuel_per_call.unwrap_or(UNMETERED_FUEL);
+        store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
+        CallClock::start(&mut store, state.call_ticks, state.slice_ticks, G::YIELDING);
+        let pre = &component.inner.pre;
+        let instance = match enter!(G, pre, instantiate / instantiate_async(&mut store)) {
+            Ok(instance) => instance,
+            Err(error) => {
+                let limits = component.limits();
+                return Err(match classify(&mut store, limits, site(&name, "instantiate"), error) {
+                    Error::Trap { trap, .. } if trap.contains("count too high") => fail(format!(
+                        "{trap} (limits: max_core_instances = {}, max_memories = {}, max_tables = {})",
+                        limits.max_core_instances, limits.max_memories, limits.max_tables
+                    )),
+                    Error::Trap { trap, .. } => fail(trap),
+                    other => other,
+                });
+            }
+        };
         let typed = component
             .inner
             .typed
@@ -318,18 +236,14 @@ impl WasmtimeInstance {
             .map(|plan| DynamicExport::bind(plan, &mut store, &instance, input.rep(), flow.rep()))
             .collect::<wasmtime::Result<Vec<_>>>()
             .map_err(|e| fail(format!("{e:#}")))?;
-        let exports = Exports { typed, dynamic };
         Ok(WasmtimeInstance {
             component,
             store,
             instance,
-            exports,
+            exports: Exports { typed, dynamic },
             input,
             flow,
-            call_ticks,
-            poisoned: None,
-            fuel_consumed: 0,
-            fuel_total: 0,
+            state,
         })
     }
 
@@ -348,25 +262,35 @@ impl WasmtimeInstance {
         self.store.data_mut()
     }
 
+    pub(crate) fn store_mut(&mut self) -> &mut Store<StoreState> {
+        &mut self.store
+    }
+
     /// Resource-table entries held by the guest: the table minus the input
     /// buffer and flow context the host keeps for lending.
     pub fn guest_resources(&mut self) -> usize {
         self.host().live_resources() - 2
     }
 
-    /// Fuel used by the last call (0 when fuel metering is off).
-    pub fn fuel_consumed(&self) -> u64 {
-        self.fuel_consumed
+    /// Bytes of linear memory the instance has, over all its memories.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limiter.memory_bytes()
     }
 
-    /// Fuel used by all calls so far (0 when fuel metering is off).
+    /// Fuel used by the last call, the host's copying included (0 when the
+    /// component has no fuel limit).
+    pub fn fuel_consumed(&self) -> u64 {
+        self.state.fuel_consumed
+    }
+
+    /// Fuel used by all calls so far (0 when the component has no fuel limit).
     pub fn total_fuel_consumed(&self) -> u64 {
-        self.fuel_total
+        self.state.fuel_total
     }
 
     /// Why the instance refuses calls, if an earlier call poisoned it.
     pub fn poisoned(&self) -> Option<&str> {
-        self.poisoned.as_deref()
+        self.state.poisoned.as_deref()
     }
 
     /// Sets the flow context lent to the guest with every following element.
@@ -382,202 +306,76 @@ impl WasmtimeInstance {
             })
     }
 
-    /// Calls any export by name with arguments in WAVE text and returns the
-    /// results in WAVE text, e.g. `invoke("add(1, 2)")` → `"3"`. The name is
-    /// `func`, `interface#func` or a function name unique among the
-    /// exported interfaces. Meant for diagnostics and for components that
-    /// are not stream stages; it runs under the same limits as any call.
-    pub fn invoke(&mut self, call: &str) -> Result<String> {
-        let component = self.component.clone();
-        let bad = |detail: String| Error::BadCall {
-            component: component.name().to_string(),
-            call: call.to_string(),
-            detail,
-        };
-        let open = call
-            .find('(')
-            .ok_or_else(|| bad("expected `name(arguments)`".into()))?;
-        let name = call[..open].trim();
-        let func = self
-            .find_func(name)
-            .map_err(|detail| bad(detail.to_string()))?;
-        let ty = func.ty(&self.store);
-        let param_types: Vec<Type> = ty.params().map(|(_, ty)| ty).collect();
-        // WAVE names are plain labels; the real name was resolved above.
-        let arguments = format!("f{}", &call[open..]);
-        let params: Vec<Val> = UntypedFuncCall::parse(&arguments)
-            .and_then(|parsed| parsed.to_wasm_params(param_types.iter()))
-            .map_err(|e| bad(e.to_string()))?;
-        let mut results = vec![Val::Bool(false); ty.results().len()];
-        self.call(name, |_, store| {
-            Some(func.call(&mut *store, &params, &mut results))
-        })?;
-        // WAVE cannot show handles (its writer would panic): release them and say so.
-        let handles = results.iter().fold(false, |any, value| {
-            drop_handles(&mut self.store, value) | any
-        });
-        if handles {
-            return Err(bad(
-                "the result holds resource handles, which WAVE cannot show; they were dropped"
-                    .into(),
-            ));
-        }
-        let texts: Vec<String> = results
-            .iter()
-            .map(|value| value.to_wave().map_err(|e| bad(format!("{e:#}"))))
-            .collect::<Result<_>>()?;
-        Ok(texts.join(", "))
-    }
-
-    fn find_func(&mut self, name: &str) -> std::result::Result<Func, String> {
-        let store = &mut self.store;
-        let lookup = |store: &mut Store<StoreState>, interface: &str, func: &str| {
-            let instance_index = self
-                .instance
-                .get_export_index(&mut *store, None, interface)?;
-            let func_index =
-                self.instance
-                    .get_export_index(&mut *store, Some(&instance_index), func)?;
-            self.instance.get_func(&mut *store, func_index)
-        };
-        if let Some((interface, func)) = name.split_once('#') {
-            return lookup(store, interface, func)
-                .ok_or_else(|| format!("no function `{func}` in exported `{interface}`"));
-        }
-        if let Some(func) = self.instance.get_func(&mut *store, name) {
-            return Ok(func);
-        }
-        let owners: Vec<String> = self
-            .component
-            .exports()
-            .iter()
-            .filter(|export| lookup(&mut *store, &export.name, name).is_some())
-            .map(|export| export.name.clone())
-            .collect();
-        match owners.as_slice() {
-            [owner] => lookup(store, owner, name).ok_or_else(|| format!("no function `{name}`")),
-            [] => Err(format!("no exported function `{name}`")),
-            many => Err(format!(
-                "`{name}` is exported by {}; say which with `interface#{name}`",
-                many.join(", ")
-            )),
-        }
-    }
-
-    fn site(&self, function: &str) -> CallSite {
-        CallSite {
-            component: self.component.name().to_string(),
-            function: function.to_string(),
-        }
-    }
-
-    /// Runs one guest call under the instance's limits and maps failures.
-    fn call<R>(
-        &mut self,
-        function: &str,
-        call: impl FnOnce(&mut Exports, &mut Store<StoreState>) -> Option<wasmtime::Result<R>>,
-    ) -> Result<R> {
-        if let Some(cause) = &self.poisoned {
+    /// Opens the scope of one guest call: refuses a poisoned instance, sets
+    /// the call's fuel and epoch clock, and lends `payload` as the input.
+    pub(crate) fn begin<'a, G: Gate>(
+        &'a mut self,
+        function: &'a str,
+        payload: Option<&Bytes>,
+    ) -> Result<Call<'a>> {
+        if let Some(cause) = &self.state.poisoned {
             return Err(Error::Poisoned {
-                site: self.site(function),
+                site: site(self.component.name(), function),
                 cause: cause.clone(),
             });
         }
-        let fuel = self.component.inner.limits.fuel_per_call;
-        if let Some(fuel) = fuel {
-            // Cannot fail: fuel metering is on whenever a fuel limit is set.
-            let _ = self.store.set_fuel(fuel);
+        let limits = self.component.limits();
+        let store = &mut self.store;
+        // Cannot fail: fuel metering is always on in the engine.
+        if let Some(fuel) = limits.fuel_per_call {
+            let _ = store.set_fuel(fuel);
         }
-        self.store.set_epoch_deadline(self.call_ticks);
-        let result = call(&mut self.exports, &mut self.store);
-        if let Some(fuel) = fuel {
-            self.fuel_consumed = fuel - self.store.get_fuel().unwrap_or(0);
-            self.fuel_total += self.fuel_consumed;
-        }
-        match result {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(error)) => Err(self.poison(function, error)),
-            None => Err(Error::NotExported {
-                component: self.component.name().to_string(),
-                interface: interface_of(function).to_string(),
-            }),
-        }
-    }
-
-    /// Classifies a failed call and marks the instance unusable.
-    fn poison(&mut self, function: &str, error: wasmtime::Error) -> Error {
-        let site = self.site(function);
-        let refused = self.store.data_mut().limiter.refused.take();
-        let error = match (error.downcast_ref::<Trap>(), refused) {
-            (Some(Trap::OutOfFuel), _) => Error::FuelExhausted { site },
-            (Some(Trap::Interrupt), _) => Error::DeadlineExceeded { site },
-            (_, Some(detail)) => Error::MemoryLimit { site, detail },
-            (Some(trap), None) => Error::Trap {
-                site,
-                trap: trap.to_string(),
-            },
-            (None, None) => Error::Trap {
-                site,
-                trap: format!("{error:#}"),
-            },
+        let state = store.data_mut();
+        state.limiter.refused = None;
+        state.host.begin_call(limits.fuel_per_call);
+        CallClock::start(
+            store,
+            self.state.call_ticks,
+            self.state.slice_ticks,
+            G::YIELDING,
+        );
+        let call = Call {
+            function,
+            component: &self.component,
+            store,
+            exports: &mut self.exports,
+            state: &mut self.state,
+            input: self.input.rep(),
+            flow: self.flow.rep(),
+            lent: payload.is_some(),
+            open: true,
         };
-        self.poisoned = Some(error.to_string());
-        error
-    }
-
-    /// Lends `element` to the guest for one call and runs `call` with it.
-    fn with_element<R>(
-        &mut self,
-        function: &'static str,
-        element: &Element,
-        call: impl FnOnce(
-            &mut Exports,
-            &mut Store<StoreState>,
-            StreamElement<'_>,
-        ) -> Option<wasmtime::Result<R>>,
-    ) -> Result<R> {
-        let input = Resource::<Buffer>::new_borrow(self.input.rep());
-        if let Err(e) = self
-            .store
-            .data_mut()
-            .host()
-            .set_buffer_bytes(&input, &element.payload)
-        {
-            return Err(self.poison(function, e));
+        if let Some(payload) = payload {
+            let input = Resource::<Buffer>::new_borrow(call.input);
+            if let Err(e) = call
+                .store
+                .data_mut()
+                .host()
+                .set_buffer_bytes(&input, payload)
+            {
+                return Err(call.finish::<()>(Some(Err(e))).unwrap_err());
+            }
         }
-        let flow_rep = self.flow.rep();
-        let result = self.call(function, |exports, store| {
-            let param = StreamElement {
-                meta: ElementMetaParam {
-                    sequence: element.meta.sequence,
-                    timestamp_ns: element.meta.timestamp_ns,
-                    content_type: &element.meta.content_type,
-                },
-                payload: input,
-                context: Resource::new_borrow(flow_rep),
-            };
-            call(exports, store, param)
-        });
-        // Release the caller's payload right away instead of at the next call.
-        let input = Resource::<Buffer>::new_borrow(self.input.rep());
-        let _ = self
-            .store
-            .data_mut()
-            .host()
-            .set_buffer_bytes(&input, &Bytes::new());
-        result
+        Ok(call)
     }
 
     /// Takes ownership of a guest's output element.
-    fn output(&mut self, function: &'static str, output: OutputElement) -> Result<Element> {
-        let buffer = self
-            .store
-            .data_mut()
-            .host()
-            .take_buffer(output.payload)
-            .map_err(|e| self.poison(function, e))?;
+    fn output(&mut self, function: &str, output: OutputElement) -> Result<Element> {
+        let buffer = match self.store.data_mut().host().take_buffer(output.payload) {
+            Ok(buffer) => buffer,
+            Err(e) => return Err(self.fault(function, format!("{e:#}"))),
+        };
         let (payload, buffer_content_type) = buffer.into_parts();
         let mut content_type = output.meta.content_type;
+        if content_type.len() > MAX_CONTENT_TYPE_BYTES {
+            return Err(self.fault(
+                function,
+                format!(
+                    "the output's content type is {} bytes, longer than the {MAX_CONTENT_TYPE_BYTES}-byte limit",
+                    content_type.len()
+                ),
+            ));
+        }
         if content_type.is_empty() {
             content_type = buffer_content_type;
         }
@@ -591,16 +389,33 @@ impl WasmtimeInstance {
         })
     }
 
-    /// Maps a guest's `process-error`; `fatal` also retires the instance.
+    /// Poisons the instance for a contract violation found after the call.
+    fn fault(&mut self, function: &str, trap: String) -> Error {
+        let error = Error::Trap {
+            site: site(self.component.name(), function),
+            trap,
+        };
+        self.poison_with(&error);
+        error
+    }
+
+    fn poison_with(&mut self, error: &Error) {
+        self.state.poisoned = Some(error.to_string());
+        let (input, flow) = (self.input.rep(), self.flow.rep());
+        self.store.data_mut().host.release_guest_held(input, flow);
+    }
+
+    /// Maps a guest's `process-error` (its text cut to a bounded length);
+    /// `fatal` also retires the instance.
     fn guest_error(&mut self, function: &str, error: ProcessError) -> Error {
         let error = Error::Guest {
-            site: self.site(function),
+            site: site(self.component.name(), function),
             error: match error {
-                ProcessError::InvalidInput(m) => GuestError::InvalidInput(m),
-                ProcessError::Unavailable(m) => GuestError::Unavailable(m),
-                ProcessError::Internal(m) => GuestError::Internal(m),
+                ProcessError::InvalidInput(m) => GuestError::InvalidInput(cut_guest_message(m)),
+                ProcessError::Unavailable(m) => GuestError::Unavailable(cut_guest_message(m)),
+                ProcessError::Internal(m) => GuestError::Internal(cut_guest_message(m)),
                 ProcessError::DeadlineExceeded => GuestError::DeadlineExceeded,
-                ProcessError::Fatal(m) => GuestError::Fatal(m),
+                ProcessError::Fatal(m) => GuestError::Fatal(cut_guest_message(m)),
             },
         };
         if let Error::Guest {
@@ -608,47 +423,175 @@ impl WasmtimeInstance {
             ..
         } = &error
         {
-            self.poisoned = Some(error.to_string());
+            self.poison_with(&error);
         }
         error
     }
-}
 
-/// Drops the owned handles inside `value`; whether it held any handle.
-fn drop_handles(store: &mut Store<StoreState>, value: &Val) -> bool {
-    let mut visit = |value: &Val| drop_handles(&mut *store, value);
-    match value {
-        Val::Resource(handle) => {
-            if handle.owned() {
-                // A handle the guest already invalidated has nothing left to free.
-                let _ = handle.resource_drop(&mut *store);
-            }
-            true
-        }
-        Val::List(values) | Val::Tuple(values) => {
-            values.iter().fold(false, |any, value| visit(value) | any)
-        }
-        Val::Record(fields) => fields
-            .iter()
-            .fold(false, |any, (_, value)| visit(value) | any),
-        Val::Variant(_, Some(payload))
-        | Val::Option(Some(payload))
-        | Val::Result(Ok(Some(payload)) | Err(Some(payload))) => visit(payload),
-        _ => false,
+    /// A call the wall-clock deadline ended while the host awaited for the
+    /// guest (a WASI timer, say), where epoch interruption cannot reach.
+    fn deadline_passed(&mut self, function: &str) -> Error {
+        let error = Error::DeadlineExceeded {
+            site: site(self.component.name(), function),
+        };
+        self.poison_with(&error);
+        error
+    }
+
+    /// When the current call must end, for WASI waits.
+    fn wall_deadline(&self) -> Option<Instant> {
+        deadline_of(&self.component)
     }
 }
 
-/// Epoch ticks that never run out. wasmtime adds the deadline to the current
-/// epoch without saturating, so `u64::MAX` would wrap once the engine's
-/// ticker has advanced the epoch (another component may have a deadline).
-pub const NO_DEADLINE: u64 = u64::MAX / 2;
+/// When a call starting now must end, if the component has a deadline.
+fn deadline_of(component: &CompiledComponent) -> Option<Instant> {
+    component
+        .limits()
+        .call_deadline
+        .and_then(|deadline| Instant::now().checked_add(deadline))
+}
 
-/// Epoch ticks for a deadline, rounded up, at least one.
-fn ticks(deadline: std::time::Duration, tick: std::time::Duration) -> u64 {
-    let ticks = deadline.as_nanos().div_ceil(tick.as_nanos().max(1));
-    u64::try_from(ticks)
-        .unwrap_or(NO_DEADLINE)
-        .clamp(1, NO_DEADLINE)
+fn site(component: &str, function: &str) -> CallSite {
+    CallSite {
+        component: component.to_string(),
+        function: function.to_string(),
+    }
+}
+
+/// Classifies a failed guest call or instantiation.
+fn classify(
+    store: &mut Store<StoreState>,
+    limits: &crate::config::Limits,
+    site: CallSite,
+    error: wasmtime::Error,
+) -> Error {
+    let refused = store.data_mut().limiter.refused.take();
+    let message = format!("{error:#}");
+    match (error.downcast_ref::<Trap>(), refused) {
+        (Some(Trap::OutOfFuel), _) => Error::FuelExhausted { site },
+        (Some(Trap::Interrupt), _) => Error::DeadlineExceeded { site },
+        (_, Some(detail)) => Error::MemoryLimit { site, detail },
+        _ if message.contains("fuel allocated for hostcalls has been exhausted") => {
+            Error::MemoryLimit {
+                site,
+                detail: format!(
+                    "the guest passed more than {} bytes to the host in one transfer \
+                     (limit max_transfer_bytes)",
+                    limits.max_transfer_bytes
+                ),
+            }
+        }
+        _ if message.contains("store handle limit exceeded") => Error::MemoryLimit {
+            site,
+            detail: format!(
+                "the guest would hold more than {} handles at once (limit max_handles)",
+                limits.max_handles
+            ),
+        },
+        (Some(trap), None) => Error::Trap {
+            site,
+            trap: trap.to_string(),
+        },
+        (None, None) => Error::Trap {
+            site,
+            trap: message,
+        },
+    }
+}
+
+/// The scope of one guest call, over disjoint parts of the instance. It
+/// must be closed with [`Call::finish`]; dropped open, it means the call's
+/// future was dropped mid-call: the instance is poisoned as cancelled and
+/// what its guest held is released.
+pub(crate) struct Call<'a> {
+    function: &'a str,
+    component: &'a CompiledComponent,
+    pub(crate) store: &'a mut Store<StoreState>,
+    pub(crate) exports: &'a mut Exports,
+    state: &'a mut CallState,
+    input: u32,
+    flow: u32,
+    lent: bool,
+    open: bool,
+}
+
+impl Call<'_> {
+    /// The element as the guest receives it: the lent payload and flow
+    /// context as borrows, the content type borrowed from `element`.
+    pub(crate) fn stream_element<'e>(&self, element: &'e Element) -> StreamElement<'e> {
+        StreamElement {
+            meta: ElementMetaParam {
+                sequence: element.meta.sequence,
+                timestamp_ns: element.meta.timestamp_ns,
+                content_type: &element.meta.content_type,
+            },
+            payload: Resource::new_borrow(self.input),
+            context: Resource::new_borrow(self.flow),
+        }
+    }
+
+    /// Closes the scope: records fuel, takes the payload back, and maps a
+    /// failure (poisoning the instance) or a missing export.
+    pub(crate) fn finish<R>(mut self, result: Option<wasmtime::Result<R>>) -> Result<R> {
+        self.open = false;
+        let limits = self.component.limits();
+        if let Some(fuel) = limits.fuel_per_call {
+            let guest = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
+            self.state.fuel_consumed = guest + self.store.data().host.copy_fuel_used();
+            self.state.fuel_total += self.state.fuel_consumed;
+        }
+        self.unlend();
+        match result {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => {
+                let error = classify(
+                    self.store,
+                    limits,
+                    site(self.component.name(), self.function),
+                    error,
+                );
+                self.poison(error.to_string());
+                Err(error)
+            }
+            None => Err(Error::NotExported {
+                component: self.component.name().to_string(),
+                interface: interface_of(self.function).to_string(),
+            }),
+        }
+    }
+
+    /// Releases the caller's payload right away instead of at the next call.
+    fn unlend(&mut self) {
+        if std::mem::take(&mut self.lent) {
+            let input = Resource::<Buffer>::new_borrow(self.input);
+            let _ = self
+                .store
+                .data_mut()
+                .host()
+                .set_buffer_bytes(&input, &Bytes::new());
+        }
+    }
+
+    fn poison(&mut self, cause: String) {
+        self.state.poisoned = Some(cause);
+        self.store
+            .data_mut()
+            .host
+            .release_guest_held(self.input, self.flow);
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let site = site(self.component.name(), self.function);
+            self.unlend();
+            self.poison(format!(
+                "{site}: the call was cancelled before it returned (its future was dropped)"
+            ));
+        }
+    }
 }
 
 /// The interface a function name belongs to, for `NotExported` errors.
@@ -671,57 +614,61 @@ fn signal(signal: BackpressureSignal) -> Backpressure {
     }
 }
 
-impl ComponentInvoker for WasmtimeInstance {
-    fn name(&self) -> &str {
-        self.component.name()
-    }
+/// Calls a typed export through the gate, unwrapping its 1-tuple result.
+macro_rules! typed {
+    ($gate:ty, $call:ident, $func:expr, ($($param:expr),*)) => {
+        Some(enter!($gate, $func, call / call_async(&mut *$call.store, ($($param,)*))).map(|(r,)| r))
+    };
+}
 
-    fn exports(&self) -> &[ExportInfo] {
-        self.component.exports()
-    }
+/// Calls the export of `$interface`: the typed one if bound, else the
+/// dynamic one, else `None` (not exported).
+macro_rules! dispatch {
+    ($call:ident, $gate:ty, $field:ident, $interface:expr,
+     typed: $func:ident($($param:expr),*),
+     dynamic: $method:ident($($arg:expr),*)) => {
+        match &$call.exports.typed.$field {
+            Some(typed) => typed!($gate, $call, typed.$func(), ($($param),*)),
+            None => match $call.exports.dynamic($interface) {
+                Some(dynamic) => dynamic.$method::<$gate>(&mut *$call.store $(, $arg)*).await,
+                None => None,
+            },
+        }
+    };
+}
 
-    fn has(&self, interface: Interface) -> bool {
-        let typed = &self.exports.typed;
-        let is_typed = match interface {
-            Interface::Lifecycle => typed.lifecycle.is_some(),
-            Interface::Processor => typed.processor.is_some(),
-            Interface::Source => typed.source.is_some(),
-            Interface::Sink => typed.sink.is_some(),
-            Interface::Filter => typed.filter.is_some(),
-            Interface::Router => typed.router.is_some(),
-            Interface::Aggregator => typed.aggregator.is_some(),
-        };
-        is_typed
-            || self
-                .exports
-                .dynamic
-                .iter()
-                .any(|d| d.interface == interface)
-    }
-
-    fn init(&mut self, config: &str) -> Result<()> {
-        let result = self.call("init", |e, store| match &e.typed.lifecycle {
-            Some(typed) => Some(typed.call_init(store, config)),
-            None => e.dynamic(Interface::Lifecycle)?.init(store, config),
-        })?;
+/// The contract's functions, each described once for both gates.
+impl WasmtimeInstance {
+    async fn init_with<G: Gate>(&mut self, config: &str) -> Result<()> {
+        let call = self.begin::<G>("init", None)?;
+        let result = dispatch!(call, G, lifecycle, Interface::Lifecycle,
+            typed: func_init(config), dynamic: init(config));
+        let result = call.finish(result)?;
         result.map_err(|error| self.guest_error("init", error))
     }
 
-    fn teardown(&mut self) -> Result<()> {
-        self.call("teardown", |e, store| match &e.typed.lifecycle {
-            Some(typed) => Some(typed.call_teardown(store)),
-            None => e.dynamic(Interface::Lifecycle)?.teardown(store),
-        })
+    async fn teardown_with<G: Gate>(&mut self) -> Result<()> {
+        let call = self.begin::<G>("teardown", None)?;
+        let result = match &call.exports.typed.lifecycle {
+            Some(typed) => Some(enter!(
+                G,
+                typed.func_teardown(),
+                call / call_async(&mut *call.store, ())
+            )),
+            None => match call.exports.dynamic(Interface::Lifecycle) {
+                Some(dynamic) => dynamic.teardown::<G>(&mut *call.store).await,
+                None => None,
+            },
+        };
+        call.finish(result)
     }
 
-    fn process(&mut self, element: &Element) -> Result<ProcessOutcome> {
-        let result = self.with_element("process", element, |e, store, input| {
-            match &e.typed.processor {
-                Some(typed) => Some(typed.call_process(store, input)),
-                None => e.dynamic(Interface::Processor)?.process(store, element),
-            }
-        })?;
-        match result {
+    async fn process_with<G: Gate>(&mut self, element: &Element) -> Result<ProcessOutcome> {
+        let call = self.begin::<G>("process", Some(&element.payload))?;
+        let input = call.stream_element(element);
+        let result = dispatch!(call, G, processor, Interface::Processor,
+            typed: func_process(input), dynamic: process(element));
+        match call.finish(result)? {
             Ok(ProcessResult::Drop) => Ok(ProcessOutcome::Drop),
             Ok(ProcessResult::Emit(output)) => {
                 Ok(ProcessOutcome::Emit(self.output("process", output)?))
@@ -730,88 +677,94 @@ impl ComponentInvoker for WasmtimeInstance {
         }
     }
 
-    fn pull(&mut self) -> Result<Option<Element>> {
-        let result = self.call("pull", |e, store| match &e.typed.source {
-            Some(typed) => Some(typed.call_pull(store)),
-            None => e.dynamic(Interface::Source)?.pull(store),
-        })?;
-        match result {
+    async fn pull_with<G: Gate>(&mut self) -> Result<Option<Element>> {
+        let call = self.begin::<G>("pull", None)?;
+        let result = dispatch!(call, G, source, Interface::Source,
+            typed: func_pull(), dynamic: pull());
+        match call.finish(result)? {
             Ok(Some(output)) => Ok(Some(self.output("pull", output)?)),
             Ok(None) => Ok(None),
             Err(error) => Err(self.guest_error("pull", error)),
         }
     }
 
-    fn notify_backpressure(&mut self, signal: Backpressure) -> Result<()> {
+    async fn notify_backpressure_with<G: Gate>(&mut self, signal: Backpressure) -> Result<()> {
         let signal = match signal {
             Backpressure::Ready => BackpressureSignal::Ready,
             Backpressure::Pause => BackpressureSignal::Pause,
         };
-        self.call("notify-backpressure", |e, store| match &e.typed.source {
-            Some(typed) => Some(typed.call_notify_backpressure(store, signal)),
-            None => e
-                .dynamic(Interface::Source)?
-                .notify_backpressure(store, signal),
-        })
+        let call = self.begin::<G>("notify-backpressure", None)?;
+        let result = match &call.exports.typed.source {
+            Some(typed) => Some(enter!(
+                G,
+                typed.func_notify_backpressure(),
+                call / call_async(&mut *call.store, (signal,))
+            )),
+            None => match call.exports.dynamic(Interface::Source) {
+                Some(dynamic) => {
+                    dynamic
+                        .notify_backpressure::<G>(&mut *call.store, signal)
+                        .await
+                }
+                None => None,
+            },
+        };
+        call.finish(result)
     }
 
-    fn push(&mut self, element: &Element) -> Result<Backpressure> {
-        let result = self.with_element("push", element, |e, store, input| match &e.typed.sink {
-            Some(typed) => Some(typed.call_push(store, input)),
-            None => e.dynamic(Interface::Sink)?.push(store, element),
-        })?;
-        result
+    async fn push_with<G: Gate>(&mut self, element: &Element) -> Result<Backpressure> {
+        let call = self.begin::<G>("push", Some(&element.payload))?;
+        let input = call.stream_element(element);
+        let result = dispatch!(call, G, sink, Interface::Sink,
+            typed: func_push(input), dynamic: push(element));
+        call.finish(result)?
             .map(signal)
             .map_err(|error| self.guest_error("push", error))
     }
 
-    fn complete(&mut self) -> Result<()> {
-        let result = self.call("complete", |e, store| match &e.typed.sink {
-            Some(typed) => Some(typed.call_complete(store)),
-            None => e.dynamic(Interface::Sink)?.complete(store),
-        })?;
-        result.map_err(|error| self.guest_error("complete", error))
+    async fn complete_with<G: Gate>(&mut self) -> Result<()> {
+        let call = self.begin::<G>("complete", None)?;
+        let result = dispatch!(call, G, sink, Interface::Sink,
+            typed: func_complete(), dynamic: complete());
+        call.finish(result)?
+            .map_err(|error| self.guest_error("complete", error))
     }
 
-    fn evaluate(&mut self, element: &Element) -> Result<bool> {
-        let result = self.with_element("evaluate", element, |e, store, input| {
-            match &e.typed.filter {
-                Some(typed) => Some(typed.call_evaluate(store, input)),
-                None => e.dynamic(Interface::Filter)?.evaluate(store, element),
-            }
-        })?;
-        result.map_err(|error| self.guest_error("evaluate", error))
+    async fn evaluate_with<G: Gate>(&mut self, element: &Element) -> Result<bool> {
+        let call = self.begin::<G>("evaluate", Some(&element.payload))?;
+        let input = call.stream_element(element);
+        let result = dispatch!(call, G, filter, Interface::Filter,
+            typed: func_evaluate(input), dynamic: evaluate(element));
+        call.finish(result)?
+            .map_err(|error| self.guest_error("evaluate", error))
     }
 
-    fn route(&mut self, element: &Element) -> Result<Vec<String>> {
-        let result =
-            self.with_element("route", element, |e, store, input| match &e.typed.router {
-                Some(typed) => Some(typed.call_route(store, input)),
-                None => e.dynamic(Interface::Router)?.route(store, element),
-            })?;
-        result.map_err(|error| self.guest_error("route", error))
+    async fn route_with<G: Gate>(&mut self, element: &Element) -> Result<Vec<String>> {
+        let call = self.begin::<G>("route", Some(&element.payload))?;
+        let input = call.stream_element(element);
+        let result = dispatch!(call, G, router, Interface::Router,
+            typed: func_route(input), dynamic: route(element));
+        call.finish(result)?
+            .map_err(|error| self.guest_error("route", error))
     }
 
-    fn ingest(&mut self, element: &Element) -> Result<Option<Element>> {
-        let result = self.with_element("ingest", element, |e, store, input| {
-            match &e.typed.aggregator {
-                Some(typed) => Some(typed.call_ingest(store, input)),
-                None => e.dynamic(Interface::Aggregator)?.ingest(store, element),
-            }
-        })?;
-        match result {
+    async fn ingest_with<G: Gate>(&mut self, element: &Element) -> Result<Option<Element>> {
+        let call = self.begin::<G>("ingest", Some(&element.payload))?;
+        let input = call.stream_element(element);
+        let result = dispatch!(call, G, aggregator, Interface::Aggregator,
+            typed: func_ingest(input), dynamic: ingest(element));
+        match call.finish(result)? {
             Ok(Some(output)) => Ok(Some(self.output("ingest", output)?)),
             Ok(None) => Ok(None),
             Err(error) => Err(self.guest_error("ingest", error)),
         }
     }
 
-    fn flush(&mut self) -> Result<Vec<Element>> {
-        let result = self.call("flush", |e, store| match &e.typed.aggregator {
-            Some(typed) => Some(typed.call_flush(store)),
-            None => e.dynamic(Interface::Aggregator)?.flush(store),
-        })?;
-        match result {
+    async fn flush_with<G: Gate>(&mut self) -> Result<Vec<Element>> {
+        let call = self.begin::<G>("flush", None)?;
+        let result = dispatch!(call, G, aggregator, Interface::Aggregator,
+            typed: func_flush(), dynamic: flush());
+        match call.finish(result)? {
             Ok(outputs) => {
                 // Take every payload before reporting a failure, so none is left in the table.
                 let taken: Vec<Result<Element>> = outputs
@@ -822,5 +775,175 @@ impl ComponentInvoker for WasmtimeInstance {
             }
             Err(error) => Err(self.guest_error("flush", error)),
         }
+    }
+}
+
+/// The sync entry: the blocking gate, or, for a component that imports
+/// WASI (linked async), the yielding gate driven on this thread until the
+/// call's wall-clock deadline.
+macro_rules! blocking {
+    ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
+        match $self.component.inner.wasi_runtime.clone() {
+            None => run_ready($self.$method::<Blocking>($($arg),*)),
+            Some(runtime) => {
+                let deadline = $self.wall_deadline();
+                let outcome = block_on_until(
+                    InRuntime::new($self.$method::<Yielding>($($arg),*), runtime.handle(), deadline),
+                    None,
+                );
+                match outcome.flatten() {
+                    Some(result) => result,
+                    None => Err($self.deadline_passed($function)),
+                }
+            }
+        }
+    };
+}
+
+/// The async entry: the yielding gate; for a component that imports WASI,
+/// run inside the engine's WASI runtime and ended at the wall-clock deadline.
+macro_rules! yielding {
+    ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
+        {
+            match $self.component.inner.wasi_runtime.clone() {
+                None => $self.$method::<Yielding>($($arg),*).await,
+                Some(runtime) => {
+                    let deadline = $self.wall_deadline();
+                    let outcome = InRuntime::new(
+                        $self.$method::<Yielding>($($arg),*),
+                        runtime.handle(),
+                        deadline,
+                    )
+                    .await;
+                    match outcome {
+                        Some(result) => result,
+                        None => Err($self.deadline_passed($function)),
+                    }
+                }
+            }
+        }
+    };
+}
+
+impl ComponentInvoker for WasmtimeInstance {
+    fn name(&self) -> &str {
+        self.component.name()
+    }
+
+    fn exports(&self) -> &[ExportInfo] {
+        self.component.exports()
+    }
+
+    fn has(&self, interface: Interface) -> bool {
+        self.exports.has(interface)
+    }
+
+    fn init(&mut self, config: &str) -> Result<()> {
+        blocking!(self, "init", init_with(config))
+    }
+
+    fn teardown(&mut self) -> Result<()> {
+        blocking!(self, "teardown", teardown_with())
+    }
+
+    fn process(&mut self, element: &Element) -> Result<ProcessOutcome> {
+        blocking!(self, "process", process_with(element))
+    }
+
+    fn pull(&mut self) -> Result<Option<Element>> {
+        blocking!(self, "pull", pull_with())
+    }
+
+    fn notify_backpressure(&mut self, signal: Backpressure) -> Result<()> {
+        blocking!(
+            self,
+            "notify-backpressure",
+            notify_backpressure_with(signal)
+        )
+    }
+
+    fn push(&mut self, element: &Element) -> Result<Backpressure> {
+        blocking!(self, "push", push_with(element))
+    }
+
+    fn complete(&mut self) -> Result<()> {
+        blocking!(self, "complete", complete_with())
+    }
+
+    fn evaluate(&mut self, element: &Element) -> Result<bool> {
+        blocking!(self, "evaluate", evaluate_with(element))
+    }
+
+    fn route(&mut self, element: &Element) -> Result<Vec<String>> {
+        blocking!(self, "route", route_with(element))
+    }
+
+    fn ingest(&mut self, element: &Element) -> Result<Option<Element>> {
+        blocking!(self, "ingest", ingest_with(element))
+    }
+
+    fn flush(&mut self) -> Result<Vec<Element>> {
+        blocking!(self, "flush", flush_with())
+    }
+}
+
+impl AsyncComponentInvoker for WasmtimeInstance {
+    async fn init_async<'a>(&'a mut self, config: &'a str) -> Result<()> {
+        yielding!(self, "init", init_with(config))
+    }
+
+    async fn teardown_async(&mut self) -> Result<()> {
+        yielding!(self, "teardown", teardown_with())
+    }
+
+    async fn process_async<'a>(&'a mut self, element: &'a Element) -> Result<ProcessOutcome> {
+        yielding!(self, "process", process_with(element))
+    }
+
+    async fn pull_async(&mut self) -> Result<Option<Element>> {
+        yielding!(self, "pull", pull_with())
+    }
+
+    async fn notify_backpressure_async(&mut self, signal: Backpressure) -> Result<()> {
+        yielding!(
+            self,
+            "notify-backpressure",
+            notify_backpressure_with(signal)
+        )
+    }
+
+    async fn push_async<'a>(&'a mut self, element: &'a Element) -> Result<Backpressure> {
+        yielding!(self, "push", push_with(element))
+    }
+
+    async fn complete_async(&mut self) -> Result<()> {
+        yielding!(self, "complete", complete_with())
+    }
+
+    async fn evaluate_async<'a>(&'a mut self, element: &'a Element) -> Result<bool> {
+        yielding!(self, "evaluate", evaluate_with(element))
+    }
+
+    async fn route_async<'a>(&'a mut self, element: &'a Element) -> Result<Vec<String>> {
+        yielding!(self, "route", route_with(element))
+    }
+
+    async fn ingest_async<'a>(&'a mut self, element: &'a Element) -> Result<Option<Element>> {
+        yielding!(self, "ingest", ingest_with(element))
+    }
+
+    async fn flush_async(&mut self) -> Result<Vec<Element>> {
+        yielding!(self, "flush", flush_with())
+    }
+}
+
+impl WasmtimeInstance {
+    /// Calls any export by name with arguments in WAVE text and returns the
+    /// results in WAVE text, e.g. `invoke("add(1, 2)")` → `"3"`. The name is
+    /// `func`, `interface#func` or a function name unique among the
+    /// exported interfaces. Meant for diagnostics and for components that
+    /// are not stream stages; it runs under the same limits as any call.
+    pub fn invoke(&mut self, call: &str) -> Result<String> {
+        blocking!(self, "invoke", invoke_with(call))
     }
 }

@@ -1,6 +1,8 @@
 //! The public face of a running component: [`ComponentInvoker`] and the
 //! element types that cross it.
 
+use std::future::Future;
+
 use bytes::Bytes;
 
 use crate::error::Result;
@@ -94,4 +96,71 @@ pub trait ComponentInvoker {
     fn ingest(&mut self, element: &Element) -> Result<Option<Element>>;
     /// `aggregator.flush`.
     fn flush(&mut self) -> Result<Vec<Element>>;
+}
+
+/// The stream-stage functions as futures, for runtimes that drive each flow
+/// as a task and await every stage call (tokio or any other executor).
+///
+/// The methods return `impl Future + Send` rather than boxed futures: no
+/// allocation per call on the hot path. (The trait is therefore not
+/// object-safe; drive instances through generics.)
+///
+/// # Errors
+///
+/// The same as the sync [`ComponentInvoker`] method of the same name; a
+/// call whose future was dropped leaves the instance
+/// [`Poisoned`](crate::Error::Poisoned) with a cause saying so.
+///
+/// # Cancel safety
+///
+/// No method is cancel safe in the sense of resuming: dropping a future
+/// before it completes cancels the guest call where it yielded, poisons the
+/// instance (its next call returns [`Error::Poisoned`](crate::Error::Poisoned),
+/// cause: cancelled) and releases every buffer its guest held. The element
+/// passed in is only borrowed, so the caller still has it and can retry on
+/// a fresh instance of the same component.
+pub trait AsyncComponentInvoker: ComponentInvoker + Send {
+    /// `lifecycle.init`.
+    fn init_async<'a>(
+        &'a mut self,
+        config: &'a str,
+    ) -> impl Future<Output = Result<()>> + Send + 'a;
+    /// `lifecycle.teardown`.
+    fn teardown_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_;
+    /// `processor.process`.
+    fn process_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<ProcessOutcome>> + Send + 'a;
+    /// `source.pull`; `None` when exhausted.
+    fn pull_async(&mut self) -> impl Future<Output = Result<Option<Element>>> + Send + '_;
+    /// `source.notify-backpressure`.
+    fn notify_backpressure_async(
+        &mut self,
+        signal: Backpressure,
+    ) -> impl Future<Output = Result<()>> + Send + '_;
+    /// `sink.push`.
+    fn push_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Backpressure>> + Send + 'a;
+    /// `sink.complete`.
+    fn complete_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_;
+    /// `filter.evaluate`: `true` keeps the element.
+    fn evaluate_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<bool>> + Send + 'a;
+    /// `router.route`: the output ports the element goes to.
+    fn route_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send + 'a;
+    /// `aggregator.ingest`.
+    fn ingest_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Option<Element>>> + Send + 'a;
+    /// `aggregator.flush`.
+    fn flush_async(&mut self) -> impl Future<Output = Result<Vec<Element>>> + Send + '_;
 }

@@ -51,21 +51,28 @@ mod config;
 mod dynamic;
 mod engine;
 mod error;
+mod exports;
+mod gate;
 pub mod host;
 mod instance;
 mod interfaces;
+mod invoke;
 mod invoker;
 pub mod mock;
 mod pipeline;
 mod slab;
+mod store;
 
 pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits, WasiGrants};
 pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
-pub use instance::{StoreState, WasmtimeInstance, NO_DEADLINE};
+pub use instance::WasmtimeInstance;
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
-pub use invoker::{Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome};
+pub use invoker::{
+    AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome,
+};
 pub use pipeline::{Pipeline, PipelineReport};
+pub use store::{StoreState, NO_DEADLINE};
 
 /// Re-exported so users of [`Element`] need no direct `bytes` dependency.
 pub use bytes::Bytes;

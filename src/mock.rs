@@ -24,7 +24,11 @@ use std::sync::{Arc, Mutex};
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result};
 use crate::interfaces::{CallPath, ExportInfo, Interface};
-use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
+use std::future::{ready, Future};
+
+use crate::invoker::{
+    AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ProcessOutcome,
+};
 
 type Handler<F> = Option<Arc<Mutex<F>>>;
 type ElementHandler<R> = Handler<dyn FnMut(&Element) -> Result<R> + Send>;
@@ -185,6 +189,13 @@ impl WasmEngine for MockEngine {
             calls: Vec::new(),
         })
     }
+
+    fn instantiate_async(
+        &self,
+        component: &MockComponent,
+    ) -> impl Future<Output = Result<MockInstance>> + Send {
+        ready(self.instantiate(component))
+    }
 }
 
 /// An instance of a [`MockComponent`]; records the functions called.
@@ -313,5 +324,73 @@ impl ComponentInvoker for MockInstance {
                 Ok(Vec::new())
             }
         }
+    }
+}
+
+/// The handlers run to completion at once: each future is ready when made.
+impl AsyncComponentInvoker for MockInstance {
+    fn init_async<'a>(
+        &'a mut self,
+        config: &'a str,
+    ) -> impl Future<Output = Result<()>> + Send + 'a {
+        ready(self.init(config))
+    }
+
+    fn teardown_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_ {
+        ready(self.teardown())
+    }
+
+    fn process_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<ProcessOutcome>> + Send + 'a {
+        ready(self.process(element))
+    }
+
+    fn pull_async(&mut self) -> impl Future<Output = Result<Option<Element>>> + Send + '_ {
+        ready(self.pull())
+    }
+
+    fn notify_backpressure_async(
+        &mut self,
+        signal: Backpressure,
+    ) -> impl Future<Output = Result<()>> + Send + '_ {
+        ready(self.notify_backpressure(signal))
+    }
+
+    fn push_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Backpressure>> + Send + 'a {
+        ready(self.push(element))
+    }
+
+    fn complete_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_ {
+        ready(self.complete())
+    }
+
+    fn evaluate_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<bool>> + Send + 'a {
+        ready(self.evaluate(element))
+    }
+
+    fn route_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send + 'a {
+        ready(self.route(element))
+    }
+
+    fn ingest_async<'a>(
+        &'a mut self,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Option<Element>>> + Send + 'a {
+        ready(self.ingest(element))
+    }
+
+    fn flush_async(&mut self) -> impl Future<Output = Result<Vec<Element>>> + Send + '_ {
+        ready(self.flush())
     }
 }

@@ -69,13 +69,18 @@ impl<I: ComponentInvoker> Pipeline<I> {
     }
 
     /// Calls `teardown` on every stage that exports a lifecycle.
+    /// Every stage's teardown is attempted, even after one fails; the
+    /// first failure is returned.
     pub fn teardown(&mut self) -> Result<()> {
+        let mut first_error = None;
         for stage in self.stages_mut() {
             if stage.has(crate::Interface::Lifecycle) {
-                stage.teardown()?;
+                if let Err(error) = stage.teardown() {
+                    first_error.get_or_insert(error);
+                }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     fn stages_mut(&mut self) -> impl Iterator<Item = &mut I> {

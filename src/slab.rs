@@ -89,6 +89,19 @@ impl<T: 'static> Slab<T> {
         Ok(value)
     }
 
+    /// Keeps the entries for which `keep(rep, entry)` says so, deleting
+    /// the others (their slots become free).
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32, &T) -> bool) {
+        for (rep, slot) in self.entries.iter_mut().enumerate() {
+            let rep = rep as u32;
+            if slot.as_ref().is_some_and(|entry| !keep(rep, entry)) {
+                *slot = None;
+                self.free.push(rep);
+                self.live -= 1;
+            }
+        }
+    }
+
     /// Number of live entries.
     pub(crate) fn len(&self) -> usize {
         self.live

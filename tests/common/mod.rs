@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod alloc;
+
 use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
 
 /// An engine with default limits.

@@ -1,0 +1,269 @@
+//! What an instance's wasmtime store holds, and the store-level limits:
+//! the pooled memory/table limiter, WASI's context, and the epoch-deadline
+//! policy that ends calls at their deadline and time-slices async calls.
+
+use std::any::Any;
+
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::config::{Limits, WasiGrants};
+use crate::host::HostState;
+
+/// What an instance's store holds: the host's contract state, the memory
+/// limiter, the WASI context of components that import WASI, and the state
+/// of host interfaces linked with
+/// [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports).
+pub struct StoreState {
+    pub(crate) host: HostState,
+    pub(crate) limiter: InstanceLimiter,
+    pub(crate) wasi: Option<WasiCtx>,
+    pub(crate) extensions: Vec<Box<dyn Any + Send>>,
+    pub(crate) clock: CallClock,
+}
+
+impl StoreState {
+    pub(crate) fn new(host: HostState, limits: &Limits, wasi: Option<WasiCtx>) -> StoreState {
+        StoreState {
+            host,
+            limiter: InstanceLimiter::new(limits),
+            wasi,
+            extensions: Vec::new(),
+            clock: CallClock::default(),
+        }
+    }
+
+    /// The contract's host state (used by the linker's host functions).
+    pub fn host(&mut self) -> &mut HostState {
+        &mut self.host
+    }
+
+    /// The state of type `T` of a host interface of your own, created with
+    /// `T::default()` on first use. Pass `|state| state.extension::<T>()` as
+    /// the getter of generated `add_to_linker` functions.
+    pub fn extension<T: Default + Send + 'static>(&mut self) -> &mut T {
+        let index = match self.extensions.iter().position(|e| e.is::<T>()) {
+            Some(index) => index,
+            None => {
+                self.extensions.push(Box::new(T::default()));
+                self.extensions.len() - 1
+            }
+        };
+        self.extensions[index]
+            .downcast_mut::<T>()
+            .expect("the entry at `index` holds a `T`")
+    }
+}
+
+impl WasiView for StoreState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            // Only components that import WASI reach here, and they got a context.
+            ctx: self
+                .wasi
+                .get_or_insert_with(|| WasiCtxBuilder::new().build()),
+            table: self.host.table_mut(),
+        }
+    }
+}
+
+/// A WASI context granting exactly `grants`.
+pub(crate) fn wasi_context(grants: &WasiGrants) -> wasmtime::Result<WasiCtx> {
+    let mut builder = WasiCtxBuilder::new();
+    builder.envs(&grants.env);
+    if grants.inherit_stdio {
+        builder.inherit_stdio();
+    }
+    for (host, guest, read_only) in &grants.preopens {
+        let perms = if *read_only {
+            FsPerms::ReadOnly
+        } else {
+            FsPerms::ReadWrite
+        };
+        builder.preopened_dir(host, guest, perms)?;
+    }
+    Ok(builder.build())
+}
+
+/// Limits what one instance may create, over all of its core modules: the
+/// bytes of all its linear memories together, the elements of all its
+/// tables together, and how many core instances, memories and tables it
+/// has. Remembers the last refusal, so a trap that follows in the same call
+/// is reported as a memory limit.
+pub(crate) struct InstanceLimiter {
+    max_memory_bytes: usize,
+    max_table_elements: usize,
+    max_core_instances: usize,
+    max_memories: usize,
+    max_tables: usize,
+    memory_bytes: usize,
+    table_elements: usize,
+    pub(crate) refused: Option<String>,
+}
+
+impl InstanceLimiter {
+    fn new(limits: &Limits) -> InstanceLimiter {
+        InstanceLimiter {
+            max_memory_bytes: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
+            max_table_elements: limits.max_table_elements,
+            max_core_instances: limits.max_core_instances,
+            max_memories: limits.max_memories,
+            max_tables: limits.max_tables,
+            memory_bytes: 0,
+            table_elements: 0,
+            refused: None,
+        }
+    }
+
+    /// Bytes of linear memory the instance has, over all its memories.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+}
+
+/// Whether growing one part from `current` to `desired` keeps the pooled
+/// `total` within `max`; updates `total` when it does.
+fn pool_growth(total: &mut usize, current: usize, desired: usize, max: usize) -> Option<usize> {
+    let grown = total
+        .saturating_sub(current)
+        .saturating_add(desired.max(current));
+    if grown > max {
+        return None;
+    }
+    *total = grown;
+    Some(grown)
+}
+
+impl ResourceLimiter for InstanceLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let before = self.memory_bytes;
+        if pool_growth(
+            &mut self.memory_bytes,
+            current,
+            desired,
+            self.max_memory_bytes,
+        )
+        .is_none()
+        {
+            self.refused = Some(format!(
+                "linear memory growth from {current} to {desired} bytes refused: the \
+                 instance's memories would hold {} bytes, limit {}",
+                before.saturating_sub(current).saturating_add(desired),
+                self.max_memory_bytes
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let before = self.table_elements;
+        if pool_growth(
+            &mut self.table_elements,
+            current,
+            desired,
+            self.max_table_elements,
+        )
+        .is_none()
+        {
+            self.refused = Some(format!(
+                "table growth from {current} to {desired} elements refused: the \
+                 instance's tables would hold {} elements, limit {}",
+                before.saturating_sub(current).saturating_add(desired),
+                self.max_table_elements
+            ));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.max_core_instances
+    }
+
+    fn memories(&self) -> usize {
+        self.max_memories
+    }
+
+    fn tables(&self) -> usize {
+        self.max_tables
+    }
+}
+
+/// Epoch ticks that never run out. wasmtime adds the deadline to the current
+/// epoch without saturating, so `u64::MAX` would wrap once the engine's
+/// ticker has advanced the epoch (another component may have a deadline).
+pub const NO_DEADLINE: u64 = u64::MAX / 2;
+
+/// Epoch ticks for a duration, rounded up, at least one.
+pub(crate) fn ticks(duration: std::time::Duration, tick: std::time::Duration) -> u64 {
+    let ticks = duration.as_nanos().div_ceil(tick.as_nanos().max(1));
+    u64::try_from(ticks)
+        .unwrap_or(NO_DEADLINE)
+        .clamp(1, NO_DEADLINE)
+}
+
+/// The current call's place on the epoch clock: how many ticks it may run,
+/// how many it has run, and whether it may yield to its executor.
+#[derive(Debug, Default)]
+pub(crate) struct CallClock {
+    /// Ticks the whole call may run ([`NO_DEADLINE`] without a deadline).
+    call_ticks: u64,
+    /// Ticks per time slice of an async call.
+    slice_ticks: u64,
+    /// Ticks counted before the current epoch deadline was set.
+    elapsed: u64,
+    /// Ticks until the current epoch deadline.
+    armed: u64,
+    /// Whether the call runs on a fiber and may yield.
+    yielding: bool,
+}
+
+impl CallClock {
+    /// Arms the epoch deadline for a call: a sync call runs to its deadline
+    /// in one stretch; an async call yields every slice until then.
+    pub(crate) fn start(
+        store: &mut Store<StoreState>,
+        call_ticks: u64,
+        slice_ticks: u64,
+        yielding: bool,
+    ) {
+        let armed = if yielding {
+            slice_ticks.min(call_ticks)
+        } else {
+            call_ticks
+        };
+        store.data_mut().clock = CallClock {
+            call_ticks,
+            slice_ticks,
+            elapsed: 0,
+            armed,
+            yielding,
+        };
+        store.set_epoch_deadline(armed);
+    }
+
+    /// Installs the policy run when a call reaches its epoch deadline.
+    pub(crate) fn install(store: &mut Store<StoreState>) {
+        store.epoch_deadline_callback(|mut store| {
+            let clock = &mut store.data_mut().clock;
+            clock.elapsed = clock.elapsed.saturating_add(clock.armed);
+            if !clock.yielding || clock.elapsed >= clock.call_ticks {
+                // Reported as `Trap::Interrupt`: the call's deadline passed.
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            clock.armed = clock.slice_ticks.min(clock.call_ticks - clock.elapsed);
+            Ok(UpdateDeadline::Yield(clock.armed))
+        });
+    }
+}

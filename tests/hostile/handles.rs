@@ -1,0 +1,70 @@
+//! Handle misuse: every case traps (or is refused) with its own error, and
+//! whatever the guest had handed over is released.
+
+use torvyn_engine::{ComponentInvoker, EngineConfig, Error, GuestError};
+use torvyn_fixtures::hostile;
+
+use crate::{contained, contained_process, engine_with, trap_in};
+
+#[test]
+fn the_same_owned_handle_twice_in_a_flush_list() {
+    let engine = engine_with(EngineConfig::builder());
+    let error = contained(
+        &engine,
+        "duplicate-flush",
+        &hostile::duplicate_flush_handles(),
+        |guest| guest.flush(),
+    );
+    assert!(trap_in(&error, "flush").contains("handle"), "{error}");
+}
+
+#[test]
+fn the_borrowed_input_returned_as_the_output() {
+    let engine = engine_with(EngineConfig::builder());
+    let error = contained_process(
+        &engine,
+        "returns-borrow",
+        &hostile::returns_borrowed_payload(),
+    );
+    let message = trap_in(&error, "process");
+    assert!(
+        message.contains("borrow") || message.contains("handle"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_mutable_buffer_where_a_buffer_is_expected() {
+    let engine = engine_with(EngineConfig::builder());
+    let error = contained_process(&engine, "wrong-type", &hostile::mutable_buffer_as_buffer());
+    assert!(trap_in(&error, "process").contains("handle"), "{error}");
+}
+
+#[test]
+fn use_after_drop() {
+    let engine = engine_with(EngineConfig::builder());
+    let error = contained_process(&engine, "use-after-drop", &hostile::use_after_drop());
+    assert!(trap_in(&error, "process").contains("handle"), "{error}");
+}
+
+#[test]
+fn a_write_at_the_largest_offset_is_out_of_bounds() {
+    let engine = engine_with(EngineConfig::builder());
+    let error = contained_process(&engine, "write-max", &hostile::write_at_max_offset());
+    match error {
+        Error::Guest {
+            error: GuestError::InvalidInput(message),
+            ..
+        } => assert_eq!(message, "out-of-bounds"),
+        other => panic!("expected the guest to report out-of-bounds, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_read_at_the_largest_offset_reads_nothing() {
+    let engine = engine_with(EngineConfig::builder());
+    let mut guest = crate::instance(&engine, "read-max", &hostile::read_at_max_offset());
+    let out = guest.process(&crate::element(0)).unwrap();
+    assert_eq!(out, torvyn_engine::ProcessOutcome::Drop);
+    crate::common::assert_nothing_held(&mut guest);
+}
