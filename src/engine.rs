@@ -24,7 +24,7 @@ use crate::interfaces::{
     classify_export, split_export_name, CallPath, ExportInfo, Interface, CONTRACT_VERSION,
 };
 use crate::invoker::AsyncComponentInvoker;
-use crate::store::StoreState;
+use crate::store::{Epoch, StoreState};
 
 /// A backend that compiles and instantiates components.
 ///
@@ -113,6 +113,8 @@ pub(crate) struct CompiledInner {
     pub(crate) wasi_runtime: Option<Arc<WasiRuntime>>,
     /// The engine's user-linked interfaces.
     pub(crate) custom_imports: Vec<String>,
+    /// The engine's epoch, as its ticker counts it.
+    pub(crate) epoch: Epoch,
     pub(crate) limits: Limits,
 }
 
@@ -190,6 +192,7 @@ impl CompiledComponent {
                 imports_wasi: inner.imports_wasi,
                 wasi_runtime: inner.wasi_runtime.clone(),
                 custom_imports: inner.custom_imports.clone(),
+                epoch: inner.epoch.clone(),
                 limits,
             }),
         }
@@ -471,6 +474,7 @@ impl WasmEngine for WasmtimeEngine {
                 imports_wasi,
                 wasi_runtime,
                 custom_imports: self.custom_imports.clone(),
+                epoch: self._ticker.epoch.clone(),
                 limits: self.config.limits.clone(),
             }),
         })
@@ -490,6 +494,8 @@ impl WasmEngine for WasmtimeEngine {
 
 /// Advances the engine's epoch every tick so call deadlines fire; stops on drop.
 struct EpochTicker {
+    /// The epoch it has advanced to (wasmtime does not expose its own).
+    epoch: Epoch,
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -497,15 +503,21 @@ struct EpochTicker {
 impl EpochTicker {
     fn start(engine: wasmtime::Engine, tick: std::time::Duration) -> Result<EpochTicker> {
         let (stop, stopped) = mpsc::channel::<()>();
+        let epoch = Epoch::default();
+        let counter = epoch.clone();
         let thread = std::thread::Builder::new()
             .name("torvyn-epoch".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    // Ours first: a call reading it never sees an epoch
+                    // wasmtime has not reached.
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     engine.increment_epoch();
                 }
             })
             .map_err(|e| Error::Config(format!("cannot start the epoch ticker thread: {e}")))?;
         Ok(EpochTicker {
+            epoch,
             stop: Some(stop),
             thread: Some(thread),
         })

@@ -165,7 +165,7 @@ impl WasmtimeInstance {
         };
         let mut store = Store::new(
             component.inner.pre.engine(),
-            StoreState::new(host, limits, wasi),
+            StoreState::new(host, limits, wasi, component.inner.epoch.clone()),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_max_component_handles(limits.max_handles);
@@ -805,6 +805,10 @@ macro_rules! blocking {
 macro_rules! yielding {
     ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
         {
+            // A flow whose calls all finish within a slice never suspends:
+            // spend tokio's cooperative budget so it still lets the other
+            // tasks on its worker run (a no-op outside tokio).
+            tokio::task::consume_budget().await;
             match $self.component.inner.wasi_runtime.clone() {
                 None => $self.$method::<Yielding>($($arg),*).await,
                 Some(runtime) => {

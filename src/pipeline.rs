@@ -1,12 +1,105 @@
 //! A linear pipeline: one source, any number of processors, one sink.
 //!
-//! The runtime proper schedules stages on its own; this driver runs them in
-//! one thread in order, which is what the demo, tests and benchmarks need.
+//! The runtime proper schedules stages on its own; this driver runs one
+//! flow's stages in order, element by element: on the calling thread
+//! ([`Pipeline::run`]) or as a future ([`Pipeline::run_async`], one tokio
+//! task per flow, many flows sharing a runtime's workers). Both are the
+//! same code: the flow logic is written once over a [`Calls`] strategy that
+//! either calls the sync [`ComponentInvoker`] or awaits the
+//! [`AsyncComponentInvoker`].
 
+use std::future::{ready, Future};
 use std::time::{Duration, Instant};
 
 use crate::error::Result;
-use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
+use crate::gate::run_ready;
+use crate::invoker::{
+    AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ProcessOutcome,
+};
+
+/// How the flow logic calls a stage: sync calls wrapped as ready futures,
+/// or the async invoker's own futures.
+trait Calls<I> {
+    fn init<'a>(stage: &'a mut I, config: &'a str) -> impl Future<Output = Result<()>> + 'a;
+    fn teardown(stage: &mut I) -> impl Future<Output = Result<()>> + '_;
+    fn pull(stage: &mut I) -> impl Future<Output = Result<Option<Element>>> + '_;
+    fn notify(stage: &mut I, signal: Backpressure) -> impl Future<Output = Result<()>> + '_;
+    fn process<'a>(
+        stage: &'a mut I,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<ProcessOutcome>> + 'a;
+    fn push<'a>(
+        stage: &'a mut I,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Backpressure>> + 'a;
+    fn complete(stage: &mut I) -> impl Future<Output = Result<()>> + '_;
+}
+
+/// The sync invoker, each call a ready future.
+struct SyncCalls;
+
+impl<I: ComponentInvoker> Calls<I> for SyncCalls {
+    fn init<'a>(stage: &'a mut I, config: &'a str) -> impl Future<Output = Result<()>> + 'a {
+        ready(stage.init(config))
+    }
+    fn teardown(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
+        ready(stage.teardown())
+    }
+    fn pull(stage: &mut I) -> impl Future<Output = Result<Option<Element>>> + '_ {
+        ready(stage.pull())
+    }
+    fn notify(stage: &mut I, signal: Backpressure) -> impl Future<Output = Result<()>> + '_ {
+        ready(stage.notify_backpressure(signal))
+    }
+    fn process<'a>(
+        stage: &'a mut I,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<ProcessOutcome>> + 'a {
+        ready(stage.process(element))
+    }
+    fn push<'a>(
+        stage: &'a mut I,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Backpressure>> + 'a {
+        ready(stage.push(element))
+    }
+    fn complete(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
+        ready(stage.complete())
+    }
+}
+
+/// The async invoker's futures.
+struct AsyncCalls;
+
+impl<I: AsyncComponentInvoker> Calls<I> for AsyncCalls {
+    fn init<'a>(stage: &'a mut I, config: &'a str) -> impl Future<Output = Result<()>> + 'a {
+        stage.init_async(config)
+    }
+    fn teardown(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
+        stage.teardown_async()
+    }
+    fn pull(stage: &mut I) -> impl Future<Output = Result<Option<Element>>> + '_ {
+        stage.pull_async()
+    }
+    fn notify(stage: &mut I, signal: Backpressure) -> impl Future<Output = Result<()>> + '_ {
+        stage.notify_backpressure_async(signal)
+    }
+    fn process<'a>(
+        stage: &'a mut I,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<ProcessOutcome>> + 'a {
+        stage.process_async(element)
+    }
+    fn push<'a>(
+        stage: &'a mut I,
+        element: &'a Element,
+    ) -> impl Future<Output = Result<Backpressure>> + 'a {
+        stage.push_async(element)
+    }
+    fn complete(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
+        stage.complete_async()
+    }
+}
 
 /// What a pipeline run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,27 +153,26 @@ impl<I: ComponentInvoker> Pipeline<I> {
 
     /// Calls `init(config)` on every stage that exports a lifecycle.
     pub fn init(&mut self, config: &str) -> Result<()> {
-        for stage in self.stages_mut() {
-            if stage.has(crate::Interface::Lifecycle) {
-                stage.init(config)?;
-            }
-        }
-        Ok(())
+        run_ready(self.init_with::<SyncCalls>(config))
     }
 
-    /// Calls `teardown` on every stage that exports a lifecycle.
-    /// Every stage's teardown is attempted, even after one fails; the
-    /// first failure is returned.
+    /// Calls `teardown` on every stage that exports a lifecycle. Every
+    /// stage's teardown is attempted, even after one fails; the first
+    /// failure is returned.
     pub fn teardown(&mut self) -> Result<()> {
-        let mut first_error = None;
-        for stage in self.stages_mut() {
-            if stage.has(crate::Interface::Lifecycle) {
-                if let Err(error) = stage.teardown() {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        run_ready(self.teardown_with::<SyncCalls>())
+    }
+
+    /// Moves elements until the source is exhausted (or the limit is hit),
+    /// then calls the sink's `complete`. `delivered` sees each element the
+    /// sink accepted. The runtime numbers elements in pull order.
+    pub fn run(&mut self, delivered: impl FnMut(&Element)) -> Result<PipelineReport> {
+        run_ready(self.run_with::<SyncCalls>(delivered))
+    }
+
+    /// The stages, for inspection after a run: (source, processors, sink).
+    pub fn stages(&mut self) -> (&mut I, &mut [I], &mut I) {
+        (&mut self.source, &mut self.processors, &mut self.sink)
     }
 
     fn stages_mut(&mut self) -> impl Iterator<Item = &mut I> {
@@ -89,25 +181,46 @@ impl<I: ComponentInvoker> Pipeline<I> {
             .chain(std::iter::once(&mut self.sink))
     }
 
-    /// Moves elements until the source is exhausted (or the limit is hit),
-    /// then calls the sink's `complete`. `delivered` sees each element the
-    /// sink accepted. The runtime numbers elements in pull order.
-    pub fn run(&mut self, mut delivered: impl FnMut(&Element)) -> Result<PipelineReport> {
+    async fn init_with<C: Calls<I>>(&mut self, config: &str) -> Result<()> {
+        for stage in self.stages_mut() {
+            if stage.has(crate::Interface::Lifecycle) {
+                C::init(stage, config).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn teardown_with<C: Calls<I>>(&mut self) -> Result<()> {
+        let mut first_error = None;
+        for stage in self.stages_mut() {
+            if stage.has(crate::Interface::Lifecycle) {
+                if let Err(error) = C::teardown(stage).await {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    async fn run_with<C: Calls<I>>(
+        &mut self,
+        mut delivered: impl FnMut(&Element),
+    ) -> Result<PipelineReport> {
         let start = Instant::now();
         let mut report = PipelineReport::default();
         let mut paused = false;
         while self.limit.is_none_or(|limit| report.pulled < limit) {
-            let Some(mut element) = self.source.pull()? else {
+            let Some(mut element) = C::pull(&mut self.source).await? else {
                 break;
             };
             element.meta.sequence = report.pulled;
             element.meta.timestamp_ns = now_ns();
             report.pulled += 1;
-            let Some(element) = self.transform(element)? else {
+            let Some(element) = self.transform::<C>(element).await? else {
                 report.dropped += 1;
                 continue;
             };
-            let signal = self.sink.push(&element)?;
+            let signal = C::push(&mut self.sink, &element).await?;
             report.delivered += 1;
             report.bytes_delivered += element.payload.len() as u64;
             delivered(&element);
@@ -117,19 +230,19 @@ impl<I: ComponentInvoker> Pipeline<I> {
                 report.pauses += 1;
             }
             if pause != paused {
-                self.source.notify_backpressure(signal)?;
+                C::notify(&mut self.source, signal).await?;
                 paused = pause;
             }
         }
-        self.sink.complete()?;
+        C::complete(&mut self.sink).await?;
         report.elapsed = start.elapsed();
         Ok(report)
     }
 
     /// Runs an element through the processors; `None` if one dropped it.
-    fn transform(&mut self, mut element: Element) -> Result<Option<Element>> {
+    async fn transform<C: Calls<I>>(&mut self, mut element: Element) -> Result<Option<Element>> {
         for processor in &mut self.processors {
-            match processor.process(&element)? {
+            match C::process(processor, &element).await? {
                 ProcessOutcome::Emit(mut output) => {
                     // Sequence and timestamp of outputs are advisory: keep the runtime's.
                     output.meta.sequence = element.meta.sequence;
@@ -141,10 +254,35 @@ impl<I: ComponentInvoker> Pipeline<I> {
         }
         Ok(Some(element))
     }
+}
 
-    /// The stages, for inspection after a run: (source, processors, sink).
-    pub fn stages(&mut self) -> (&mut I, &mut [I], &mut I) {
-        (&mut self.source, &mut self.processors, &mut self.sink)
+/// The same flow as futures: run each flow as a task (`tokio::spawn`),
+/// as many as you like on one runtime; guest calls yield every time slice,
+/// so flows on the same worker thread take turns.
+///
+/// # Cancel safety
+///
+/// Dropping a future of these methods (an aborted task, a `timeout`)
+/// cancels the stage call under way: that instance is poisoned (and what
+/// its guest held released); the others are untouched. Elements already
+/// delivered stay delivered; the element in flight is lost with its flow.
+impl<I: AsyncComponentInvoker> Pipeline<I> {
+    /// [`init`](Pipeline::init), awaiting each stage.
+    pub async fn init_async(&mut self, config: &str) -> Result<()> {
+        self.init_with::<AsyncCalls>(config).await
+    }
+
+    /// [`teardown`](Pipeline::teardown), awaiting each stage.
+    pub async fn teardown_async(&mut self) -> Result<()> {
+        self.teardown_with::<AsyncCalls>().await
+    }
+
+    /// [`run`](Pipeline::run), awaiting each stage call.
+    pub async fn run_async(
+        &mut self,
+        delivered: impl FnMut(&Element) + Send,
+    ) -> Result<PipelineReport> {
+        self.run_with::<AsyncCalls>(delivered).await
     }
 }
 

@@ -23,13 +23,18 @@ pub struct StoreState {
 }
 
 impl StoreState {
-    pub(crate) fn new(host: HostState, limits: &Limits, wasi: Option<WasiCtx>) -> StoreState {
+    pub(crate) fn new(
+        host: HostState,
+        limits: &Limits,
+        wasi: Option<WasiCtx>,
+        epoch: Epoch,
+    ) -> StoreState {
         StoreState {
             host,
             limiter: InstanceLimiter::new(limits),
             wasi,
             extensions: Vec::new(),
-            clock: CallClock::default(),
+            clock: CallClock::new(epoch),
         }
     }
 
@@ -213,57 +218,65 @@ pub(crate) fn ticks(duration: std::time::Duration, tick: std::time::Duration) ->
         .clamp(1, NO_DEADLINE)
 }
 
-/// The current call's place on the epoch clock: how many ticks it may run,
-/// how many it has run, and whether it may yield to its executor.
+/// The engine's epoch as its ticker counts it: wasmtime keeps its own
+/// counter private, so the ticker advances this one alongside.
+pub(crate) type Epoch = std::sync::Arc<std::sync::atomic::AtomicU64>;
+
+/// The current call's place on the epoch clock: when its deadline passes
+/// and whether it may yield to its executor.
 #[derive(Debug, Default)]
 pub(crate) struct CallClock {
-    /// Ticks the whole call may run ([`NO_DEADLINE`] without a deadline).
-    call_ticks: u64,
+    epoch: Epoch,
+    /// The epoch at which the current async call's deadline passes.
+    deadline: u64,
     /// Ticks per time slice of an async call.
     slice_ticks: u64,
-    /// Ticks counted before the current epoch deadline was set.
-    elapsed: u64,
-    /// Ticks until the current epoch deadline.
-    armed: u64,
     /// Whether the call runs on a fiber and may yield.
     yielding: bool,
 }
 
 impl CallClock {
+    pub(crate) fn new(epoch: Epoch) -> CallClock {
+        CallClock {
+            epoch,
+            ..CallClock::default()
+        }
+    }
+
     /// Arms the epoch deadline for a call: a sync call runs to its deadline
-    /// in one stretch; an async call yields every slice until then.
+    /// in one stretch; an async call yields every slice until then (its
+    /// deadline is wall-clock time, counted while it waits to be polled too).
     pub(crate) fn start(
         store: &mut Store<StoreState>,
         call_ticks: u64,
         slice_ticks: u64,
         yielding: bool,
     ) {
+        let clock = &mut store.data_mut().clock;
+        clock.yielding = yielding;
         let armed = if yielding {
+            let now = clock.epoch.load(std::sync::atomic::Ordering::Relaxed);
+            clock.deadline = now.saturating_add(call_ticks);
+            clock.slice_ticks = slice_ticks;
             slice_ticks.min(call_ticks)
         } else {
             call_ticks
-        };
-        store.data_mut().clock = CallClock {
-            call_ticks,
-            slice_ticks,
-            elapsed: 0,
-            armed,
-            yielding,
         };
         store.set_epoch_deadline(armed);
     }
 
     /// Installs the policy run when a call reaches its epoch deadline.
     pub(crate) fn install(store: &mut Store<StoreState>) {
-        store.epoch_deadline_callback(|mut store| {
-            let clock = &mut store.data_mut().clock;
-            clock.elapsed = clock.elapsed.saturating_add(clock.armed);
-            if !clock.yielding || clock.elapsed >= clock.call_ticks {
+        store.epoch_deadline_callback(|store| {
+            let clock = &store.data().clock;
+            let now = clock.epoch.load(std::sync::atomic::Ordering::Relaxed);
+            if !clock.yielding || now >= clock.deadline {
                 // Reported as `Trap::Interrupt`: the call's deadline passed.
                 return Ok(UpdateDeadline::Interrupt);
             }
-            clock.armed = clock.slice_ticks.min(clock.call_ticks - clock.elapsed);
-            Ok(UpdateDeadline::Yield(clock.armed))
+            Ok(UpdateDeadline::Yield(
+                clock.slice_ticks.min(clock.deadline - now),
+            ))
         });
     }
 }

@@ -1,12 +1,21 @@
-//! 1,000 consecutive traps and re-instantiations leak nothing: engine
-//! totals return to zero and the process's resident memory stays flat.
-//! (Alone in its test binary so no other test moves the RSS.)
+//! 1,000 consecutive traps and re-instantiations, and 1,000 cancelled
+//! async calls, leak nothing: engine totals return to zero and the
+//! process's resident memory stays flat. (In a test binary of their own,
+//! one at a time, so no other test moves the RSS.)
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use torvyn_engine::{ComponentInvoker, Element, EngineConfig, Error, WasmEngine, WasmtimeEngine};
+use torvyn_engine::{
+    AsyncComponentInvoker, ComponentInvoker, Element, EngineConfig, Error, ProcessOutcome,
+    WasmEngine, WasmtimeEngine,
+};
+use torvyn_fixtures::hostile;
+
+/// The tests measure the whole process's RSS: one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Resident set size of this process, in bytes (Linux).
 fn rss_bytes() -> u64 {
@@ -17,6 +26,7 @@ fn rss_bytes() -> u64 {
 
 #[test]
 fn a_thousand_traps_and_reinstantiations_leak_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let engine = WasmtimeEngine::new(
         EngineConfig::builder()
             .fuel_per_call(Some(10_000_000))
@@ -66,4 +76,63 @@ fn a_thousand_traps_and_reinstantiations_leak_nothing() {
         grown < 2 << 20,
         "RSS grew by {grown} bytes over 1,000 rounds"
     );
+}
+
+#[test]
+fn a_thousand_cancelled_calls_poison_release_and_leak_nothing() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = Arc::new(
+        WasmtimeEngine::new(
+            EngineConfig::builder()
+                .fuel_per_call(None)
+                .call_deadline(Some(Duration::from_secs(10)))
+                .build()
+                .unwrap(),
+        )
+        .unwrap(),
+    );
+    let spinner = common::compile(&engine, "spinner", &hostile::holds_then_spins());
+    let upper = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let element = Element::new(0, "text/plain", "abc");
+        let cancel = async |rounds: u32| {
+            for _ in 0..rounds {
+                let mut guest = engine.instantiate_async(&spinner).await.unwrap();
+                let call =
+                    tokio::time::timeout(Duration::from_millis(2), guest.process_async(&element));
+                assert!(call.await.is_err(), "the call must still be running");
+                match guest.process_async(&element).await {
+                    Err(Error::Poisoned { cause, .. }) => {
+                        assert!(cause.contains("cancelled"), "{cause}")
+                    }
+                    other => panic!("a cancelled call must poison its instance, got {other:?}"),
+                }
+                // Released at once, before the instance is dropped.
+                assert_eq!(guest.host().budget_in_use(), 0);
+                assert_eq!(guest.guest_resources(), 0);
+                assert_eq!(engine.totals().guest_buffer_bytes(), 0);
+            }
+        };
+        cancel(100).await;
+        let before = rss_bytes();
+        cancel(1000).await;
+        let grown = rss_bytes().saturating_sub(before);
+        assert!(
+            grown < 4 << 20,
+            "RSS grew {grown} bytes over 1,000 cancellations"
+        );
+        // A fresh instance of the same kind works.
+        let mut fresh = engine.instantiate_async(&upper).await.unwrap();
+        assert_eq!(
+            fresh.process_async(&element).await.unwrap(),
+            ProcessOutcome::Emit(Element::new(0, "text/plain", "ABC"))
+        );
+    });
+    assert_eq!(engine.totals().live_instances(), 0);
+    assert_eq!(engine.totals().guest_buffer_bytes(), 0);
 }

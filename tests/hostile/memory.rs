@@ -49,6 +49,26 @@ fn a_handled_refusal_does_not_make_a_later_trap_a_memory_limit() {
 }
 
 #[test]
+fn a_result_over_the_transfer_limit_is_refused_before_the_host_takes_it() {
+    // 32 MiB: under wasmtime's own default (128 MiB), over the engine's limit.
+    let engine = engine_with(EngineConfig::builder().max_transfer_bytes(16 << 20));
+    let error = contained(
+        &engine,
+        "big-route",
+        &hostile::huge_route_list(32 << 20),
+        |guest| guest.route(&element(0)),
+    );
+    let detail = memory_limit(&error);
+    assert!(detail.contains("more than 16777216 bytes"), "{detail}");
+    // Under the limit the same guest's port name arrives whole.
+    let engine = engine_with(EngineConfig::builder().max_transfer_bytes(16 << 20));
+    let mut guest = instance(&engine, "route", &hostile::huge_route_list(1 << 20));
+    let ports = guest.route(&element(0)).unwrap();
+    assert_eq!(ports.len(), 1);
+    assert_eq!(ports[0].len(), 1 << 20);
+}
+
+#[test]
 fn a_200_mib_result_is_refused_before_the_host_takes_it() {
     let engine = engine_with(EngineConfig::builder().max_memory_bytes(256 << 20));
     let error = contained(

@@ -1,0 +1,260 @@
+//! Async invocation on tokio: many flows sharing few threads, time-sliced
+//! guests, cancellation, WASI waits, the dynamic path and real-toolchain
+//! guests, all through `AsyncComponentInvoker`.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use torvyn_engine::{
+    AsyncComponentInvoker, Element, EngineConfig, Error, Pipeline, ProcessOutcome, WasmEngine,
+    WasmtimeEngine,
+};
+use torvyn_fixtures::{faults, hostile};
+
+fn engine_with(config: torvyn_engine::EngineConfigBuilder) -> Arc<WasmtimeEngine> {
+    Arc::new(WasmtimeEngine::new(config.build().unwrap()).unwrap())
+}
+
+fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_hundred_concurrent_flows_each_deliver_every_element_in_order() {
+    let engine = engine_with(EngineConfig::builder());
+    let source = common::compile(&engine, "source", &torvyn_fixtures::counting_source());
+    let upper = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let sink = common::compile(&engine, "sink", &torvyn_fixtures::recording_sink());
+    runtime(2).block_on(async {
+        let mut flows = tokio::task::JoinSet::new();
+        for flow in 0..100u64 {
+            let (engine, source, upper, sink) =
+                (engine.clone(), source.clone(), upper.clone(), sink.clone());
+            flows.spawn(async move {
+                let mut pipeline = Pipeline::new(
+                    engine.instantiate_async(&source).await.unwrap(),
+                    vec![engine.instantiate_async(&upper).await.unwrap()],
+                    engine.instantiate_async(&sink).await.unwrap(),
+                );
+                let count = 200 + flow;
+                pipeline.init_async(&count.to_string()).await.unwrap();
+                let mut payloads = Vec::new();
+                let report = pipeline
+                    .run_async(|element| payloads.push(element.payload.clone()))
+                    .await
+                    .unwrap();
+                pipeline.teardown_async().await.unwrap();
+                (count, report.delivered, payloads)
+            });
+        }
+        let mut finished = 0;
+        while let Some(joined) = flows.join_next().await {
+            let (count, delivered, payloads) = joined.unwrap();
+            assert_eq!(delivered, count);
+            let expected: Vec<String> = (0..count).map(|n| format!("ELEMENT {n}")).collect();
+            let got: Vec<String> = payloads
+                .iter()
+                .map(|p| String::from_utf8(p.to_vec()).unwrap())
+                .collect();
+            assert_eq!(got, expected, "flow of {count}");
+            finished += 1;
+        }
+        assert_eq!(finished, 100);
+    });
+    assert_eq!(engine.totals().live_instances(), 0);
+    assert_eq!(engine.totals().guest_buffer_bytes(), 0);
+}
+
+#[test]
+fn a_spinning_guest_does_not_stop_another_flow_on_one_worker() {
+    let engine = engine_with(
+        EngineConfig::builder()
+            .fuel_per_call(None)
+            .call_deadline(Some(Duration::from_secs(2))),
+    );
+    let looper = common::compile(&engine, "looper", &faults::infinite_loop());
+    let upper = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let spinning = Arc::new(AtomicBool::new(true));
+    let during_spin = Arc::new(AtomicU64::new(0));
+    let (error, took) = runtime(1).block_on(async {
+        let mut looper = engine.instantiate_async(&looper).await.unwrap();
+        let mut upper = engine.instantiate_async(&upper).await.unwrap();
+        let flow = {
+            let (spinning, during_spin) = (spinning.clone(), during_spin.clone());
+            tokio::spawn(async move {
+                let element = Element::new(0, "text/plain", "abc");
+                // Wait until the spinner holds the worker, then work beside it.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while spinning.load(Ordering::Relaxed) {
+                    let out = upper.process_async(&element).await.unwrap();
+                    assert_eq!(
+                        out,
+                        ProcessOutcome::Emit(Element::new(0, "text/plain", "ABC"))
+                    );
+                    during_spin.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let started = Instant::now();
+        let error = looper
+            .process_async(&Element::new(0, "", "x"))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        spinning.store(false, Ordering::Relaxed);
+        flow.await.unwrap();
+        (error, took)
+    });
+    assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    let calls = during_spin.load(Ordering::Relaxed);
+    assert!(
+        calls > 100,
+        "the other flow made {calls} calls while the guest spun"
+    );
+}
+
+#[test]
+fn a_sleeping_wasi_guest_ends_at_its_deadline_without_blocking_the_worker() {
+    let engine =
+        engine_with(EngineConfig::builder().call_deadline(Some(Duration::from_millis(100))));
+    let sleeper = common::compile(&engine, "sleeper", &hostile::wasi_sleeper(10_000));
+    let napper = common::compile(&engine, "napper", &hostile::wasi_sleeper(20));
+    let ticks = Arc::new(AtomicU64::new(0));
+    let (error, took) = runtime(1).block_on(async {
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let mut napper = engine.instantiate_async(&napper).await.unwrap();
+        assert_eq!(
+            napper
+                .process_async(&Element::new(0, "", "x"))
+                .await
+                .unwrap(),
+            ProcessOutcome::Drop
+        );
+        let mut guest = engine.instantiate_async(&sleeper).await.unwrap();
+        let started = Instant::now();
+        let error = guest
+            .process_async(&Element::new(0, "", "x"))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(guest.guest_resources(), 0);
+        ticker.abort();
+        (error, took)
+    });
+    assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error}");
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    // The one worker kept running the ticker task while the guest slept.
+    assert!(
+        ticks.load(Ordering::Relaxed) >= 10,
+        "{}",
+        ticks.load(Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn the_dynamic_path_works_async() {
+    let engine = engine_with(EngineConfig::builder());
+    runtime(1).block_on(async {
+        for package in ["torvyn:streaming@0.2.0", "acme:etl@2.0.0"] {
+            let bytes = torvyn_fixtures::foreign::uppercase_processor_in(package);
+            let component = common::compile(&engine, package, &bytes);
+            let mut guest = engine.instantiate_async(&component).await.unwrap();
+            for sequence in 0..50 {
+                let out = guest
+                    .process_async(&Element::new(
+                        sequence,
+                        "text/plain",
+                        format!("item {sequence}"),
+                    ))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    out,
+                    ProcessOutcome::Emit(Element::new(
+                        sequence,
+                        "text/plain",
+                        format!("ITEM {sequence}")
+                    )),
+                    "{package}"
+                );
+            }
+            common::assert_nothing_held(&mut guest);
+        }
+    });
+}
+
+fn guest_bytes(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("guests/out/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build the guests first with guests/build.sh",
+            path.display()
+        )
+    })
+}
+
+#[test]
+fn real_toolchain_guests_run_as_concurrent_async_flows() {
+    let engine = engine_with(EngineConfig::builder());
+    let compile = |name: &str| common::compile(&engine, name, &guest_bytes(name));
+    let (source, rust, python, sink) = (
+        compile("c-source"),
+        compile("rust-processor"),
+        compile("python-processor"),
+        compile("c-sink"),
+    );
+    runtime(2).block_on(async {
+        let mut flows = tokio::task::JoinSet::new();
+        for flow in 0..4u64 {
+            let engine = engine.clone();
+            let stages = (source.clone(), rust.clone(), python.clone(), sink.clone());
+            flows.spawn(async move {
+                let mut pipeline = Pipeline::new(
+                    engine.instantiate_async(&stages.0).await.unwrap(),
+                    vec![
+                        engine.instantiate_async(&stages.1).await.unwrap(),
+                        engine.instantiate_async(&stages.2).await.unwrap(),
+                    ],
+                    engine.instantiate_async(&stages.3).await.unwrap(),
+                );
+                let count = 50 + flow;
+                pipeline.init_async(&count.to_string()).await.unwrap();
+                let mut seen = 0u64;
+                let report = pipeline
+                    .run_async(|element| {
+                        assert_eq!(element.payload, format!("C-ELEMENT {seen} +py").as_bytes());
+                        seen += 1;
+                    })
+                    .await
+                    .unwrap();
+                pipeline.teardown_async().await.unwrap();
+                (count, report.delivered, seen)
+            });
+        }
+        while let Some(joined) = flows.join_next().await {
+            let (count, delivered, seen) = joined.unwrap();
+            assert_eq!((delivered, seen), (count, count));
+        }
+    });
+    assert_eq!(engine.totals().live_instances(), 0);
+}
