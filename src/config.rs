@@ -67,6 +67,25 @@ pub enum Allocation {
     },
 }
 
+/// How instances trade hot-path speed for how many can live at once.
+///
+/// A linear memory normally reserves 4 GiB of address space plus guard
+/// regions, so wasm code needs no bounds checks; and every fiber stack (a
+/// store keeps one after its first async call) has a guard page. Each costs
+/// the process memory mappings, which the kernel caps (`vm.max_map_count`,
+/// 65,530 by default): about 30,000 live instances at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InstanceDensity {
+    /// wasmtime's defaults: guard regions around memories and fiber stacks,
+    /// no bounds checks in wasm code. The fastest calls.
+    #[default]
+    Guarded,
+    /// No reservation or guard region for linear memories (wasm code checks
+    /// bounds explicitly) and fiber stacks without guard pages, whose
+    /// mappings merge: 100,000 live instances and more, a few KiB each.
+    Dense,
+}
+
 /// What a component importing WASI 0.2 may reach. Everything is denied by
 /// default: no arguments, no environment variables, no preopened
 /// directories, no network, stdin empty and stdout/stderr discarded.
@@ -89,6 +108,7 @@ pub struct EngineConfig {
     pub(crate) epoch_tick: Duration,
     pub(crate) time_slice: Duration,
     pub(crate) allocation: Allocation,
+    pub(crate) density: InstanceDensity,
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) capabilities: BTreeSet<String>,
     pub(crate) wasi: WasiGrants,
@@ -102,6 +122,7 @@ impl Default for EngineConfig {
             epoch_tick: Duration::from_millis(1),
             time_slice: Duration::from_millis(1),
             allocation: Allocation::OnDemand,
+            density: InstanceDensity::Guarded,
             cache_dir: None,
             capabilities: BTreeSet::new(),
             wasi: WasiGrants::default(),
@@ -136,6 +157,11 @@ impl EngineConfig {
     /// What components importing WASI are granted.
     pub fn wasi(&self) -> &WasiGrants {
         &self.wasi
+    }
+
+    /// The instance density setting.
+    pub fn density(&self) -> InstanceDensity {
+        self.density
     }
 
     /// The folder of the on-disk compile cache, if any.
@@ -229,6 +255,12 @@ impl EngineConfigBuilder {
     /// How instance memory is allocated.
     pub fn allocation(mut self, allocation: Allocation) -> Self {
         self.config.allocation = allocation;
+        self
+    }
+
+    /// How many instances can live at once, against hot-path speed.
+    pub fn density(mut self, density: InstanceDensity) -> Self {
+        self.config.density = density;
         self
     }
 

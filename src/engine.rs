@@ -13,7 +13,7 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::{buffer_allocator, capability_query, types};
 use crate::cache::{hex, DiskCache, Miss};
-use crate::config::{Allocation, EngineConfig, Limits};
+use crate::config::{Allocation, EngineConfig, InstanceDensity, Limits};
 use crate::dynamic::{plan_interface, InterfacePlan};
 use crate::error::{Error, Result};
 use crate::exports::TypedIndices;
@@ -24,6 +24,7 @@ use crate::interfaces::{
     classify_export, split_export_name, CallPath, ExportInfo, Interface, CONTRACT_VERSION,
 };
 use crate::invoker::AsyncComponentInvoker;
+use crate::stacks;
 use crate::store::{Epoch, StoreState};
 
 /// A backend that compiles and instantiates components.
@@ -232,13 +233,32 @@ impl WasmtimeEngine {
             .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(config.max_stack_bytes);
+        if config.density == InstanceDensity::Dense {
+            // Explicit bounds checks instead of reservations and guards;
+            // fiber stacks whose mappings merge (see `stacks`).
+            // No growth reservation either: a memory that grows is moved.
+            wasm.memory_reservation(0)
+                .memory_reservation_for_growth(0)
+                .memory_guard_size(0)
+                .guard_before_linear_memory(false)
+                .async_stack_size(config.max_stack_bytes + stacks::HOST_HEADROOM_BYTES)
+                .with_host_stack(Arc::new(stacks::MergeableStacks));
+        }
         if let Allocation::Pooling { max_instances } = config.allocation {
+            check_map_budget(max_instances, config.density)?;
+            let memory_bytes = config.limits.max_memory_bytes.next_multiple_of(65_536);
+            // Slots sized by the memory limit, not by 4 GiB reservations:
+            // the pool's address space grows with what instances may use.
+            if config.density == InstanceDensity::Guarded {
+                wasm.memory_reservation(memory_bytes);
+            }
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(max_instances)
                 .total_core_instances(max_instances.saturating_mul(4))
                 .total_memories(max_instances.saturating_mul(2))
                 .total_tables(max_instances.saturating_mul(4))
-                .max_memory_size(config.limits.max_memory_bytes as usize)
+                .total_stacks(max_instances)
+                .max_memory_size(memory_bytes as usize)
                 .table_elements(config.limits.max_table_elements);
             wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         }
@@ -532,6 +552,37 @@ impl Drop for EpochTicker {
             let _ = thread.join();
         }
     }
+}
+
+/// Memory mappings one pooled instance may cost the process at most: its
+/// memory slots and fiber stack, each a mapping plus a guard mapping.
+const MAPS_PER_POOLED_INSTANCE: u64 = 4;
+
+/// Refuses a pool the kernel's map limit could not hold, naming the limit,
+/// what it allows and how to raise it (rather than a bare mapping failure
+/// later).
+fn check_map_budget(max_instances: u32, density: InstanceDensity) -> Result<()> {
+    let Some(limit) = stacks::max_map_count() else {
+        return Ok(());
+    };
+    let per_instance = match density {
+        InstanceDensity::Guarded => MAPS_PER_POOLED_INSTANCE,
+        InstanceDensity::Dense => MAPS_PER_POOLED_INSTANCE / 2,
+    };
+    // Leave room for the process's own mappings (libraries, heaps, threads).
+    let available = limit.saturating_sub(limit / 8);
+    let needed = u64::from(max_instances) * per_instance;
+    if needed > available {
+        return Err(Error::Config(format!(
+            "a pool of {max_instances} instances needs up to {needed} memory mappings, but the \
+             kernel allows {limit} per process (vm.max_map_count), enough for about {} pooled \
+             instances; raise it (e.g. `sysctl -w vm.max_map_count={}`), pool fewer instances, \
+             or use on-demand allocation with InstanceDensity::Dense",
+            available / per_instance,
+            (needed + limit / 8).next_power_of_two()
+        )));
+    }
+    Ok(())
 }
 
 /// The host interfaces of the contract.

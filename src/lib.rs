@@ -61,9 +61,12 @@ mod invoker;
 pub mod mock;
 mod pipeline;
 mod slab;
+mod stacks;
 mod store;
 
-pub use config::{Allocation, EngineConfig, EngineConfigBuilder, Limits, WasiGrants};
+pub use config::{
+    Allocation, EngineConfig, EngineConfigBuilder, InstanceDensity, Limits, WasiGrants,
+};
 pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
 pub use instance::WasmtimeInstance;
