@@ -140,6 +140,16 @@ pub enum Error {
         /// Why.
         detail: String,
     },
+    /// A flow is not valid (its graph, its flow file), or a router sent an
+    /// element to a port no edge leaves. The detail names the node, edge,
+    /// key or port at fault.
+    #[error("flow `{flow}`: {detail}")]
+    Flow {
+        /// The flow's name (or the flow file, for file errors).
+        flow: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// An engine configuration value is invalid.
     #[error("invalid engine configuration: {0}")]
     Config(String),

@@ -283,11 +283,6 @@ impl WasmtimeInstance {
         self.state.fuel_consumed
     }
 
-    /// Fuel used by all calls so far (0 when the component has no fuel limit).
-    pub fn total_fuel_consumed(&self) -> u64 {
-        self.state.fuel_total
-    }
-
     /// Why the instance refuses calls, if an earlier call poisoned it.
     pub fn poisoned(&self) -> Option<&str> {
         self.state.poisoned.as_deref()
@@ -888,6 +883,11 @@ impl ComponentInvoker for WasmtimeInstance {
 
     fn flush(&mut self) -> Result<Vec<Element>> {
         blocking!(self, "flush", flush_with())
+    }
+
+    /// Fuel used by all calls so far (0 when the component has no fuel limit).
+    fn total_fuel_consumed(&self) -> u64 {
+        self.state.fuel_total
     }
 }
 

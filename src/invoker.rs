@@ -96,6 +96,11 @@ pub trait ComponentInvoker {
     fn ingest(&mut self, element: &Element) -> Result<Option<Element>>;
     /// `aggregator.flush`.
     fn flush(&mut self) -> Result<Vec<Element>>;
+
+    /// Fuel used by all calls so far (0 when not metered, or not known).
+    fn total_fuel_consumed(&self) -> u64 {
+        0
+    }
 }
 
 /// The stream-stage functions as futures, for runtimes that drive each flow

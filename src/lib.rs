@@ -47,11 +47,13 @@
 
 pub mod bindings;
 mod cache;
+mod calls;
 mod config;
 mod dynamic;
 mod engine;
 mod error;
 mod exports;
+pub mod flow;
 mod gate;
 pub mod host;
 mod instance;
@@ -69,6 +71,7 @@ pub use config::{
 };
 pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
+pub use flow::{Flow, FlowReport, FlowSpec};
 pub use instance::WasmtimeInstance;
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
 pub use invoker::{

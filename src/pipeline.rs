@@ -4,102 +4,18 @@
 //! flow's stages in order, element by element: on the calling thread
 //! ([`Pipeline::run`]) or as a future ([`Pipeline::run_async`], one tokio
 //! task per flow, many flows sharing a runtime's workers). Both are the
-//! same code: the flow logic is written once over a [`Calls`] strategy that
+//! same code: the flow logic is written once over a `Calls` strategy that
 //! either calls the sync [`ComponentInvoker`] or awaits the
 //! [`AsyncComponentInvoker`].
 
-use std::future::{ready, Future};
 use std::time::{Duration, Instant};
 
+use crate::calls::{AsyncCalls, Calls, SyncCalls};
 use crate::error::Result;
 use crate::gate::run_ready;
 use crate::invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ProcessOutcome,
 };
-
-/// How the flow logic calls a stage: sync calls wrapped as ready futures,
-/// or the async invoker's own futures.
-trait Calls<I> {
-    fn init<'a>(stage: &'a mut I, config: &'a str) -> impl Future<Output = Result<()>> + 'a;
-    fn teardown(stage: &mut I) -> impl Future<Output = Result<()>> + '_;
-    fn pull(stage: &mut I) -> impl Future<Output = Result<Option<Element>>> + '_;
-    fn notify(stage: &mut I, signal: Backpressure) -> impl Future<Output = Result<()>> + '_;
-    fn process<'a>(
-        stage: &'a mut I,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<ProcessOutcome>> + 'a;
-    fn push<'a>(
-        stage: &'a mut I,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Backpressure>> + 'a;
-    fn complete(stage: &mut I) -> impl Future<Output = Result<()>> + '_;
-}
-
-/// The sync invoker, each call a ready future.
-struct SyncCalls;
-
-impl<I: ComponentInvoker> Calls<I> for SyncCalls {
-    fn init<'a>(stage: &'a mut I, config: &'a str) -> impl Future<Output = Result<()>> + 'a {
-        ready(stage.init(config))
-    }
-    fn teardown(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
-        ready(stage.teardown())
-    }
-    fn pull(stage: &mut I) -> impl Future<Output = Result<Option<Element>>> + '_ {
-        ready(stage.pull())
-    }
-    fn notify(stage: &mut I, signal: Backpressure) -> impl Future<Output = Result<()>> + '_ {
-        ready(stage.notify_backpressure(signal))
-    }
-    fn process<'a>(
-        stage: &'a mut I,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<ProcessOutcome>> + 'a {
-        ready(stage.process(element))
-    }
-    fn push<'a>(
-        stage: &'a mut I,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Backpressure>> + 'a {
-        ready(stage.push(element))
-    }
-    fn complete(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
-        ready(stage.complete())
-    }
-}
-
-/// The async invoker's futures.
-struct AsyncCalls;
-
-impl<I: AsyncComponentInvoker> Calls<I> for AsyncCalls {
-    fn init<'a>(stage: &'a mut I, config: &'a str) -> impl Future<Output = Result<()>> + 'a {
-        stage.init_async(config)
-    }
-    fn teardown(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
-        stage.teardown_async()
-    }
-    fn pull(stage: &mut I) -> impl Future<Output = Result<Option<Element>>> + '_ {
-        stage.pull_async()
-    }
-    fn notify(stage: &mut I, signal: Backpressure) -> impl Future<Output = Result<()>> + '_ {
-        stage.notify_backpressure_async(signal)
-    }
-    fn process<'a>(
-        stage: &'a mut I,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<ProcessOutcome>> + 'a {
-        stage.process_async(element)
-    }
-    fn push<'a>(
-        stage: &'a mut I,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Backpressure>> + 'a {
-        stage.push_async(element)
-    }
-    fn complete(stage: &mut I) -> impl Future<Output = Result<()>> + '_ {
-        stage.complete_async()
-    }
-}
 
 /// What a pipeline run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

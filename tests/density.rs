@@ -11,7 +11,10 @@ use torvyn_engine::{
 };
 
 fn mappings() -> usize {
-    std::fs::read_to_string("/proc/self/maps").unwrap().lines().count()
+    std::fs::read_to_string("/proc/self/maps")
+        .unwrap()
+        .lines()
+        .count()
 }
 
 fn max_map_count() -> usize {
@@ -46,14 +49,20 @@ fn forty_thousand_dense_instances_live_and_answer_sync_and_async() {
         .unwrap();
     runtime.block_on(async {
         for instance in &mut instances {
-            assert_eq!(instance.process_async(&element).await.unwrap(), ProcessOutcome::Drop);
+            assert_eq!(
+                instance.process_async(&element).await.unwrap(),
+                ProcessOutcome::Drop
+            );
         }
     });
     assert_eq!(engine.totals().live_instances(), INSTANCES as u64);
     // Every store now keeps a fiber stack too, and the process is still
     // far from the kernel's limit on mappings.
     let maps = mappings();
-    assert!(maps < max_map_count() / 2, "{maps} mappings for {INSTANCES} instances");
+    assert!(
+        maps < max_map_count() / 2,
+        "{maps} mappings for {INSTANCES} instances"
+    );
     drop(instances);
     assert_eq!(engine.totals().live_instances(), 0);
 }
@@ -93,7 +102,10 @@ fn a_pool_sized_by_the_memory_limit_holds_thousands() {
         assert_eq!(instance.process(&element).unwrap(), ProcessOutcome::Drop);
     }
     // One more than the pool holds is refused, not a crash.
-    assert!(matches!(engine.instantiate(&component), Err(Error::Instantiate { .. })));
+    assert!(matches!(
+        engine.instantiate(&component),
+        Err(Error::Instantiate { .. })
+    ));
 }
 
 #[test]
@@ -118,7 +130,9 @@ fn dense_memories_grow_by_moving_and_keep_their_limits() {
     let bomb = common::compile(&engine, "bomb", &torvyn_fixtures::faults::allocation_bomb());
     let mut bomb = engine.instantiate(&bomb).unwrap();
     match bomb.process(&Element::new(0, "", "x")) {
-        Err(Error::MemoryLimit { detail, .. }) => assert!(detail.contains("limit 4194304"), "{detail}"),
+        Err(Error::MemoryLimit { detail, .. }) => {
+            assert!(detail.contains("limit 4194304"), "{detail}")
+        }
         other => panic!("expected MemoryLimit, got {other:?}"),
     }
 }

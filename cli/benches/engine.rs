@@ -31,5 +31,16 @@ fn pipelines(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, calls, pipelines);
+fn async_flows(c: &mut Criterion) {
+    let mut group = c.benchmark_group("async flows");
+    group.sample_size(10);
+    let (flows, elements) = (100usize, 200u64);
+    group.throughput(Throughput::Elements(flows as u64 * elements));
+    group.bench_function("64B x100 flows on 2 workers", |b| {
+        b.iter(|| torvyn_cli::bench::async_flows_rate(flows, elements, 2))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, calls, pipelines, async_flows);
 criterion_main!(benches);

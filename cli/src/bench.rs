@@ -6,8 +6,11 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use torvyn_engine::{
-    Allocation, ComponentInvoker, Element, EngineConfig, Pipeline, WasmEngine, WasmtimeEngine,
+    Allocation, AsyncComponentInvoker, ComponentInvoker, Element, EngineConfig, InstanceDensity,
+    Pipeline, WasmEngine, WasmtimeEngine,
 };
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, TypedFunc, Val};
 use wasmtime::Store;
@@ -31,6 +34,16 @@ fn case(name: &'static str, run: impl FnMut() + 'static) -> Case {
 
 fn default_engine() -> WasmtimeEngine {
     WasmtimeEngine::new(EngineConfig::builder().build().expect("default config")).expect("engine")
+}
+
+fn dense_engine() -> WasmtimeEngine {
+    WasmtimeEngine::new(
+        EngineConfig::builder()
+            .density(InstanceDensity::Dense)
+            .build()
+            .expect("dense config"),
+    )
+    .expect("engine")
 }
 
 fn instance(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> torvyn_engine::WasmtimeInstance {
@@ -118,6 +131,13 @@ pub fn call_cases() -> Vec<Case> {
     };
     let mut typed_drop = instance(&engine, "drop", &torvyn_fixtures::drop_processor());
     let mut typed_drop_plain = instance(&engine, "drop", &torvyn_fixtures::drop_processor());
+    let mut async_drop = instance(&engine, "drop", &torvyn_fixtures::drop_processor());
+    let dense = dense_engine();
+    let mut dense_drop = instance(&dense, "drop", &torvyn_fixtures::drop_processor());
+    let mut dense_upper = instance(&dense, "upper", &torvyn_fixtures::uppercase_processor());
+    let dense_upper_component = dense
+        .compile("upper", &torvyn_fixtures::uppercase_processor())
+        .expect("compile");
     let untyped_small = Element::new(1, "", vec![b'a'; 64]);
     let mut dynamic_drop = instance(
         &engine,
@@ -140,6 +160,11 @@ pub fn call_cases() -> Vec<Case> {
     let small = Element::new(1, "text/plain", vec![b'a'; 64]);
     let kib = Element::new(1, "text/plain", vec![b'a'; 1024]);
     let (small2, kib2, kib3, kib4) = (small.clone(), kib.clone(), kib.clone(), kib.clone());
+    let (small3, small4, kib5) = (small.clone(), small.clone(), kib.clone());
+    let async_engine = default_engine();
+    let async_upper = async_engine
+        .compile("upper", &torvyn_fixtures::uppercase_processor())
+        .expect("compile");
 
     let upper_bytes = torvyn_fixtures::uppercase_processor();
     let upper = engine.compile("upper", &upper_bytes).expect("compile");
@@ -167,6 +192,12 @@ pub fn call_cases() -> Vec<Case> {
         case("typed process -> drop, empty content type", move || {
             typed_drop_plain.process(&untyped_small).expect("process");
         }),
+        case("async typed process -> drop", move || {
+            block_on(async_drop.process_async(&small3)).expect("process");
+        }),
+        case("dense typed process -> drop", move || {
+            dense_drop.process(&small4).expect("process");
+        }),
         case("dynamic process -> drop", move || {
             dynamic_drop.process(&small2).expect("process");
         }),
@@ -192,6 +223,9 @@ pub fn call_cases() -> Vec<Case> {
         case("typed uppercase copy 1 KiB (read + write)", move || {
             typed_upper.process(&kib3).expect("process");
         }),
+        case("dense typed uppercase copy 1 KiB", move || {
+            dense_upper.process(&kib5).expect("process");
+        }),
         case("dynamic uppercase copy 1 KiB", move || {
             dynamic_upper.process(&kib4).expect("process");
         }),
@@ -208,6 +242,16 @@ pub fn call_cases() -> Vec<Case> {
         }),
         case("instantiate (pooling)", move || {
             drop(pooled_engine.instantiate(&pooled).expect("instantiate"));
+        }),
+        case("instantiate_async (on-demand)", move || {
+            drop(block_on(async_engine.instantiate_async(&async_upper)).expect("instantiate"));
+        }),
+        case("instantiate (dense)", move || {
+            drop(
+                dense
+                    .instantiate(&dense_upper_component)
+                    .expect("instantiate"),
+            );
         }),
     ]
 }
@@ -298,6 +342,82 @@ pub fn pipeline_rate(payload_bytes: u32, elements: u64, flows: usize) -> f64 {
     (elements * flows as u64) as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Elements per second through `flows` concurrent source → passthrough →
+/// sink flows of 64 B elements, each a task on a tokio runtime with
+/// `workers` worker threads (all calls async).
+pub fn async_flows_rate(flows: usize, elements_per_flow: u64, workers: usize) -> f64 {
+    let engine = Arc::new(default_engine());
+    let compile = |name: &str, bytes: &[u8]| engine.compile(name, bytes).expect(name);
+    let source = compile("source", &torvyn_fixtures::sized_source(64));
+    let pass = compile("passthrough", &torvyn_fixtures::passthrough_processor());
+    let sink = compile("sink", &torvyn_fixtures::recording_sink());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut pipelines = Vec::with_capacity(flows);
+        for _ in 0..flows {
+            let mut pipeline = Pipeline::new(
+                engine.instantiate_async(&source).await.expect("source"),
+                vec![engine.instantiate_async(&pass).await.expect("pass")],
+                engine.instantiate_async(&sink).await.expect("sink"),
+            );
+            pipeline
+                .init_async(&elements_per_flow.to_string())
+                .await
+                .expect("init");
+            pipelines.push(pipeline);
+        }
+        let start = Instant::now();
+        let tasks: Vec<_> = pipelines
+            .into_iter()
+            .map(|mut pipeline| {
+                tokio::spawn(async move {
+                    let report = pipeline.run_async(|_| {}).await.expect("run");
+                    assert_eq!(report.delivered, elements_per_flow);
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("flow");
+        }
+        (flows as u64 * elements_per_flow) as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+/// What `count` live instances of the uppercase component cost on a
+/// [`InstanceDensity::Dense`] engine, made with `instantiate_async`, each
+/// then called once: (resident bytes per instance, ns per instantiation).
+pub fn density(count: usize) -> (f64, f64) {
+    let engine = dense_engine();
+    let upper = engine
+        .compile("upper", &torvyn_fixtures::uppercase_processor())
+        .expect("compile");
+    let element = Element::new(0, "text/plain", "abc");
+    let before = rss_bytes();
+    let mut instances = Vec::with_capacity(count);
+    let start = Instant::now();
+    for _ in 0..count {
+        instances.push(block_on(engine.instantiate_async(&upper)).expect("instantiate"));
+    }
+    let per_instance_ns = start.elapsed().as_nanos() as f64 / count as f64;
+    for instance in &mut instances {
+        block_on(instance.process_async(&element)).expect("process");
+    }
+    let per_instance_bytes = rss_bytes().saturating_sub(before) as f64 / count as f64;
+    (per_instance_bytes, per_instance_ns)
+}
+
+/// Resident set size of this process, in bytes (Linux; 0 elsewhere).
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 /// The whole report of `torvyn bench`, as Markdown.
 pub fn report(quick: bool) -> String {
     let (batches, per_batch, elements) = if quick {
@@ -344,12 +464,29 @@ pub fn report(quick: bool) -> String {
     }
     let (rate_small, rate_two) = (median(ones), median(twos));
     let rate_large = pipeline_rate(16 << 10, elements / 10, 1);
+    let async_flows = async_flows_rate(1_000, elements / 1_000, 2);
+    let live = if quick { 10_000 } else { 100_000 };
+    let (bytes_per_instance, ns_per_instance) = density(live);
     out.push_str("\n| pipeline (source → passthrough → sink) | elements/s |\n|---|---:|\n");
     out.push_str(&format!("| 64 B payloads, 1 flow | {rate_small:.0} |\n"));
     out.push_str(&format!("| 16 KiB payloads, 1 flow | {rate_large:.0} |\n"));
     out.push_str(&format!(
         "| 64 B payloads, 2 flows on 2 threads | {rate_two:.0} |\n"
     ));
+    out.push_str(&format!(
+        "| 64 B payloads, 1,000 async flows on a 2-worker tokio runtime | {async_flows:.0} |\n"
+    ));
+    out.push_str(&format!(
+        "\n| {live} live instances (dense, instantiate_async, one call each) | per instance |\n|---|---:|\n\
+         | resident memory | {:.1} KiB |\n| instantiate_async | {:.1} µs |\n",
+        bytes_per_instance / 1024.0,
+        ns_per_instance / 1000.0
+    ));
+    let allocs = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map_or(f64::NAN, |r| r.allocations)
+    };
 
     out.push_str("\n| ratio | measured | target |\n|---|---:|---|\n");
     let ratios = [
@@ -380,6 +517,32 @@ pub fn report(quick: bool) -> String {
             "-",
         ),
         ("2 flows / 1 flow", rate_two / rate_small, "≥ 1.7"),
+        (
+            "async typed drop / sync typed drop",
+            ns("async typed process -> drop") / typed_drop,
+            "≤ 1.3",
+        ),
+        (
+            "async typed drop: host allocations per call",
+            allocs("async typed process -> drop"),
+            "≤ 1",
+        ),
+        (
+            "1,000 async flows (2 workers) / 1 sync flow",
+            async_flows / rate_small,
+            "≥ 1.6",
+        ),
+        (
+            "dense / guarded, typed drop (explicit bounds checks)",
+            ns("dense typed process -> drop") / typed_drop,
+            "-",
+        ),
+        (
+            "dense / guarded, uppercase copy 1 KiB",
+            ns("dense typed uppercase copy 1 KiB")
+                / ns("typed uppercase copy 1 KiB (read + write)"),
+            "-",
+        ),
     ];
     for (name, value, target) in ratios {
         out.push_str(&format!("| {name} | {value:.2} | {target} |\n"));

@@ -1,11 +1,12 @@
 //! `inspect`, `run` and `invoke`: each writes its report to `out`.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use torvyn_engine::{
-    CallPath, CompiledComponent, EngineConfig, ImportProvider, Interface, Pipeline, WasmEngine,
-    WasmtimeEngine,
+    CallPath, CompiledComponent, ComponentInvoker, EngineConfig, ImportProvider, Interface,
+    Pipeline, WasmEngine, WasmtimeEngine,
 };
 
 use crate::bundled::{self, LoadError};
@@ -19,6 +20,8 @@ pub enum CliError {
     Engine(torvyn_engine::Error),
     /// Writing the report failed (exit code 1).
     Output(std::io::Error),
+    /// The async runtime could not run the flows (exit code 1).
+    Runtime(String),
 }
 
 impl CliError {
@@ -27,7 +30,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Load(_) => 3,
-            CliError::Engine(_) | CliError::Output(_) => 1,
+            CliError::Engine(_) | CliError::Output(_) | CliError::Runtime(_) => 1,
         }
     }
 }
@@ -38,6 +41,7 @@ impl std::fmt::Display for CliError {
             CliError::Load(e) => e.fmt(f),
             CliError::Engine(e) => e.fmt(f),
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
+            CliError::Runtime(e) => f.write_str(e),
         }
     }
 }
@@ -48,6 +52,7 @@ impl std::error::Error for CliError {
             CliError::Load(e) => e.source(),
             CliError::Engine(e) => std::error::Error::source(e),
             CliError::Output(e) => e.source(),
+            CliError::Runtime(_) => None,
         }
     }
 }
@@ -175,6 +180,8 @@ pub struct RunArgs {
     pub config: String,
     /// Stop after this many elements.
     pub count: Option<u64>,
+    /// Copies of the flow run at once (as tokio tasks when more than one).
+    pub flows: usize,
     /// Show a progress bar.
     pub progress: bool,
     /// Limits per call.
@@ -183,6 +190,9 @@ pub struct RunArgs {
 
 /// `torvyn run`: runs a pipeline and prints a summary line.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if args.flows > 1 {
+        return run_flows(args, out);
+    }
     let engine = engine(&args.limits)?;
     let source = engine.instantiate(&compile(&engine, &args.source)?)?;
     let processors = args
@@ -240,6 +250,86 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
         } else {
             "not metered".into()
         },
+    )?;
+    Ok(())
+}
+
+/// `torvyn run --flows N`: N copies of the flow, each a task on a
+/// multi-thread tokio runtime, every stage call awaited.
+fn run_flows(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let engine = Arc::new(engine(&args.limits)?);
+    let source = compile(&engine, &args.source)?;
+    let processors = args
+        .processors
+        .iter()
+        .map(|spec| compile(&engine, spec))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let sink = compile(&engine, &args.sink)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))?;
+    let started = std::time::Instant::now();
+    let reports = runtime.block_on(async {
+        let mut flows = tokio::task::JoinSet::new();
+        for flow in 0..args.flows {
+            let (engine, source, processors, sink) = (
+                engine.clone(),
+                source.clone(),
+                processors.clone(),
+                sink.clone(),
+            );
+            let (config, count) = (args.config.clone(), args.count);
+            flows.spawn(async move {
+                let report = async {
+                    let mut stages = Vec::with_capacity(processors.len());
+                    for processor in &processors {
+                        stages.push(engine.instantiate_async(processor).await?);
+                    }
+                    let mut pipeline = Pipeline::new(
+                        engine.instantiate_async(&source).await?,
+                        stages,
+                        engine.instantiate_async(&sink).await?,
+                    );
+                    if let Some(count) = count {
+                        pipeline = pipeline.limit(count);
+                    }
+                    pipeline.init_async(&config).await?;
+                    let report = pipeline.run_async(|_| {}).await?;
+                    pipeline.teardown_async().await?;
+                    Ok::<_, torvyn_engine::Error>(report)
+                }
+                .await;
+                (flow, report)
+            });
+        }
+        let mut reports = Vec::with_capacity(args.flows);
+        while let Some(joined) = flows.join_next().await {
+            reports
+                .push(joined.map_err(|e| CliError::Runtime(format!("a flow task failed: {e}")))?);
+        }
+        reports.sort_by_key(|(flow, _)| *flow);
+        Ok::<_, CliError>(reports)
+    })?;
+    let elapsed = started.elapsed();
+    let mut delivered = 0;
+    for (flow, report) in reports {
+        let report = report?;
+        delivered += report.delivered;
+        writeln!(
+            out,
+            "flow {flow}: elements: {} delivered, {} dropped; bytes: {}; {:.0} elements/s",
+            report.delivered,
+            report.dropped,
+            report.bytes_delivered,
+            report.elements_per_second(),
+        )?;
+    }
+    writeln!(
+        out,
+        "total: {} flows, {delivered} elements delivered; {:.0} elements/s; errors: 0",
+        args.flows,
+        delivered as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
     )?;
     Ok(())
 }

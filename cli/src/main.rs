@@ -62,6 +62,10 @@ enum Command {
         /// Stop after this many elements.
         #[arg(long)]
         count: Option<u64>,
+        /// Run this many copies of the flow at once, each a task on a tokio
+        /// runtime with one worker per core; prints per-flow and total rates.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        flows: u32,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
             sink,
             config,
             count,
+            flows,
             quiet,
             limits: l,
         } => commands::run(
@@ -114,6 +119,7 @@ fn main() -> ExitCode {
                 sink,
                 config,
                 count,
+                flows: flows as usize,
                 progress: !quiet,
                 limits: limits(l),
             },

@@ -159,3 +159,48 @@ fn the_commands_work_on_real_toolchain_components() {
     let (code, out, err) = torvyn(&["invoke", &real_guest("c-sink"), "complete()"]);
     assert_eq!((code, out.trim()), (0, "ok"), "{err}");
 }
+
+#[test]
+fn run_with_flows_runs_copies_concurrently_and_reports_each() {
+    let (code, out, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        "bundled:uppercase",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "300",
+        "--flows",
+        "8",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 9, "{out}");
+    let bytes: usize = (0..300).map(|n| format!("ELEMENT {n}").len()).sum();
+    for (flow, line) in lines[..8].iter().enumerate() {
+        assert!(
+            line.starts_with(&format!(
+                "flow {flow}: elements: 300 delivered, 0 dropped; bytes: {bytes};"
+            )),
+            "{line}"
+        );
+    }
+    assert!(
+        lines[8].starts_with("total: 8 flows, 2400 elements delivered;"),
+        "{}",
+        lines[8]
+    );
+    let (code, _, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--sink",
+        "bundled:recording-sink",
+        "--flows",
+        "0",
+    ]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -1,0 +1,221 @@
+//! What a flow is made of, before anything runs: nodes (a component in a
+//! role, with its own config) and edges between their ports, checked as a
+//! whole so that every mistake is named before the first call.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::{Error, Result};
+use crate::interfaces::Interface;
+
+/// A stage of a flow: a component playing one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeSpec {
+    /// The node's name, unique in its flow.
+    pub name: String,
+    /// The name of the component it runs.
+    pub component: String,
+    /// Its role: the interface of the contract it is called through
+    /// (source, processor, sink, filter, router or aggregator).
+    pub role: Interface,
+    /// Text given to its `init`.
+    pub config: String,
+}
+
+/// One end of an edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRef {
+    /// The node.
+    pub node: String,
+    /// The port: for a router, the name its `route` returns; otherwise
+    /// informative (`output`, `input`).
+    pub port: String,
+}
+
+/// Elements leaving `from` go to `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeSpec {
+    /// Where elements leave.
+    pub from: PortRef,
+    /// Where they arrive.
+    pub to: PortRef,
+}
+
+impl std::fmt::Display for EdgeSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{} -> {}.{}",
+            self.from.node, self.from.port, self.to.node, self.to.port
+        )
+    }
+}
+
+/// A flow: nodes and the edges between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowSpec {
+    /// The flow's name.
+    pub name: String,
+    /// Its nodes.
+    pub nodes: Vec<NodeSpec>,
+    /// Its edges.
+    pub edges: Vec<EdgeSpec>,
+    /// Elements that may wait between a source and the rest of the flow on
+    /// the async driver; a full queue is backpressure.
+    pub queue_depth: usize,
+}
+
+/// The default of [`FlowSpec::queue_depth`].
+pub const DEFAULT_QUEUE_DEPTH: usize = 64;
+
+/// The roles a node can play, by interface name (any `@version` ignored).
+pub fn role_of(interface: &str) -> Option<Interface> {
+    let base = interface.split('@').next().unwrap_or(interface);
+    [
+        Interface::Source,
+        Interface::Processor,
+        Interface::Sink,
+        Interface::Filter,
+        Interface::Router,
+        Interface::Aggregator,
+    ]
+    .into_iter()
+    .find(|role| role.wit_name() == base)
+}
+
+/// A flow after [`FlowSpec::validate`]: nodes in an order where every edge
+/// goes forward, each with the nodes its ports lead to.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Indices into `FlowSpec::nodes`, upstream before downstream.
+    pub(crate) order: Vec<usize>,
+    /// Per node: (port, target node) for every edge leaving it.
+    pub(crate) outputs: Vec<Vec<(String, usize)>>,
+    /// Per node: the sources upstream of it.
+    pub(crate) upstream_sources: Vec<BTreeSet<usize>>,
+}
+
+impl FlowSpec {
+    fn error(&self, detail: String) -> Error {
+        Error::Flow {
+            flow: self.name.clone(),
+            detail,
+        }
+    }
+
+    /// Checks the graph: unique node names, edges between known nodes, no
+    /// input into a source and no output from a sink, every other node
+    /// both fed and drained, at least one source and one sink, no cycle.
+    /// The first problem is returned, naming the node or edge at fault.
+    pub(crate) fn validate(&self) -> Result<Plan> {
+        let mut index = BTreeMap::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.role == Interface::Lifecycle {
+                return Err(self.error(format!(
+                    "node `{}`: `{}` is not a stage role (source, processor, sink, filter, \
+                     router, aggregator)",
+                    node.name,
+                    node.role.wit_name()
+                )));
+            }
+            if index.insert(node.name.as_str(), i).is_some() {
+                return Err(self.error(format!("node `{}` is declared twice", node.name)));
+            }
+        }
+        if !self.nodes.iter().any(|n| n.role == Interface::Source) {
+            return Err(self.error("the flow has no source".into()));
+        }
+        if !self.nodes.iter().any(|n| n.role == Interface::Sink) {
+            return Err(self.error("the flow has no sink".into()));
+        }
+        let mut outputs = vec![Vec::new(); self.nodes.len()];
+        let mut inputs = vec![Vec::new(); self.nodes.len()];
+        for edge in &self.edges {
+            let lookup = |node: &str| {
+                index.get(node).copied().ok_or_else(|| {
+                    self.error(format!("edge {edge} names an unknown node `{node}`"))
+                })
+            };
+            let (from, to) = (lookup(&edge.from.node)?, lookup(&edge.to.node)?);
+            if self.nodes[from].role == Interface::Sink {
+                return Err(self.error(format!(
+                    "edge {edge} leaves sink `{}`: a sink has no outputs",
+                    edge.from.node
+                )));
+            }
+            if self.nodes[to].role == Interface::Source {
+                return Err(self.error(format!(
+                    "edge {edge} enters source `{}`: a source has no inputs",
+                    edge.to.node
+                )));
+            }
+            if from == to {
+                return Err(self.error(format!("edge {edge} is a cycle on `{}`", edge.from.node)));
+            }
+            outputs[from].push((edge.from.port.clone(), to));
+            inputs[to].push(from);
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.role != Interface::Source && inputs[i].is_empty() {
+                return Err(self.error(format!("node `{}` has no incoming edge", node.name)));
+            }
+            if node.role != Interface::Sink && outputs[i].is_empty() {
+                return Err(self.error(format!(
+                    "node `{}` has no outgoing edge: its elements would go nowhere",
+                    node.name
+                )));
+            }
+        }
+        let order = self.topological_order(&outputs, &inputs)?;
+        let mut upstream_sources = vec![BTreeSet::new(); self.nodes.len()];
+        for &i in &order {
+            if self.nodes[i].role == Interface::Source {
+                upstream_sources[i].insert(i);
+            }
+            let here = upstream_sources[i].clone();
+            for &(_, to) in &outputs[i] {
+                upstream_sources[to].extend(here.iter().copied());
+            }
+        }
+        Ok(Plan {
+            order,
+            outputs,
+            upstream_sources,
+        })
+    }
+
+    /// Kahn's algorithm; what is left over is on a cycle.
+    fn topological_order(
+        &self,
+        outputs: &[Vec<(String, usize)>],
+        inputs: &[Vec<usize>],
+    ) -> Result<Vec<usize>> {
+        let mut waiting: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        let mut ready: Vec<usize> = (0..self.nodes.len()).filter(|&i| waiting[i] == 0).collect();
+        ready.reverse();
+        let mut order = Vec::with_capacity(self.nodes.len());
+        while let Some(i) = ready.pop() {
+            order.push(i);
+            for &(_, to) in &outputs[i] {
+                waiting[to] -= 1;
+                if waiting[to] == 0 {
+                    ready.push(to);
+                }
+            }
+        }
+        if order.len() < self.nodes.len() {
+            let cycle: Vec<&str> = (0..self.nodes.len())
+                .filter(|&i| waiting[i] > 0)
+                .map(|i| self.nodes[i].name.as_str())
+                .collect();
+            return Err(self.error(format!(
+                "the edges form a cycle through {}",
+                cycle
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(order)
+    }
+}

@@ -1,0 +1,578 @@
+//! Flows with every stage role, from code and from flow files, on the sync
+//! and the async driver: filters, aggregators, routers fanning out, per-node
+//! config, backpressure, failures, and invalid flows refused by name.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use torvyn_engine::flow::file::FlowFile;
+use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef};
+use torvyn_engine::{
+    CompiledComponent, EngineConfig, Error, Flow, FlowSpec, Interface, WasmtimeEngine,
+    WasmtimeInstance,
+};
+
+fn engine() -> WasmtimeEngine {
+    WasmtimeEngine::new(EngineConfig::builder().build().unwrap()).unwrap()
+}
+
+/// A fixture: its component name and the builder of its bytes.
+type Fixture = (&'static str, fn() -> Vec<u8>);
+
+/// Every fixture a flow here uses, compiled, by component name.
+fn components(engine: &WasmtimeEngine) -> BTreeMap<String, CompiledComponent> {
+    let fixtures: [Fixture; 7] = [
+        ("source", torvyn_fixtures::counting_source),
+        ("upper", torvyn_fixtures::uppercase_processor),
+        ("filter", torvyn_fixtures::modulo_filter),
+        ("aggregator", torvyn_fixtures::concat_aggregator),
+        ("router", torvyn_fixtures::parity_router),
+        ("sink", torvyn_fixtures::recording_sink),
+        ("third-traps", torvyn_fixtures::faults::unreachable_on_third),
+    ];
+    fixtures
+        .into_iter()
+        .map(|(name, bytes)| (name.to_string(), common::compile(engine, name, &bytes())))
+        .collect()
+}
+
+fn node(name: &str, component: &str, role: Interface, config: &str) -> NodeSpec {
+    NodeSpec {
+        name: name.into(),
+        component: component.into(),
+        role,
+        config: config.into(),
+    }
+}
+
+fn edge(from: &str, port: &str, to: &str) -> EdgeSpec {
+    EdgeSpec {
+        from: PortRef {
+            node: from.into(),
+            port: port.into(),
+        },
+        to: PortRef {
+            node: to.into(),
+            port: "input".into(),
+        },
+    }
+}
+
+fn spec(nodes: Vec<NodeSpec>, edges: Vec<EdgeSpec>) -> FlowSpec {
+    FlowSpec {
+        name: "test".into(),
+        nodes,
+        edges,
+        queue_depth: 64,
+    }
+}
+
+/// Source → filter → aggregator → sink, each node with its own config.
+fn token_flow(count: u64) -> FlowSpec {
+    spec(
+        vec![
+            node("tokens", "source", Interface::Source, &count.to_string()),
+            node("filter", "filter", Interface::Filter, "3"),
+            node("sentences", "aggregator", Interface::Aggregator, "4"),
+            node("out", "sink", Interface::Sink, "2"),
+        ],
+        vec![
+            edge("tokens", "output", "filter"),
+            edge("filter", "output", "sentences"),
+            edge("sentences", "output", "out"),
+        ],
+    )
+}
+
+/// What the token flow must deliver: every third element (by the filter's
+/// input numbering) dropped, the rest concatenated four at a time, the
+/// remainder flushed at the end.
+fn expected_sentences(count: u64) -> Vec<String> {
+    let kept: Vec<String> = (0..count)
+        .filter(|n| n % 3 != 0)
+        .map(|n| format!("element {n}"))
+        .collect();
+    kept.chunks(4).map(|chunk| chunk.concat()).collect()
+}
+
+fn run_collecting(
+    flow: &mut Flow<WasmtimeInstance>,
+) -> torvyn_engine::Result<Vec<(String, String)>> {
+    let mut seen = Vec::new();
+    flow.run(|sink, element| {
+        seen.push((
+            sink.to_string(),
+            String::from_utf8(element.payload.to_vec()).unwrap(),
+        ))
+    })?;
+    Ok(seen)
+}
+
+#[test]
+fn filter_aggregator_and_per_node_config_on_the_sync_driver() {
+    let engine = engine();
+    let components = components(&engine);
+    let mut flow = Flow::instantiate(&engine, token_flow(22), &components).unwrap();
+    let seen = run_collecting(&mut flow).unwrap();
+    let expected = expected_sentences(22);
+    assert_eq!(
+        expected.len(),
+        4,
+        "three batches of 4 and a flushed rest of 2"
+    );
+    let got: Vec<String> = seen.iter().map(|(_, payload)| payload.clone()).collect();
+    assert_eq!(got, expected);
+    assert!(seen.iter().all(|(sink, _)| sink == "out"));
+
+    let report = flow.report(std::time::Duration::ZERO);
+    let node = |name: &str| report.node(name).unwrap().clone();
+    assert_eq!(
+        (node("tokens").elements_out, node("tokens").calls()),
+        (22, 23)
+    );
+    assert_eq!(
+        (
+            node("filter").elements_in,
+            node("filter").dropped,
+            node("filter").elements_out
+        ),
+        (22, 8, 14)
+    );
+    assert_eq!(
+        (
+            node("sentences").elements_in,
+            node("sentences").elements_out
+        ),
+        (14, 4)
+    );
+    // The sink pauses every 2 elements (its own config): 2 pauses for 4.
+    assert_eq!((node("out").elements_out, node("out").pauses), (4, 2));
+    // The sink's pause at the 2nd sentence and its ready at the 3rd reached
+    // the source (the 4th, flushed at the end, pauses a finished source).
+    let source = flow
+        .instance("tokens")
+        .unwrap()
+        .host()
+        .capability_queries()
+        .to_vec();
+    assert_eq!(
+        source,
+        ["fixture:pause", "fixture:ready", "fixture:teardown"]
+    );
+    let sink = flow
+        .instance("out")
+        .unwrap()
+        .host()
+        .capability_queries()
+        .to_vec();
+    assert_eq!(sink, ["fixture:complete", "fixture:teardown"]);
+}
+
+#[test]
+fn the_async_driver_gives_the_same_results_and_queues_backpressure() {
+    let engine = std::sync::Arc::new(engine());
+    let components = components(&engine);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for count in [22u64, 30, 7] {
+            let (engine, components) = (engine.clone(), components.clone());
+            tasks.spawn(async move {
+                let mut spec = token_flow(count);
+                // A queue of one: the source is paused whenever it runs ahead.
+                spec.queue_depth = 1;
+                let mut flow = Flow::instantiate_async(&*engine, spec, &components)
+                    .await
+                    .unwrap();
+                let mut payloads = Vec::new();
+                let report = flow
+                    .run_async(|_, element| {
+                        payloads.push(String::from_utf8(element.payload.to_vec()).unwrap())
+                    })
+                    .await
+                    .unwrap();
+                let queries = flow
+                    .instance("tokens")
+                    .unwrap()
+                    .host()
+                    .capability_queries()
+                    .to_vec();
+                (count, payloads, report.delivered(), queries)
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let (count, payloads, delivered, queries) = joined.unwrap();
+            assert_eq!(payloads, expected_sentences(count));
+            assert_eq!(delivered, payloads.len() as u64);
+            assert!(
+                queries.contains(&"fixture:pause".to_string()),
+                "{queries:?}"
+            );
+            assert!(
+                queries.contains(&"fixture:ready".to_string()),
+                "{queries:?}"
+            );
+            assert_eq!(queries.last().map(String::as_str), Some("fixture:teardown"));
+        }
+    });
+}
+
+#[test]
+fn a_router_fans_out_to_every_edge_of_its_ports() {
+    let engine = engine();
+    let components = components(&engine);
+    let flow_spec = spec(
+        vec![
+            node("numbers", "source", Interface::Source, "12"),
+            node("split", "router", Interface::Router, ""),
+            node("evens", "sink", Interface::Sink, "1000"),
+            node("odds", "sink", Interface::Sink, "1000"),
+            node("audit", "sink", Interface::Sink, "1000"),
+        ],
+        vec![
+            edge("numbers", "output", "split"),
+            edge("split", "even", "evens"),
+            edge("split", "odd", "odds"),
+            edge("split", "audit", "audit"),
+            edge("split", "audit", "evens"),
+        ],
+    );
+    let mut flow = Flow::instantiate(&engine, flow_spec, &components).unwrap();
+    let seen = run_collecting(&mut flow).unwrap();
+    let at = |sink: &str| -> Vec<String> {
+        seen.iter()
+            .filter(|(s, _)| s == sink)
+            .map(|(_, p)| p.clone())
+            .collect()
+    };
+    let names = |ns: &[u64]| -> Vec<String> { ns.iter().map(|n| format!("element {n}")).collect() };
+    // Multiples of 5 also go to `audit`, whose edges lead to `audit` and `evens`.
+    assert_eq!(at("evens"), names(&[0, 0, 2, 4, 5, 6, 8, 10, 10]));
+    assert_eq!(at("odds"), names(&[1, 3, 5, 7, 9, 11]));
+    assert_eq!(at("audit"), names(&[0, 5, 10]));
+}
+
+#[test]
+fn a_port_no_edge_leaves_is_an_error_naming_it() {
+    let engine = engine();
+    let components = components(&engine);
+    let flow_spec = spec(
+        vec![
+            node("numbers", "source", Interface::Source, "12"),
+            node("split", "router", Interface::Router, ""),
+            node("evens", "sink", Interface::Sink, "1000"),
+            node("odds", "sink", Interface::Sink, "1000"),
+        ],
+        vec![
+            edge("numbers", "output", "split"),
+            edge("split", "even", "evens"),
+            edge("split", "odd", "odds"),
+        ],
+    );
+    let mut flow = Flow::instantiate(&engine, flow_spec, &components).unwrap();
+    match run_collecting(&mut flow) {
+        Err(Error::Flow { detail, .. }) => {
+            assert!(detail.contains("router `split`"), "{detail}");
+            assert!(detail.contains("port `audit`"), "{detail}");
+        }
+        other => panic!("expected a flow error, got {other:?}"),
+    }
+    let report = flow.report(std::time::Duration::ZERO);
+    assert_eq!(report.node("split").unwrap().errors, 1);
+    // Element 0 is a multiple of 5: the run stops at the first element.
+    assert_eq!(report.delivered(), 0);
+}
+
+#[test]
+fn a_failure_stops_the_flow_and_every_node_is_still_torn_down() {
+    let engine = engine();
+    let components = components(&engine);
+    let flow_spec = spec(
+        vec![
+            node("numbers", "source", Interface::Source, "10"),
+            node("trap", "third-traps", Interface::Processor, ""),
+            node("out", "sink", Interface::Sink, "1000"),
+        ],
+        vec![
+            edge("numbers", "output", "trap"),
+            edge("trap", "output", "out"),
+        ],
+    );
+    let mut flow = Flow::instantiate(&engine, flow_spec, &components).unwrap();
+    let error = run_collecting(&mut flow).unwrap_err();
+    assert!(
+        matches!(&error, Error::Trap { site, .. } if site.component == "third-traps"),
+        "{error}"
+    );
+    let report = flow.report(std::time::Duration::ZERO);
+    assert_eq!(report.node("trap").unwrap().errors, 1);
+    assert_eq!(report.node("trap").unwrap().dropped, 2);
+    for name in ["numbers", "out"] {
+        let queries = flow
+            .instance(name)
+            .unwrap()
+            .host()
+            .capability_queries()
+            .to_vec();
+        assert!(
+            queries.contains(&"fixture:teardown".to_string()),
+            "{name}: {queries:?}"
+        );
+    }
+}
+
+#[test]
+fn invalid_flows_are_refused_naming_what_is_wrong() {
+    let engine = engine();
+    let components = components(&engine);
+    let refused = |flow_spec: FlowSpec, expected: &str| match Flow::instantiate(
+        &engine,
+        flow_spec,
+        &components,
+    ) {
+        Err(Error::Flow { detail, .. }) => {
+            assert!(
+                detail.contains(expected),
+                "expected `{expected}` in: {detail}"
+            )
+        }
+        other => panic!("expected a flow error with `{expected}`, got {other:?}"),
+    };
+    let source = || node("numbers", "source", Interface::Source, "3");
+    let sink = || node("out", "sink", Interface::Sink, "");
+    // A role the component lacks.
+    refused(
+        spec(
+            vec![source(), node("f", "upper", Interface::Filter, ""), sink()],
+            vec![edge("numbers", "output", "f"), edge("f", "output", "out")],
+        ),
+        "node `f`: component `upper` does not export `torvyn:filtering/filter`",
+    );
+    // An edge naming an unknown node.
+    refused(
+        spec(
+            vec![source(), sink()],
+            vec![edge("numbers", "output", "nowhere")],
+        ),
+        "edge numbers.output -> nowhere.input names an unknown node `nowhere`",
+    );
+    // A cycle.
+    refused(
+        spec(
+            vec![
+                source(),
+                node("a", "upper", Interface::Processor, ""),
+                node("b", "upper", Interface::Processor, ""),
+                sink(),
+            ],
+            vec![
+                edge("numbers", "output", "a"),
+                edge("a", "output", "b"),
+                edge("b", "output", "a"),
+                edge("b", "output", "out"),
+            ],
+        ),
+        "cycle through `a`, `b`",
+    );
+    // No sink.
+    refused(
+        spec(
+            vec![source(), node("a", "upper", Interface::Processor, "")],
+            vec![edge("numbers", "output", "a")],
+        ),
+        "the flow has no sink",
+    );
+    // Into a source, out of a sink.
+    refused(
+        spec(
+            vec![source(), sink()],
+            vec![
+                edge("numbers", "output", "out"),
+                edge("out", "output", "numbers"),
+            ],
+        ),
+        "leaves sink `out`",
+    );
+    // A component nobody declared.
+    refused(
+        spec(
+            vec![
+                source(),
+                node("x", "missing", Interface::Processor, ""),
+                sink(),
+            ],
+            vec![edge("numbers", "output", "x"), edge("x", "output", "out")],
+        ),
+        "node `x` names component `missing`, which is not declared",
+    );
+}
+
+const TOKEN_FILE: &str = r#"
+[torvyn]
+name = "token-streaming"
+version = "0.1.0"
+contract_version = "0.1.0"
+description = "ignored here"
+
+[[component]]
+name = "token-source"
+path = "source.wasm"
+
+[[component]]
+name = "content-filter"
+path = "filter.wasm"
+language = "wat"
+
+[[component]]
+name = "sentence-aggregator"
+path = "aggregator.wasm"
+
+[[component]]
+name = "output-sink"
+path = "sink.wasm"
+
+[flow.main]
+description = "Tokens -> Filter -> Aggregate -> Output"
+default_queue_depth = 2
+
+[flow.main.nodes.source]
+component = "token-source"
+interface = "torvyn:streaming/source"
+config = "22"
+
+[flow.main.nodes.filter]
+component = "content-filter"
+interface = "torvyn:filtering/filter@0.1.0"
+config = "3"
+
+[flow.main.nodes.aggregator]
+component = "sentence-aggregator"
+interface = "torvyn:aggregation/aggregator"
+config = "4"
+
+[flow.main.nodes.sink]
+component = "output-sink"
+interface = "torvyn:streaming/sink"
+config = "2"
+
+[[flow.main.edges]]
+from = { node = "source", port = "output" }
+to = { node = "filter", port = "input" }
+
+[[flow.main.edges]]
+from = { node = "filter", port = "output" }
+to = { node = "aggregator", port = "input" }
+
+[[flow.main.edges]]
+from = { node = "aggregator", port = "output" }
+to = { node = "sink", port = "input" }
+
+[security]
+default_capability_policy = "deny-all"
+
+[runtime]
+worker_threads = 2
+
+[runtime.scheduling]
+policy = "weighted-fair"
+"#;
+
+#[test]
+fn a_flow_file_runs_with_its_components_configs_and_queue_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, bytes) in [
+        ("source.wasm", torvyn_fixtures::counting_source()),
+        ("filter.wasm", torvyn_fixtures::modulo_filter()),
+        ("aggregator.wasm", torvyn_fixtures::concat_aggregator()),
+        ("sink.wasm", torvyn_fixtures::recording_sink()),
+    ] {
+        std::fs::write(dir.path().join(file), bytes).unwrap();
+    }
+    let path = dir.path().join("Torvyn.toml");
+    std::fs::write(&path, TOKEN_FILE).unwrap();
+    let file = FlowFile::read(&path).unwrap();
+    assert_eq!(file.worker_threads, Some(2));
+    let flow_spec = file.flow(None).unwrap().clone();
+    assert_eq!(flow_spec.queue_depth, 2);
+    let engine = engine();
+    let components: BTreeMap<String, CompiledComponent> = file
+        .components
+        .iter()
+        .map(|(name, location)| {
+            assert!(Path::new(location).starts_with(dir.path()), "{location}");
+            let bytes = std::fs::read(location).unwrap();
+            (name.clone(), common::compile(&engine, name, &bytes))
+        })
+        .collect();
+    let mut flow = Flow::instantiate(&engine, flow_spec, &components).unwrap();
+    let seen = run_collecting(&mut flow).unwrap();
+    let got: Vec<String> = seen.into_iter().map(|(_, payload)| payload).collect();
+    assert_eq!(got, expected_sentences(22));
+}
+
+#[test]
+fn flow_file_mistakes_are_named() {
+    let path = Path::new("/flows/Torvyn.toml");
+    let refused = |text: &str, expected: &[&str]| match FlowFile::parse(path, text) {
+        Err(Error::Flow { detail, .. }) => {
+            for part in expected {
+                assert!(detail.contains(part), "expected `{part}` in: {detail}");
+            }
+        }
+        other => panic!("expected a flow error, got {other:?}"),
+    };
+    // A misspelt key of ours, with its line.
+    refused(
+        &TOKEN_FILE.replace(
+            "interface = \"torvyn:filtering/filter@0.1.0\"",
+            "interfce = \"torvyn:filtering/filter\"",
+        ),
+        &["unknown field `interfce`", "line "],
+    );
+    refused(
+        &TOKEN_FILE.replace("default_queue_depth = 2", "default_queue_dpth = 2"),
+        &["default_queue_dpth"],
+    );
+    refused(&TOKEN_FILE.replace("[security]", "[securty]"), &["securty"]);
+    // An edge to an unknown node.
+    refused(
+        &TOKEN_FILE.replace("to = { node = \"sink\"", "to = { node = \"sinks\""),
+        &["unknown node `sinks`"],
+    );
+    // An interface that is no role.
+    refused(
+        &TOKEN_FILE.replace("torvyn:streaming/sink\"", "torvyn:streaming/lifecycle\""),
+        &["node `sink`", "torvyn:streaming/lifecycle", "no stage role"],
+    );
+    // A component nobody declares.
+    refused(
+        &TOKEN_FILE.replace("component = \"output-sink\"", "component = \"output\""),
+        &["component `output`"],
+    );
+    // Broken TOML.
+    refused("[flow.main\n", &["line 1"]);
+    // Which flow?
+    let two = format!("{TOKEN_FILE}\n[flow.other.nodes.a]\ncomponent = \"token-source\"\ninterface = \"torvyn:streaming/source\"\n");
+    match FlowFile::parse(path, &two) {
+        Err(Error::Flow { detail, .. }) => assert!(
+            detail.contains("no outgoing edge") || detail.contains("no sink"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let file = FlowFile::parse(path, TOKEN_FILE).unwrap();
+    assert!(file.flow(Some("main")).is_ok());
+    match file.flow(Some("mian")) {
+        Err(Error::Flow { detail, .. }) => {
+            assert!(detail.contains("no flow `mian` (flows: main)"), "{detail}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(file.components["content-filter"], "/flows/filter.wasm");
+}
