@@ -395,6 +395,7 @@ impl WasmtimeInstance {
     }
 
     fn poison_with(&mut self, error: &Error) {
+        tracing::warn!(component = self.component.name(), %error, "instance poisoned");
         self.state.poisoned = Some(error.to_string());
         let (input, flow) = (self.input.rep(), self.flow.rep());
         self.store.data_mut().host.release_guest_held(input, flow);
@@ -569,6 +570,12 @@ impl Call<'_> {
     }
 
     fn poison(&mut self, cause: String) {
+        tracing::warn!(
+            component = self.component.name(),
+            function = self.function,
+            %cause,
+            "instance poisoned"
+        );
         self.state.poisoned = Some(cause);
         self.store
             .data_mut()

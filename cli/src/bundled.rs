@@ -52,6 +52,11 @@ pub const BUNDLED: &[Bundled] = &[
         torvyn_fixtures::calculator,
     ),
     (
+        "wasi-printer",
+        "imports WASI; writes each payload to its stdout, drops it",
+        torvyn_fixtures::wasi_printer,
+    ),
+    (
         "wasi-probe",
         "imports WASI; probe.env-count, probe.preopen-count",
         torvyn_fixtures::wasi_probe,

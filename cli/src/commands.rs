@@ -1,12 +1,11 @@
 //! `inspect`, `run` and `invoke`: each writes its report to `out`.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use torvyn_engine::{
-    CallPath, CompiledComponent, ComponentInvoker, EngineConfig, ImportProvider, Interface,
-    Pipeline, WasmEngine, WasmtimeEngine,
+    CallPath, CompiledComponent, EngineConfig, ImportProvider, Interface, WasmEngine,
+    WasmtimeEngine,
 };
 
 use crate::bundled::{self, LoadError};
@@ -22,6 +21,8 @@ pub enum CliError {
     Output(std::io::Error),
     /// The async runtime could not run the flows (exit code 1).
     Runtime(String),
+    /// The command line asks for something impossible (exit code 2).
+    Usage(String),
 }
 
 impl CliError {
@@ -31,6 +32,7 @@ impl CliError {
         match self {
             CliError::Load(_) => 3,
             CliError::Engine(_) | CliError::Output(_) | CliError::Runtime(_) => 1,
+            CliError::Usage(_) => 2,
         }
     }
 }
@@ -41,7 +43,7 @@ impl std::fmt::Display for CliError {
             CliError::Load(e) => e.fmt(f),
             CliError::Engine(e) => e.fmt(f),
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
-            CliError::Runtime(e) => f.write_str(e),
+            CliError::Runtime(e) | CliError::Usage(e) => f.write_str(e),
         }
     }
 }
@@ -52,7 +54,7 @@ impl std::error::Error for CliError {
             CliError::Load(e) => e.source(),
             CliError::Engine(e) => std::error::Error::source(e),
             CliError::Output(e) => e.source(),
-            CliError::Runtime(_) => None,
+            CliError::Runtime(_) | CliError::Usage(_) => None,
         }
     }
 }
@@ -84,15 +86,23 @@ pub struct LimitArgs {
     pub deadline_ms: Option<u64>,
 }
 
-fn engine(limits: &LimitArgs) -> Result<WasmtimeEngine, CliError> {
-    let mut config = EngineConfig::builder().fuel_per_call(limits.fuel);
+pub(crate) fn engine(limits: &LimitArgs) -> Result<WasmtimeEngine, CliError> {
+    engine_with(limits, EngineConfig::builder())
+}
+
+/// An engine with `limits` on top of `config`.
+pub(crate) fn engine_with(
+    limits: &LimitArgs,
+    config: torvyn_engine::EngineConfigBuilder,
+) -> Result<WasmtimeEngine, CliError> {
+    let mut config = config.fuel_per_call(limits.fuel);
     if let Some(ms) = limits.deadline_ms {
         config = config.call_deadline(Some(Duration::from_millis(ms)));
     }
     Ok(WasmtimeEngine::new(config.build()?)?)
 }
 
-fn compile(engine: &WasmtimeEngine, spec: &str) -> Result<CompiledComponent, CliError> {
+pub(crate) fn compile(engine: &WasmtimeEngine, spec: &str) -> Result<CompiledComponent, CliError> {
     let (name, bytes) = bundled::load(spec)?;
     Ok(engine.compile(&name, &bytes)?)
 }
@@ -164,173 +174,6 @@ pub fn inspect(spec: &str, out: &mut dyn Write) -> Result<(), CliError> {
             "world: no contract world exports exactly these interfaces"
         )?,
     }
-    Ok(())
-}
-
-/// What `torvyn run` does.
-#[derive(Debug, Clone)]
-pub struct RunArgs {
-    /// The source component.
-    pub source: String,
-    /// The processors, in order.
-    pub processors: Vec<String>,
-    /// The sink component.
-    pub sink: String,
-    /// Config text given to every stage's `init`.
-    pub config: String,
-    /// Stop after this many elements.
-    pub count: Option<u64>,
-    /// Copies of the flow run at once (as tokio tasks when more than one).
-    pub flows: usize,
-    /// Show a progress bar.
-    pub progress: bool,
-    /// Limits per call.
-    pub limits: LimitArgs,
-}
-
-/// `torvyn run`: runs a pipeline and prints a summary line.
-pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    if args.flows > 1 {
-        return run_flows(args, out);
-    }
-    let engine = engine(&args.limits)?;
-    let source = engine.instantiate(&compile(&engine, &args.source)?)?;
-    let processors = args
-        .processors
-        .iter()
-        .map(|spec| Ok(engine.instantiate(&compile(&engine, spec)?)?))
-        .collect::<Result<Vec<_>, CliError>>()?;
-    let sink = engine.instantiate(&compile(&engine, &args.sink)?)?;
-    let mut pipeline = Pipeline::new(source, processors, sink);
-    if let Some(count) = args.count {
-        pipeline = pipeline.limit(count);
-    }
-    pipeline.init(&args.config)?;
-    let bar = if args.progress {
-        let bar = match args.count {
-            Some(count) => indicatif::ProgressBar::new(count),
-            None => indicatif::ProgressBar::new_spinner(),
-        };
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos} elements ({per_sec})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        Some(bar)
-    } else {
-        None
-    };
-    let result = pipeline.run(|_| {
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-    });
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let report = result?;
-    pipeline.teardown()?;
-    let (source, processors, sink) = pipeline.stages();
-    let fuel = source.total_fuel_consumed()
-        + processors
-            .iter()
-            .map(|p| p.total_fuel_consumed())
-            .sum::<u64>()
-        + sink.total_fuel_consumed();
-    writeln!(
-        out,
-        "elements: {} delivered, {} dropped; bytes: {}; {:.0} elements/s; fuel: {}; errors: 0",
-        report.delivered,
-        report.dropped,
-        report.bytes_delivered,
-        report.elements_per_second(),
-        if args.limits.fuel.is_some() {
-            fuel.to_string()
-        } else {
-            "not metered".into()
-        },
-    )?;
-    Ok(())
-}
-
-/// `torvyn run --flows N`: N copies of the flow, each a task on a
-/// multi-thread tokio runtime, every stage call awaited.
-fn run_flows(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let engine = Arc::new(engine(&args.limits)?);
-    let source = compile(&engine, &args.source)?;
-    let processors = args
-        .processors
-        .iter()
-        .map(|spec| compile(&engine, spec))
-        .collect::<Result<Vec<_>, CliError>>()?;
-    let sink = compile(&engine, &args.sink)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))?;
-    let started = std::time::Instant::now();
-    let reports = runtime.block_on(async {
-        let mut flows = tokio::task::JoinSet::new();
-        for flow in 0..args.flows {
-            let (engine, source, processors, sink) = (
-                engine.clone(),
-                source.clone(),
-                processors.clone(),
-                sink.clone(),
-            );
-            let (config, count) = (args.config.clone(), args.count);
-            flows.spawn(async move {
-                let report = async {
-                    let mut stages = Vec::with_capacity(processors.len());
-                    for processor in &processors {
-                        stages.push(engine.instantiate_async(processor).await?);
-                    }
-                    let mut pipeline = Pipeline::new(
-                        engine.instantiate_async(&source).await?,
-                        stages,
-                        engine.instantiate_async(&sink).await?,
-                    );
-                    if let Some(count) = count {
-                        pipeline = pipeline.limit(count);
-                    }
-                    pipeline.init_async(&config).await?;
-                    let report = pipeline.run_async(|_| {}).await?;
-                    pipeline.teardown_async().await?;
-                    Ok::<_, torvyn_engine::Error>(report)
-                }
-                .await;
-                (flow, report)
-            });
-        }
-        let mut reports = Vec::with_capacity(args.flows);
-        while let Some(joined) = flows.join_next().await {
-            reports
-                .push(joined.map_err(|e| CliError::Runtime(format!("a flow task failed: {e}")))?);
-        }
-        reports.sort_by_key(|(flow, _)| *flow);
-        Ok::<_, CliError>(reports)
-    })?;
-    let elapsed = started.elapsed();
-    let mut delivered = 0;
-    for (flow, report) in reports {
-        let report = report?;
-        delivered += report.delivered;
-        writeln!(
-            out,
-            "flow {flow}: elements: {} delivered, {} dropped; bytes: {}; {:.0} elements/s",
-            report.delivered,
-            report.dropped,
-            report.bytes_delivered,
-            report.elements_per_second(),
-        )?;
-    }
-    writeln!(
-        out,
-        "total: {} flows, {delivered} elements delivered; {:.0} elements/s; errors: 0",
-        args.flows,
-        delivered as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
-    )?;
     Ok(())
 }
 

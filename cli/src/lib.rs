@@ -6,3 +6,4 @@ pub mod alloc_counter;
 pub mod bench;
 pub mod bundled;
 pub mod commands;
+pub mod run;

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use torvyn_cli::alloc_counter::CountingAllocator;
-use torvyn_cli::commands::{self, CliError, LimitArgs, RunArgs};
+use torvyn_cli::commands::{self, CliError, LimitArgs};
+use torvyn_cli::run::{self, RunArgs};
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
@@ -45,20 +46,28 @@ enum Command {
         /// The component.
         component: String,
     },
-    /// Runs source → processors → sink and prints a summary.
+    /// Runs a flow (from a flow file, or source → processors → sink) and
+    /// prints a summary and a per-node report.
     Run {
-        /// The source component.
+        /// A flow file (the Torvyn runtime's `Torvyn.toml` shape); instead
+        /// of --source/--processor/--sink.
+        flow_file: Option<std::path::PathBuf>,
+        /// Which flow of the file (when it has several).
         #[arg(long)]
-        source: String,
+        flow: Option<String>,
+        /// The source component (linear shortcut).
+        #[arg(long)]
+        source: Option<String>,
         /// A processor component (repeat for several, in order).
         #[arg(long = "processor")]
         processors: Vec<String>,
-        /// The sink component.
+        /// The sink component (linear shortcut).
         #[arg(long)]
-        sink: String,
-        /// Config text given to every stage's `init`.
-        #[arg(long, default_value = "")]
-        config: String,
+        sink: Option<String>,
+        /// Config text for `init`: once for every stage, or once per stage
+        /// in order (source, processors, sink).
+        #[arg(long = "config")]
+        configs: Vec<String>,
         /// Stop after this many elements.
         #[arg(long)]
         count: Option<u64>,
@@ -66,9 +75,25 @@ enum Command {
         /// runtime with one worker per core; prints per-flow and total rates.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         flows: u32,
+        /// Print each delivered element, with the sink it reached.
+        #[arg(long)]
+        print: bool,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// WASI: give guests this process's stdin, stdout and stderr.
+        #[arg(long)]
+        inherit_stdio: bool,
+        /// WASI: an environment variable guests see (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// WASI: a directory guests see (repeatable; `:ro` for read-only).
+        #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
+        dirs: Vec<String>,
+        /// Log engine events (poisonings) and node calls to stderr at this
+        /// level: error, warn, info, debug or trace.
+        #[arg(long)]
+        log: Option<tracing::Level>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -104,27 +129,52 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect { component } => commands::inspect(&component, &mut out),
         Command::Run {
+            flow_file,
+            flow,
             source,
             processors,
             sink,
-            config,
+            configs,
             count,
             flows,
+            print,
             quiet,
+            inherit_stdio,
+            env,
+            dirs,
+            log,
             limits: l,
-        } => commands::run(
-            &RunArgs {
-                source,
-                processors,
-                sink,
-                config,
-                count,
-                flows: flows as usize,
-                progress: !quiet,
-                limits: limits(l),
-            },
-            &mut out,
-        ),
+        } => {
+            if let Some(level) = log {
+                // At trace level, each node call's span is printed as it
+                // closes, with its time.
+                tracing_subscriber::fmt()
+                    .with_max_level(level)
+                    .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr)
+                    .init();
+            }
+            run::run(
+                &RunArgs {
+                    flow_file,
+                    flow,
+                    source,
+                    processors,
+                    sink,
+                    configs,
+                    count,
+                    flows: flows as usize,
+                    print,
+                    progress: !quiet,
+                    limits: limits(l),
+                    inherit_stdio,
+                    env,
+                    dirs,
+                },
+                &mut out,
+            )
+        }
         Command::Invoke {
             component,
             call,

@@ -204,3 +204,161 @@ fn run_with_flows_runs_copies_concurrently_and_reports_each() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+fn example_flow() -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/flows/token-stream.toml")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn run_takes_a_flow_file_prints_elements_and_reports_every_node() {
+    let (code, out, err) = torvyn(&["run", &example_flow(), "--print", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        &lines[..4],
+        &[
+            r#"[sink] #0     application/octet-stream "element 1element 2element 4element 5""#,
+            r#"[sink] #1     application/octet-stream "element 7element 8element 10element 11""#,
+            r#"[sink] #2     application/octet-stream "element 13element 14element 16element 17""#,
+            r#"[sink] #3     application/octet-stream "element 19element 20""#,
+        ]
+    );
+    assert!(
+        lines[4].starts_with("elements: 4 delivered, 8 dropped; bytes: 134;"),
+        "{}",
+        lines[4]
+    );
+    // The per-node report, upstream first: name, role, in, out, dropped, errors.
+    let rows: Vec<Vec<&str>> = lines[6..]
+        .iter()
+        .map(|l| l.split_whitespace().take(6).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["source", "source", "22", "22", "0", "0"],
+            ["filter", "filter", "22", "14", "8", "0"],
+            ["aggregator", "aggregator", "14", "4", "0", "0"],
+            ["sink", "sink", "4", "4", "0", "0"],
+        ]
+    );
+}
+
+#[test]
+fn the_linear_shortcut_takes_a_config_per_stage() {
+    // source: 9 elements; dropper: every 4th dropped; sink: default.
+    let (code, out, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        "bundled:dropper",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "9",
+        "--config",
+        "4",
+        "--config",
+        "100",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("elements: 6 delivered, 3 dropped;"),
+        "{out}"
+    );
+    let (code, _, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "9",
+        "--config",
+        "4",
+        "--config",
+        "100",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("3 --config values for 2 stages"), "{err}");
+    let (code, _, err) = torvyn(&[
+        "run",
+        &example_flow(),
+        "--source",
+        "bundled:counting-source",
+    ]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn wasi_grants_reach_the_guest_only_when_given() {
+    let printer = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--source",
+            "bundled:counting-source",
+            "--processor",
+            "bundled:wasi-printer",
+            "--sink",
+            "bundled:recording-sink",
+            "--config",
+            "3",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        torvyn(&args)
+    };
+    let (code, out, err) = printer(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !out.contains("element 0"),
+        "stdout not granted, yet printed: {out}"
+    );
+    let (code, out, err) = printer(&["--inherit-stdio"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("element 0\nelement 1\nelement 2\n"),
+        "{out}"
+    );
+
+    let (code, _, err) = printer(&["--env", "NO_EQUALS_SIGN"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expected KEY=VALUE"), "{err}");
+    let (code, _, err) = printer(&["--dir", "/tmp"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("expected HOST::GUEST"), "{err}");
+    let (code, _, err) = printer(&["--dir", "/no/such/dir::/data:ro"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("/no/such/dir is not a directory"), "{err}");
+}
+
+#[test]
+fn log_trace_shows_every_node_call() {
+    let (code, _, err) = torvyn(&["run", &example_flow(), "--quiet", "--log", "trace"]);
+    assert_eq!(code, 0, "{err}");
+    let calls = err
+        .lines()
+        .filter(|l| l.contains("node{") && l.contains("close"))
+        .count();
+    // 22 filter calls, 14 ingests, 4 pushes (pulls are timed, not spanned).
+    assert_eq!(calls, 22 + 14 + 4, "{err}");
+}
+
+#[test]
+fn a_bad_flow_file_is_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flow.toml");
+    let text = std::fs::read_to_string(example_flow()).unwrap().replace(
+        "interface = \"torvyn:filtering/filter\"",
+        "interfac = \"torvyn:filtering/filter\"",
+    );
+    std::fs::write(&path, text).unwrap();
+    let (code, _, err) = torvyn(&["run", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unknown field `interfac`"), "{err}");
+}

@@ -47,11 +47,14 @@ use crate::invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ProcessOutcome,
 };
 use spec::Plan;
+use tracing::Instrument;
 
 /// A validated flow with an instance per node, ready to run.
 pub struct Flow<I> {
     spec: FlowSpec,
     plan: Plan,
+    /// Elements pulled at most, over all sources.
+    limit: Option<u64>,
     /// Per node, in `spec.nodes` order.
     instances: Vec<I>,
     reports: Vec<NodeReport>,
@@ -102,6 +105,7 @@ impl<I: ComponentInvoker> Flow<I> {
         Ok(Flow {
             spec,
             plan,
+            limit: None,
             instances,
             reports,
         })
@@ -126,6 +130,13 @@ impl<I: ComponentInvoker> Flow<I> {
         Flow::new(spec, instances)
     }
 
+    /// Stops pulling after `count` elements over all sources, even if they
+    /// have more.
+    pub fn limit(mut self, count: u64) -> Self {
+        self.limit = Some(count);
+        self
+    }
+
     /// The flow's description.
     pub fn spec(&self) -> &FlowSpec {
         &self.spec
@@ -137,12 +148,18 @@ impl<I: ComponentInvoker> Flow<I> {
         self.instances.get_mut(index)
     }
 
-    /// What the run so far did, per node.
+    /// What the run so far did, per node (upstream first).
     pub fn report(&self, elapsed: Duration) -> FlowReport {
-        let mut nodes = self.reports.clone();
-        for (node, instance) in nodes.iter_mut().zip(&self.instances) {
-            node.fuel = instance.total_fuel_consumed();
-        }
+        let nodes = self
+            .plan
+            .order
+            .iter()
+            .map(|&i| {
+                let mut node = self.reports[i].clone();
+                node.fuel = self.instances[i].total_fuel_consumed();
+                node
+            })
+            .collect();
         FlowReport {
             flow: self.spec.name.clone(),
             nodes,
@@ -180,6 +197,7 @@ impl<I: ComponentInvoker> Flow<I> {
                     .collect(),
                 pauses: &pauses,
                 paused_sinks: vec![false; self.spec.nodes.len()],
+                budget: self.limit.unwrap_or(u64::MAX),
             };
             result = match queue_depth {
                 None => graph.stream::<C>(&mut delivered).await,
@@ -270,6 +288,8 @@ struct Graph<'a, I> {
     stages: Vec<Option<Stage<'a, I>>>,
     pauses: &'a PauseCounts,
     paused_sinks: Vec<bool>,
+    /// Pulls left before the flow's limit.
+    budget: u64,
 }
 
 impl<'a, I: ComponentInvoker> Graph<'a, I> {
@@ -297,10 +317,11 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         loop {
             let mut any = false;
             for &source in &sources {
-                if exhausted[source] {
+                if exhausted[source] || self.budget == 0 {
                     continue;
                 }
                 any = true;
+                self.budget -= 1;
                 let stage = self.stage(source);
                 match pull_one::<I, C>(stage).await? {
                     None => exhausted[source] = true,
@@ -337,7 +358,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         let (sender, mut receiver) =
             tokio::sync::mpsc::channel::<(usize, Element)>(depth * sources.len().max(1));
         let pauses = self.pauses;
-        let feed = feed_sources::<I, C>(sources, sender, pauses);
+        let feed = feed_sources::<I, C>(sources, sender, pauses, self.budget);
         let graph = &mut *self;
         let consume = async move {
             while let Some((source, element)) = receiver.recv().await {
@@ -428,15 +449,25 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         delivered: &mut impl FnMut(&str, &Element),
     ) -> Result<()> {
         let role = self.spec.nodes[node].role;
+        let span = tracing::trace_span!(
+            "node",
+            flow = %self.spec.name,
+            node = %self.spec.nodes[node].name,
+            role = role.role(),
+            sequence = tracing::field::Empty,
+        );
         let stage = self.stage(node);
         // The runtime numbers each node's input stream: every stage sees
         // sequences 0, 1, 2, ... whatever was dropped or routed upstream.
         element.meta.sequence = stage.report.elements_in;
+        span.record("sequence", element.meta.sequence);
         stage.report.elements_in += 1;
         let started = Instant::now();
         match role {
             Interface::Processor => {
-                let outcome = C::process(stage.instance, &element).await;
+                let outcome = C::process(stage.instance, &element)
+                    .instrument(span.clone())
+                    .await;
                 stage.report.latencies.record(started.elapsed());
                 match outcome? {
                     ProcessOutcome::Emit(mut output) => {
@@ -449,7 +480,9 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Filter => {
-                let keep = C::evaluate(stage.instance, &element).await;
+                let keep = C::evaluate(stage.instance, &element)
+                    .instrument(span.clone())
+                    .await;
                 stage.report.latencies.record(started.elapsed());
                 if keep? {
                     stage.report.elements_out += 1;
@@ -459,7 +492,9 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Router => {
-                let ports = C::route(stage.instance, &element).await;
+                let ports = C::route(stage.instance, &element)
+                    .instrument(span.clone())
+                    .await;
                 stage.report.latencies.record(started.elapsed());
                 let ports = ports?;
                 if ports.is_empty() {
@@ -488,7 +523,9 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Aggregator => {
-                let emitted = C::ingest(stage.instance, &element).await;
+                let emitted = C::ingest(stage.instance, &element)
+                    .instrument(span.clone())
+                    .await;
                 stage.report.latencies.record(started.elapsed());
                 if let Some(output) = emitted? {
                     stage.report.elements_out += 1;
@@ -496,7 +533,9 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Sink => {
-                let signal = C::push(stage.instance, &element).await;
+                let signal = C::push(stage.instance, &element)
+                    .instrument(span.clone())
+                    .await;
                 stage.report.latencies.record(started.elapsed());
                 let pause = signal? == Backpressure::Pause;
                 stage.report.elements_out += 1;
@@ -541,13 +580,15 @@ async fn feed_sources<I, C: Calls<I>>(
     mut sources: Vec<(usize, Stage<'_, I>)>,
     queue: tokio::sync::mpsc::Sender<(usize, Element)>,
     pauses: &PauseCounts,
+    mut budget: u64,
 ) -> Result<()> {
     let mut exhausted = vec![false; sources.len()];
-    while exhausted.iter().any(|done| !done) {
+    while exhausted.iter().any(|done| !done) && budget > 0 {
         for (i, (source, stage)) in sources.iter_mut().enumerate() {
-            if exhausted[i] {
+            if exhausted[i] || budget == 0 {
                 continue;
             }
+            budget -= 1;
             let permit = match queue.try_reserve() {
                 Ok(permit) => permit,
                 Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {

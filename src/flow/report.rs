@@ -124,7 +124,7 @@ impl NodeReport {
 pub struct FlowReport {
     /// The flow's name.
     pub flow: String,
-    /// Per node, in the flow file's order.
+    /// Per node, upstream first.
     pub nodes: Vec<NodeReport>,
     /// Wall-clock time of the run.
     pub elapsed: Duration,
