@@ -164,7 +164,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether this error leaves the instance unusable (it must be re-instantiated).
+    /// Whether this error leaves the instance unusable (it must be
+    /// re-instantiated): a limit or a trap stopped the call, an earlier
+    /// failure poisoned it, or the guest itself said `fatal`.
     pub fn poisons_instance(&self) -> bool {
         matches!(
             self,
@@ -173,6 +175,10 @@ impl Error {
                 | Error::MemoryLimit { .. }
                 | Error::Trap { .. }
                 | Error::Poisoned { .. }
+                | Error::Guest {
+                    error: GuestError::Fatal(_),
+                    ..
+                }
         )
     }
 }

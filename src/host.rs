@@ -184,11 +184,24 @@ pub struct CopyStats {
 }
 
 /// Totals over every live instance of one engine: what a leak would show.
+///
+/// Buffer bytes change on nearly every host call, from every thread that
+/// runs an instance: one shared counter would be a cache line all those
+/// threads fight over. So each instance counts in one of several shards
+/// (each on its own cache line), and reading the total sums them.
 #[derive(Debug, Default)]
 pub struct EngineTotals {
     instances: AtomicU64,
-    buffer_bytes: AtomicU64,
+    buffer_bytes: [Shard; SHARDS],
+    next_shard: AtomicU64,
 }
+
+const SHARDS: usize = 16;
+
+/// A counter alone on its cache line.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(AtomicU64);
 
 impl EngineTotals {
     /// Instances alive (their stores not yet dropped).
@@ -198,7 +211,29 @@ impl EngineTotals {
 
     /// Buffer-budget bytes charged to guests, over all live instances.
     pub fn guest_buffer_bytes(&self) -> u64 {
-        self.buffer_bytes.load(Ordering::Relaxed)
+        // Each shard only ever holds what its own instances charged, so
+        // every shard is a sum of non-negative charges.
+        self.buffer_bytes
+            .iter()
+            .map(|shard| shard.0.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The shard a new instance counts in (round robin).
+    fn assign_shard(&self) -> usize {
+        self.next_shard.fetch_add(1, Ordering::Relaxed) as usize % SHARDS
+    }
+
+    fn add(&self, shard: usize, bytes: u64) {
+        self.buffer_bytes[shard]
+            .0
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn sub(&self, shard: usize, bytes: u64) {
+        self.buffer_bytes[shard]
+            .0
+            .fetch_sub(bytes, Ordering::Relaxed);
     }
 }
 
@@ -213,6 +248,8 @@ pub struct HostState {
     budget: u64,
     charged: u64,
     totals: Arc<EngineTotals>,
+    /// This instance's shard of `totals.buffer_bytes`.
+    shard: usize,
     copies: CopyStats,
     capabilities: BTreeSet<String>,
     queries: Vec<String>,
@@ -230,6 +267,7 @@ impl HostState {
     /// counted in `totals` while it lives.
     pub fn new(budget: u64, capabilities: BTreeSet<String>, totals: Arc<EngineTotals>) -> Self {
         totals.instances.fetch_add(1, Ordering::Relaxed);
+        let shard = totals.assign_shard();
         HostState {
             buffers: Slab::default(),
             mutable_buffers: Slab::default(),
@@ -238,6 +276,7 @@ impl HostState {
             budget,
             charged: 0,
             totals,
+            shard,
             copies: CopyStats::default(),
             capabilities,
             queries: Vec::new(),
@@ -372,7 +411,7 @@ impl HostState {
 
     fn release(&mut self, bytes: u64) {
         self.charged -= bytes;
-        self.totals.buffer_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.totals.sub(self.shard, bytes);
     }
 
     /// Charges a new buffer of `bytes` (plus its overhead) to the budget.
@@ -385,7 +424,7 @@ impl HostState {
         match self.charged.checked_add(cost) {
             Some(total) if total <= self.budget => {
                 self.charged = total;
-                self.totals.buffer_bytes.fetch_add(cost, Ordering::Relaxed);
+                self.totals.add(self.shard, cost);
                 Ok(cost)
             }
             _ => Err(BufferError::AllocationFailed(format!(
@@ -621,9 +660,7 @@ impl capability_query::Host for HostState {
 impl Drop for HostState {
     /// The instance is gone: whatever its guest still held is freed with the table.
     fn drop(&mut self) {
-        self.totals
-            .buffer_bytes
-            .fetch_sub(self.charged, Ordering::Relaxed);
+        self.totals.sub(self.shard, self.charged);
         self.totals.instances.fetch_sub(1, Ordering::Relaxed);
     }
 }

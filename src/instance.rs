@@ -7,22 +7,6 @@
 //! check, fuel, the epoch clock, lending the element, classifying failures
 //! — and, should the call's future be dropped before it returns, poisoning
 //! the instance and releasing what its guest held.
-//!
-//! # Async, blocking, cancellation
-//!
-//! - The sync methods ([`ComponentInvoker`]) block the calling thread for
-//!   the whole guest call (at most the call deadline).
-//! - The async methods ([`AsyncComponentInvoker`]) run the guest on a fiber
-//!   that yields to the executor every time slice
-//!   ([`EngineConfigBuilder::time_slice`](crate::EngineConfigBuilder::time_slice))
-//!   and wherever a WASI import waits, so many instances share few threads;
-//!   the fuel and deadline limits end them with the same errors as the sync
-//!   path.
-//! - Dropping an async call's future before it completes (a
-//!   `tokio::time::timeout`, an aborted task) cancels the call: the guest is
-//!   unwound where it yielded, the instance is poisoned
-//!   ([`Error::Poisoned`] says it was cancelled) and every buffer its guest
-//!   held is released at once. Instantiate again to go on.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -49,8 +33,23 @@ use crate::invoker::{
 };
 use crate::store::{ticks, wasi_context, CallClock, StoreState, NO_DEADLINE};
 
-/// A live instance of a compiled component. See the [module
-/// docs](self) for how its sync and async calls behave.
+/// A live instance of a compiled component.
+///
+/// # Async, blocking, cancellation
+///
+/// - The sync methods ([`ComponentInvoker`]) block the calling thread for
+///   the whole guest call (at most the call deadline).
+/// - The async methods ([`AsyncComponentInvoker`]) run the guest on a fiber
+///   that yields to the executor every time slice
+///   ([`EngineConfigBuilder::time_slice`](crate::EngineConfigBuilder::time_slice))
+///   and wherever a WASI import waits, so many instances share few threads;
+///   the fuel and deadline limits end them with the same errors as the sync
+///   path.
+/// - Dropping an async call's future before it completes (a
+///   `tokio::time::timeout`, an aborted task) cancels the call: the guest is
+///   unwound where it yielded, the instance is poisoned
+///   ([`Error::Poisoned`] says it was cancelled) and every buffer its guest
+///   held is released at once. Instantiate again to go on.
 pub struct WasmtimeInstance {
     component: CompiledComponent,
     store: Store<StoreState>,
@@ -434,6 +433,17 @@ impl WasmtimeInstance {
         error
     }
 
+    /// Whether this async call should yield to its executor first.
+    fn tick_passed(&self) -> bool {
+        crate::gate::turn_over(
+            self.component
+                .inner
+                .epoch
+                .load(std::sync::atomic::Ordering::Relaxed),
+            self.state.slice_ticks,
+        )
+    }
+
     /// When the current call must end, for WASI waits.
     fn wall_deadline(&self) -> Option<Instant> {
         deadline_of(&self.component)
@@ -807,10 +817,11 @@ macro_rules! blocking {
 macro_rules! yielding {
     ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
         {
-            // A flow whose calls all finish within a slice never suspends:
-            // spend tokio's cooperative budget so it still lets the other
-            // tasks on its worker run (a no-op outside tokio).
-            tokio::task::consume_budget().await;
+            // A flow whose calls all finish within a slice never suspends on
+            // its own: after a tick of running its task yields (see `turn_over`).
+            if $self.tick_passed() {
+                tokio::task::yield_now().await;
+            }
             match $self.component.inner.wasi_runtime.clone() {
                 None => $self.$method::<Yielding>($($arg),*).await,
                 Some(runtime) => {

@@ -244,10 +244,25 @@ fn fuel_is_refilled_per_call_and_reported() {
         upper.fuel_consumed() > small * 10,
         "fuel grows with the work done"
     );
-    // 1,000 calls in a row each get the full allowance back.
-    for sequence in 0..1000 {
-        upper.process(&element(sequence)).unwrap();
+    let big = upper.fuel_consumed();
+    // The figure is the last call's, not a running sum.
+    upper.process(&element(1)).unwrap();
+    assert_eq!(upper.fuel_consumed(), small);
+    assert_eq!(upper.total_fuel_consumed(), small + big + small);
+
+    // An allowance of 3 calls: without a refill before every call, the 4th
+    // would run out. 1,000 calls in a row each get it back.
+    let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let tight = component.with_limits(Limits {
+        fuel_per_call: Some(small * 3),
+        ..component.limits().clone()
+    });
+    let mut tight = engine.instantiate(&tight).unwrap();
+    for _ in 0..1000 {
+        tight.process(&element(1)).unwrap();
+        assert_eq!(tight.fuel_consumed(), small);
     }
+    assert_eq!(tight.total_fuel_consumed(), 1000 * small);
 }
 
 #[test]

@@ -86,13 +86,23 @@ fn the_disk_cache_serves_other_engines_and_refuses_foreign_files() {
     let mut instance = second.instantiate(&cached).unwrap();
     assert!(instance.process(&Element::new(0, "", "ok")).is_ok());
 
-    // A file the cache did not write is never loaded: it is recompiled and replaced.
-    std::fs::write(&artifact, b"TORVYNC1 planted by someone else").unwrap();
+    // A file the cache did not write is never loaded: it is recompiled and
+    // replaced. One byte changed in the artifact (past the magic and the
+    // 32-byte tag) is caught by the HMAC, not by a length check.
+    let mut altered = std::fs::read(&artifact).unwrap();
+    let last = altered.len() - 1;
+    altered[last] ^= 0x40;
+    std::fs::write(&artifact, &altered).unwrap();
     let third = WasmtimeEngine::new(config()).unwrap();
     common::compile(&third, "upper", &bytes);
     let stats = third.cache_stats();
     assert_eq!((stats.disk_hits, stats.compiled), (0, 1));
     assert_eq!(stats.refused.len(), 1, "{:?}", stats.refused);
+    assert!(
+        stats.refused[0].contains("fails its integrity check"),
+        "{:?}",
+        stats.refused
+    );
     let fourth = WasmtimeEngine::new(config()).unwrap();
     common::compile(&fourth, "upper", &bytes);
     assert_eq!(

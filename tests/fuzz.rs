@@ -76,3 +76,54 @@ proptest! {
         );
     }
 }
+
+/// What happened to one mutant.
+#[derive(Debug, Default)]
+struct Outcomes {
+    refused_at_compile: u32,
+    refused_at_instantiate: u32,
+    ran_ok: u32,
+    ran_into_an_error: u32,
+}
+
+/// The same mutation as the property above, over a fixed series of seeds,
+/// counting what happened: a fuzzer whose mutants never compiled and ran
+/// (or were never refused) would test nothing, so both must occur.
+#[test]
+fn mutants_reach_every_outcome() {
+    let engine = engine();
+    let original = torvyn_fixtures::uppercase_processor();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // xorshift64*: a fixed, reproducible series.
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let mut outcomes = Outcomes::default();
+    for _ in 0..400 {
+        let mut bytes = original.clone();
+        // One to three flipped bytes, mostly in the code and data at the end.
+        for _ in 0..1 + next() % 3 {
+            let at = (bytes.len() / 2) + (next() as usize % (bytes.len() / 2));
+            bytes[at] ^= (next() as u8) | 1;
+        }
+        match engine.compile("mutant", &bytes) {
+            Err(_) => outcomes.refused_at_compile += 1,
+            Ok(component) => match engine.instantiate(&component) {
+                Err(_) => outcomes.refused_at_instantiate += 1,
+                Ok(mut instance) => match instance.process(&Element::new(0, "", "abc")) {
+                    Ok(_) => outcomes.ran_ok += 1,
+                    Err(_) => outcomes.ran_into_an_error += 1,
+                },
+            },
+        }
+    }
+    assert!(outcomes.refused_at_compile > 0, "{outcomes:?}");
+    assert!(
+        outcomes.ran_ok + outcomes.ran_into_an_error > 0,
+        "{outcomes:?}"
+    );
+    assert_eq!(engine.totals().live_instances(), 0);
+}

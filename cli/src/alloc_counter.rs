@@ -1,11 +1,23 @@
 //! A global allocator that counts heap allocations, so benchmarks can
 //! report host allocations per call. Install it in a binary with
 //! `#[global_allocator] static A: CountingAllocator = CountingAllocator;`.
+//!
+//! The count is per thread: one shared counter would be a cache line every
+//! allocating thread fights over, and would slow down exactly the
+//! multi-threaded rows it sits under (it cost the async-flows row half its
+//! rate once).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    // `try_with`: allocations during thread teardown go uncounted.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
 
 /// The system allocator, counting every allocation and reallocation.
 #[derive(Debug, Default, Clone, Copy)]
@@ -14,17 +26,17 @@ pub struct CountingAllocator;
 // SAFETY: every method forwards to the system allocator unchanged.
 unsafe impl GlobalAlloc for CountingAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 
@@ -33,7 +45,8 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 }
 
-/// Allocations so far in this process (0 unless [`CountingAllocator`] is installed).
+/// Allocations made so far by the calling thread (0 unless
+/// [`CountingAllocator`] is installed).
 pub fn allocations() -> u64 {
-    ALLOCATIONS.load(Ordering::Relaxed)
+    ALLOCATIONS.with(Cell::get)
 }

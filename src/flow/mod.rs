@@ -1,6 +1,6 @@
 //! Flows with every stage role: sources, processors, filters, routers,
 //! aggregators and sinks, connected by edges, each node with its own
-//! config ([`FlowSpec`], from code or a flow file: [`file`]).
+//! config ([`FlowSpec`], from code or a flow file: [`file`](mod@file)).
 //!
 //! One driver serves both ways of running a flow: [`Flow::run`] on the
 //! calling thread and [`Flow::run_async`] as a future (a tokio task per
