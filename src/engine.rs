@@ -8,21 +8,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::bindings::{buffer_allocator, capability_query, types};
-use crate::cache::{hex, DiskCache, Miss};
-use crate::config::{Allocation, EngineConfig, InstanceDensity, Limits};
+use crate::cache::{DiskCache, Miss};
+use crate::component::{CompiledComponent, CompiledInner};
+use crate::config::{Allocation, EngineConfig, InstanceDensity};
 use crate::dynamic::{plan_interface, InterfacePlan};
 use crate::error::{Error, Result};
 use crate::exports::TypedIndices;
 use crate::gate::WasiRuntime;
 use crate::host::EngineTotals;
+use crate::imports::{host_import, is_custom, HostImport, HostInterface};
 use crate::instance::WasmtimeInstance;
-use crate::interfaces::{
-    classify_export, split_export_name, CallPath, ExportInfo, Interface, CONTRACT_VERSION,
-};
+use crate::interfaces::{classify_export, CallPath, ExportInfo, Interface};
 use crate::invoker::AsyncComponentInvoker;
 use crate::stacks;
 use crate::store::{Epoch, StoreState};
@@ -91,123 +91,6 @@ pub struct CacheStats {
     /// Disk cache files not used, and why (not written by this cache,
     /// altered, or built by an incompatible engine).
     pub refused: Vec<String>,
-}
-
-/// A compiled and pre-instantiated component: linking and export lookups are
-/// done once here, so each instantiation only creates a store and an instance.
-#[derive(Clone)]
-pub struct CompiledComponent {
-    pub(crate) inner: Arc<CompiledInner>,
-}
-
-pub(crate) struct CompiledInner {
-    pub(crate) name: String,
-    pub(crate) digest: [u8; 32],
-    pub(crate) pre: InstancePre<StoreState>,
-    pub(crate) exports: Vec<ExportInfo>,
-    pub(crate) typed: TypedIndices,
-    pub(crate) dynamic: Vec<InterfacePlan>,
-    /// Whether instances need a WASI context.
-    pub(crate) imports_wasi: bool,
-    /// For components importing WASI (linked async): the runtime of its
-    /// host futures.
-    pub(crate) wasi_runtime: Option<Arc<WasiRuntime>>,
-    /// The engine's user-linked interfaces.
-    pub(crate) custom_imports: Vec<String>,
-    /// The engine's epoch, as its ticker counts it.
-    pub(crate) epoch: Epoch,
-    pub(crate) limits: Limits,
-}
-
-impl CompiledComponent {
-    /// The name given at compile time.
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// SHA-256 of the component bytes, in hex.
-    pub fn digest(&self) -> String {
-        hex(&self.inner.digest)
-    }
-
-    /// The component's exports and how each is called.
-    pub fn exports(&self) -> &[ExportInfo] {
-        &self.inner.exports
-    }
-
-    /// How calls to `interface` are made, if the component exports it.
-    pub fn path_for(&self, interface: Interface) -> Option<&CallPath> {
-        self.inner
-            .exports
-            .iter()
-            .find(|e| e.interface == Some(interface) && !matches!(e.path, CallPath::ByNameOnly(_)))
-            .map(|e| &e.path)
-    }
-
-    /// Each import of the component and who serves it.
-    pub fn import_providers(&self) -> Vec<(String, ImportProvider)> {
-        self.imports()
-            .into_iter()
-            .map(|import| {
-                if is_custom(&self.inner.custom_imports, &import) {
-                    return (import, ImportProvider::Custom);
-                }
-                let provider = match host_import(&import) {
-                    HostImport::Provided(provider) => provider,
-                    HostImport::Alias(kind) => ImportProvider::ServedAs(kind.contract_name()),
-                    HostImport::Missing => ImportProvider::Missing,
-                };
-                (import, provider)
-            })
-            .collect()
-    }
-
-    /// The names of the component's imports.
-    pub fn imports(&self) -> Vec<String> {
-        let component = self.inner.pre.component();
-        let engine = component.engine();
-        component
-            .component_type()
-            .imports(engine)
-            .map(|(name, _)| name.to_string())
-            .collect()
-    }
-
-    /// The limits its instances get.
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
-    }
-
-    /// A copy with other limits for its instances (e.g. a component that needs
-    /// more fuel than the engine's default).
-    pub fn with_limits(&self, limits: Limits) -> CompiledComponent {
-        let inner = &self.inner;
-        CompiledComponent {
-            inner: Arc::new(CompiledInner {
-                name: inner.name.clone(),
-                digest: inner.digest,
-                pre: inner.pre.clone(),
-                exports: inner.exports.clone(),
-                typed: inner.typed.clone(),
-                dynamic: inner.dynamic.clone(),
-                imports_wasi: inner.imports_wasi,
-                wasi_runtime: inner.wasi_runtime.clone(),
-                custom_imports: inner.custom_imports.clone(),
-                epoch: inner.epoch.clone(),
-                limits,
-            }),
-        }
-    }
-}
-
-impl std::fmt::Debug for CompiledComponent {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledComponent")
-            .field("name", &self.inner.name)
-            .field("digest", &self.digest())
-            .field("exports", &self.inner.exports)
-            .finish()
-    }
 }
 
 impl WasmtimeEngine {
@@ -583,99 +466,6 @@ fn check_map_budget(max_instances: u32, density: InstanceDensity) -> Result<()> 
         )));
     }
     Ok(())
-}
-
-/// The host interfaces of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HostInterface {
-    Types,
-    BufferAllocator,
-    CapabilityQuery,
-}
-
-impl HostInterface {
-    fn from_name(interface: &str) -> Option<HostInterface> {
-        match interface {
-            "types" => Some(HostInterface::Types),
-            "buffer-allocator" => Some(HostInterface::BufferAllocator),
-            "capability-query" => Some(HostInterface::CapabilityQuery),
-            _ => None,
-        }
-    }
-}
-
-/// Who serves an import of a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportProvider {
-    /// The host's implementation of a contract interface, under its own name.
-    Contract,
-    /// WASI 0.2, deny-by-default ([`WasiGrants`](crate::WasiGrants)).
-    Wasi,
-    /// The host's implementation of the named contract interface, served
-    /// under the component's name for it (another version or package).
-    ServedAs(&'static str),
-    /// An interface linked with [`WasmtimeEngine::with_host_imports`].
-    Custom,
-    /// Nobody: the component cannot be instantiated.
-    Missing,
-}
-
-/// Whether `import` is one of the user's interfaces (any version of it).
-fn is_custom(custom: &[String], import: &str) -> bool {
-    let (base, _) = split_export_name(import);
-    custom
-        .iter()
-        .any(|name| name == import || split_export_name(name).0 == base)
-}
-
-/// Whether the engine's linker serves an import as is, under an alias, or not at all.
-enum HostImport {
-    Provided(ImportProvider),
-    Alias(HostInterface),
-    Missing,
-}
-
-impl HostInterface {
-    fn contract_name(self) -> &'static str {
-        match self {
-            HostInterface::Types => "torvyn:streaming/types",
-            HostInterface::BufferAllocator => "torvyn:streaming/buffer-allocator",
-            HostInterface::CapabilityQuery => "torvyn:capabilities/capability-query",
-        }
-    }
-}
-
-/// The WASI 0.2 packages `wasmtime-wasi` provides (deny-by-default).
-const WASI_PACKAGES: [&str; 6] = [
-    "wasi:io/",
-    "wasi:clocks/",
-    "wasi:random/",
-    "wasi:cli/",
-    "wasi:filesystem/",
-    "wasi:sockets/",
-];
-
-fn host_import(import: &str) -> HostImport {
-    if WASI_PACKAGES
-        .iter()
-        .any(|package| import.starts_with(package))
-    {
-        return HostImport::Provided(ImportProvider::Wasi);
-    }
-    let (base, version) = split_export_name(import);
-    let Some((_, interface)) = base.split_once('/') else {
-        return HostImport::Missing;
-    };
-    let Some(kind) = HostInterface::from_name(interface) else {
-        return HostImport::Missing;
-    };
-    // The linker matches semver-compatible versions of its own names itself.
-    match version {
-        Some(v) if base == kind.contract_name() && CONTRACT_VERSION.is_compatible_with(v) => {
-            HostImport::Provided(ImportProvider::Contract)
-        }
-        _ => HostImport::Alias(kind),
-    }
 }
 
 /// Keeps one export per interface on a stream-stage path: the typed one if

@@ -18,9 +18,9 @@ use wasmtime::{Store, Trap};
 use crate::bindings::types::{
     BackpressureSignal, ElementMetaParam, OutputElement, ProcessError, ProcessResult, StreamElement,
 };
+use crate::component::CompiledComponent;
 use crate::config::EngineConfig;
 use crate::dynamic::DynamicExport;
-use crate::engine::CompiledComponent;
 use crate::error::{CallSite, Error, GuestError, Result};
 use crate::exports::Exports;
 use crate::gate::{block_on_until, enter, run_ready, Blocking, Gate, InRuntime, Yielding};

@@ -48,6 +48,7 @@
 pub mod bindings;
 mod cache;
 mod calls;
+mod component;
 mod config;
 mod dynamic;
 mod engine;
@@ -56,6 +57,7 @@ mod exports;
 pub mod flow;
 mod gate;
 pub mod host;
+mod imports;
 mod instance;
 mod interfaces;
 mod invoke;
@@ -66,12 +68,14 @@ mod slab;
 mod stacks;
 mod store;
 
+pub use component::CompiledComponent;
 pub use config::{
     Allocation, EngineConfig, EngineConfigBuilder, InstanceDensity, Limits, WasiGrants,
 };
-pub use engine::{CacheStats, CompiledComponent, ImportProvider, WasmEngine, WasmtimeEngine};
+pub use engine::{CacheStats, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
 pub use flow::{Flow, FlowReport, FlowSpec};
+pub use imports::ImportProvider;
 pub use instance::WasmtimeInstance;
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
 pub use invoker::{

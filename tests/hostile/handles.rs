@@ -68,3 +68,38 @@ fn a_read_at_the_largest_offset_reads_nothing() {
     assert_eq!(out, torvyn_engine::ProcessOutcome::Drop);
     crate::common::assert_nothing_held(&mut guest);
 }
+
+#[test]
+fn guest_errors_map_by_case_and_only_fatal_retires_the_instance() {
+    let engine = engine_with(EngineConfig::builder());
+    let cases = [
+        (0, GuestError::InvalidInput("refused".into())),
+        (1, GuestError::Unavailable("refused".into())),
+        (2, GuestError::Internal("refused".into())),
+        (3, GuestError::DeadlineExceeded),
+        (4, GuestError::Fatal("refused".into())),
+    ];
+    for (case, expected) in cases {
+        let bytes = hostile::reports_error(case);
+        let error = contained_process(&engine, "reporter", &bytes);
+        match &error {
+            Error::Guest { error, site } => {
+                assert_eq!(error, &expected);
+                assert_eq!(site.function, "process");
+            }
+            other => panic!("case {case}: expected a guest error, got {other:?}"),
+        }
+        let fatal = matches!(expected, GuestError::Fatal(_));
+        assert_eq!(error.poisons_instance(), fatal, "case {case}");
+        // `contained` checked the poisoned instance refuses calls; the others go on.
+        if !fatal {
+            let mut guest = crate::instance(&engine, "reporter", &bytes);
+            for sequence in 0..3 {
+                assert!(matches!(
+                    guest.process(&crate::element(sequence)),
+                    Err(Error::Guest { .. })
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! A compiled component: compiled once, linked and pre-instantiated once,
+//! its exports classified and its dynamic exports planned once, so that
+//! each instantiation only creates a store and an instance.
+
+use std::sync::Arc;
+
+use wasmtime::component::InstancePre;
+
+use crate::cache::hex;
+use crate::config::Limits;
+use crate::dynamic::InterfacePlan;
+use crate::exports::TypedIndices;
+use crate::gate::WasiRuntime;
+use crate::imports::{host_import, is_custom, HostImport, ImportProvider};
+use crate::interfaces::{CallPath, ExportInfo, Interface};
+use crate::store::{Epoch, StoreState};
+
+/// A compiled and pre-instantiated component: linking and export lookups are
+/// done once here, so each instantiation only creates a store and an instance.
+#[derive(Clone)]
+pub struct CompiledComponent {
+    pub(crate) inner: Arc<CompiledInner>,
+}
+
+pub(crate) struct CompiledInner {
+    pub(crate) name: String,
+    pub(crate) digest: [u8; 32],
+    pub(crate) pre: InstancePre<StoreState>,
+    pub(crate) exports: Vec<ExportInfo>,
+    pub(crate) typed: TypedIndices,
+    pub(crate) dynamic: Vec<InterfacePlan>,
+    /// Whether instances need a WASI context.
+    pub(crate) imports_wasi: bool,
+    /// For components importing WASI (linked async): the runtime of its
+    /// host futures.
+    pub(crate) wasi_runtime: Option<Arc<WasiRuntime>>,
+    /// The engine's user-linked interfaces.
+    pub(crate) custom_imports: Vec<String>,
+    /// The engine's epoch, as its ticker counts it.
+    pub(crate) epoch: Epoch,
+    pub(crate) limits: Limits,
+}
+
+impl CompiledComponent {
+    /// The name given at compile time.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// SHA-256 of the component bytes, in hex.
+    pub fn digest(&self) -> String {
+        hex(&self.inner.digest)
+    }
+
+    /// The component's exports and how each is called.
+    pub fn exports(&self) -> &[ExportInfo] {
+        &self.inner.exports
+    }
+
+    /// How calls to `interface` are made, if the component exports it.
+    pub fn path_for(&self, interface: Interface) -> Option<&CallPath> {
+        self.inner
+            .exports
+            .iter()
+            .find(|e| e.interface == Some(interface) && !matches!(e.path, CallPath::ByNameOnly(_)))
+            .map(|e| &e.path)
+    }
+
+    /// Each import of the component and who serves it.
+    pub fn import_providers(&self) -> Vec<(String, ImportProvider)> {
+        self.imports()
+            .into_iter()
+            .map(|import| {
+                if is_custom(&self.inner.custom_imports, &import) {
+                    return (import, ImportProvider::Custom);
+                }
+                let provider = match host_import(&import) {
+                    HostImport::Provided(provider) => provider,
+                    HostImport::Alias(kind) => ImportProvider::ServedAs(kind.contract_name()),
+                    HostImport::Missing => ImportProvider::Missing,
+                };
+                (import, provider)
+            })
+            .collect()
+    }
+
+    /// The names of the component's imports.
+    pub fn imports(&self) -> Vec<String> {
+        let component = self.inner.pre.component();
+        let engine = component.engine();
+        component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    /// The limits its instances get.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// A copy with other limits for its instances (e.g. a component that needs
+    /// more fuel than the engine's default).
+    pub fn with_limits(&self, limits: Limits) -> CompiledComponent {
+        let inner = &self.inner;
+        CompiledComponent {
+            inner: Arc::new(CompiledInner {
+                name: inner.name.clone(),
+                digest: inner.digest,
+                pre: inner.pre.clone(),
+                exports: inner.exports.clone(),
+                typed: inner.typed.clone(),
+                dynamic: inner.dynamic.clone(),
+                imports_wasi: inner.imports_wasi,
+                wasi_runtime: inner.wasi_runtime.clone(),
+                custom_imports: inner.custom_imports.clone(),
+                epoch: inner.epoch.clone(),
+                limits,
+            }),
+        }
+    }
+}
+
+impl std::fmt::Debug for CompiledComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledComponent")
+            .field("name", &self.inner.name)
+            .field("digest", &self.digest())
+            .field("exports", &self.inner.exports)
+            .finish()
+    }
+}
