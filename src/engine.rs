@@ -115,7 +115,10 @@ impl WasmtimeEngine {
             // (`with_limits`) whatever the engine's default.
             .consume_fuel(true)
             .epoch_interruption(true)
-            .max_wasm_stack(config.max_stack_bytes);
+            .max_wasm_stack(config.max_stack_bytes)
+            // An async call's fiber holds the wasm stack and the host's frames
+            // above it (wasmtime refuses a wasm stack larger than the fiber's).
+            .async_stack_size(config.max_stack_bytes + stacks::HOST_HEADROOM_BYTES);
         if config.density == InstanceDensity::Dense {
             // Explicit bounds checks instead of reservations and guards;
             // fiber stacks whose mappings merge (see `stacks`).
@@ -124,7 +127,6 @@ impl WasmtimeEngine {
                 .memory_reservation_for_growth(0)
                 .memory_guard_size(0)
                 .guard_before_linear_memory(false)
-                .async_stack_size(config.max_stack_bytes + stacks::HOST_HEADROOM_BYTES)
                 .with_host_stack(Arc::new(stacks::MergeableStacks));
         }
         if let Allocation::Pooling { max_instances } = config.allocation {

@@ -33,7 +33,8 @@ pub enum ImportProvider {
     /// The host's implementation of the named contract interface, served
     /// under the component's name for it (another version or package).
     ServedAs(&'static str),
-    /// An interface linked with [`WasmtimeEngine::with_host_imports`].
+    /// An interface linked with
+    /// [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports).
     Custom,
     /// Nobody: the component cannot be instantiated.
     Missing,

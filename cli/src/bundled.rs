@@ -52,6 +52,11 @@ pub const BUNDLED: &[Bundled] = &[
         torvyn_fixtures::calculator,
     ),
     (
+        "sleeper",
+        "imports WASI; sleeps 10 s in every process call (for deadlines)",
+        || torvyn_fixtures::hostile::wasi_sleeper(10_000),
+    ),
+    (
         "wasi-printer",
         "imports WASI; writes each payload to its stdout, drops it",
         torvyn_fixtures::wasi_printer,

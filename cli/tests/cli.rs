@@ -3,8 +3,14 @@
 use std::process::Command;
 
 fn torvyn(args: &[&str]) -> (i32, String, String) {
+    torvyn_with_env(args, &[])
+}
+
+/// Runs `torvyn` with extra variables in its own (the host process's) environment.
+fn torvyn_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_torvyn"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("run torvyn");
     (
@@ -62,12 +68,37 @@ fn run_prints_a_summary() {
         "10000000",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(
-        out.starts_with("elements: 500 delivered, 0 dropped; bytes: "),
-        "{out}"
+    // `elements: 500 delivered, 0 dropped; bytes: B; R elements/s; fuel: F; errors: 0`
+    let summary = out.lines().next().unwrap();
+    let fields: Vec<&str> = summary.split([';', ',']).map(str::trim).collect();
+    assert_eq!(
+        &fields[..2],
+        ["elements: 500 delivered", "0 dropped"],
+        "{summary}"
     );
-    assert!(out.contains("errors: 0"), "{out}");
-    assert!(!out.contains("fuel: 0;"), "{out}");
+    let bytes: usize = (0..500).map(|n| format!("ELEMENT {n}").len()).sum();
+    assert_eq!(fields[2], format!("bytes: {bytes}"), "{summary}");
+    let rate: f64 = fields[3].trim_end_matches(" elements/s").parse().unwrap();
+    assert!(rate > 0.0, "{summary}");
+    let fuel: u64 = fields[4].trim_start_matches("fuel: ").parse().unwrap();
+    // Every stage of every element used fuel: far more than one per element.
+    assert!(fuel > 500 * 4 * 100, "{summary}");
+    assert_eq!(fields[5], "errors: 0");
+    // The per-node report: each stage saw the 500 elements.
+    let nodes: Vec<Vec<&str>> = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().take(4).collect())
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            ["source", "source", "500", "500"],
+            ["processor-1", "processor", "500", "500"],
+            ["processor-2", "processor", "500", "500"],
+            ["sink", "sink", "500", "500"],
+        ]
+    );
 }
 
 #[test]
@@ -86,6 +117,57 @@ fn run_stops_at_the_count() {
     ]);
     assert_eq!(code, 0);
     assert!(out.starts_with("elements: 42 delivered"), "{out}");
+}
+
+#[test]
+fn bundled_lists_every_component_and_deadline_ms_ends_a_slow_call() {
+    let (code, out, _) = torvyn(&["bundled"]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for name in [
+        "bundled:counting-source",
+        "bundled:uppercase",
+        "bundled:filter",
+        "bundled:router",
+        "bundled:aggregator",
+        "bundled:wasi-printer",
+    ] {
+        assert!(names.contains(&name), "{name} missing from: {out}");
+    }
+    // Every listed component loads.
+    for name in &names {
+        let (code, _, err) = torvyn(&["inspect", name]);
+        assert_eq!(code, 0, "{name}: {err}");
+    }
+    // A 100 ms deadline ends a WASI sleeper's 10 s nap at once.
+    let started = std::time::Instant::now();
+    let (code, _, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        "bundled:sleeper",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "3",
+        "--deadline-ms",
+        "100",
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("component `processor-1`, function `process`: deadline exceeded"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -361,4 +443,37 @@ fn a_bad_flow_file_is_one_line_naming_the_key() {
     let (code, _, err) = torvyn(&["run", path.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("unknown field `interfac`"), "{err}");
+}
+
+#[test]
+fn the_host_environment_never_leaks_into_a_wasi_guest() {
+    let processor = real_guest("rust-processor-wasip2");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--source",
+            "bundled:counting-source",
+            "--processor",
+            processor.as_str(),
+            "--sink",
+            "bundled:recording-sink",
+            "--config",
+            "2",
+            "--print",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        torvyn_with_env(&args, &[("SUFFIX", "-from-host-process")])
+    };
+    // The guest appends $SUFFIX when it sees one: the host's stays out...
+    let (code, out, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(r#""ELEMENT 0""#) && !out.contains("from-host"),
+        "{out}"
+    );
+    // ...and a granted one comes in.
+    let (code, out, err) = run(&["--env", "SUFFIX=-granted"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(r#""ELEMENT 0-granted""#), "{out}");
 }

@@ -89,45 +89,36 @@ fn links_and_fifos_in_place_of_artifacts_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let engine = cached_engine(dir.path()).unwrap();
     let path = artifact(dir.path(), &engine, &torvyn_fixtures::uppercase_processor());
-
-    std::fs::remove_file(&path).unwrap();
-    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
-    let started = Instant::now();
-    let fresh = cached_engine(dir.path()).unwrap();
-    assert_eq!(
-        run_upper(&fresh),
-        ProcessOutcome::Emit(Element::new(0, "text/plain", "ABC"))
+    // Replaces the artifact with what `plant` makes; a fresh engine must
+    // refuse it at once (`why`) and compile the right component instead.
+    let refused_at_once = |plant: &dyn Fn(&Path), why: &str| {
+        std::fs::remove_file(&path).unwrap();
+        plant(&path);
+        let started = Instant::now();
+        let fresh = cached_engine(dir.path()).unwrap();
+        assert_eq!(
+            run_upper(&fresh),
+            ProcessOutcome::Emit(Element::new(0, "text/plain", "ABC"))
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{why}: {:?}",
+            started.elapsed()
+        );
+        let stats = fresh.cache_stats();
+        assert!(stats.refused[0].contains(why), "{stats:?}");
+    };
+    refused_at_once(
+        &|path| std::os::unix::fs::symlink("/dev/zero", path).unwrap(),
+        "symbolic link",
     );
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        fresh.cache_stats().refused[0].contains("symbolic link"),
-        "{:?}",
-        fresh.cache_stats()
-    );
-
-    std::fs::remove_file(&path).unwrap();
-    let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let started = Instant::now();
-    let fresh = cached_engine(dir.path()).unwrap();
-    assert_eq!(
-        run_upper(&fresh),
-        ProcessOutcome::Emit(Element::new(0, "text/plain", "ABC"))
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(
-        fresh.cache_stats().refused[0].contains("not a regular file"),
-        "{:?}",
-        fresh.cache_stats()
+    refused_at_once(
+        &|path| {
+            let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        },
+        "not a regular file",
     );
 }
 

@@ -1,0 +1,171 @@
+//! README claims that hold as exact counts, checked here so that a
+//! regression fails a test (times stay in the benchmarks): host allocations
+//! per call, the limits that change what a guest may do, and the epoch
+//! ticker ending with its engine.
+
+mod common;
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+
+use torvyn_engine::{
+    AsyncComponentInvoker, ComponentInvoker, Element, EngineConfig, Error, ProcessOutcome,
+    WasmEngine, WasmtimeEngine,
+};
+use torvyn_fixtures::hostile;
+
+use common::alloc::allocations;
+
+#[global_allocator]
+static ALLOCATOR: common::alloc::CountingAllocator = common::alloc::CountingAllocator;
+
+/// One test counts the threads of the process: all run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn engine(config: torvyn_engine::EngineConfigBuilder) -> WasmtimeEngine {
+    WasmtimeEngine::new(config.build().unwrap()).unwrap()
+}
+
+/// Polls a future that finishes without waiting (a short guest call).
+fn finish<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+    }
+}
+
+/// Host allocations per call of `call`, averaged over 1,000 calls after
+/// 100 to warm up (counted on this thread only).
+fn allocations_per_call(mut call: impl FnMut()) -> f64 {
+    for _ in 0..100 {
+        call();
+    }
+    let before = allocations();
+    for _ in 0..1000 {
+        call();
+    }
+    (allocations() - before) as f64 / 1000.0
+}
+
+#[test]
+fn host_allocations_per_call_are_what_the_readme_says() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = engine(EngineConfig::builder());
+    let small = Element::new(1, "text/plain", vec![b'a'; 64]);
+    let kib = Element::new(1, "text/plain", vec![b'a'; 1024]);
+    let instance = |name: &str, bytes: &[u8]| {
+        engine
+            .instantiate(&common::compile(&engine, name, bytes))
+            .unwrap()
+    };
+
+    let mut drop = instance("drop", &torvyn_fixtures::drop_processor());
+    let sync_drop = allocations_per_call(|| {
+        assert_eq!(drop.process(&small).unwrap(), ProcessOutcome::Drop);
+    });
+    assert_eq!(sync_drop, 0.0, "typed process -> drop");
+
+    let mut emit = instance("pass", &torvyn_fixtures::passthrough_processor());
+    let emit_kib = allocations_per_call(|| {
+        assert!(matches!(
+            emit.process(&kib).unwrap(),
+            ProcessOutcome::Emit(_)
+        ));
+    });
+    assert!(emit_kib <= 3.0, "typed process -> emit 1 KiB: {emit_kib}");
+
+    let mut async_drop = instance("drop", &torvyn_fixtures::drop_processor());
+    let async_per_call = allocations_per_call(|| {
+        assert_eq!(
+            finish(async_drop.process_async(&small)).unwrap(),
+            ProcessOutcome::Drop
+        );
+    });
+    // wasmtime's fiber for `call_async`; our futures are not boxed. (A
+    // time slice ending mid-call may add one now and then.)
+    assert!(
+        async_per_call <= 1.01,
+        "async typed process -> drop: {async_per_call}"
+    );
+}
+
+#[test]
+fn max_stack_bytes_decides_how_deep_a_guest_may_recurse() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let bytes = hostile::recurses(20_000);
+    let run = |stack: usize| {
+        let engine = engine(EngineConfig::builder().max_stack_bytes(stack));
+        let mut guest = engine
+            .instantiate(&common::compile(&engine, "deep", &bytes))
+            .unwrap();
+        guest.process(&Element::new(0, "", "x"))
+    };
+    assert_eq!(run(8 << 20).unwrap(), ProcessOutcome::Drop);
+    match run(64 << 10) {
+        Err(Error::Trap { trap, .. }) => assert!(trap.contains("call stack exhausted"), "{trap}"),
+        other => panic!("expected a stack overflow, got {other:?}"),
+    }
+}
+
+#[test]
+fn max_table_elements_decides_how_far_a_table_grows() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let bytes = hostile::grows_table(20_000);
+    let run = |elements: usize| {
+        let engine = engine(EngineConfig::builder().max_table_elements(elements));
+        let mut guest = engine
+            .instantiate(&common::compile(&engine, "table", &bytes))
+            .unwrap();
+        guest.process(&Element::new(0, "", "x"))
+    };
+    assert_eq!(run(50_000).unwrap(), ProcessOutcome::Drop);
+    match run(10_000) {
+        Err(Error::MemoryLimit { detail, .. }) => {
+            assert!(
+                detail.contains("table growth") && detail.contains("limit 10000"),
+                "{detail}"
+            )
+        }
+        other => panic!("expected MemoryLimit, got {other:?}"),
+    }
+}
+
+/// Threads of this process named `name`, once that number is `expected`
+/// or a second has passed (a new thread names itself after it starts).
+fn threads_named_settling(name: &str, expected: usize) -> usize {
+    let started = std::time::Instant::now();
+    loop {
+        let count = threads_named(name);
+        if count == expected || started.elapsed() > std::time::Duration::from_secs(1) {
+            return count;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Threads of this process named `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == name)
+        .count()
+}
+
+#[test]
+fn the_epoch_ticker_stops_with_its_engine() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let before = threads_named("torvyn-epoch");
+    let engines: Vec<_> = (0..3).map(|_| engine(EngineConfig::builder())).collect();
+    assert_eq!(
+        threads_named_settling("torvyn-epoch", before + 3),
+        before + 3
+    );
+    drop(engines);
+    // Dropping an engine joins its ticker: gone at once, no settling needed.
+    assert_eq!(threads_named("torvyn-epoch"), before);
+}
