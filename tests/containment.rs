@@ -279,7 +279,10 @@ fn limits_can_be_overridden_per_component() {
         Err(Error::FuelExhausted { .. })
     ));
     let mut normal = engine.instantiate(&component).unwrap();
-    assert!(normal.process(&element(0)).is_ok());
+    assert_eq!(
+        normal.process(&element(0)).unwrap(),
+        ProcessOutcome::Emit(Element::new(0, "text/plain", "PAYLOAD 0"))
+    );
 }
 
 #[test]
@@ -294,7 +297,12 @@ fn a_poisoned_instance_is_replaced_from_the_pre_instantiated_component() {
                 ProcessOutcome::Drop
             );
         }
-        assert!(instance.process(&element(2)).is_err(), "round {round}");
+        match instance.process(&element(2)) {
+            Err(Error::Trap { trap, .. }) => {
+                assert!(trap.contains("unreachable"), "round {round}: {trap}")
+            }
+            other => panic!("round {round}: expected the third element's trap, got {other:?}"),
+        }
     }
     assert_eq!(engine.totals().live_instances(), 0);
 }

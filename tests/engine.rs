@@ -84,7 +84,10 @@ fn the_disk_cache_serves_other_engines_and_refuses_foreign_files() {
     assert_eq!(second.cache_stats().disk_hits, 1);
     assert_eq!(second.cache_stats().compiled, 0);
     let mut instance = second.instantiate(&cached).unwrap();
-    assert!(instance.process(&Element::new(0, "", "ok")).is_ok());
+    assert_eq!(
+        instance.process(&Element::new(0, "", "ok")).unwrap(),
+        torvyn_engine::ProcessOutcome::Emit(Element::new(0, "", "OK"))
+    );
 
     // A file the cache did not write is never loaded: it is recompiled and
     // replaced. One byte changed in the artifact (past the magic and the

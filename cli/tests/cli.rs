@@ -477,3 +477,55 @@ fn the_host_environment_never_leaks_into_a_wasi_guest() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(r#""ELEMENT 0-granted""#), "{out}");
 }
+
+/// Runs `torvyn` under a pseudo-terminal (`script`, from util-linux),
+/// where a progress bar would show, and returns what the terminal got.
+fn torvyn_on_a_terminal(args: &[&str]) -> String {
+    let command = std::iter::once(env!("CARGO_BIN_EXE_torvyn").to_string())
+        .chain(args.iter().map(|a| format!("'{a}'")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = Command::new("script")
+        .args(["-qefc", &command, "/dev/null"])
+        .output()
+        .expect("`script` (util-linux) runs the tool under a terminal");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn quiet_hides_the_progress_bar() {
+    let args = |quiet: bool| {
+        let mut args = vec![
+            "run",
+            "--source",
+            "bundled:counting-source",
+            "--sink",
+            "bundled:recording-sink",
+            "--config",
+            "20000",
+            "--count",
+            "20000",
+        ];
+        if quiet {
+            args.push("--quiet");
+        }
+        args
+    };
+    let shown = torvyn_on_a_terminal(&args(false));
+    // The bar's template: "... {pos} elements ({per_sec})".
+    assert!(
+        shown.contains(" elements ("),
+        "no progress bar on a terminal: {shown}"
+    );
+    let quiet = torvyn_on_a_terminal(&args(true));
+    assert!(
+        !quiet.contains(" elements ("),
+        "--quiet still showed a bar: {quiet}"
+    );
+    assert!(quiet.contains("elements: 20000 delivered"), "{quiet}");
+}
