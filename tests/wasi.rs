@@ -24,7 +24,11 @@ fn a_wasi_guest_gets_no_environment_and_no_files_by_default() {
     assert_eq!(guest.invoke("env()").unwrap(), "[]");
     assert_eq!(guest.invoke("preopen-count()").unwrap(), "0");
     assert_eq!(guest.invoke("preopens()").unwrap(), "[]");
-    assert_eq!(guest.invoke(r#"mkdir("x")"#).unwrap(), "-2", "no directory to write in");
+    assert_eq!(
+        guest.invoke(r#"mkdir("x")"#).unwrap(),
+        "-2",
+        "no directory to write in"
+    );
     // Stdin is empty: closed at the first read (it would block on the host's).
     assert_eq!(guest.invoke("stdin-read()").unwrap(), "-1");
 }
@@ -43,7 +47,10 @@ fn a_read_only_preopen_refuses_writes_and_a_writable_one_takes_them() {
             .unwrap(),
     );
     let refused = guest.invoke(r#"mkdir("made-by-guest")"#).unwrap();
-    assert!(refused == NOT_PERMITTED || refused == READ_ONLY, "error case {refused}");
+    assert!(
+        refused == NOT_PERMITTED || refused == READ_ONLY,
+        "error case {refused}"
+    );
     assert!(!read_only.path().join("made-by-guest").exists());
 
     let writable = tempfile::tempdir().unwrap();
@@ -83,7 +90,10 @@ fn a_wasi_guest_has_no_network() {
     let port = listener.local_addr().unwrap().port();
     let engine = common::engine();
     let component = common::compile(&engine, "net", &torvyn_fixtures::wasi_network_probe());
-    assert!(component.imports().iter().any(|i| i.starts_with("wasi:sockets/tcp")));
+    assert!(component
+        .imports()
+        .iter()
+        .any(|i| i.starts_with("wasi:sockets/tcp")));
     let mut guest = engine.instantiate(&component).unwrap();
     // error-code case 1: access-denied.
     assert_eq!(guest.invoke(&format!("connect({port})")).unwrap(), "1");
