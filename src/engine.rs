@@ -134,9 +134,9 @@ impl WasmtimeEngine {
             let memory_bytes = config.limits.max_memory_bytes.next_multiple_of(65_536);
             // Slots sized by the memory limit, not by 4 GiB reservations:
             // the pool's address space grows with what instances may use.
-            if config.density == InstanceDensity::Guarded {
-                wasm.memory_reservation(memory_bytes);
-            }
+            // (A pool needs each slot to reserve the largest memory, so this
+            // also holds for `Dense`, whose slots then have no guard.)
+            wasm.memory_reservation(memory_bytes);
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(max_instances)
                 .total_core_instances(max_instances.saturating_mul(4))

@@ -136,3 +136,29 @@ fn dense_memories_grow_by_moving_and_keep_their_limits() {
         other => panic!("expected MemoryLimit, got {other:?}"),
     }
 }
+
+#[test]
+fn dense_and_pooled_together_hold_instances_that_answer() {
+    let engine = WasmtimeEngine::new(
+        EngineConfig::builder()
+            .density(InstanceDensity::Dense)
+            .allocation(Allocation::Pooling {
+                max_instances: 2_000,
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let element = Element::new(0, "", vec![b'a'; 100_000]);
+    let mut instances: Vec<_> = (0..2_000)
+        .map(|_| engine.instantiate(&component).unwrap())
+        .collect();
+    // Some grow their memory past its first page, as the payload needs.
+    for instance in instances.iter_mut().step_by(100) {
+        match instance.process(&element).unwrap() {
+            ProcessOutcome::Emit(out) => assert_eq!(out.payload.len(), 100_000),
+            other => panic!("{other:?}"),
+        }
+    }
+}
