@@ -86,7 +86,7 @@ impl DiskCache {
     /// The verified artifact for `digest`.
     pub(crate) fn load(&self, digest: &[u8; 32]) -> std::result::Result<Vec<u8>, Miss> {
         let path = self.path_for(digest);
-        let bytes = match read_regular(&path, MAX_ARTIFACT_BYTES) {
+        let bytes = match read_regular(&path, MAX_ARTIFACT_BYTES, |_| Ok(())) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Err(Miss::Absent),
             Err(why) => return Err(Miss::Refused(format!("{}: {why}", path.display()))),
@@ -148,8 +148,14 @@ fn open_no_follow(path: &Path) -> std::result::Result<Option<File>, String> {
     }
 }
 
-/// The bytes of `path` if it is a regular file of at most `max` bytes.
-fn read_regular(path: &Path, max: u64) -> std::result::Result<Option<Vec<u8>>, String> {
+/// The bytes of `path` if it is a regular file of at most `max` bytes
+/// that `check` accepts. One descriptor is checked and read, so what is
+/// read is what was checked.
+fn read_regular(
+    path: &Path,
+    max: u64,
+    check: impl FnOnce(&std::fs::Metadata) -> std::result::Result<(), String>,
+) -> std::result::Result<Option<Vec<u8>>, String> {
     let Some(file) = open_no_follow(path)? else {
         return Ok(None);
     };
@@ -160,6 +166,7 @@ fn read_regular(path: &Path, max: u64) -> std::result::Result<Option<Vec<u8>>, S
             meta.file_type()
         ));
     }
+    check(&meta)?;
     if meta.len() > max {
         return Err(format!(
             "is {} bytes, more than the {max}-byte limit",
@@ -178,26 +185,23 @@ fn read_regular(path: &Path, max: u64) -> std::result::Result<Option<Vec<u8>>, S
 
 /// [`read_regular`] for the key: also owned by this user, mode 0600.
 fn read_private(path: &Path, len: u64) -> std::result::Result<Option<Vec<u8>>, String> {
-    let Some(file) = open_no_follow(path)? else {
-        return Ok(None);
-    };
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let user = unsafe { libc::geteuid() };
-    if meta.uid() != user {
-        return Err(format!(
-            "is owned by user {}, not by the current user {user}",
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "has mode {:o}; the key must be readable by its owner only (0600)",
-            meta.mode() & 0o777
-        ));
-    }
-    drop(file);
-    read_regular(path, len)
+    read_regular(path, len, |meta| {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let user = unsafe { libc::geteuid() };
+        if meta.uid() != user {
+            return Err(format!(
+                "is owned by user {}, not by the current user {user}",
+                meta.uid()
+            ));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(format!(
+                "has mode {:o}; the key must be readable by its owner only (0600)",
+                meta.mode() & 0o777
+            ));
+        }
+        Ok(())
+    })
 }
 
 /// Creates the key: written to a private temporary file, then linked into

@@ -8,8 +8,8 @@
 //! async API returns the future itself. Components that import WASI are
 //! linked with wasmtime-wasi's async bindings (a guest blocked in
 //! `pollable.block` must not block a worker thread), so their sync calls run
-//! the yielding gate under [`block_on_until`], which also ends host-side
-//! waits at the call's deadline.
+//! the yielding gate under [`block_on`], inside [`InRuntime`], which also
+//! ends host-side waits at the call's deadline.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -82,30 +82,17 @@ impl Wake for ThreadWaker {
     }
 }
 
-/// Drives `future` on this thread until it completes or `deadline` passes;
-/// `None` when the deadline passed first (the future is dropped then, which
-/// cancels a guest call where it waits).
-pub(crate) fn block_on_until<T>(
-    future: impl Future<Output = T>,
-    deadline: Option<Instant>,
-) -> Option<T> {
+/// Drives `future` to completion on this thread, parking between polls.
+/// (Deadlines are the future's own business: see [`InRuntime`].)
+pub(crate) fn block_on<T>(future: impl Future<Output = T>) -> T {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut context = Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
     loop {
         if let Poll::Ready(value) = future.as_mut().poll(&mut context) {
-            return Some(value);
+            return value;
         }
-        match deadline {
-            Some(deadline) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return None;
-                }
-                std::thread::park_timeout(deadline - now);
-            }
-            None => std::thread::park(),
-        }
+        std::thread::park();
     }
 }
 

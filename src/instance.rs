@@ -23,7 +23,7 @@ use crate::config::EngineConfig;
 use crate::dynamic::DynamicExport;
 use crate::error::{CallSite, Error, GuestError, Result};
 use crate::exports::Exports;
-use crate::gate::{block_on_until, enter, run_ready, Blocking, Gate, InRuntime, Yielding};
+use crate::gate::{block_on, enter, run_ready, Blocking, Gate, InRuntime, Yielding};
 use crate::host::{
     cut_guest_message, Buffer, EngineTotals, FlowContext, HostState, MAX_CONTENT_TYPE_BYTES,
 };
@@ -94,24 +94,12 @@ impl WasmtimeInstance {
         config: &EngineConfig,
         totals: Arc<EngineTotals>,
     ) -> Result<Self> {
-        let (store, state) = Self::store(&component, config, totals)?;
-        match component.inner.wasi_runtime.clone() {
-            None => run_ready(Self::create::<Blocking>(component, store, state)),
-            Some(runtime) => {
-                let deadline = deadline_of(&component);
-                let name = component.name().to_string();
-                let created = InRuntime::new(
-                    Self::create::<Yielding>(component, store, state),
-                    runtime.handle(),
-                    deadline,
-                );
-                block_on_until(created, None).flatten().unwrap_or_else(|| {
-                    Err(Error::DeadlineExceeded {
-                        site: site(&name, "instantiate"),
-                    })
-                })
-            }
+        if component.inner.wasi_runtime.is_some() {
+            // Linked with async WASI: the async instantiation, driven here.
+            return block_on(Self::new_async(component, config, totals));
         }
+        let (store, state) = Self::store(&component, config, totals)?;
+        run_ready(Self::create::<Blocking>(component, store, state))
     }
 
     /// A fresh instance, instantiated on a fiber: a long start function
@@ -122,24 +110,22 @@ impl WasmtimeInstance {
         totals: Arc<EngineTotals>,
     ) -> Result<Self> {
         let (store, state) = Self::store(&component, config, totals)?;
-        match component.inner.wasi_runtime.clone() {
-            None => Self::create::<Yielding>(component, store, state).await,
-            Some(runtime) => {
-                let deadline = deadline_of(&component);
-                let name = component.name().to_string();
-                let created = InRuntime::new(
-                    Self::create::<Yielding>(component, store, state),
-                    runtime.handle(),
-                    deadline,
-                )
-                .await;
-                created.unwrap_or_else(|| {
-                    Err(Error::DeadlineExceeded {
-                        site: site(&name, "instantiate"),
-                    })
-                })
-            }
-        }
+        let Some(runtime) = component.inner.wasi_runtime.clone() else {
+            return Self::create::<Yielding>(component, store, state).await;
+        };
+        let deadline = deadline_of(&component);
+        let name = component.name().to_string();
+        let created = InRuntime::new(
+            Self::create::<Yielding>(component, store, state),
+            runtime.handle(),
+            deadline,
+        )
+        .await;
+        created.unwrap_or_else(|| {
+            Err(Error::DeadlineExceeded {
+                site: site(&name, "instantiate"),
+            })
+        })
     }
 
     /// The store for a new instance, with its limits in place.
@@ -442,11 +428,6 @@ impl WasmtimeInstance {
                 .load(std::sync::atomic::Ordering::Relaxed),
             self.state.slice_ticks,
         )
-    }
-
-    /// When the current call must end, for WASI waits.
-    fn wall_deadline(&self) -> Option<Instant> {
-        deadline_of(&self.component)
     }
 }
 
@@ -790,30 +771,32 @@ impl WasmtimeInstance {
     }
 }
 
+/// The call of `$method` on the yielding gate, inside the engine's WASI
+/// runtime and ended at the call's wall-clock deadline: a future of
+/// `Option<Result<_>>`, `None` when the deadline passed first.
+macro_rules! in_wasi_runtime {
+    ($self:ident, $runtime:ident, $method:ident($($arg:expr),*)) => {{
+        let deadline = deadline_of(&$self.component);
+        InRuntime::new($self.$method::<Yielding>($($arg),*), $runtime.handle(), deadline)
+    }};
+}
+
 /// The sync entry: the blocking gate, or, for a component that imports
-/// WASI (linked async), the yielding gate driven on this thread until the
-/// call's wall-clock deadline.
+/// WASI (linked async), the yielding gate driven on this thread.
 macro_rules! blocking {
     ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
         match $self.component.inner.wasi_runtime.clone() {
             None => run_ready($self.$method::<Blocking>($($arg),*)),
-            Some(runtime) => {
-                let deadline = $self.wall_deadline();
-                let outcome = block_on_until(
-                    InRuntime::new($self.$method::<Yielding>($($arg),*), runtime.handle(), deadline),
-                    None,
-                );
-                match outcome.flatten() {
-                    Some(result) => result,
-                    None => Err($self.deadline_passed($function)),
-                }
-            }
+            Some(runtime) => match block_on(in_wasi_runtime!($self, runtime, $method($($arg),*))) {
+                Some(result) => result,
+                None => Err($self.deadline_passed($function)),
+            },
         }
     };
 }
 
 /// The async entry: the yielding gate; for a component that imports WASI,
-/// run inside the engine's WASI runtime and ended at the wall-clock deadline.
+/// inside the engine's WASI runtime.
 macro_rules! yielding {
     ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
         {
@@ -824,19 +807,10 @@ macro_rules! yielding {
             }
             match $self.component.inner.wasi_runtime.clone() {
                 None => $self.$method::<Yielding>($($arg),*).await,
-                Some(runtime) => {
-                    let deadline = $self.wall_deadline();
-                    let outcome = InRuntime::new(
-                        $self.$method::<Yielding>($($arg),*),
-                        runtime.handle(),
-                        deadline,
-                    )
-                    .await;
-                    match outcome {
-                        Some(result) => result,
-                        None => Err($self.deadline_passed($function)),
-                    }
-                }
+                Some(runtime) => match in_wasi_runtime!($self, runtime, $method($($arg),*)).await {
+                    Some(result) => result,
+                    None => Err($self.deadline_passed($function)),
+                },
             }
         }
     };

@@ -202,8 +202,8 @@ impl<I: AsyncComponentInvoker> Pipeline<I> {
     }
 }
 
-/// Nanoseconds since the Unix epoch.
-fn now_ns() -> u64 {
+/// Nanoseconds since the Unix epoch (the runtime's element timestamps).
+pub(crate) fn now_ns() -> u64 {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

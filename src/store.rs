@@ -96,47 +96,66 @@ pub(crate) fn wasi_context(grants: &WasiGrants) -> wasmtime::Result<WasiCtx> {
 /// has. Remembers the last refusal, so a trap that follows in the same call
 /// is reported as a memory limit.
 pub(crate) struct InstanceLimiter {
-    max_memory_bytes: usize,
-    max_table_elements: usize,
+    memory: Pool,
+    tables: Pool,
     max_core_instances: usize,
     max_memories: usize,
     max_tables: usize,
-    memory_bytes: usize,
-    table_elements: usize,
     pub(crate) refused: Option<String>,
+}
+
+/// What all the parts of one kind (memories, tables) hold together.
+struct Pool {
+    used: usize,
+    max: usize,
+}
+
+impl Pool {
+    /// Grows one part from `current` to `desired` if the pool stays within
+    /// its maximum; otherwise the total it would have reached.
+    fn grow(&mut self, current: usize, desired: usize) -> Result<(), usize> {
+        let grown = self
+            .used
+            .saturating_sub(current)
+            .saturating_add(desired.max(current));
+        if grown > self.max {
+            return Err(grown);
+        }
+        self.used = grown;
+        Ok(())
+    }
 }
 
 impl InstanceLimiter {
     fn new(limits: &Limits) -> InstanceLimiter {
         InstanceLimiter {
-            max_memory_bytes: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
-            max_table_elements: limits.max_table_elements,
+            memory: Pool {
+                used: 0,
+                max: usize::try_from(limits.max_memory_bytes).unwrap_or(usize::MAX),
+            },
+            tables: Pool {
+                used: 0,
+                max: limits.max_table_elements,
+            },
             max_core_instances: limits.max_core_instances,
             max_memories: limits.max_memories,
             max_tables: limits.max_tables,
-            memory_bytes: 0,
-            table_elements: 0,
             refused: None,
         }
     }
 
     /// Bytes of linear memory the instance has, over all its memories.
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.memory_bytes
+        self.memory.used
     }
-}
 
-/// Whether growing one part from `current` to `desired` keeps the pooled
-/// `total` within `max`; updates `total` when it does.
-fn pool_growth(total: &mut usize, current: usize, desired: usize, max: usize) -> Option<usize> {
-    let grown = total
-        .saturating_sub(current)
-        .saturating_add(desired.max(current));
-    if grown > max {
-        return None;
+    /// Notes a refused growth; `false`, the answer wasmtime gets.
+    fn refuse(&mut self, growth: &str, unit: &str, parts: &str, total: usize, max: usize) -> bool {
+        self.refused = Some(format!(
+            "{growth} {unit} refused: the instance's {parts} would hold {total} {unit}, limit {max}"
+        ));
+        false
     }
-    *total = grown;
-    Some(grown)
 }
 
 impl ResourceLimiter for InstanceLimiter {
@@ -146,24 +165,13 @@ impl ResourceLimiter for InstanceLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let before = self.memory_bytes;
-        if pool_growth(
-            &mut self.memory_bytes,
-            current,
-            desired,
-            self.max_memory_bytes,
-        )
-        .is_none()
-        {
-            self.refused = Some(format!(
-                "linear memory growth from {current} to {desired} bytes refused: the \
-                 instance's memories would hold {} bytes, limit {}",
-                before.saturating_sub(current).saturating_add(desired),
-                self.max_memory_bytes
-            ));
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(match self.memory.grow(current, desired) {
+            Ok(()) => true,
+            Err(total) => {
+                let growth = format!("linear memory growth from {current} to {desired}");
+                self.refuse(&growth, "bytes", "memories", total, self.memory.max)
+            }
+        })
     }
 
     fn table_growing(
@@ -172,24 +180,13 @@ impl ResourceLimiter for InstanceLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let before = self.table_elements;
-        if pool_growth(
-            &mut self.table_elements,
-            current,
-            desired,
-            self.max_table_elements,
-        )
-        .is_none()
-        {
-            self.refused = Some(format!(
-                "table growth from {current} to {desired} elements refused: the \
-                 instance's tables would hold {} elements, limit {}",
-                before.saturating_sub(current).saturating_add(desired),
-                self.max_table_elements
-            ));
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(match self.tables.grow(current, desired) {
+            Ok(()) => true,
+            Err(total) => {
+                let growth = format!("table growth from {current} to {desired}");
+                self.refuse(&growth, "elements", "tables", total, self.tables.max)
+            }
+        })
     }
 
     fn instances(&self) -> usize {

@@ -32,7 +32,7 @@ mod report;
 mod spec;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use report::{FlowReport, NodeReport};
@@ -46,6 +46,7 @@ use crate::interfaces::Interface;
 use crate::invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ProcessOutcome,
 };
+use crate::pipeline::now_ns;
 use spec::Plan;
 use tracing::Instrument;
 
@@ -74,6 +75,11 @@ impl<I: ComponentInvoker> Flow<I> {
     /// typed or the dynamic path); errors name the node or edge at fault.
     pub fn new(spec: FlowSpec, instances: Vec<I>) -> Result<Flow<I>> {
         let plan = spec.validate()?;
+        Flow::planned(spec, plan, instances)
+    }
+
+    /// [`Flow::new`] for a spec already validated into `plan`.
+    fn planned(spec: FlowSpec, plan: Plan, instances: Vec<I>) -> Result<Flow<I>> {
         if instances.len() != spec.nodes.len() {
             return Err(Error::Flow {
                 flow: spec.name.clone(),
@@ -121,13 +127,14 @@ impl<I: ComponentInvoker> Flow<I> {
     where
         E: WasmEngine<Instance = I>,
     {
-        spec.validate()?;
+        // The graph is checked before any component is instantiated.
+        let plan = spec.validate()?;
         let instances = spec
             .nodes
             .iter()
             .map(|node| engine.instantiate(component_of(&spec, node, components)?))
             .collect::<Result<Vec<_>>>()?;
-        Flow::new(spec, instances)
+        Flow::planned(spec, plan, instances)
     }
 
     /// Stops pulling after `count` elements over all sources, even if they
@@ -244,7 +251,7 @@ impl<I: AsyncComponentInvoker> Flow<I> {
     where
         E: WasmEngine<Instance = I>,
     {
-        spec.validate()?;
+        let plan = spec.validate()?;
         let mut instances = Vec::with_capacity(spec.nodes.len());
         for node in &spec.nodes {
             instances.push(
@@ -253,7 +260,7 @@ impl<I: AsyncComponentInvoker> Flow<I> {
                     .await?,
             );
         }
-        Flow::new(spec, instances)
+        Flow::planned(spec, plan, instances)
     }
 
     /// [`Flow::run`] as a future: every stage call awaited, each source
@@ -649,14 +656,14 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
 /// and what the source was last told.
 struct PauseCounts {
     counts: Vec<AtomicU32>,
-    told_paused: Vec<AtomicU32>,
+    told_paused: Vec<AtomicBool>,
 }
 
 impl PauseCounts {
     fn new(nodes: usize) -> PauseCounts {
         PauseCounts {
             counts: (0..nodes).map(|_| AtomicU32::new(0)).collect(),
-            told_paused: (0..nodes).map(|_| AtomicU32::new(0)).collect(),
+            told_paused: (0..nodes).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -671,7 +678,7 @@ impl PauseCounts {
     /// The signal `source` must be told now, if its state changed.
     fn change(&self, source: usize) -> Option<Backpressure> {
         let paused = self.counts[source].load(Ordering::Relaxed) > 0;
-        let told = self.told_paused[source].swap(u32::from(paused), Ordering::Relaxed) == 1;
+        let told = self.told_paused[source].swap(paused, Ordering::Relaxed);
         match (paused, told) {
             (true, false) => Some(Backpressure::Pause),
             (false, true) => Some(Backpressure::Ready),
@@ -692,12 +699,4 @@ fn component_of<'c, C>(
             node.name, node.component
         ),
     })
-}
-
-/// Nanoseconds since the Unix epoch.
-fn now_ns() -> u64 {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
 }
