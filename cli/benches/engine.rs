@@ -10,7 +10,18 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 fn calls(c: &mut Criterion) {
     let mut group = c.benchmark_group("calls");
     for mut case in torvyn_cli::bench::call_cases() {
-        group.bench_function(case.name, |b| b.iter(&mut case.run));
+        group.bench_function(case.name.as_str(), |b| b.iter(&mut case.run));
+    }
+    group.finish();
+}
+
+/// Transition floors and each contract host function (a run repeats the
+/// call `case.ops` times: the throughput is per repetition).
+fn transitions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("transitions");
+    for mut case in torvyn_cli::bench::transition_cases() {
+        group.throughput(Throughput::Elements(u64::from(case.ops)));
+        group.bench_function(case.name.as_str(), |b| b.iter(&mut case.run));
     }
     group.finish();
 }
@@ -42,5 +53,5 @@ fn async_flows(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, calls, pipelines, async_flows);
+criterion_group!(benches, calls, transitions, pipelines, async_flows);
 criterion_main!(benches);

@@ -111,6 +111,10 @@ enum Command {
         /// Fewer iterations (for CI).
         #[arg(long)]
         quick: bool,
+        /// Measures only the operations whose names contain this text, for
+        /// longer (e.g. under `perf record`), and prints their rows.
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
     },
     /// Lists the bundled components.
     Bundled,
@@ -180,8 +184,12 @@ fn main() -> ExitCode {
             call,
             limits: l,
         } => commands::invoke(&component, &call, &limits(l), &mut out),
-        Command::Bench { quick } => {
-            write!(out, "{}", torvyn_cli::bench::report(quick)).map_err(CliError::Output)
+        Command::Bench { quick, only } => {
+            let report = match only {
+                Some(filter) => torvyn_cli::bench::only(&filter, quick),
+                None => torvyn_cli::bench::report(quick),
+            };
+            write!(out, "{report}").map_err(CliError::Output)
         }
         Command::Bundled => torvyn_cli::bundled::BUNDLED
             .iter()

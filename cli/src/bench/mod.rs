@@ -10,24 +10,37 @@ use std::sync::Arc;
 
 use torvyn_engine::{
     Allocation, AsyncComponentInvoker, ComponentInvoker, Element, EngineConfig, InstanceDensity,
-    Pipeline, WasmEngine, WasmtimeEngine,
+    Pipeline, ProcessOutcome, WasmEngine, WasmtimeEngine,
 };
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, TypedFunc, Val};
 use wasmtime::Store;
 
 use crate::alloc_counter;
 
-/// One measured operation: `run` does it once.
+mod settings;
+mod transitions;
+
+pub use transitions::{transition_cases, LOOP_REPETITIONS};
+
+/// One measured operation: `run` does it `ops` times.
 pub struct Case {
     /// Row name.
-    pub name: &'static str,
-    /// Does the operation once.
+    pub name: String,
+    /// Operations one `run` does (a guest loop repeats its transition).
+    pub ops: u32,
+    /// Does the operation `ops` times.
     pub run: Box<dyn FnMut()>,
 }
 
-fn case(name: &'static str, run: impl FnMut() + 'static) -> Case {
+fn case(name: impl Into<String>, run: impl FnMut() + 'static) -> Case {
+    looped(name, 1, run)
+}
+
+/// A case whose `run` does `ops` operations (ns/op divides by them).
+fn looped(name: impl Into<String>, ops: u32, run: impl FnMut() + 'static) -> Case {
     Case {
-        name,
+        name: name.into(),
+        ops,
         run: Box::new(run),
     }
 }
@@ -67,6 +80,17 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
+/// A store of bare wasmtime for floors, set up as the engine sets up its
+/// own: no deadline, and fuel (the engine meters fuel always, so any
+/// component may get a limit: the floors pay for metering as every
+/// instance does).
+fn bare_store(engine: &wasmtime::Engine) -> Store<()> {
+    let mut store = Store::new(engine, ());
+    store.set_epoch_deadline(torvyn_engine::NO_DEADLINE);
+    store.set_fuel(u64::MAX).expect("fuel is metered");
+    store
+}
+
 /// The index of function `func` of exported interface `interface`.
 fn export_index(
     instance: &Instance,
@@ -82,6 +106,9 @@ fn export_index(
         .unwrap_or_else(|| panic!("no function `{interface}#{func}`"))
 }
 
+/// The row of one 64 B element pulled, passed through and pushed by hand.
+pub const ELEMENT_BY_HAND: &str = "typed pull -> process -> push (64 B), by hand";
+
 /// The call-level cases, in the order of the report.
 pub fn call_cases() -> Vec<Case> {
     let engine = default_engine();
@@ -91,14 +118,7 @@ pub fn call_cases() -> Vec<Case> {
     let empty = Component::new(&wasm, torvyn_fixtures::empty_component()).expect("empty");
     let linker = Linker::<()>::new(&wasm);
     let empty_pre = linker.instantiate_pre(&empty).expect("pre");
-    let new_store = || {
-        let mut store = Store::new(&wasm, ());
-        store.set_epoch_deadline(torvyn_engine::NO_DEADLINE);
-        // The engine meters fuel always (any component may get a limit), so
-        // the floor pays for metering as every instance does.
-        store.set_fuel(u64::MAX).expect("fuel is metered");
-        store
-    };
+    let new_store = || bare_store(&wasm);
     let typed_noop = |store: &mut Store<()>| -> TypedFunc<(), ()> {
         let instance = empty_pre.instantiate(&mut *store).expect("instantiate");
         let noop = export_index(&instance, store, "probe", "noop");
@@ -159,6 +179,13 @@ pub fn call_cases() -> Vec<Case> {
     let mut sink = instance(&engine, "sink", &torvyn_fixtures::recording_sink());
     sink.init("1000000").expect("init");
     let mut sink_sequence = 0u64;
+    // One element through source → passthrough → sink by hand: the
+    // pipeline's calls without its driver.
+    let mut chain_source = instance(&engine, "source", &torvyn_fixtures::sized_source(64));
+    chain_source.init(&u64::MAX.to_string()).expect("init");
+    let mut chain_pass = instance(&engine, "pass", &torvyn_fixtures::passthrough_processor());
+    let mut chain_sink = instance(&engine, "sink", &torvyn_fixtures::recording_sink());
+    chain_sink.init("1000000").expect("init");
 
     let small = Element::new(1, "text/plain", vec![b'a'; 64]);
     let kib = Element::new(1, "text/plain", vec![b'a'; 1024]);
@@ -240,6 +267,14 @@ pub fn call_cases() -> Vec<Case> {
                 .expect("push");
             sink_sequence += 1;
         }),
+        case(ELEMENT_BY_HAND, move || {
+            let element = chain_source.pull().expect("pull").expect("an element");
+            let ProcessOutcome::Emit(element) = chain_pass.process(&element).expect("process")
+            else {
+                panic!("the passthrough emits");
+            };
+            chain_sink.push(&element).expect("push");
+        }),
         case("instantiate (on-demand)", move || {
             drop(engine.instantiate(&upper).expect("instantiate"));
         }),
@@ -263,7 +298,7 @@ pub fn call_cases() -> Vec<Case> {
 #[derive(Debug, Clone)]
 pub struct Measurement {
     /// Row name.
-    pub name: &'static str,
+    pub name: String,
     /// Median nanoseconds per operation over the batches.
     pub ns: f64,
     /// Host heap allocations per operation (needs the counting allocator).
@@ -295,7 +330,8 @@ pub fn measure_all(
             }
             let elapsed = start.elapsed();
             allocations[i] += alloc_counter::allocations() - before;
-            samples[i].push(elapsed.as_nanos() as f64 / f64::from(counts[i]));
+            let ops = f64::from(counts[i]) * f64::from(case.ops);
+            samples[i].push(elapsed.as_nanos() as f64 / ops);
         }
     }
     cases
@@ -305,9 +341,10 @@ pub fn measure_all(
             let mut batch = samples[i].clone();
             batch.sort_by(f64::total_cmp);
             Measurement {
-                name: case.name,
+                name: case.name.clone(),
                 ns: batch[batch.len() / 2],
-                allocations: allocations[i] as f64 / (batches as f64 * f64::from(counts[i])),
+                allocations: allocations[i] as f64
+                    / (batches as f64 * f64::from(counts[i]) * f64::from(case.ops)),
             }
         })
         .collect()
@@ -421,6 +458,53 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// Every measured case: call-level operations, transitions, settings.
+fn all_cases() -> Vec<Case> {
+    let mut cases = call_cases();
+    cases.extend(transition_cases());
+    cases.extend(settings::setting_cases());
+    cases
+}
+
+/// Batch size for `case`: `per_batch` operations, fewer for instantiation.
+fn batch_size(case: &Case, per_batch: u32) -> u32 {
+    if case.name.contains("instantiate") {
+        per_batch / 20
+    } else {
+        // Looped cases: about as many operations as the others.
+        (per_batch / case.ops).max(2)
+    }
+}
+
+/// The cases whose names contain `filter`, measured over many batches (for
+/// profiling one operation), as a Markdown table.
+pub fn only(filter: &str, quick: bool) -> String {
+    let mut cases: Vec<Case> = all_cases()
+        .into_iter()
+        .filter(|case| case.name.contains(filter))
+        .collect();
+    if cases.is_empty() {
+        return format!("no benchmark operation contains `{filter}`\n");
+    }
+    let batches = if quick { 7 } else { 2001 };
+    let rows = measure_all(&mut cases, batches, |case| batch_size(case, 5_000));
+    let mut out = String::from("| operation | ns/op | host allocs/op |\n|---|---:|---:|\n");
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {:.1} | {:.2} |\n",
+            row.name, row.ns, row.allocations
+        ));
+    }
+    out
+}
+
+/// Rows printed in their own tables (transitions, settings), not the first.
+fn is_detail_row(name: &str) -> bool {
+    ["floor: ", "engine: ", "setting: ", transitions::MEMCPY_KIB]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
 /// The whole report of `torvyn bench`, as Markdown.
 pub fn report(quick: bool) -> String {
     let (batches, per_batch, elements) = if quick {
@@ -428,14 +512,8 @@ pub fn report(quick: bool) -> String {
     } else {
         (31, 5_000, 200_000)
     };
-    let mut cases = call_cases();
-    let rows = measure_all(&mut cases, batches, |case| {
-        if case.name.starts_with("instantiate") {
-            per_batch / 20
-        } else {
-            per_batch
-        }
-    });
+    let mut cases = all_cases();
+    let rows = measure_all(&mut cases, batches, |case| batch_size(case, per_batch));
     let ns = |name: &str| {
         rows.iter()
             .find(|r| r.name == name)
@@ -446,7 +524,7 @@ pub fn report(quick: bool) -> String {
 
     let mut out = String::new();
     out.push_str("| operation | ns/op | × floor | host allocs/op |\n|---|---:|---:|---:|\n");
-    for row in &rows {
+    for row in rows.iter().filter(|row| !is_detail_row(&row.name)) {
         out.push_str(&format!(
             "| {} | {:.0} | {:.2} | {:.2} |\n",
             row.name,
@@ -493,6 +571,8 @@ pub fn report(quick: bool) -> String {
             .find(|r| r.name == name)
             .map_or(f64::NAN, |r| r.allocations)
     };
+    out.push_str(&transitions::report(&ns, &allocs, 1e9 / rate_small));
+    out.push_str(&settings::report(&ns));
 
     out.push_str("\n| ratio | measured | target |\n|---|---:|---|\n");
     let ratios = [
