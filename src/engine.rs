@@ -15,6 +15,7 @@ use crate::bindings::{buffer_allocator, capability_query, types};
 use crate::cache::{DiskCache, Miss};
 use crate::component::{CompiledComponent, CompiledInner};
 use crate::config::{Allocation, EngineConfig, InstanceDensity};
+use crate::direct;
 use crate::dynamic::{plan_interface, InterfacePlan};
 use crate::error::{Error, Result};
 use crate::exports::TypedIndices;
@@ -26,6 +27,10 @@ use crate::interfaces::{classify_export, CallPath, ExportInfo, Interface};
 use crate::invoker::AsyncComponentInvoker;
 use crate::stacks;
 use crate::store::{Epoch, StoreState};
+
+/// The contract's import instances the direct functions shadow.
+const TYPES: &str = "torvyn:streaming/types@0.1.0";
+const CAPABILITY_QUERY: &str = "torvyn:capabilities/capability-query@0.1.0";
 
 /// A backend that compiles and instantiates components.
 ///
@@ -157,6 +162,12 @@ impl WasmtimeEngine {
             .map_err(link)?;
         capability_query::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
             .map_err(link)?;
+        // The hot buffer functions, linked by hand over the generated ones.
+        linker.allow_shadowing(true);
+        direct::shadow_types(&mut linker.instance(TYPES).map_err(link)?).map_err(link)?;
+        direct::shadow_capabilities(&mut linker.instance(CAPABILITY_QUERY).map_err(link)?)
+            .map_err(link)?;
+        linker.allow_shadowing(false);
         // Async WASI: a guest waiting on a clock or stream yields instead of
         // blocking a thread (sync calls drive it to their deadline).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
@@ -231,6 +242,8 @@ impl WasmtimeEngine {
             return Ok(std::borrow::Cow::Borrowed(&self.linker));
         }
         let mut linker = self.linker.clone();
+        // The direct functions shadow the generated ones, as in `new`.
+        linker.allow_shadowing(true);
         for (import, kind) in aliases {
             let link = |e: wasmtime::Error| Error::Instantiate {
                 component: name.to_string(),
@@ -241,7 +254,8 @@ impl WasmtimeEngine {
                 HostInterface::Types => types::add_to_linker_instance::<StoreState, HasSelf<_>>(
                     &mut instance,
                     StoreState::host,
-                ),
+                )
+                .and_then(|()| direct::shadow_types(&mut instance)),
                 HostInterface::BufferAllocator => buffer_allocator::add_to_linker_instance::<
                     StoreState,
                     HasSelf<_>,
@@ -249,7 +263,8 @@ impl WasmtimeEngine {
                 HostInterface::CapabilityQuery => capability_query::add_to_linker_instance::<
                     StoreState,
                     HasSelf<_>,
-                >(&mut instance, StoreState::host),
+                >(&mut instance, StoreState::host)
+                .and_then(|()| direct::shadow_capabilities(&mut instance)),
             }
             .map_err(link)?;
         }

@@ -57,6 +57,7 @@ pub(crate) use enter;
 
 /// Runs a future built on the [`Blocking`] gate: it has no suspension
 /// point, so a single poll completes it.
+#[inline(always)]
 pub(crate) fn run_ready<T>(future: impl Future<Output = T>) -> T {
     let mut future = std::pin::pin!(future);
     match future

@@ -44,7 +44,7 @@ pub const MAX_GUEST_MESSAGE_BYTES: usize = 64 << 10;
 pub const HOST_COPY_BYTES_PER_FUEL: u64 = 16;
 
 /// `text` cut to at most `max` bytes at a character boundary.
-fn cut(text: &str, max: usize) -> &str {
+pub(crate) fn cut(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }
@@ -136,26 +136,39 @@ impl Contents {
         }
     }
 
-    /// Writes `bytes` at `offset` (at most the current length), extending.
-    /// Returns the bytes copied host-to-host on the way.
-    fn write_at(&mut self, offset: usize, bytes: Vec<u8>) -> u64 {
-        if self.len() == 0 {
-            *self = Contents::Owned(bytes);
-            return 0;
-        }
-        let (data, copied) = self.owned();
-        let overlap = (data.len() - offset).min(bytes.len());
-        data[offset..offset + overlap].copy_from_slice(&bytes[..overlap]);
-        data.extend_from_slice(&bytes[overlap..]);
-        copied
-    }
-
     fn take(&mut self) -> Bytes {
         match std::mem::replace(self, Contents::Owned(Vec::new())) {
             Contents::Shared(bytes) => bytes,
             Contents::Owned(vec) => Bytes::from(vec),
         }
     }
+}
+
+/// Where a mutable-buffer write goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteAt {
+    /// At this offset (at most the current length).
+    Offset(u64),
+    /// At the end (`append`).
+    End,
+}
+
+/// Largest capacity hint the first write of a mutable buffer reserves at
+/// once; past it, the vector grows with what is written.
+const EAGER_RESERVE_BYTES: u64 = 64 << 10;
+
+/// What the first write of `len` bytes into a buffer of `capacity` reserves.
+fn buffer_capacity_to_reserve(capacity: u64, len: usize) -> usize {
+    usize::try_from(capacity.min(EAGER_RESERVE_BYTES))
+        .unwrap_or(0)
+        .max(len)
+}
+
+/// Copies `bytes` into `data` at `offset` (at most its length), extending it.
+pub(crate) fn write_into(data: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    let overlap = (data.len() - offset).min(bytes.len());
+    data[offset..offset + overlap].copy_from_slice(&bytes[..overlap]);
+    data.extend_from_slice(&bytes[overlap..]);
 }
 
 /// The flow an element belongs to (`torvyn:streaming/types.flow-context`).
@@ -188,7 +201,11 @@ pub struct CopyStats {
 /// Buffer bytes change on nearly every host call, from every thread that
 /// runs an instance: one shared counter would be a cache line all those
 /// threads fight over. So each instance counts in one of several shards
-/// (each on its own cache line), and reading the total sums them.
+/// (each on its own cache line), and reading the total sums them. An
+/// instance publishes its charge when a call ends (not at every host call:
+/// an atomic add per `allocate` and per `drop` was a quarter of what the
+/// host adds to them), so during a call the totals show the charge as it
+/// was when the call began.
 #[derive(Debug, Default)]
 pub struct EngineTotals {
     instances: AtomicU64,
@@ -247,6 +264,8 @@ pub struct HostState {
     table: ResourceTable,
     budget: u64,
     charged: u64,
+    /// What `totals` holds of `charged` (published at the end of each call).
+    published: u64,
     totals: Arc<EngineTotals>,
     /// This instance's shard of `totals.buffer_bytes`.
     shard: usize,
@@ -275,6 +294,7 @@ impl HostState {
             table: ResourceTable::new(),
             budget,
             charged: 0,
+            published: 0,
             totals,
             shard,
             copies: CopyStats::default(),
@@ -411,7 +431,162 @@ impl HostState {
 
     fn release(&mut self, bytes: u64) {
         self.charged -= bytes;
-        self.totals.sub(self.shard, bytes);
+    }
+
+    /// `buffer.read(offset, len)` (and `read-all`: 0, `u64::MAX`): the
+    /// bytes, shared with the buffer (no copy here: the canonical ABI
+    /// copies them once, into the guest). The copy is charged first.
+    pub(crate) fn read_shared(
+        &mut self,
+        this: &Resource<Buffer>,
+        offset: u64,
+        len: u64,
+    ) -> wasmtime::Result<Bytes> {
+        let total = self.buffers.get(this)?.bytes.len();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
+        let end = start
+            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+            .min(total);
+        self.charge_copy(end - start)?;
+        self.copies.into_guest += (end - start) as u64;
+        Ok(self.buffers.get(this)?.bytes.slice(start..end))
+    }
+
+    /// Opens a mutable buffer for a write of `len` bytes at `at`: checks
+    /// bounds and capacity, charges the copying (the guest's bytes, and a
+    /// shared clone's bytes if they must be copied now) *before* it is
+    /// done, and lends out the buffer's vector with the write's offset.
+    /// [`close_write`](Self::close_write) gives it back; in between, the
+    /// caller copies the bytes in ([`write_into`]) from wherever they lie
+    /// (guest memory, for the linked host function).
+    pub(crate) fn open_write(
+        &mut self,
+        this: &Resource<MutableBuffer>,
+        at: WriteAt,
+        len: usize,
+    ) -> wasmtime::Result<Result<(Vec<u8>, usize), BufferError>> {
+        let buffer = self.mutable_buffers.get(this)?;
+        let current = buffer.data.len() as u64;
+        let offset = match at {
+            WriteAt::End => current,
+            WriteAt::Offset(offset) => offset,
+        };
+        if buffer.spent || offset > current {
+            return Ok(Err(BufferError::OutOfBounds));
+        }
+        if offset.saturating_add(len as u64) > buffer.capacity {
+            return Ok(Err(BufferError::CapacityExceeded));
+        }
+        let shared = match &buffer.data {
+            Contents::Shared(bytes) => bytes.len(),
+            Contents::Owned(_) => 0,
+        };
+        self.charge_copy(len + shared)?;
+        let capacity = buffer_capacity_to_reserve(self.mutable_buffers.get(this)?.capacity, len);
+        let (data, copied) = self.mutable_buffers.get_mut(this)?.data.owned();
+        let mut data = std::mem::take(data);
+        if data.capacity() == 0 {
+            // The first write sizes the vector for what the guest said it
+            // will write (already charged to the budget), so a guest that
+            // appends in chunks does not make the host grow it again.
+            data.reserve_exact(capacity);
+        }
+        self.copies.out_of_guest += len as u64;
+        self.copies.host_to_host += copied;
+        Ok(Ok((data, offset as usize)))
+    }
+
+    /// Gives back the vector [`open_write`](Self::open_write) lent out.
+    pub(crate) fn close_write(
+        &mut self,
+        this: &Resource<MutableBuffer>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<()> {
+        self.mutable_buffers.get_mut(this)?.data = Contents::Owned(data);
+        Ok(())
+    }
+
+    /// A write of `bytes` the host already holds.
+    fn write_from(
+        &mut self,
+        this: &Resource<MutableBuffer>,
+        at: WriteAt,
+        bytes: &[u8],
+    ) -> wasmtime::Result<Result<(), BufferError>> {
+        let (mut data, offset) = match self.open_write(this, at, bytes.len())? {
+            Ok(opened) => opened,
+            Err(error) => return Ok(Err(error)),
+        };
+        write_into(&mut data, offset, bytes);
+        self.close_write(this, data)?;
+        Ok(Ok(()))
+    }
+
+    /// Refuses a content type longer than [`MAX_CONTENT_TYPE_BYTES`] (a
+    /// trap): called before the text is copied anywhere.
+    pub(crate) fn check_content_type_len(len: usize) -> wasmtime::Result<()> {
+        if len > MAX_CONTENT_TYPE_BYTES {
+            wasmtime::bail!(
+                "mutable-buffer.set-content-type: a content type of {len} bytes is longer than \
+                 the {MAX_CONTENT_TYPE_BYTES}-byte limit"
+            );
+        }
+        Ok(())
+    }
+
+    /// `mutable-buffer.set-content-type`: stores `content_type` (in the
+    /// buffer's own string, reusing its allocation), charged to the budget.
+    pub(crate) fn set_content_type_str(
+        &mut self,
+        this: &Resource<MutableBuffer>,
+        content_type: &str,
+    ) -> wasmtime::Result<()> {
+        Self::check_content_type_len(content_type.len())?;
+        let old = self.mutable_buffers.get(this)?.content_type.len() as u64;
+        let new = content_type.len() as u64;
+        // The content type is host memory the guest chose: it is charged to
+        // the buffer like its bytes (and moves with them on `freeze`).
+        if new > old {
+            if let Err(BufferError::AllocationFailed(why)) = self.charge_exact(new - old, new - old)
+            {
+                wasmtime::bail!("mutable-buffer.set-content-type: {why}");
+            }
+        } else {
+            self.release(old - new);
+        }
+        let buffer = self.mutable_buffers.get_mut(this)?;
+        buffer.charged = buffer.charged + new - old;
+        buffer.content_type.clear();
+        buffer.content_type.push_str(content_type);
+        Ok(())
+    }
+
+    /// Whether capability `name` is granted.
+    pub(crate) fn capability_granted(&self, name: &str) -> bool {
+        self.capabilities.contains(name)
+    }
+
+    /// Logs a capability query: `kept` is the name cut to
+    /// [`MAX_CAPABILITY_NAME_BYTES`], `cut_off` says whether it was cut.
+    pub(crate) fn log_query(&mut self, kept: &str, cut_off: bool) {
+        if self.queries.len() < MAX_LOGGED_QUERIES {
+            self.queries.push(if cut_off {
+                format!("{kept}…")
+            } else {
+                kept.to_string()
+            });
+        }
+    }
+
+    /// Brings the engine's totals up to this instance's charge (done when
+    /// a call ends, see [`EngineTotals`]).
+    pub(crate) fn publish_totals(&mut self) {
+        if self.charged > self.published {
+            self.totals.add(self.shard, self.charged - self.published);
+        } else if self.charged < self.published {
+            self.totals.sub(self.shard, self.published - self.charged);
+        }
+        self.published = self.charged;
     }
 
     /// Charges a new buffer of `bytes` (plus its overhead) to the budget.
@@ -424,7 +599,6 @@ impl HostState {
         match self.charged.checked_add(cost) {
             Some(total) if total <= self.budget => {
                 self.charged = total;
-                self.totals.add(self.shard, cost);
                 Ok(cost)
             }
             _ => Err(BufferError::AllocationFailed(format!(
@@ -457,24 +631,15 @@ impl types::HostBuffer for HostState {
         Ok(self.buffers.get(&this)?.content_type.clone())
     }
 
+    // The engine links `read` and `read-all` directly (`crate::direct`,
+    // returning shared bytes); these serve the same through the generated
+    // signatures.
     fn read(&mut self, this: Resource<Buffer>, offset: u64, len: u64) -> wasmtime::Result<Vec<u8>> {
-        let total = self.buffers.get(&this)?.bytes.len();
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
-        let end = start
-            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-            .min(total);
-        self.charge_copy(end - start)?;
-        let out = self.buffers.get(&this)?.bytes[start..end].to_vec();
-        self.copies.into_guest += out.len() as u64;
-        Ok(out)
+        Ok(self.read_shared(&this, offset, len)?.to_vec())
     }
 
     fn read_all(&mut self, this: Resource<Buffer>) -> wasmtime::Result<Vec<u8>> {
-        let len = self.buffers.get(&this)?.bytes.len();
-        self.charge_copy(len)?;
-        let out = self.buffers.get(&this)?.bytes.to_vec();
-        self.copies.into_guest += out.len() as u64;
-        Ok(out)
+        Ok(self.read_shared(&this, 0, u64::MAX)?.to_vec())
     }
 
     fn drop(&mut self, this: Resource<Buffer>) -> wasmtime::Result<()> {
@@ -485,25 +650,16 @@ impl types::HostBuffer for HostState {
 }
 
 impl types::HostMutableBuffer for HostState {
+    // The engine links `write`, `append` and `set-content-type` directly
+    // (`crate::direct`, reading the guest's bytes where they lie); these
+    // serve the same through the generated signatures.
     fn write(
         &mut self,
         this: Resource<MutableBuffer>,
         offset: u64,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), BufferError>> {
-        let buffer = self.mutable_buffers.get_mut(&this)?;
-        if buffer.spent || offset > buffer.data.len() as u64 {
-            return Ok(Err(BufferError::OutOfBounds));
-        }
-        if offset.saturating_add(bytes.len() as u64) > buffer.capacity {
-            return Ok(Err(BufferError::CapacityExceeded));
-        }
-        let len = bytes.len();
-        let copied = buffer.data.write_at(offset as usize, bytes);
-        self.copies.out_of_guest += len as u64;
-        self.copies.host_to_host += copied;
-        self.charge_copy(len + copied as usize)?;
-        Ok(Ok(()))
+        self.write_from(&this, WriteAt::Offset(offset), &bytes)
     }
 
     fn append(
@@ -511,20 +667,7 @@ impl types::HostMutableBuffer for HostState {
         this: Resource<MutableBuffer>,
         bytes: Vec<u8>,
     ) -> wasmtime::Result<Result<(), BufferError>> {
-        let buffer = self.mutable_buffers.get_mut(&this)?;
-        if buffer.spent {
-            return Ok(Err(BufferError::OutOfBounds));
-        }
-        if buffer.data.len() as u64 + bytes.len() as u64 > buffer.capacity {
-            return Ok(Err(BufferError::CapacityExceeded));
-        }
-        let len = bytes.len();
-        let end = buffer.data.len();
-        let copied = buffer.data.write_at(end, bytes);
-        self.copies.out_of_guest += len as u64;
-        self.copies.host_to_host += copied;
-        self.charge_copy(len + copied as usize)?;
-        Ok(Ok(()))
+        self.write_from(&this, WriteAt::End, &bytes)
     }
 
     fn size(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<u64> {
@@ -540,28 +683,7 @@ impl types::HostMutableBuffer for HostState {
         this: Resource<MutableBuffer>,
         content_type: String,
     ) -> wasmtime::Result<()> {
-        let old = self.mutable_buffers.get(&this)?.content_type.len() as u64;
-        let new = content_type.len() as u64;
-        if new > MAX_CONTENT_TYPE_BYTES as u64 {
-            wasmtime::bail!(
-                "mutable-buffer.set-content-type: a content type of {new} bytes is longer than \
-                 the {MAX_CONTENT_TYPE_BYTES}-byte limit"
-            );
-        }
-        // The content type is host memory the guest chose: it is charged to
-        // the buffer like its bytes (and moves with them on `freeze`).
-        if new > old {
-            if let Err(BufferError::AllocationFailed(why)) = self.charge_exact(new - old, new - old)
-            {
-                wasmtime::bail!("mutable-buffer.set-content-type: {why}");
-            }
-        } else {
-            self.release(old - new);
-        }
-        let buffer = self.mutable_buffers.get_mut(&this)?;
-        buffer.charged = buffer.charged + new - old;
-        buffer.content_type = content_type;
-        Ok(())
+        self.set_content_type_str(&this, &content_type)
     }
 
     fn freeze(&mut self, this: Resource<MutableBuffer>) -> wasmtime::Result<Resource<Buffer>> {
@@ -643,24 +765,19 @@ impl buffer_allocator::Host for HostState {
 }
 
 impl capability_query::Host for HostState {
+    // Linked directly by the engine (`crate::direct`); this serves the
+    // same through the generated signature.
     fn has_capability(&mut self, name: String) -> wasmtime::Result<bool> {
-        let granted = self.capabilities.contains(&name);
-        if self.queries.len() < MAX_LOGGED_QUERIES {
-            let kept = cut(&name, MAX_CAPABILITY_NAME_BYTES);
-            self.queries.push(if kept.len() == name.len() {
-                name
-            } else {
-                format!("{kept}…")
-            });
-        }
-        Ok(granted)
+        let kept = cut(&name, MAX_CAPABILITY_NAME_BYTES);
+        self.log_query(kept, kept.len() < name.len());
+        Ok(self.capability_granted(&name))
     }
 }
 
 impl Drop for HostState {
     /// The instance is gone: whatever its guest still held is freed with the table.
     fn drop(&mut self) {
-        self.totals.sub(self.shard, self.charged);
+        self.totals.sub(self.shard, self.published);
         self.totals.instances.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -94,6 +94,45 @@ fn host_allocations_per_call_are_what_the_readme_says() {
 }
 
 #[test]
+fn host_functions_read_and_write_guest_bytes_in_place() {
+    // Per repetition of one host call inside a guest loop (the difference
+    // between 40 and 20 repetitions, so the call's own allocations cancel).
+    // `read`/`read-all` return the buffer's shared bytes and `write`/
+    // `append`/`has-capability` read the guest's bytes where they lie
+    // (`src/direct.rs`): the generated signatures allocated a `Vec` or a
+    // `String` per call. The one allocation left on `write`/`append`/
+    // `set-content-type` is wasmtime's own (a borrow of a guest-owned
+    // handle; `torvyn bench` shows its floor host making it too).
+    use torvyn_fixtures::transitions::{host_call_loop, LoopOp};
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let engine = engine(EngineConfig::builder());
+    let component = common::compile(&engine, "host-loop", &host_call_loop());
+    for (op, expected) in [
+        (LoopOp::BufferRead64, 0.0),
+        (LoopOp::BufferReadAll, 0.0),
+        (LoopOp::BufferSize, 0.0),
+        (LoopOp::HasCapability, 0.0),
+        (LoopOp::Write64, 1.0),
+        (LoopOp::Append64, 1.0),
+        (LoopOp::SetContentType, 1.0),
+    ] {
+        let mut instance = engine.instantiate(&component).unwrap();
+        let mut per_call = |n: u32| {
+            let element = Element::new(op.sequence(n), "text/plain", vec![b'a'; 1024]);
+            allocations_per_call(|| {
+                assert_eq!(instance.process(&element).unwrap(), ProcessOutcome::Drop);
+            })
+        };
+        let (twenty, forty) = (per_call(20), per_call(40));
+        let per_repetition = (forty - twenty) / 20.0;
+        assert_eq!(
+            per_repetition, expected,
+            "{op:?}: {twenty} and {forty} per call"
+        );
+    }
+}
+
+#[test]
 fn max_stack_bytes_decides_how_deep_a_guest_may_recurse() {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let bytes = hostile::recurses(20_000);
