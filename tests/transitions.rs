@@ -80,3 +80,32 @@ fn sequences_carry_op_and_count() {
     let codes: Vec<u32> = LoopOp::ALL.iter().map(|op| op.code()).collect();
     assert_eq!(codes, (0..LoopOp::ALL.len() as u32).collect::<Vec<_>>());
 }
+
+#[test]
+fn direct_and_generated_write_paths_answer_alike() {
+    // At 0.1.0 the engine's hand-linked functions (`src/direct.rs`) serve
+    // the guest; at 0.2.0 the alias linker serves it too (the dynamic path).
+    // The guest traps on any wrong answer, so both must emit `abXYZ`.
+    let engine = common::engine();
+    for (version, bytes) in [
+        ("0.1.0", torvyn_fixtures::editing_processor()),
+        (
+            "0.2.0",
+            torvyn_fixtures::at_contract_version("0.2.0", torvyn_fixtures::editing_processor),
+        ),
+    ] {
+        let component = common::compile(&engine, "editing", &bytes);
+        let mut instance = engine.instantiate(&component).unwrap();
+        let input = Element::new(3, "text/plain", "input");
+        let outcome = instance
+            .process(&input)
+            .unwrap_or_else(|e| panic!("{version}: {e}"));
+        let ProcessOutcome::Emit(output) = outcome else {
+            panic!("{version}: expected an emitted element, got {outcome:?}");
+        };
+        assert_eq!(&output.payload[..], b"abXYZ", "{version}");
+        assert_eq!(output.meta.content_type, "text/x", "{version}");
+        common::assert_nothing_held(&mut instance);
+        assert_eq!(instance.host().copies().out_of_guest, 7, "{version}");
+    }
+}
