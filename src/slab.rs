@@ -31,6 +31,7 @@ impl<T> Default for Slab<T> {
 
 impl<T: 'static> Slab<T> {
     /// Stores `value` and returns an owned handle to it.
+    #[inline]
     pub(crate) fn push(&mut self, value: T) -> wasmtime::Result<Resource<T>> {
         let rep = match self.free.pop() {
             Some(rep) => {
@@ -59,6 +60,7 @@ impl<T: 'static> Slab<T> {
     }
 
     /// The entry behind `handle`.
+    #[inline]
     pub(crate) fn get(&self, handle: &Resource<T>) -> wasmtime::Result<&T> {
         let rep = handle.rep();
         self.entries
@@ -68,6 +70,7 @@ impl<T: 'static> Slab<T> {
     }
 
     /// The entry behind `handle`, mutably.
+    #[inline]
     pub(crate) fn get_mut(&mut self, handle: &Resource<T>) -> wasmtime::Result<&mut T> {
         let rep = handle.rep();
         self.entries
@@ -77,6 +80,7 @@ impl<T: 'static> Slab<T> {
     }
 
     /// Removes the entry behind `handle` and returns it.
+    #[inline]
     pub(crate) fn delete(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
         let rep = handle.rep();
         let value = self
@@ -91,6 +95,27 @@ impl<T: 'static> Slab<T> {
 
     /// Keeps the entries for which `keep(rep, entry)` says so, deleting
     /// the others (their slots become free).
+    /// Deletes the entry of `handle` in place (no move out of the table),
+    /// returning what `last` reads from it first.
+    #[inline]
+    pub(crate) fn delete_with<R>(
+        &mut self,
+        handle: Resource<T>,
+        last: impl FnOnce(&T) -> R,
+    ) -> wasmtime::Result<R> {
+        let rep = handle.rep();
+        let slot = self
+            .entries
+            .get_mut(rep as usize)
+            .filter(|slot| slot.is_some())
+            .ok_or_else(|| Self::missing(rep))?;
+        let read = last(slot.as_ref().expect("checked above"));
+        *slot = None;
+        self.free.push(rep);
+        self.live -= 1;
+        Ok(read)
+    }
+
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(u32, &T) -> bool) {
         for (rep, slot) in self.entries.iter_mut().enumerate() {
             let rep = rep as u32;
