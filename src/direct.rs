@@ -3,8 +3,10 @@
 //! transition floors by `torvyn bench`, README "Transition floors"):
 //!
 //! - `buffer.read` and `read-all` return the buffer's bytes as a shared
-//!   [`Bytes`] slice, which the canonical ABI copies once, into the guest
+//!   `Bytes` slice, which the canonical ABI copies once, into the guest
 //!   (the generated `Vec<u8>` result was an allocation and a second copy);
+//! - the flow context's `trace-id`, `span-id` and `flow-id` return its shared
+//!   strings (the generated `String` results were an allocation each);
 //! - `mutable-buffer.write`, `append`, `set-content-type` and
 //!   `has-capability` read the guest's bytes where they lie in its memory
 //!   (the generated `Vec<u8>`/`String` parameters were lifted into a fresh
@@ -20,13 +22,14 @@ use wasmtime::StoreContextMut;
 
 use crate::bindings::types::BufferError;
 use crate::host::{
-    cut, write_into, Buffer, HostState, MutableBuffer, WriteAt, MAX_CAPABILITY_NAME_BYTES,
-    MAX_CONTENT_TYPE_BYTES,
+    cut, write_into, Buffer, FlowContext, FlowId, HostState, MutableBuffer, WriteAt,
+    MAX_CAPABILITY_NAME_BYTES, MAX_CONTENT_TYPE_BYTES,
 };
 use crate::store::StoreState;
 
 type Context<'a> = StoreContextMut<'a, StoreState>;
 type ReadResult = wasmtime::Result<(bytes::Bytes,)>;
+type TextResult = wasmtime::Result<(std::sync::Arc<str>,)>;
 type WriteResult = wasmtime::Result<(Result<(), BufferError>,)>;
 
 /// Links the direct functions of `torvyn:streaming/types` into `types`,
@@ -45,6 +48,18 @@ pub(crate) fn shadow_types(types: &mut LinkerInstance<'_, StoreState>) -> wasmti
             Ok((store.data_mut().host.read_shared(&this, 0, u64::MAX)?,))
         },
     )?;
+    for (name, which) in [
+        ("[method]flow-context.trace-id", FlowId::Trace),
+        ("[method]flow-context.span-id", FlowId::Span),
+        ("[method]flow-context.flow-id", FlowId::Flow),
+    ] {
+        types.func_wrap(
+            name,
+            move |store: Context<'_>, (this,): (Resource<FlowContext>,)| -> TextResult {
+                Ok((store.data().host.flow_identifier(&this, which)?,))
+            },
+        )?;
+    }
     types.func_wrap(
         "[method]mutable-buffer.write",
         |store: Context<'_>,

@@ -172,16 +172,31 @@ pub(crate) fn write_into(data: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
 }
 
 /// The flow an element belongs to (`torvyn:streaming/types.flow-context`).
+///
+/// The identifiers are shared strings (build them with `.into()` from a
+/// `&str` or a `String`): a guest asking for one gets a copy of it in its
+/// memory, and the host hands it over without allocating.
 #[derive(Debug, Clone, Default)]
 pub struct FlowContext {
     /// W3C trace id, 32 hex chars, or empty.
-    pub trace_id: String,
+    pub trace_id: Arc<str>,
     /// Span id, 16 hex chars, or empty.
-    pub span_id: String,
+    pub span_id: Arc<str>,
     /// When the flow's deadline passes, if it has one.
     pub deadline: Option<Instant>,
     /// Identifier of the flow.
-    pub flow_id: String,
+    pub flow_id: Arc<str>,
+}
+
+/// Which identifier of a flow context a getter returns.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FlowId {
+    /// `trace-id`.
+    Trace,
+    /// `span-id`.
+    Span,
+    /// `flow-id`.
+    Flow,
 }
 
 /// Bytes copied across the guest boundary by the host's buffer functions.
@@ -561,6 +576,20 @@ impl HostState {
         Ok(())
     }
 
+    /// One identifier of a flow context, shared.
+    pub(crate) fn flow_identifier(
+        &self,
+        this: &Resource<FlowContext>,
+        which: FlowId,
+    ) -> wasmtime::Result<Arc<str>> {
+        let flow = self.flows.get(this)?;
+        Ok(match which {
+            FlowId::Trace => flow.trace_id.clone(),
+            FlowId::Span => flow.span_id.clone(),
+            FlowId::Flow => flow.flow_id.clone(),
+        })
+    }
+
     /// Whether capability `name` is granted.
     pub(crate) fn capability_granted(&self, name: &str) -> bool {
         self.capabilities.contains(name)
@@ -724,12 +753,15 @@ impl types::HostMutableBuffer for HostState {
 }
 
 impl types::HostFlowContext for HostState {
+    // The engine links the three identifier getters directly
+    // (`crate::direct`, returning the shared strings); these serve the same
+    // through the generated signatures.
     fn trace_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(self.flows.get(&this)?.trace_id.clone())
+        Ok(self.flow_identifier(&this, FlowId::Trace)?.to_string())
     }
 
     fn span_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(self.flows.get(&this)?.span_id.clone())
+        Ok(self.flow_identifier(&this, FlowId::Span)?.to_string())
     }
 
     fn deadline_ns(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<u64> {
@@ -744,7 +776,7 @@ impl types::HostFlowContext for HostState {
     }
 
     fn flow_id(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<String> {
-        Ok(self.flows.get(&this)?.flow_id.clone())
+        Ok(self.flow_identifier(&this, FlowId::Flow)?.to_string())
     }
 
     fn drop(&mut self, this: Resource<FlowContext>) -> wasmtime::Result<()> {

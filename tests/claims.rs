@@ -98,7 +98,8 @@ fn host_functions_read_and_write_guest_bytes_in_place() {
     // Per repetition of one host call inside a guest loop (the difference
     // between 40 and 20 repetitions, so the call's own allocations cancel).
     // `read`/`read-all` return the buffer's shared bytes and `write`/
-    // `append`/`has-capability` read the guest's bytes where they lie
+    // `append`/`has-capability` read the guest's bytes where they lie and
+    // the flow context's getters return its shared strings
     // (`src/direct.rs`): the generated signatures allocated a `Vec` or a
     // `String` per call. The one allocation left on `write`/`append`/
     // `set-content-type` is wasmtime's own (a borrow of a guest-owned
@@ -112,6 +113,8 @@ fn host_functions_read_and_write_guest_bytes_in_place() {
         (LoopOp::BufferReadAll, 0.0),
         (LoopOp::BufferSize, 0.0),
         (LoopOp::HasCapability, 0.0),
+        (LoopOp::TraceId, 0.0),
+        (LoopOp::FlowId, 0.0),
         (LoopOp::Write64, 1.0),
         (LoopOp::Append64, 1.0),
         (LoopOp::SetContentType, 1.0),

@@ -109,3 +109,40 @@ fn direct_and_generated_write_paths_answer_alike() {
         assert_eq!(instance.host().copies().out_of_guest, 7, "{version}");
     }
 }
+
+#[test]
+fn direct_and_generated_flow_getters_answer_alike() {
+    // The flow context's identifiers, shared strings on the direct path
+    // (0.1.0) and owned copies on the generated one (0.2.0).
+    let engine = common::engine();
+    for (version, bytes) in [
+        ("0.1.0", torvyn_fixtures::flow_echo_processor()),
+        (
+            "0.2.0",
+            torvyn_fixtures::at_contract_version("0.2.0", torvyn_fixtures::flow_echo_processor),
+        ),
+    ] {
+        let component = common::compile(&engine, "flow-echo", &bytes);
+        let mut instance = engine.instantiate(&component).unwrap();
+        instance
+            .set_flow(torvyn_engine::host::FlowContext {
+                trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+                span_id: "00f067aa0ba902b7".into(),
+                deadline: None,
+                flow_id: String::from("orders").into(),
+            })
+            .unwrap();
+        let outcome = instance
+            .process(&Element::new(0, "text/plain", "x"))
+            .unwrap_or_else(|e| panic!("{version}: {e}"));
+        let ProcessOutcome::Emit(output) = outcome else {
+            panic!("{version}: expected an emitted element, got {outcome:?}");
+        };
+        assert_eq!(
+            &output.payload[..],
+            b"4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b7orders",
+            "{version}"
+        );
+        common::assert_nothing_held(&mut instance);
+    }
+}

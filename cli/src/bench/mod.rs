@@ -70,6 +70,7 @@ fn instance(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> torvyn_engine:
 
 /// Polls a future that never waits (a sync component call made through
 /// `call_async`) to completion.
+#[inline(always)]
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut context = Context::from_waker(Waker::noop());

@@ -20,7 +20,9 @@ use torvyn_engine::bindings::types::{
     BufferError, ElementMetaParam, ElementMetaResult, ProcessResult, StreamElement,
 };
 use torvyn_engine::host::FlowContext;
-use torvyn_engine::{ComponentInvoker, Element, WasmEngine, WasmtimeEngine, WasmtimeInstance};
+use torvyn_engine::{
+    CompiledComponent, ComponentInvoker, Element, WasmEngine, WasmtimeEngine, WasmtimeInstance,
+};
 use torvyn_fixtures::transitions::{host_call_loop, noop_import_loop, LoopOp};
 use wasmtime::component::{
     Component, Instance, Linker, Resource, ResourceType, TypedFunc, WasmList, WasmStr,
@@ -184,11 +186,10 @@ fn floor_case(engine: &wasmtime::Engine, component: &Component, row: &OpRow) -> 
 }
 
 /// An engine row: `op` repeated on the engine's host, through `process`.
-fn engine_case(engine: &WasmtimeEngine, row: &OpRow) -> Case {
-    let component = engine
-        .compile("host-loop", &host_call_loop())
-        .expect("the loop compiles");
-    let mut instance: WasmtimeInstance = engine.instantiate(&component).expect("instantiate");
+/// (One compiled component serves every row, as one `Component` serves the
+/// floor rows: the rows then share their machine code and its placement.)
+fn engine_case(engine: &WasmtimeEngine, component: &CompiledComponent, row: &OpRow) -> Case {
+    let mut instance: WasmtimeInstance = engine.instantiate(component).expect("instantiate");
     instance
         .set_flow(FlowContext {
             trace_id: TRACE_ID.into(),
@@ -430,9 +431,12 @@ pub fn transition_cases() -> Vec<Case> {
 
     cases.push(floor_drop_case(&wasm));
     cases.push(floor_element_case(&wasm));
+    let engine_loop = engine
+        .compile("host-loop", &host_call_loop())
+        .expect("the loop compiles");
     for row in op_rows() {
         cases.push(floor_case(&wasm, &loop_component, &row));
-        cases.push(engine_case(engine, &row));
+        cases.push(engine_case(engine, &engine_loop, &row));
     }
     cases
 }
