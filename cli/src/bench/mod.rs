@@ -610,6 +610,11 @@ pub fn report(quick: bool) -> String {
             "≤ 1.3",
         ),
         (
+            "async / sync typed drop, the same call on bare wasmtime's floor host",
+            ns(transitions::FLOOR_DROP_ASYNC) / ns(transitions::FLOOR_DROP),
+            "-",
+        ),
+        (
             "async typed drop: host allocations per call",
             allocs("async typed process -> drop"),
             "≤ 1",

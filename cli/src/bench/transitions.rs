@@ -324,8 +324,8 @@ fn floor_element_case(engine: &wasmtime::Engine) -> Case {
 
 /// `process` → `drop` of the engine's drop processor on the floor host,
 /// called through the generated bindings on bare wasmtime: wasmtime's own
-/// cost of exactly that export call.
-fn floor_drop_case(engine: &wasmtime::Engine) -> Case {
+/// cost of exactly that export call (with `call_async` when `yielding`).
+fn floor_drop_case(engine: &wasmtime::Engine, yielding: bool) -> Case {
     let linker = floor_linker(engine, 64).expect("floor linker");
     let mut store = bare_store(engine);
     let component =
@@ -336,12 +336,20 @@ fn floor_drop_case(engine: &wasmtime::Engine) -> Case {
         timestamp_ns: 0,
         content_type: CONTENT_TYPE.to_string(),
     };
-    looped(FLOOR_DROP, 1, move || {
-        processor
-            .torvyn_streaming_processor()
-            .call_process(&mut store, lent(&meta, 0))
-            .expect("process runs")
-            .expect("process succeeds");
+    let name = if yielding {
+        FLOOR_DROP_ASYNC
+    } else {
+        FLOOR_DROP
+    };
+    looped(name, 1, move || {
+        let process = processor.torvyn_streaming_processor().func_process();
+        let (result,) = if yielding {
+            super::block_on(process.call_async(&mut store, (lent(&meta, 0),)))
+        } else {
+            process.call(&mut store, (lent(&meta, 0),))
+        }
+        .expect("process runs");
+        result.expect("process succeeds");
     })
 }
 
@@ -365,6 +373,9 @@ pub const OWN_PASSED_DROPPED: &str = "floor: own passed, then resource.drop";
 pub const STRING_PARAM: &str = "floor: string param (cabi_realloc)";
 /// `process` → `drop` on the floor host.
 pub const FLOOR_DROP: &str = "floor: typed process -> drop, the same guest on the floor host";
+/// `process` → `drop` on the floor host through `call_async`.
+pub const FLOOR_DROP_ASYNC: &str =
+    "floor: async typed process -> drop, the same guest on the floor host";
 /// One 64 B element through the pipeline's guests on the floor host.
 pub const FLOOR_ELEMENT: &str =
     "floor: typed pull -> process -> push (64 B), the same guests on the floor host";
@@ -429,7 +440,8 @@ pub fn transition_cases() -> Vec<Case> {
         std::hint::black_box(&mut target);
     }));
 
-    cases.push(floor_drop_case(&wasm));
+    cases.push(floor_drop_case(&wasm, false));
+    cases.push(floor_drop_case(&wasm, true));
     cases.push(floor_element_case(&wasm));
     let engine_loop = engine
         .compile("host-loop", &host_call_loop())
