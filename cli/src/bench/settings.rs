@@ -102,15 +102,10 @@ pub fn variant_names() -> impl Iterator<Item = &'static str> {
     VARIANTS.iter().map(|variant| variant.name)
 }
 
-/// The engine's wasmtime configuration (default density and allocation),
-/// as `WasmtimeEngine::new` builds it.
+/// The engine's own wasmtime configuration (default density and
+/// allocation), taken from a default engine rather than rebuilt here.
 fn engine_config() -> Config {
-    let mut config = Config::new();
-    config
-        .wasm_component_model(true)
-        .consume_fuel(true)
-        .epoch_interruption(true);
-    config
+    super::default_engine().wasmtime().config().clone()
 }
 
 /// A store on `engine`, fuelled when the engine meters fuel.
@@ -130,8 +125,9 @@ pub fn setting_cases() -> Vec<Case> {
     let loop_bytes = torvyn_fixtures::transitions::host_call_loop();
     let n = LOOP_REPETITIONS;
     let mut cases = Vec::new();
+    let base = engine_config();
     for variant in &VARIANTS {
-        let mut config = engine_config();
+        let mut config = base.clone();
         (variant.change)(&mut config);
         let engine = Engine::new(&config).expect("the variant is a valid configuration");
         let linker = floor_linker(&engine, 64).expect("floor linker");
