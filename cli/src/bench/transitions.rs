@@ -72,9 +72,9 @@ pub(super) fn floor_linker(
         |_, _| Ok(()),
     )?;
     types.func_wrap("[method]buffer.size", |_, _: (Buf,)| Ok((64u64,)))?;
-    types.func_wrap("[method]buffer.content-type", |_, _: (Buf,)| {
-        Ok((CONTENT_TYPE,))
-    })?;
+    // What the engine answers for a lent payload: its content type is the
+    // element's (in `meta`), the buffer's own is unset.
+    types.func_wrap("[method]buffer.content-type", |_, _: (Buf,)| Ok(("",)))?;
     types.func_wrap("[method]buffer.read", |_, (_, _, len): (Buf, u64, u64)| {
         Ok((&BYTES[..(len as usize).min(BYTES.len())],))
     })?;
@@ -235,6 +235,10 @@ pub fn op_rows() -> Vec<OpRow> {
                 "loop and export call only".to_string()
             } else {
                 format!("{}{suffix}", calls.join(" + "))
+            };
+            let label = match op {
+                LoopOp::BufferContentType => format!("{label} (unset: empty)"),
+                _ => label,
             };
             let copied_bytes = match op {
                 LoopOp::BufferReadAll => payload_bytes,
