@@ -362,6 +362,7 @@ impl HostState {
         // WASI's resources too (pollables, streams, descriptors).
         self.table = ResourceTable::new();
         self.release(released);
+        self.publish_totals();
     }
 
     /// The capability names the guest asked about, in order (the first
@@ -438,9 +439,11 @@ impl HostState {
     }
 
     /// Takes ownership of a buffer the guest handed over (an output payload).
+    /// Done after a call has ended: the engine's totals see the charge go.
     pub(crate) fn take_buffer(&mut self, buffer: Resource<Buffer>) -> wasmtime::Result<Buffer> {
         let buffer = self.buffers.delete(buffer)?;
         self.release(buffer.charged);
+        self.publish_totals();
         Ok(buffer)
     }
 
@@ -496,8 +499,8 @@ impl HostState {
             Contents::Shared(bytes) => bytes.len(),
             Contents::Owned(_) => 0,
         };
+        let capacity = buffer_capacity_to_reserve(buffer.capacity, len);
         self.charge_copy(len + shared)?;
-        let capacity = buffer_capacity_to_reserve(self.mutable_buffers.get(this)?.capacity, len);
         let (data, copied) = self.mutable_buffers.get_mut(this)?.data.owned();
         let mut data = std::mem::take(data);
         if data.capacity() == 0 {
@@ -607,8 +610,9 @@ impl HostState {
         }
     }
 
-    /// Brings the engine's totals up to this instance's charge (done when
-    /// a call ends, see [`EngineTotals`]).
+    /// Brings the engine's totals up to this instance's charge: done when a
+    /// call ends, and by the methods that change the charge outside a call
+    /// (`take_buffer`, `release_guest_held`); see [`EngineTotals`].
     pub(crate) fn publish_totals(&mut self) {
         if self.charged > self.published {
             self.totals.add(self.shard, self.charged - self.published);

@@ -341,11 +341,7 @@ impl WasmtimeInstance {
 
     /// Takes ownership of a guest's output element.
     fn output(&mut self, function: &str, output: OutputElement) -> Result<Element> {
-        let host = self.store.data_mut().host();
-        let taken = host.take_buffer(output.payload);
-        // The call has ended: the engine's totals see the charge go.
-        host.publish_totals();
-        let buffer = match taken {
+        let buffer = match self.store.data_mut().host().take_buffer(output.payload) {
             Ok(buffer) => buffer,
             Err(e) => return Err(self.fault(function, format!("{e:#}"))),
         };
@@ -387,9 +383,7 @@ impl WasmtimeInstance {
         tracing::warn!(component = self.component.name(), %error, "instance poisoned");
         self.state.poisoned = Some(error.to_string());
         let (input, flow) = (self.input.rep(), self.flow.rep());
-        let host = &mut self.store.data_mut().host;
-        host.release_guest_held(input, flow);
-        host.publish_totals();
+        self.store.data_mut().host.release_guest_held(input, flow);
     }
 
     /// Maps a guest's `process-error` (its text cut to a bounded length);
