@@ -84,11 +84,13 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// A store of bare wasmtime for floors, set up as the engine sets up its
 /// own: no deadline, and fuel (the engine meters fuel always, so any
 /// component may get a limit: the floors pay for metering as every
-/// instance does).
+/// instance does; only a settings variant turns metering off).
 fn bare_store(engine: &wasmtime::Engine) -> Store<()> {
     let mut store = Store::new(engine, ());
     store.set_epoch_deadline(torvyn_engine::NO_DEADLINE);
-    store.set_fuel(u64::MAX).expect("fuel is metered");
+    if engine.get_consume_fuel() {
+        store.set_fuel(u64::MAX).expect("fuel is metered");
+    }
     store
 }
 

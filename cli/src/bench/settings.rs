@@ -8,7 +8,7 @@ use wasmtime::{
 };
 
 use super::transitions::{floor_linker, FloorBuffer};
-use super::{export_index, looped, Case, LOOP_REPETITIONS};
+use super::{bare_store, export_index, looped, Case, LOOP_REPETITIONS};
 
 /// One configuration to measure: a name and the change it makes.
 struct Variant {
@@ -108,16 +108,6 @@ fn engine_config() -> Config {
     super::default_engine().wasmtime().config().clone()
 }
 
-/// A store on `engine`, fuelled when the engine meters fuel.
-fn store(engine: &Engine) -> Store<()> {
-    let mut store = Store::new(engine, ());
-    store.set_epoch_deadline(torvyn_engine::NO_DEADLINE);
-    if engine.get_consume_fuel() {
-        store.set_fuel(u64::MAX).expect("fuel is metered");
-    }
-    store
-}
-
 /// The cases of every variant.
 pub fn setting_cases() -> Vec<Case> {
     let empty_bytes = torvyn_fixtures::empty_component();
@@ -136,7 +126,7 @@ pub fn setting_cases() -> Vec<Case> {
             linker.instantiate(store, &component).expect("instantiates")
         };
 
-        let mut empty_store = store(&engine);
+        let mut empty_store = bare_store(&engine);
         let empty = instantiate(&empty_bytes, &mut empty_store);
         let index = export_index(&empty, &mut empty_store, "probe", "noop");
         let noop: TypedFunc<(), ()> = empty.get_typed_func(&mut empty_store, index).expect("noop");
@@ -146,7 +136,7 @@ pub fn setting_cases() -> Vec<Case> {
             move || noop.call(&mut empty_store, ()).expect("noop"),
         ));
 
-        let mut noop_store = store(&engine);
+        let mut noop_store = bare_store(&engine);
         let noop_loop = instantiate(&noop_bytes, &mut noop_store);
         let index = export_index(&noop_loop, &mut noop_store, "noop-loop", "run");
         let run: TypedFunc<(u32,), ()> = noop_loop
@@ -158,7 +148,7 @@ pub fn setting_cases() -> Vec<Case> {
             move || run.call(&mut noop_store, (n,)).expect("noop loop"),
         ));
 
-        let mut borrow_store = store(&engine);
+        let mut borrow_store = bare_store(&engine);
         let host_loop = instantiate(&loop_bytes, &mut borrow_store);
         let index = export_index(&host_loop, &mut borrow_store, "host-loop", "drop-borrows");
         let drop_borrows: TypedFunc<(Vec<Resource<FloorBuffer>>,), ()> = host_loop
@@ -183,7 +173,7 @@ pub fn setting_cases() -> Vec<Case> {
             row_name(variant.name, OPERATIONS[3]),
             1,
             move || {
-                let mut store = store(&engine);
+                let mut store = bare_store(&engine);
                 pre.instantiate(&mut store).expect("instantiates");
             },
         ));

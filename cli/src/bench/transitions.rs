@@ -461,9 +461,10 @@ pub fn transition_cases() -> Vec<Case> {
 /// needs, as (what, how many, floor row); the export calls come from the
 /// empty-call row.
 fn pipeline_floors() -> Vec<(&'static str, f64, String)> {
+    let rows = op_rows();
     let op = |op: LoopOp| {
-        let row = op_rows()
-            .into_iter()
+        let row = rows
+            .iter()
             .find(|row| row.op == op && row.payload_bytes == 64)
             .expect("op row");
         floor_name(&row.label)
