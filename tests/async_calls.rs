@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::runtime;
 use torvyn_engine::{
     AsyncComponentInvoker, Element, EngineConfig, Error, Pipeline, ProcessOutcome, WasmEngine,
     WasmtimeEngine,
@@ -17,14 +18,6 @@ use torvyn_fixtures::{faults, hostile};
 
 fn engine_with(config: torvyn_engine::EngineConfigBuilder) -> Arc<WasmtimeEngine> {
     Arc::new(WasmtimeEngine::new(config.build().unwrap()).unwrap())
-}
-
-fn runtime(workers: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 #[test]

@@ -251,7 +251,6 @@ fn every_role(
     torvyn_engine::FlowReport,
 ) {
     use std::collections::BTreeMap;
-    use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef};
     use torvyn_engine::{Flow, FlowSpec};
 
     let engine = common::engine();
@@ -290,22 +289,7 @@ fn every_role(
         );
         components.insert(name.to_string(), component);
     }
-    let node = |name: &str, component: &str, role: Interface, config: &str| NodeSpec {
-        name: name.into(),
-        component: component.into(),
-        role,
-        config: config.into(),
-    };
-    let edge = |from: &str, port: &str, to: &str| EdgeSpec {
-        from: PortRef {
-            node: from.into(),
-            port: port.into(),
-        },
-        to: PortRef {
-            node: to.into(),
-            port: "input".into(),
-        },
-    };
+    let (node, edge) = (common::flow_node, common::flow_edge);
     let spec = FlowSpec {
         name: "every-role".into(),
         nodes: vec![

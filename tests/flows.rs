@@ -7,16 +7,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::{engine, flow_edge as edge, flow_node as node};
 use torvyn_engine::flow::file::FlowFile;
-use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef};
+use torvyn_engine::flow::{EdgeSpec, NodeSpec};
 use torvyn_engine::{
-    CompiledComponent, EngineConfig, Error, Flow, FlowSpec, Interface, WasmtimeEngine,
-    WasmtimeInstance,
+    CompiledComponent, Error, Flow, FlowSpec, Interface, WasmtimeEngine, WasmtimeInstance,
 };
-
-fn engine() -> WasmtimeEngine {
-    WasmtimeEngine::new(EngineConfig::builder().build().unwrap()).unwrap()
-}
 
 /// A fixture: its component name and the builder of its bytes.
 type Fixture = (&'static str, fn() -> Vec<u8>);
@@ -36,28 +32,6 @@ fn components(engine: &WasmtimeEngine) -> BTreeMap<String, CompiledComponent> {
         .into_iter()
         .map(|(name, bytes)| (name.to_string(), common::compile(engine, name, &bytes())))
         .collect()
-}
-
-fn node(name: &str, component: &str, role: Interface, config: &str) -> NodeSpec {
-    NodeSpec {
-        name: name.into(),
-        component: component.into(),
-        role,
-        config: config.into(),
-    }
-}
-
-fn edge(from: &str, port: &str, to: &str) -> EdgeSpec {
-    EdgeSpec {
-        from: PortRef {
-            node: from.into(),
-            port: port.into(),
-        },
-        to: PortRef {
-            node: to.into(),
-            port: "input".into(),
-        },
-    }
 }
 
 fn spec(nodes: Vec<NodeSpec>, edges: Vec<EdgeSpec>) -> FlowSpec {
@@ -174,11 +148,7 @@ fn filter_aggregator_and_per_node_config_on_the_sync_driver() {
 fn the_async_driver_gives_the_same_results_and_queues_backpressure() {
     let engine = std::sync::Arc::new(engine());
     let components = components(&engine);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime(2);
     runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for count in [22u64, 30, 7] {

@@ -93,11 +93,7 @@ fn a_thousand_cancelled_calls_poison_release_and_leak_nothing() {
     );
     let spinner = common::compile(&engine, "spinner", &hostile::holds_then_spins());
     let upper = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = common::runtime(2);
     runtime.block_on(async {
         let element = Element::new(0, "text/plain", "abc");
         let cancel = async |rounds: u32| {

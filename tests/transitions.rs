@@ -81,68 +81,63 @@ fn sequences_carry_op_and_count() {
     assert_eq!(codes, (0..LoopOp::ALL.len() as u32).collect::<Vec<_>>());
 }
 
-#[test]
-fn direct_and_generated_write_paths_answer_alike() {
-    // At 0.1.0 the engine's hand-linked functions (`src/direct.rs`) serve
-    // the guest; at 0.2.0 the alias linker serves it too (the dynamic path).
-    // The guest traps on any wrong answer, so both must emit `abXYZ`.
+/// Runs `make`'s processor on one element at contract 0.1.0 (the engine's
+/// hand-linked host functions, `src/direct.rs`) and at 0.2.0 (the alias
+/// linker's generated ones, on the dynamic path), each on a fresh instance
+/// given `flow`; returns each version's emitted element and instance, both
+/// checked to hold nothing.
+fn emitted_on_both_paths(
+    make: fn() -> Vec<u8>,
+    flow: torvyn_engine::host::FlowContext,
+) -> Vec<(&'static str, Element, torvyn_engine::WasmtimeInstance)> {
     let engine = common::engine();
-    for (version, bytes) in [
-        ("0.1.0", torvyn_fixtures::editing_processor()),
-        (
-            "0.2.0",
-            torvyn_fixtures::at_contract_version("0.2.0", torvyn_fixtures::editing_processor),
-        ),
-    ] {
-        let component = common::compile(&engine, "editing", &bytes);
+    [
+        ("0.1.0", make()),
+        ("0.2.0", torvyn_fixtures::at_contract_version("0.2.0", make)),
+    ]
+    .into_iter()
+    .map(|(version, bytes)| {
+        let component = common::compile(&engine, version, &bytes);
         let mut instance = engine.instantiate(&component).unwrap();
-        let input = Element::new(3, "text/plain", "input");
+        instance.set_flow(flow.clone()).unwrap();
         let outcome = instance
-            .process(&input)
+            .process(&Element::new(3, "text/plain", "input"))
             .unwrap_or_else(|e| panic!("{version}: {e}"));
         let ProcessOutcome::Emit(output) = outcome else {
             panic!("{version}: expected an emitted element, got {outcome:?}");
         };
+        common::assert_nothing_held(&mut instance);
+        (version, output, instance)
+    })
+    .collect()
+}
+
+#[test]
+fn direct_and_generated_write_paths_answer_alike() {
+    // The guest traps on any wrong answer, so both paths must emit `abXYZ`.
+    let paths = emitted_on_both_paths(torvyn_fixtures::editing_processor, Default::default());
+    for (version, output, mut instance) in paths {
         assert_eq!(&output.payload[..], b"abXYZ", "{version}");
         assert_eq!(output.meta.content_type, "text/x", "{version}");
-        common::assert_nothing_held(&mut instance);
         assert_eq!(instance.host().copies().out_of_guest, 7, "{version}");
     }
 }
 
 #[test]
 fn direct_and_generated_flow_getters_answer_alike() {
-    // The flow context's identifiers, shared strings on the direct path
-    // (0.1.0) and owned copies on the generated one (0.2.0).
-    let engine = common::engine();
-    for (version, bytes) in [
-        ("0.1.0", torvyn_fixtures::flow_echo_processor()),
-        (
-            "0.2.0",
-            torvyn_fixtures::at_contract_version("0.2.0", torvyn_fixtures::flow_echo_processor),
-        ),
-    ] {
-        let component = common::compile(&engine, "flow-echo", &bytes);
-        let mut instance = engine.instantiate(&component).unwrap();
-        instance
-            .set_flow(torvyn_engine::host::FlowContext {
-                trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-                span_id: "00f067aa0ba902b7".into(),
-                deadline: None,
-                flow_id: String::from("orders").into(),
-            })
-            .unwrap();
-        let outcome = instance
-            .process(&Element::new(0, "text/plain", "x"))
-            .unwrap_or_else(|e| panic!("{version}: {e}"));
-        let ProcessOutcome::Emit(output) = outcome else {
-            panic!("{version}: expected an emitted element, got {outcome:?}");
-        };
+    // The flow context's identifiers: shared strings on the direct path,
+    // owned copies on the generated one.
+    let flow = torvyn_engine::host::FlowContext {
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
+        span_id: "00f067aa0ba902b7".into(),
+        deadline: None,
+        flow_id: String::from("orders").into(),
+    };
+    for (version, output, _) in emitted_on_both_paths(torvyn_fixtures::flow_echo_processor, flow) {
         assert_eq!(
             &output.payload[..],
             b"4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b7orders",
             "{version}"
         );
-        common::assert_nothing_held(&mut instance);
     }
 }

@@ -3,7 +3,8 @@
 
 pub mod alloc;
 
-use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef};
+use torvyn_engine::{CompiledComponent, EngineConfig, Interface, WasmEngine, WasmtimeEngine};
 
 /// An engine with default limits.
 pub fn engine() -> WasmtimeEngine {
@@ -23,4 +24,37 @@ pub fn assert_nothing_held(instance: &mut torvyn_engine::WasmtimeInstance) {
     let name = torvyn_engine::ComponentInvoker::name(instance).to_string();
     assert_eq!(instance.guest_resources(), 0, "{name}: resources held");
     assert_eq!(instance.host().budget_in_use(), 0, "{name}: budget held");
+}
+
+/// A multi-thread tokio runtime with `workers` worker threads.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A flow node running `component` in `role` with `config`.
+pub fn flow_node(name: &str, component: &str, role: Interface, config: &str) -> NodeSpec {
+    NodeSpec {
+        name: name.into(),
+        component: component.into(),
+        role,
+        config: config.into(),
+    }
+}
+
+/// A flow edge from `from`'s `port` to `to`'s input.
+pub fn flow_edge(from: &str, port: &str, to: &str) -> EdgeSpec {
+    EdgeSpec {
+        from: PortRef {
+            node: from.into(),
+            port: port.into(),
+        },
+        to: PortRef {
+            node: to.into(),
+            port: "input".into(),
+        },
+    }
 }
