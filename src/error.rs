@@ -150,6 +150,21 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A connector node (a broker's stream, a file, stdio) could not be
+    /// opened or failed: the node, its kind and what went wrong, with the
+    /// underlying error kept as the source.
+    #[error("node `{node}` ({kind} connector): {detail}")]
+    Connector {
+        /// The node.
+        node: String,
+        /// The connector kind (`nats`, `file`, ...).
+        kind: String,
+        /// What went wrong (never a secret: URLs and subjects, not tokens).
+        detail: String,
+        /// The client's own error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// An engine configuration value is invalid.
     #[error("invalid engine configuration: {0}")]
     Config(String),

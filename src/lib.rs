@@ -50,6 +50,7 @@ mod cache;
 mod calls;
 mod component;
 mod config;
+pub mod connect;
 mod direct;
 mod dynamic;
 mod engine;

@@ -17,6 +17,11 @@ pub const BUNDLED: &[Bundled] = &[
         torvyn_fixtures::uppercase_processor,
     ),
     (
+        "uppercase-or-trap",
+        "uppercase, but traps on a payload starting with `!` (a poison message)",
+        torvyn_fixtures::uppercase_trapping_on_bang,
+    ),
+    (
         "acme-uppercase",
         "the uppercase processor under acme:etl@2.0.0 (dynamic path)",
         || torvyn_fixtures::foreign::uppercase_processor_in("acme:etl@2.0.0"),

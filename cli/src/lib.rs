@@ -6,4 +6,6 @@ pub mod alloc_counter;
 pub mod bench;
 pub mod bundled;
 pub mod commands;
+pub mod metrics;
 pub mod run;
+pub mod serve;

@@ -39,6 +39,8 @@ struct Limits {
     deadline_ms: Option<u64>,
 }
 
+// Parsed once per process: the size of the `run` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Imports, exports, world match, and whether each export runs typed or dynamic.
@@ -94,6 +96,22 @@ enum Command {
         /// level: error, warn, info, debug or trace.
         #[arg(long)]
         log: Option<tracing::Level>,
+        /// Flows with connector nodes: end after this many seconds without
+        /// an input (batch jobs, tests); default: run until SIGINT/SIGTERM.
+        #[arg(long, value_name = "SECONDS", value_parser = torvyn_cli::serve::parse_seconds)]
+        idle_timeout: Option<std::time::Duration>,
+        /// Flows with connector nodes: the value of `{partition}` in
+        /// connector settings (bind this worker to one partition subject).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Flows with connector nodes: serve Prometheus metrics at this
+        /// address (e.g. 127.0.0.1:9464).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+        /// Flows with connector nodes: most inputs per batch from each
+        /// source (default 100).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        batch: Option<u32>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -115,6 +133,11 @@ enum Command {
         /// longer (e.g. under `perf record`), and prints their rows.
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,
+        /// Measures the NATS JetStream pipeline instead (source → Wasm
+        /// uppercase → sink beside a bare async-nats loop; starts its own
+        /// nats-server).
+        #[arg(long, conflicts_with = "only")]
+        streams: bool,
     },
     /// Lists the bundled components.
     Bundled,
@@ -129,7 +152,9 @@ fn limits(limits: Limits) -> LimitArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut out = std::io::stdout().lock();
+    // Not locked for the whole command: a flow with a `stdout` connector writes
+    // to it from tokio's blocking threads (a held lock would deadlock them).
+    let mut out = std::io::stdout();
     let result = match cli.command {
         Command::Inspect { component } => commands::inspect(&component, &mut out),
         Command::Run {
@@ -147,6 +172,10 @@ fn main() -> ExitCode {
             env,
             dirs,
             log,
+            idle_timeout,
+            partition,
+            metrics,
+            batch,
             limits: l,
         } => {
             if let Some(level) = log {
@@ -175,6 +204,10 @@ fn main() -> ExitCode {
                     inherit_stdio,
                     env,
                     dirs,
+                    idle_timeout,
+                    partition,
+                    metrics,
+                    batch: batch.map(|b| b as usize),
                 },
                 &mut out,
             )
@@ -184,8 +217,13 @@ fn main() -> ExitCode {
             call,
             limits: l,
         } => commands::invoke(&component, &call, &limits(l), &mut out),
-        Command::Bench { quick, only } => {
+        Command::Bench {
+            quick,
+            only,
+            streams,
+        } => {
             let report = match only {
+                _ if streams => torvyn_cli::bench::streams::report(quick),
                 Some(filter) => torvyn_cli::bench::only(&filter, quick),
                 None => torvyn_cli::bench::report(quick),
             };

@@ -51,11 +51,27 @@ pub struct RunArgs {
     pub env: Vec<String>,
     /// WASI: directories granted (`HOST::GUEST[:ro]`).
     pub dirs: Vec<String>,
+    /// Connector flows: end after this long without an input.
+    pub idle_timeout: Option<Duration>,
+    /// Connector flows: fills `{partition}` in connector settings.
+    pub partition: Option<String>,
+    /// Connector flows: serve Prometheus metrics on this address.
+    pub metrics: Option<String>,
+    /// Connector flows: most inputs per batch from each source.
+    pub batch: Option<usize>,
+}
+
+/// What `torvyn run` runs: the flow, where its components are, and the
+/// file's `[runtime] worker_threads`.
+struct Chosen {
+    spec: FlowSpec,
+    locations: BTreeMap<String, String>,
+    worker_threads: Option<usize>,
 }
 
 /// The flow to run and its components (name → location), from the file or
 /// from the linear flags.
-fn flow_of(args: &RunArgs) -> Result<(FlowSpec, BTreeMap<String, String>), CliError> {
+fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
     if let Some(path) = &args.flow_file {
         if args.source.is_some() || args.sink.is_some() || !args.processors.is_empty() {
             return Err(CliError::Usage(
@@ -68,9 +84,37 @@ fn flow_of(args: &RunArgs) -> Result<(FlowSpec, BTreeMap<String, String>), CliEr
                     .into(),
             ));
         }
-        let file = FlowFile::read(path)?;
+        let mut file = FlowFile::read(path)?;
+        if let Some(partition) = &args.partition {
+            file.substitute("partition", partition);
+        }
         let spec = file.flow(args.flow.as_deref())?.clone();
-        return Ok((spec, file.components));
+        for node in &spec.nodes {
+            let Some(connector) = &node.connector else {
+                continue;
+            };
+            if let Some((key, _)) = connector
+                .settings
+                .iter()
+                .find(|(_, value)| value.contains("{partition}"))
+            {
+                return Err(CliError::Usage(format!(
+                    "node `{}`: setting `{key}` names {{partition}}: give --partition",
+                    node.name
+                )));
+            }
+        }
+        return Ok(Chosen {
+            spec,
+            locations: file.components,
+            worker_threads: file.worker_threads,
+        });
+    }
+    if args.partition.is_some() || args.metrics.is_some() || args.idle_timeout.is_some() {
+        return Err(CliError::Usage(
+            "--partition, --metrics and --idle-timeout are for flow files with connector nodes"
+                .into(),
+        ));
     }
     let (Some(source), Some(sink)) = (&args.source, &args.sink) else {
         return Err(CliError::Usage(
@@ -102,12 +146,7 @@ fn flow_of(args: &RunArgs) -> Result<(FlowSpec, BTreeMap<String, String>), CliEr
     let mut components = BTreeMap::new();
     for (i, (name, location, role)) in stages.iter().enumerate() {
         components.insert(name.clone(), (*location).clone());
-        nodes.push(NodeSpec {
-            name: name.clone(),
-            component: name.clone(),
-            role: *role,
-            config: config(i)?,
-        });
+        nodes.push(NodeSpec::component(name, name, *role, &config(i)?));
     }
     let edges = nodes
         .windows(2)
@@ -128,7 +167,11 @@ fn flow_of(args: &RunArgs) -> Result<(FlowSpec, BTreeMap<String, String>), CliEr
         edges,
         queue_depth: DEFAULT_QUEUE_DEPTH,
     };
-    Ok((spec, components))
+    Ok(Chosen {
+        spec,
+        locations: components,
+        worker_threads: None,
+    })
 }
 
 /// The engine, with the WASI grants of the command line.
@@ -181,11 +224,38 @@ fn compile_all(
 
 /// `torvyn run`.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let (spec, locations) = flow_of(args)?;
+    let Chosen {
+        spec,
+        locations,
+        worker_threads,
+    } = flow_of(args)?;
     let engine = engine(args)?;
     let components = compile_all(&engine, &spec, &locations)?;
+    let connected = spec.nodes.iter().any(|node| node.connector.is_some());
+    if connected {
+        if args.flows > 1 {
+            return Err(CliError::Usage(
+                "--flows is for flows of components; to share a stream's work, run more \
+                 processes on the same consumer"
+                    .into(),
+            ));
+        }
+        return crate::serve::run_served(args, engine, spec, components, worker_threads, out);
+    }
+    if args.partition.is_some() || args.metrics.is_some() || args.idle_timeout.is_some() {
+        return Err(CliError::Usage(
+            "--partition, --metrics and --idle-timeout are for flows with connector nodes".into(),
+        ));
+    }
     if args.flows > 1 {
-        return run_copies(args, Arc::new(engine), spec, &components, out);
+        return run_copies(
+            args,
+            Arc::new(engine),
+            spec,
+            &components,
+            worker_threads,
+            out,
+        );
     }
     let mut flow = Flow::instantiate(&engine, spec, &components)?;
     if let Some(count) = args.count {
@@ -234,7 +304,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 /// One printed element: `[sink] #sequence content-type "payload"`.
-fn describe(sink: &str, element: &Element) -> String {
+pub(crate) fn describe(sink: &str, element: &Element) -> String {
     let payload = String::from_utf8_lossy(&element.payload);
     let shown: String = payload.chars().take(120).collect();
     let more = if payload.chars().count() > 120 {
@@ -249,7 +319,7 @@ fn describe(sink: &str, element: &Element) -> String {
 }
 
 /// The per-node report.
-fn write_nodes(out: &mut dyn Write, report: &FlowReport) -> std::io::Result<()> {
+pub(crate) fn write_nodes(out: &mut dyn Write, report: &FlowReport) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<16} {:<10} {:>9} {:>9} {:>8} {:>6} {:>12} {:>10} {:>10}",
@@ -297,6 +367,21 @@ fn progress_bar(count: Option<u64>) -> indicatif::ProgressBar {
     bar
 }
 
+/// A multi-thread tokio runtime with the flow file's `[runtime]
+/// worker_threads`, else one worker per core.
+pub(crate) fn tokio_runtime(
+    worker_threads: Option<usize>,
+) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads.max(1));
+    }
+    builder
+        .build()
+        .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))
+}
+
 /// `--flows N`: N copies of the flow, each a task on a multi-thread tokio
 /// runtime, every stage call awaited.
 fn run_copies(
@@ -304,12 +389,10 @@ fn run_copies(
     engine: Arc<WasmtimeEngine>,
     spec: FlowSpec,
     components: &BTreeMap<String, CompiledComponent>,
+    worker_threads: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))?;
+    let runtime = tokio_runtime(worker_threads)?;
     let started = Instant::now();
     let reports = runtime.block_on(async {
         let mut flows = tokio::task::JoinSet::new();

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+use crate::connect::ConnectorSpec;
 use crate::error::{Error, Result};
 
 /// A parsed flow file: its components and flows.
@@ -93,17 +94,19 @@ struct RawFlow {
     edges: Vec<RawEdge>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNode {
-    component: String,
-    interface: String,
-    #[serde(default)]
-    config: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    description: Option<String>,
-}
+/// A node's table, every value with its place in the file: a component
+/// node has a fixed set of keys, a connector node (`connector = KIND`) any
+/// settings its kind knows (checked when the flow is opened).
+type RawNode = BTreeMap<String, toml::Spanned<toml::Value>>;
+
+/// The keys of a component node.
+const COMPONENT_NODE_KEYS: &[&str] = &[
+    "component",
+    "interface",
+    "config",
+    "description",
+    "connector",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -211,26 +214,7 @@ impl FlowFile {
             }
             let mut nodes = Vec::new();
             for (node, raw) in flow.nodes {
-                let role = role_of(&raw.interface).ok_or_else(|| {
-                    flow_error(format!(
-                        "node `{node}`: interface `{}` is no stage role (torvyn:streaming/source, \
-                         torvyn:streaming/processor, torvyn:streaming/sink, torvyn:filtering/filter, \
-                         torvyn:filtering/router, torvyn:aggregation/aggregator)",
-                        raw.interface
-                    ))
-                })?;
-                if !components.contains_key(&raw.component) {
-                    return Err(flow_error(format!(
-                        "node `{node}` names component `{}`, which no [[component]] declares",
-                        raw.component
-                    )));
-                }
-                nodes.push(NodeSpec {
-                    name: node,
-                    component: raw.component,
-                    role,
-                    config: raw.config.unwrap_or_default(),
-                });
+                nodes.push(node_of(&node, raw, text, base, &components).map_err(&flow_error)?);
             }
             let edges = flow
                 .edges
@@ -266,6 +250,18 @@ impl FlowFile {
         })
     }
 
+    /// Replaces `{name}` with `value` in every connector setting of every
+    /// flow (`torvyn run --partition P` fills `{partition}`).
+    pub fn substitute(&mut self, name: &str, value: &str) {
+        for flow in self.flows.values_mut() {
+            for node in &mut flow.nodes {
+                if let Some(connector) = &mut node.connector {
+                    connector.substitute(name, value);
+                }
+            }
+        }
+    }
+
     /// The flow named `name`, or the only one when `name` is `None`.
     pub fn flow(&self, name: Option<&str>) -> Result<&FlowSpec> {
         let error = |detail: String| Error::Flow {
@@ -285,4 +281,146 @@ impl FlowFile {
             ))),
         }
     }
+}
+
+/// The line of byte `offset` in `text` (1-based).
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// One node of a flow file: a component in a role, or a connector.
+fn node_of(
+    name: &str,
+    mut raw: RawNode,
+    text: &str,
+    base: &Path,
+    components: &BTreeMap<String, String>,
+) -> std::result::Result<NodeSpec, String> {
+    let line = |value: &toml::Spanned<toml::Value>| line_of(text, value.span().start);
+    // A misspelt key is named before any missing one it explains.
+    if !raw.contains_key("connector") {
+        if let Some((key, value)) = raw
+            .iter()
+            .find(|(key, _)| !COMPONENT_NODE_KEYS.contains(&key.as_str()))
+        {
+            return Err(format!(
+                "node `{name}`: unknown field `{key}` (line {}), expected one of {}",
+                line(value),
+                COMPONENT_NODE_KEYS
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+    let mut string = |key: &str| -> std::result::Result<Option<String>, String> {
+        match raw.remove(key) {
+            None => Ok(None),
+            Some(value) => match value.get_ref() {
+                toml::Value::String(text) => Ok(Some(text.clone())),
+                other => Err(format!(
+                    "node `{name}`: `{key}` (line {}) must be a string, not {}",
+                    line(&value),
+                    other.type_str()
+                )),
+            },
+        }
+    };
+    let interface =
+        string("interface")?.ok_or_else(|| format!("node `{name}`: missing field `interface`"))?;
+    let role = role_of(&interface).ok_or_else(|| {
+        format!(
+            "node `{name}`: interface `{interface}` is no stage role (torvyn:streaming/source, \
+             torvyn:streaming/processor, torvyn:streaming/sink, torvyn:filtering/filter, \
+             torvyn:filtering/router, torvyn:aggregation/aggregator)"
+        )
+    })?;
+    let _description = string("description")?;
+    if let Some(kind) = string("connector")? {
+        for key in ["component", "config"] {
+            if let Some(value) = raw.get(key) {
+                return Err(format!(
+                    "node `{name}`: `{key}` (line {}) is for component nodes; this node is a \
+                     `{kind}` connector",
+                    line(value)
+                ));
+            }
+        }
+        let mut spec = ConnectorSpec::new::<String, String>(&kind, []);
+        for (key, value) in raw {
+            let text = match value.get_ref() {
+                toml::Value::String(text) => text.clone(),
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(format!(
+                        "node `{name}`: setting `{key}` (line {}) must be a string, number or \
+                         boolean, not {}",
+                        line(&value),
+                        other.type_str()
+                    ))
+                }
+            };
+            let text = expand_environment(&text).map_err(|detail| {
+                format!(
+                    "node `{name}`: setting `{key}` (line {}): {detail}",
+                    line(&value)
+                )
+            })?;
+            // Files a connector reads or writes are relative to the flow file.
+            let text = if key == "path" || key.ends_with("_file") {
+                base.join(&text).display().to_string()
+            } else {
+                text
+            };
+            spec.lines.insert(key.clone(), line(&value));
+            spec.settings.insert(key, text);
+        }
+        return Ok(NodeSpec::connector(name, role, spec));
+    }
+    let component = string("component")?.ok_or_else(|| {
+        format!("node `{name}`: missing field `component` (or `connector` for a connector node)")
+    })?;
+    let config = string("config")?.unwrap_or_default();
+    if !components.contains_key(&component) {
+        return Err(format!(
+            "node `{name}` names component `{component}`, which no [[component]] declares"
+        ));
+    }
+    Ok(NodeSpec::component(name, &component, role, &config))
+}
+
+/// Replaces `${NAME}` and `${NAME:-default}` in a connector setting with the
+/// environment variable's value (so one flow file serves every machine:
+/// `url = "${NATS_URL:-nats://127.0.0.1:4222}"`). A variable that is not set
+/// and has no default is an error naming it.
+fn expand_environment(text: &str) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+        let (name, default) = match after[..end].split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (&after[..end], None),
+        };
+        match (std::env::var(name), default) {
+            (Ok(value), _) => out.push_str(&value),
+            (Err(_), Some(default)) => out.push_str(default),
+            (Err(_), None) => {
+                return Err(format!(
+                    "the environment variable `{name}` is not set (write `${{{name}:-DEFAULT}}` \
+                     for a default)"
+                ))
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }

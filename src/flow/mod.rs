@@ -29,6 +29,7 @@
 
 pub mod file;
 mod report;
+mod serve;
 mod spec;
 
 use std::future::Future;
@@ -36,9 +37,11 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use report::{FlowReport, NodeReport};
+pub use serve::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
 pub use spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
 
 use crate::calls::{AsyncCalls, Calls, SyncCalls};
+use crate::connect::{Connector, Connectors, SinkConnector, SourceConnector};
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result};
 use crate::gate::run_ready;
@@ -50,14 +53,34 @@ use crate::pipeline::now_ns;
 use spec::Plan;
 use tracing::Instrument;
 
-/// A validated flow with an instance per node, ready to run.
+/// What runs at a node: a component instance or a connector.
+pub(crate) enum Slot<I> {
+    Component(I),
+    Source(Box<dyn SourceConnector>),
+    Sink(Box<dyn SinkConnector>),
+}
+
+impl<I> Slot<I> {
+    /// The component instance. Connector slots only exist in flows run by
+    /// [`Flow::serve`], which never asks a connector for one.
+    fn instance(&mut self) -> &mut I {
+        match self {
+            Slot::Component(instance) => instance,
+            Slot::Source(_) | Slot::Sink(_) => {
+                unreachable!("connector nodes are driven by Flow::serve")
+            }
+        }
+    }
+}
+
+/// A validated flow with an instance (or a connector) per node, ready to run.
 pub struct Flow<I> {
     spec: FlowSpec,
     plan: Plan,
     /// Elements pulled at most, over all sources.
     limit: Option<u64>,
     /// Per node, in `spec.nodes` order.
-    instances: Vec<I>,
+    slots: Vec<Slot<I>>,
     reports: Vec<NodeReport>,
 }
 
@@ -75,23 +98,29 @@ impl<I: ComponentInvoker> Flow<I> {
     /// typed or the dynamic path); errors name the node or edge at fault.
     pub fn new(spec: FlowSpec, instances: Vec<I>) -> Result<Flow<I>> {
         let plan = spec.validate()?;
-        Flow::planned(spec, plan, instances)
+        refuse_connectors(&spec, "Flow::new")?;
+        Flow::planned(
+            spec,
+            plan,
+            instances.into_iter().map(Slot::Component).collect(),
+        )
     }
 
     /// [`Flow::new`] for a spec already validated into `plan`.
-    fn planned(spec: FlowSpec, plan: Plan, instances: Vec<I>) -> Result<Flow<I>> {
-        if instances.len() != spec.nodes.len() {
+    fn planned(spec: FlowSpec, plan: Plan, slots: Vec<Slot<I>>) -> Result<Flow<I>> {
+        if slots.len() != spec.nodes.len() {
             return Err(Error::Flow {
                 flow: spec.name.clone(),
-                detail: format!(
-                    "{} instances for {} nodes",
-                    instances.len(),
-                    spec.nodes.len()
-                ),
+                detail: format!("{} instances for {} nodes", slots.len(), spec.nodes.len()),
             });
         }
-        for (node, instance) in spec.nodes.iter().zip(&instances) {
-            if !instance.has(node.role) {
+        for (node, slot) in spec.nodes.iter().zip(&slots) {
+            let fits = match slot {
+                Slot::Component(instance) => instance.has(node.role),
+                Slot::Source(_) => node.role == Interface::Source,
+                Slot::Sink(_) => node.role == Interface::Sink,
+            };
+            if !fits {
                 return Err(Error::Flow {
                     flow: spec.name.clone(),
                     detail: format!(
@@ -112,7 +141,7 @@ impl<I: ComponentInvoker> Flow<I> {
             spec,
             plan,
             limit: None,
-            instances,
+            slots,
             reports,
         })
     }
@@ -129,12 +158,17 @@ impl<I: ComponentInvoker> Flow<I> {
     {
         // The graph is checked before any component is instantiated.
         let plan = spec.validate()?;
-        let instances = spec
+        refuse_connectors(&spec, "Flow::instantiate")?;
+        let slots = spec
             .nodes
             .iter()
-            .map(|node| engine.instantiate(component_of(&spec, node, components)?))
+            .map(|node| {
+                engine
+                    .instantiate(component_of(&spec, node, components)?)
+                    .map(Slot::Component)
+            })
             .collect::<Result<Vec<_>>>()?;
-        Flow::planned(spec, plan, instances)
+        Flow::planned(spec, plan, slots)
     }
 
     /// Stops pulling after `count` elements over all sources, even if they
@@ -152,7 +186,10 @@ impl<I: ComponentInvoker> Flow<I> {
     /// The instance of node `name`.
     pub fn instance(&mut self, name: &str) -> Option<&mut I> {
         let index = self.spec.nodes.iter().position(|n| n.name == name)?;
-        self.instances.get_mut(index)
+        match self.slots.get_mut(index)? {
+            Slot::Component(instance) => Some(instance),
+            Slot::Source(_) | Slot::Sink(_) => None,
+        }
     }
 
     /// What the run so far did, per node (upstream first).
@@ -163,7 +200,9 @@ impl<I: ComponentInvoker> Flow<I> {
             .iter()
             .map(|&i| {
                 let mut node = self.reports[i].clone();
-                node.fuel = self.instances[i].total_fuel_consumed();
+                if let Slot::Component(instance) = &self.slots[i] {
+                    node.fuel = instance.total_fuel_consumed();
+                }
                 node
             })
             .collect();
@@ -181,6 +220,7 @@ impl<I: ComponentInvoker> Flow<I> {
     /// failure the first error is returned; [`Flow::report`] still tells
     /// what happened up to it.
     pub fn run(&mut self, delivered: impl FnMut(&str, &Element)) -> Result<FlowReport> {
+        refuse_connectors(&self.spec, "Flow::run")?;
         run_ready(self.run_with::<SyncCalls>(delivered, None))
     }
 
@@ -193,19 +233,7 @@ impl<I: ComponentInvoker> Flow<I> {
         let mut result = self.init_with::<C>().await;
         let pauses = PauseCounts::new(self.spec.nodes.len());
         if result.is_ok() {
-            let mut graph = Graph {
-                spec: &self.spec,
-                plan: &self.plan,
-                stages: self
-                    .instances
-                    .iter_mut()
-                    .zip(self.reports.iter_mut())
-                    .map(|(instance, report)| Some(Stage { instance, report }))
-                    .collect(),
-                pauses: &pauses,
-                paused_sinks: vec![false; self.spec.nodes.len()],
-                budget: self.limit.unwrap_or(u64::MAX),
-            };
+            let mut graph = self.graph(&pauses, None);
             result = match queue_depth {
                 None => graph.stream::<C>(&mut delivered).await,
                 Some(depth) => graph.stream_queued::<C>(&mut delivered, depth).await,
@@ -219,10 +247,35 @@ impl<I: ComponentInvoker> Flow<I> {
         Ok(self.report(started.elapsed()))
     }
 
+    /// The nodes borrowed for one run.
+    fn graph<'a>(
+        &'a mut self,
+        pauses: &'a PauseCounts,
+        tracking: Option<serve::Tracking>,
+    ) -> Graph<'a, I> {
+        Graph {
+            spec: &self.spec,
+            plan: &self.plan,
+            stages: self
+                .slots
+                .iter_mut()
+                .zip(self.reports.iter_mut())
+                .map(|(slot, report)| Some(Stage { slot, report }))
+                .collect(),
+            pauses,
+            paused_sinks: vec![false; self.spec.nodes.len()],
+            budget: self.limit.unwrap_or(u64::MAX),
+            tracking,
+            failed_at: None,
+        }
+    }
+
     async fn init_with<C: Calls<I>>(&mut self) -> Result<()> {
-        for (node, instance) in self.spec.nodes.iter().zip(&mut self.instances) {
-            if instance.has(Interface::Lifecycle) {
-                C::init(instance, &node.config).await?;
+        for (node, slot) in self.spec.nodes.iter().zip(&mut self.slots) {
+            if let Slot::Component(instance) = slot {
+                if instance.has(Interface::Lifecycle) {
+                    C::init(instance, &node.config).await?;
+                }
             }
         }
         Ok(())
@@ -230,7 +283,10 @@ impl<I: ComponentInvoker> Flow<I> {
 
     async fn teardown_with<C: Calls<I>>(&mut self) -> Result<()> {
         let mut first_error = None;
-        for instance in &mut self.instances {
+        for slot in &mut self.slots {
+            let Slot::Component(instance) = slot else {
+                continue;
+            };
             if instance.has(Interface::Lifecycle) {
                 if let Err(error) = C::teardown(instance).await {
                     first_error.get_or_insert(error);
@@ -251,16 +307,43 @@ impl<I: AsyncComponentInvoker> Flow<I> {
     where
         E: WasmEngine<Instance = I>,
     {
+        Flow::instantiate_connected(engine, spec, components, &Connectors::builtin()).await
+    }
+
+    /// [`Flow::instantiate_async`] for a flow that may hold connector nodes:
+    /// every connector is opened (connected, its stream and consumer found
+    /// or created) with a kind from `connectors`, after the graph and every
+    /// connector's settings were checked.
+    pub async fn instantiate_connected<E>(
+        engine: &E,
+        spec: FlowSpec,
+        components: &std::collections::BTreeMap<String, E::Component>,
+        connectors: &Connectors,
+    ) -> Result<Flow<I>>
+    where
+        E: WasmEngine<Instance = I>,
+    {
         let plan = spec.validate()?;
-        let mut instances = Vec::with_capacity(spec.nodes.len());
         for node in &spec.nodes {
-            instances.push(
-                engine
-                    .instantiate_async(component_of(&spec, node, components)?)
-                    .await?,
-            );
+            if let Some(connector) = &node.connector {
+                connectors.check(&node.name, node.role, connector)?;
+            }
         }
-        Flow::planned(spec, plan, instances)
+        let mut slots = Vec::with_capacity(spec.nodes.len());
+        for node in &spec.nodes {
+            slots.push(match &node.connector {
+                Some(connector) => match connectors.open(&node.name, node.role, connector).await? {
+                    Connector::Source(source) => Slot::Source(source),
+                    Connector::Sink(sink) => Slot::Sink(sink),
+                },
+                None => Slot::Component(
+                    engine
+                        .instantiate_async(component_of(&spec, node, components)?)
+                        .await?,
+                ),
+            });
+        }
+        Flow::planned(spec, plan, slots)
     }
 
     /// [`Flow::run`] as a future: every stage call awaited, each source
@@ -276,14 +359,18 @@ impl<I: AsyncComponentInvoker> Flow<I> {
         &mut self,
         delivered: impl FnMut(&str, &Element) + Send,
     ) -> Result<FlowReport> {
+        if self.has_connectors() {
+            let served = self.serve(ServeOptions::default(), delivered).await?;
+            return Ok(served.flow);
+        }
         let depth = self.spec.queue_depth.max(1);
         self.run_with::<AsyncCalls>(delivered, Some(depth)).await
     }
 }
 
-/// A node's instance and report, borrowed for one run.
+/// A node's instance (or connector) and report, borrowed for one run.
 struct Stage<'a, I> {
-    instance: &'a mut I,
+    slot: &'a mut Slot<I>,
     report: &'a mut NodeReport,
 }
 
@@ -297,6 +384,10 @@ struct Graph<'a, I> {
     paused_sinks: Vec<bool>,
     /// Pulls left before the flow's limit.
     budget: u64,
+    /// On [`Flow::serve`]: which inputs what is being forwarded derives from.
+    tracking: Option<serve::Tracking>,
+    /// The node whose call failed last (for `serve` to replace its instance).
+    failed_at: Option<usize>,
 }
 
 impl<'a, I: ComponentInvoker> Graph<'a, I> {
@@ -336,7 +427,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                         self.forward::<C>(source, element, delivered).await?;
                         for &source in &sources {
                             if let Some(signal) = self.pauses.change(source) {
-                                C::notify(self.stage(source).instance, signal).await?;
+                                C::notify(self.stage(source).slot.instance(), signal).await?;
                             }
                         }
                     }
@@ -390,9 +481,14 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
             }
             let stage = self.stage(node);
             let started = Instant::now();
-            let flushed = C::flush(stage.instance).await;
+            let flushed = C::flush(stage.slot.instance()).await;
             stage.report.latencies.record(started.elapsed());
-            for element in flushed.inspect_err(|_| stage.report.errors += 1)? {
+            let flushed = flushed.inspect_err(|_| stage.report.errors += 1);
+            let flushed = flushed.inspect_err(|_| self.failed_at = Some(node))?;
+            if let Some(tracking) = &mut self.tracking {
+                tracking.begin_flush(node, &self.spec.nodes[node].name);
+            }
+            for element in flushed {
                 self.stage(node).report.elements_out += 1;
                 self.forward::<C>(node, element, delivered).await?;
             }
@@ -400,7 +496,10 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         for node in 0..self.spec.nodes.len() {
             if self.spec.nodes[node].role == Interface::Sink {
                 let stage = self.stage(node);
-                let completed = C::complete(stage.instance).await;
+                let Slot::Component(instance) = &mut *stage.slot else {
+                    continue;
+                };
+                let completed = C::complete(instance).await;
                 completed.inspect_err(|_| stage.report.errors += 1)?;
             }
         }
@@ -419,7 +518,10 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         self.push_targets(&mut work, from, None, element);
         while let Some((node, element)) = work.pop() {
             let handled = self.handle::<C>(node, element, &mut work, delivered).await;
-            handled.inspect_err(|_| self.stage(node).report.errors += 1)?;
+            handled.inspect_err(|_| {
+                self.stage(node).report.errors += 1;
+                self.failed_at = Some(node);
+            })?;
         }
         Ok(())
     }
@@ -463,7 +565,9 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
             role = role.role(),
             sequence = tracing::field::Empty,
         );
-        let stage = self.stage(node);
+        let Some(stage) = &mut self.stages[node] else {
+            unreachable!("only sources are taken out, and no edge enters a source")
+        };
         // The runtime numbers each node's input stream: every stage sees
         // sequences 0, 1, 2, ... whatever was dropped or routed upstream.
         element.meta.sequence = stage.report.elements_in;
@@ -472,7 +576,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         let started = Instant::now();
         match role {
             Interface::Processor => {
-                let outcome = C::process(stage.instance, &element)
+                let outcome = C::process(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
                 stage.report.latencies.record(started.elapsed());
@@ -487,7 +591,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Filter => {
-                let keep = C::evaluate(stage.instance, &element)
+                let keep = C::evaluate(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
                 stage.report.latencies.record(started.elapsed());
@@ -499,7 +603,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Router => {
-                let ports = C::route(stage.instance, &element)
+                let ports = C::route(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
                 stage.report.latencies.record(started.elapsed());
@@ -530,19 +634,40 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Aggregator => {
-                let emitted = C::ingest(stage.instance, &element)
+                let emitted = C::ingest(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
                 stage.report.latencies.record(started.elapsed());
-                if let Some(output) = emitted? {
+                let emitted = emitted?;
+                if let Some(tracking) = &mut self.tracking {
+                    // What it absorbed is held until it emits; what it emits
+                    // carries everything it held.
+                    tracking.absorb(node);
+                    if emitted.is_some() {
+                        tracking.release(node);
+                    }
+                }
+                if let Some(output) = emitted {
                     stage.report.elements_out += 1;
                     self.push_targets(work, node, None, output);
                 }
             }
             Interface::Sink => {
-                let signal = C::push(stage.instance, &element)
-                    .instrument(span.clone())
-                    .await;
+                let signal = match &mut *stage.slot {
+                    Slot::Sink(sink) => {
+                        let id = self
+                            .tracking
+                            .as_mut()
+                            .map(|tracking| tracking.output_id(&self.spec.nodes[node].name))
+                            .unwrap_or_default();
+                        sink.accept(&element, &id).map(|()| Backpressure::Ready)
+                    }
+                    slot => {
+                        C::push(slot.instance(), &element)
+                            .instrument(span.clone())
+                            .await
+                    }
+                };
                 stage.report.latencies.record(started.elapsed());
                 let pause = signal? == Backpressure::Pause;
                 stage.report.elements_out += 1;
@@ -568,7 +693,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
 /// One pull, numbered in the source's pull order.
 async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result<Option<Element>> {
     let started = Instant::now();
-    let pulled = C::pull(stage.instance).await;
+    let pulled = C::pull(stage.slot.instance()).await;
     let report = &mut *stage.report;
     report.latencies.record(started.elapsed());
     let pulled = pulled.inspect_err(|_| report.errors += 1)?;
@@ -601,7 +726,7 @@ async fn feed_sources<I, C: Calls<I>>(
                 Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
                     pauses.add(*source, true);
                     if let Some(signal) = pauses.change(*source) {
-                        C::notify(stage.instance, signal).await?;
+                        C::notify(stage.slot.instance(), signal).await?;
                     }
                     let permit = queue.reserve().await;
                     pauses.add(*source, false);
@@ -614,7 +739,7 @@ async fn feed_sources<I, C: Calls<I>>(
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return Ok(()),
             };
             if let Some(signal) = pauses.change(*source) {
-                C::notify(stage.instance, signal).await?;
+                C::notify(stage.slot.instance(), signal).await?;
             }
             match pull_one::<I, C>(stage).await? {
                 Some(element) => permit.send((*source, element)),
@@ -684,6 +809,23 @@ impl PauseCounts {
             (false, true) => Some(Backpressure::Ready),
             _ => None,
         }
+    }
+}
+
+/// Connector nodes run only on [`Flow::serve`] (they are async and settle
+/// inputs per batch): the sync entry points refuse them by name.
+fn refuse_connectors(spec: &FlowSpec, entry: &str) -> Result<()> {
+    match spec.nodes.iter().find(|node| node.connector.is_some()) {
+        None => Ok(()),
+        Some(node) => Err(Error::Flow {
+            flow: spec.name.clone(),
+            detail: format!(
+                "node `{}` is a `{}` connector: {entry} runs components only; connectors run \
+                 on the async driver (Flow::instantiate_connected, then Flow::serve or run_async)",
+                node.name,
+                node.connector.as_ref().map_or("", |c| c.kind.as_str()),
+            ),
+        }),
     }
 }
 

@@ -45,6 +45,16 @@ impl Latencies {
         self.count += 1;
     }
 
+    /// Every non-empty bucket: (its upper bound, calls in it).
+    pub(crate) fn counts(&self) -> Vec<(Duration, u64)> {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, &count)| count > 0)
+            .map(|(bucket, &count)| (bucket_upper(bucket), count))
+            .collect()
+    }
+
     /// The upper bound of the bucket holding the `quantile` call time.
     pub(crate) fn quantile(&self, quantile: f64) -> Duration {
         if self.count == 0 {
@@ -55,14 +65,19 @@ impl Latencies {
         for (bucket, &count) in self.buckets.iter().enumerate() {
             seen += count;
             if seen >= rank {
-                let (power, fraction) = (bucket as u32 / SUB_BUCKETS, bucket as u32 % SUB_BUCKETS);
-                let base = 1u128 << power;
-                let upper = base + base * u128::from(fraction + 1) / u128::from(SUB_BUCKETS);
-                return Duration::from_nanos(u64::try_from(upper).unwrap_or(u64::MAX));
+                return bucket_upper(bucket);
             }
         }
         Duration::MAX
     }
+}
+
+/// The upper bound of a bucket.
+fn bucket_upper(bucket: usize) -> Duration {
+    let (power, fraction) = (bucket as u32 / SUB_BUCKETS, bucket as u32 % SUB_BUCKETS);
+    let base = 1u128 << power;
+    let upper = base + base * u128::from(fraction + 1) / u128::from(SUB_BUCKETS);
+    Duration::from_nanos(u64::try_from(upper).unwrap_or(u64::MAX))
 }
 
 /// One node's part of a run.
@@ -106,6 +121,12 @@ impl NodeReport {
     /// ingest, push, flush).
     pub fn calls(&self) -> u64 {
         self.latencies.count
+    }
+
+    /// Those calls by time: (bucket upper bound, calls), for every non-empty
+    /// bucket (4 per power of two of nanoseconds), fastest first.
+    pub fn call_times(&self) -> Vec<(Duration, u64)> {
+        self.latencies.counts()
     }
 
     /// Median time of those calls (bucket upper bound).

@@ -4,21 +4,49 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::connect::ConnectorSpec;
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
 
-/// A stage of a flow: a component playing one role.
+/// A stage of a flow: a component playing one role, or a connector (a
+/// source or sink outside the process: [`crate::connect`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
     /// The node's name, unique in its flow.
     pub name: String,
-    /// The name of the component it runs.
+    /// The name of the component it runs (for a connector: `connector:KIND`).
     pub component: String,
     /// Its role: the interface of the contract it is called through
     /// (source, processor, sink, filter, router or aggregator).
     pub role: Interface,
     /// Text given to its `init`.
     pub config: String,
+    /// When the node is a connector, not a component: its kind and settings.
+    pub connector: Option<ConnectorSpec>,
+}
+
+impl NodeSpec {
+    /// A component node.
+    pub fn component(name: &str, component: &str, role: Interface, config: &str) -> NodeSpec {
+        NodeSpec {
+            name: name.to_string(),
+            component: component.to_string(),
+            role,
+            config: config.to_string(),
+            connector: None,
+        }
+    }
+
+    /// A connector node (a source or a sink).
+    pub fn connector(name: &str, role: Interface, connector: ConnectorSpec) -> NodeSpec {
+        NodeSpec {
+            name: name.to_string(),
+            component: format!("connector:{}", connector.kind),
+            role,
+            config: String::new(),
+            connector: Some(connector),
+        }
+    }
 }
 
 /// One end of an edge.
@@ -115,6 +143,14 @@ impl FlowSpec {
                      router, aggregator)",
                     node.name,
                     node.role.wit_name()
+                )));
+            }
+            if node.connector.is_some() && !matches!(node.role, Interface::Source | Interface::Sink)
+            {
+                return Err(self.error(format!(
+                    "node `{}`: a connector is a source or a sink, not a {}",
+                    node.name,
+                    node.role.role()
                 )));
             }
             if index.insert(node.name.as_str(), i).is_some() {

@@ -37,12 +37,7 @@ pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
 
 /// A flow node running `component` in `role` with `config`.
 pub fn flow_node(name: &str, component: &str, role: Interface, config: &str) -> NodeSpec {
-    NodeSpec {
-        name: name.into(),
-        component: component.into(),
-        role,
-        config: config.into(),
-    }
+    NodeSpec::component(name, component, role, config)
 }
 
 /// A flow edge from `from`'s `port` to `to`'s input.

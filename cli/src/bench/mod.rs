@@ -18,6 +18,7 @@ use wasmtime::Store;
 use crate::alloc_counter;
 
 mod settings;
+pub mod streams;
 mod transitions;
 
 pub use transitions::{transition_cases, LOOP_REPETITIONS};

@@ -1,0 +1,242 @@
+//! `torvyn run` for a flow with connector nodes (NATS, files, stdio): a
+//! service on a tokio runtime ([`Flow::serve`]) that runs until its sources
+//! end, `--idle-timeout`, `--count`, or SIGINT/SIGTERM. On a signal it
+//! finishes the batch in flight, hands back what aggregators hold (it is
+//! redelivered), tears the stages down and exits 0.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use torvyn_engine::connect::Connectors;
+use torvyn_engine::flow::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
+use torvyn_engine::{
+    CompiledComponent, Flow, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance,
+};
+
+use crate::commands::CliError;
+use crate::metrics::Metrics;
+use crate::run::{describe, tokio_runtime, write_nodes, RunArgs};
+
+/// Whether the flow has a connector writing to this process's stdout (then
+/// the summary goes to stderr, not into the data).
+fn writes_stdout(spec: &FlowSpec) -> bool {
+    spec.nodes
+        .iter()
+        .any(|node| node.connector.as_ref().is_some_and(|c| c.kind == "stdout"))
+}
+
+/// Waits for SIGINT or SIGTERM, then asks the flow to stop.
+async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+    }
+    let _ = stop.send(true);
+}
+
+/// Runs a flow with connectors.
+pub fn run_served(
+    args: &RunArgs,
+    engine: WasmtimeEngine,
+    spec: FlowSpec,
+    components: BTreeMap<String, CompiledComponent>,
+    worker_threads: Option<usize>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    // A service's warnings (a broker away, a dead-lettered message) show
+    // without --log; --log chooses another level.
+    if !tracing::dispatcher::has_been_set() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    let runtime = tokio_runtime(worker_threads)?;
+    let to_stderr = writes_stdout(&spec);
+    let print = args.print;
+    let started = Instant::now();
+    let mut bytes = 0u64;
+    let (report, served) = runtime.block_on(async {
+        let engine = Arc::new(engine);
+        let components = Arc::new(components);
+        let mut flow: Flow<WasmtimeInstance> =
+            Flow::instantiate_connected(&*engine, spec, &components, &Connectors::builtin())
+                .await?;
+        if let Some(count) = args.count {
+            flow = flow.limit(count);
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signals = tokio::spawn(stop_on_signal(stop));
+        let mut options: ServeOptions<WasmtimeInstance> = ServeOptions {
+            idle_timeout: args.idle_timeout,
+            shutdown: Some(stopped),
+            respawn: Some(respawn(engine.clone(), components.clone())),
+            ..ServeOptions::default()
+        };
+        if let Some(batch) = args.batch {
+            options.batch = batch;
+        }
+        let mut server = None;
+        if let Some(address) = &args.metrics {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|e| CliError::Usage(format!("--metrics {address}: cannot listen: {e}")))?;
+            let metrics = Arc::new(Mutex::new(Metrics::new()));
+            server = Some(tokio::spawn(crate::metrics::serve(
+                listener,
+                metrics.clone(),
+            )));
+            options.on_batch = Some(Box::new(move |report, connectors| {
+                if let Ok(mut metrics) = metrics.lock() {
+                    metrics.update(report, connectors);
+                }
+            }));
+        }
+        let served = flow
+            .serve(options, |sink, element| {
+                bytes += element.payload.len() as u64;
+                if print {
+                    // As delivered: a service may run for days.
+                    println!("{}", describe(sink, element));
+                }
+            })
+            .await;
+        signals.abort();
+        if let Some(server) = server {
+            server.abort();
+        }
+        Ok::<_, CliError>((flow.report(started.elapsed()), served))
+    })?;
+    let mut stderr = std::io::stderr();
+    let out: &mut dyn Write = if to_stderr { &mut stderr } else { out };
+    match served {
+        Err(error) => {
+            write_nodes(out, &report)?;
+            Err(error.into())
+        }
+        Ok(served) => write_summary(out, &served, bytes),
+    }
+}
+
+/// A fresh instance of a node's component, for nodes whose instance failed.
+fn respawn(
+    engine: Arc<WasmtimeEngine>,
+    components: Arc<BTreeMap<String, CompiledComponent>>,
+) -> Respawn<WasmtimeInstance> {
+    Box::new(move |node| {
+        let (engine, components, name) =
+            (engine.clone(), components.clone(), node.component.clone());
+        Box::pin(async move {
+            let component = components
+                .get(&name)
+                .ok_or_else(|| torvyn_engine::Error::Flow {
+                    flow: name.clone(),
+                    detail: format!("component `{name}` is not compiled"),
+                })?;
+            engine.instantiate_async(component).await
+        })
+    })
+}
+
+fn stop_text(stop: Stop) -> &'static str {
+    match stop {
+        Stop::Ended => "every source ended",
+        Stop::Idle => "idle timeout",
+        Stop::Limit => "--count reached",
+        Stop::Shutdown => "signal: in-flight batch finished, held inputs handed back",
+    }
+}
+
+fn write_summary(out: &mut dyn Write, served: &ServeReport, bytes: u64) -> Result<(), CliError> {
+    let report = &served.flow;
+    let taken: u64 = report
+        .nodes
+        .iter()
+        .filter(|n| n.role == torvyn_engine::Interface::Source)
+        .map(|n| n.elements_out)
+        .sum();
+    let dropped: u64 = report.nodes.iter().map(|n| n.dropped).sum();
+    writeln!(out, "stopped: {}", stop_text(served.stop))?;
+    writeln!(
+        out,
+        "elements: {taken} in, {} delivered, {dropped} dropped; failed inputs: {}; instances \
+         replaced: {}; bytes: {bytes}; {:.0} elements/s",
+        report.delivered(),
+        served.failed_inputs,
+        served.respawned,
+        report.delivered() as f64 / report.elapsed.as_secs_f64().max(f64::EPSILON),
+    )?;
+    write_nodes(out, report)?;
+    write_connectors(out, &served.connectors)?;
+    Ok(())
+}
+
+/// The per-connector report.
+fn write_connectors(out: &mut dyn Write, connectors: &[ConnectorReport]) -> std::io::Result<()> {
+    if connectors.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11}",
+        "connector",
+        "kind",
+        "role",
+        "acked",
+        "stored",
+        "redelivered",
+        "dead-lettered",
+        "duplicates",
+        "pending",
+        "ack-pending"
+    )?;
+    let known = |value: Option<u64>| value.map_or_else(|| "-".to_string(), |v| v.to_string());
+    for connector in connectors {
+        let stats = &connector.stats;
+        writeln!(
+            out,
+            "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11}",
+            connector.node,
+            connector.kind,
+            connector.role.role(),
+            stats.acked,
+            stats.stored,
+            stats.redeliveries,
+            stats.dead_lettered,
+            stats.duplicates,
+            known(stats.pending),
+            known(stats.ack_pending),
+        )?;
+    }
+    Ok(())
+}
+
+/// `--idle-timeout SECONDS` as a duration.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|e| format!("`{text}` is not a number of seconds: {e}"))?;
+    if !(0.0..=1e9).contains(&seconds) {
+        return Err(format!("`{text}`: expected 0 to 1e9 seconds"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}

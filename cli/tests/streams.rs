@@ -1,0 +1,1029 @@
+//! Connectors end to end: `torvyn run` worker processes against a real
+//! `nats-server` (JetStream, file store in a temp folder, a free loopback
+//! port) started by the harness; and the file/stdio connectors.
+//!
+//! Every wait is bounded: a test that hangs fails with what it waited for.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull};
+
+const TORVYN: &str = env!("CARGO_BIN_EXE_torvyn");
+
+// ---------------------------------------------------------------------------
+// The server
+
+/// `nats-server`, or a failure that says how to install it: no test that
+/// needs it is skipped.
+fn nats_server_binary() -> PathBuf {
+    let candidates = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/bin".into(),
+            "/usr/local/bin".into(),
+        ])
+        .map(|dir: PathBuf| dir.join("nats-server"));
+    for candidate in candidates {
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!(
+        "nats-server not found: these tests need a real server. Install it with \
+         `./scripts/install-nats.sh` (Debian's nats-server 2.9, JetStream on)"
+    );
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// A JetStream server on a free loopback port with its store in a temp
+/// folder; killed when dropped.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+    extra: Vec<String>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            store: tempfile::tempdir().expect("temp dir"),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        let child = Command::new(nats_server_binary())
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops and starts again with the same store and port.
+    fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A client for the test's side
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+async fn context(url: &str, token: Option<&str>) -> jetstream::Context {
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(token) = token {
+        options = options.token(token.to_string());
+    }
+    jetstream::new(options.connect(url).await.expect("the test connects"))
+}
+
+async fn make_stream(js: &jetstream::Context, name: &str, subjects: &[&str]) {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: name.into(),
+        subjects: subjects.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    })
+    .await
+    .expect("stream created");
+}
+
+/// Publishes each payload and waits for its ack (retrying while JetStream
+/// comes back after a restart).
+async fn publish(js: &jetstream::Context, subject: &str, payloads: &[String]) {
+    for payload in payloads {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let sent = async {
+                js.publish(subject.to_string(), payload.clone().into())
+                    .await?
+                    .await
+                    .map_err(async_nats::Error::from)
+            };
+            match sent.await {
+                Ok(_) => break,
+                Err(error) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "publish failed for 20 s: {error}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+/// One stored message: its `Nats-Msg-Id`, its payload, its other headers.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: Option<String>,
+    payload: String,
+    headers: BTreeMap<String, String>,
+}
+
+async fn read_stream(js: &jetstream::Context, name: &str) -> Vec<Stored> {
+    let stream = js.get_stream(name).await.expect("stream exists");
+    let state = stream.get_info().await.expect("stream info").state;
+    let mut stored = Vec::new();
+    if state.messages == 0 {
+        return stored;
+    }
+    for sequence in state.first_sequence..=state.last_sequence {
+        let Ok(message) = stream.get_raw_message(sequence).await else {
+            continue;
+        };
+        let headers: BTreeMap<String, String> = message
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.first().map(|v| v.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        stored.push(Stored {
+            id: headers.get("Nats-Msg-Id").cloned(),
+            payload: String::from_utf8_lossy(&message.payload).into_owned(),
+            headers,
+        });
+    }
+    stored
+}
+
+async fn count(js: &jetstream::Context, name: &str) -> u64 {
+    match js.get_stream(name).await {
+        Ok(stream) => stream
+            .get_info()
+            .await
+            .map(|i| i.state.messages)
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+async fn consumer_info(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &str,
+) -> jetstream::consumer::Info {
+    try_consumer_info(js, stream, name)
+        .await
+        .unwrap_or_else(|| panic!("consumer `{name}` of `{stream}`"))
+}
+
+/// `None` while the stream or consumer does not exist yet.
+async fn try_consumer_info(
+    js: &jetstream::Context,
+    stream: &str,
+    name: &str,
+) -> Option<jetstream::consumer::Info> {
+    let stream = js.get_stream(stream).await.ok()?;
+    let consumer = stream.get_consumer::<pull::Config>(name).await.ok()?;
+    consumer.get_info().await.ok()
+}
+
+/// Waits (bounded) until `check` holds, polling.
+async fn until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !check().await {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Workers
+
+/// A flow file: a `nats` source → `component` (a processor or an
+/// aggregator) → a `nats` sink; `source`/`sink` add settings.
+fn nats_flow(
+    dir: &Path,
+    name: &str,
+    url: &str,
+    component: &str,
+    role: &str,
+    source: &str,
+    sink: &str,
+) -> PathBuf {
+    let text = format!(
+        r#"[[component]]
+name = "stage"
+path = "{component}"
+
+[flow.main.nodes.input]
+connector = "nats"
+interface = "torvyn:streaming/source"
+url = "{url}"
+{source}
+
+[flow.main.nodes.stage]
+component = "stage"
+interface = "{role}"
+{config}
+
+[flow.main.nodes.output]
+connector = "nats"
+interface = "torvyn:streaming/sink"
+url = "{url}"
+{sink}
+
+[[flow.main.edges]]
+from = {{ node = "input" }}
+to = {{ node = "stage" }}
+
+[[flow.main.edges]]
+from = {{ node = "stage" }}
+to = {{ node = "output" }}
+"#,
+        config = if role.contains("aggregator") {
+            "config = \"1000000\""
+        } else {
+            ""
+        },
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("flow file written");
+    path
+}
+
+const PROCESSOR: &str = "torvyn:streaming/processor";
+const AGGREGATOR: &str = "torvyn:aggregation/aggregator";
+
+/// A `torvyn run` process, killed if the test ends before it does.
+struct Worker(Option<Child>);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn worker(flow: &Path, args: &[&str]) -> Worker {
+    Worker(Some(spawn(
+        Command::new(TORVYN)
+            .arg("run")
+            .arg(flow)
+            .args(["--quiet"])
+            .args(args),
+    )))
+}
+
+fn spawn(command: &mut Command) -> Child {
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("torvyn starts")
+}
+
+/// Waits for a worker to exit by itself (bounded), returning its output.
+fn finish(mut worker: Worker, timeout: Duration) -> Output {
+    let mut child = worker.0.take().expect("a running worker");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().expect("output");
+            panic!(
+                "worker still running after {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn signal(worker: &Worker, signal: i32) {
+    let pid = i32::try_from(worker.0.as_ref().expect("running").id()).expect("pid");
+    // SAFETY: kill(2) on a child process we own.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+/// Three workers share one durable consumer; one is SIGKILLed mid-stream
+/// and started again. Every output is stored exactly once: its unacked
+/// inputs came back after the ack wait, and the outputs they made again
+/// carried the same `Nats-Msg-Id`s, which the server dropped.
+#[test]
+fn three_workers_one_killed_every_output_exactly_once() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), None));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\nack_wait_ms = 2000\nbatch = 50",
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+    );
+    let args = ["--idle-timeout", "6"];
+    let mut workers: Vec<Worker> = (0..3).map(|_| worker(&flow, &args)).collect();
+    let expected: Vec<String> = (0..10_000).map(|i| format!("msg-{i:05}")).collect();
+    let mut killed = None;
+    for (chunk, payloads) in expected.chunks(500).enumerate() {
+        rt.block_on(publish(&js, "in", payloads));
+        if chunk == 8 {
+            // Mid-stream: wait until outputs flow, then kill -9 a worker.
+            rt.block_on(until(
+                "outputs before the kill",
+                Duration::from_secs(30),
+                || async { count(&js, "OUT").await > 1000 },
+            ));
+            let mut victim = workers.remove(0).0.take().expect("running");
+            victim.kill().expect("SIGKILL");
+            killed = Some(victim.wait().expect("killed worker reaped"));
+            workers.push(worker(&flow, &args));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        killed.is_some_and(|status| !status.success()),
+        "the worker was killed, not finished"
+    );
+    let outputs: Vec<Output> = workers
+        .into_iter()
+        .map(|w| finish(w, Duration::from_secs(90)))
+        .collect();
+    for output in &outputs {
+        let (stdout, stderr) = text(output);
+        assert!(
+            output.status.success(),
+            "worker failed:\n{stdout}\n{stderr}"
+        );
+        assert!(stdout.contains("stopped: idle timeout"), "{stdout}");
+    }
+    let stored = rt.block_on(read_stream(&js, "OUT"));
+    assert_eq!(stored.len(), 10_000, "every output stored once");
+    let ids: BTreeSet<&str> = stored.iter().filter_map(|s| s.id.as_deref()).collect();
+    assert_eq!(ids.len(), 10_000, "distinct Nats-Msg-Id per output");
+    let payloads: BTreeSet<String> = stored.iter().map(|s| s.payload.clone()).collect();
+    let wanted: BTreeSet<String> = expected.iter().map(|p| p.to_uppercase()).collect();
+    assert_eq!(payloads, wanted);
+    let info = rt.block_on(consumer_info(&js, "IN", "work"));
+    assert_eq!(info.num_ack_pending, 0, "every input acknowledged");
+    assert_eq!(info.num_pending, 0);
+}
+
+/// The server is killed and restarted on the same store while a worker
+/// runs: the worker reconnects and resumes; nothing is lost or doubled.
+#[test]
+fn server_restart_resumes_with_nothing_lost() {
+    let mut server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let url = server.url();
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &url,
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\nack_wait_ms = 2000",
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+    );
+    let expected: Vec<String> = (0..600).map(|i| format!("r-{i:04}")).collect();
+    let js = rt.block_on(context(&url, None));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let child = worker(&flow, &["--idle-timeout", "10"]);
+    rt.block_on(publish(&js, "in", &expected[..300]));
+    rt.block_on(until("first outputs", Duration::from_secs(30), || async {
+        count(&js, "OUT").await >= 300
+    }));
+    drop(js);
+    server.restart();
+    let js = rt.block_on(context(&url, None));
+    rt.block_on(publish(&js, "in", &expected[300..]));
+    let output = finish(child, Duration::from_secs(60));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stored = rt.block_on(read_stream(&js, "OUT"));
+    let payloads: Vec<String> = stored.iter().map(|s| s.payload.clone()).collect();
+    let wanted: Vec<String> = expected.iter().map(|p| p.to_uppercase()).collect();
+    assert_eq!(payloads.len(), 600, "{stdout}");
+    assert_eq!(
+        payloads.iter().collect::<BTreeSet<_>>(),
+        wanted.iter().collect::<BTreeSet<_>>()
+    );
+}
+
+/// SIGTERM while an aggregator holds inputs: the worker exits 0 within
+/// seconds, stores nothing half-done, and hands the held inputs back; the
+/// next worker aggregates every one of them exactly once.
+#[test]
+fn sigterm_hands_back_what_an_aggregator_holds() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), None));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        "bundled:aggregator",
+        AGGREGATOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"agg\"\ncreate = true",
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+    );
+    let inputs: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
+    rt.block_on(publish(&js, "in", &inputs));
+    let first = worker(&flow, &[]);
+    rt.block_on(until(
+        "all 100 inputs held",
+        Duration::from_secs(30),
+        || async {
+            try_consumer_info(&js, "IN", "agg")
+                .await
+                .is_some_and(|info| info.num_ack_pending == 100)
+        },
+    ));
+    let asked = Instant::now();
+    signal(&first, libc::SIGTERM);
+    let output = finish(first, Duration::from_secs(10));
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "exit after SIGTERM: {stdout}\n{stderr}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "stopped within seconds"
+    );
+    assert!(stdout.contains("stopped: signal"), "{stdout}");
+    assert_eq!(
+        rt.block_on(count(&js, "OUT")),
+        0,
+        "no partial aggregate stored"
+    );
+
+    // Handed back (nak'd), not left to time out: the consumer's ack wait is
+    // 30 s, and the next worker gets all 100 at once, so it goes idle (2 s)
+    // and ends well before that.
+    let started = Instant::now();
+    let second = worker(&flow, &["--idle-timeout", "2"]);
+    let output = finish(second, Duration::from_secs(30));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(stdout.contains("elements: 100 in, 1 delivered"), "{stdout}");
+    let stored = rt.block_on(read_stream(&js, "OUT"));
+    assert_eq!(stored.len(), 1, "one aggregate at the end of the stream");
+    let mut chunks: Vec<String> = stored[0]
+        .payload
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    chunks.sort();
+    assert_eq!(chunks, inputs, "every held input aggregated exactly once");
+    let info = rt.block_on(consumer_info(&js, "IN", "agg"));
+    assert_eq!((info.num_ack_pending, info.num_pending), (0, 0));
+}
+
+/// Keyed state: each worker bound to one partition subject
+/// (`--partition`) aggregates exactly the inputs of its key, in order, as
+/// one process reading every partition does.
+#[test]
+fn partitioned_aggregates_equal_one_process() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), None));
+    rt.block_on(make_stream(&js, "PARTS", &["parts.*"]));
+    let mut by_key: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for i in 0..400 {
+        let key = if i % 3 == 0 { "a" } else { "b" };
+        let payload = format!("{key}{:03}", i);
+        rt.block_on(publish(
+            &js,
+            &format!("parts.{key}"),
+            std::slice::from_ref(&payload),
+        ));
+        by_key.entry(key).or_default().push(payload);
+    }
+    let partitioned = nats_flow(
+        dir.path(),
+        "partitioned.toml",
+        &server.url(),
+        "bundled:aggregator",
+        AGGREGATOR,
+        "stream = \"PARTS\"\nsubject = \"parts.{partition}\"\nconsumer = \"agg-{partition}\"\ncreate = true",
+        "stream = \"AGG\"\nsubject = \"agg.{partition}\"\ncreate = true\nstream_subjects = \"agg.*\"",
+    );
+    let workers: Vec<Worker> = ["a", "b"]
+        .iter()
+        .map(|p| worker(&partitioned, &["--partition", p, "--idle-timeout", "2"]))
+        .collect();
+    let single = nats_flow(
+        dir.path(),
+        "single.toml",
+        &server.url(),
+        "bundled:aggregator",
+        AGGREGATOR,
+        "stream = \"PARTS\"\nsubject = \"parts.*\"\nconsumer = \"agg-all\"\ncreate = true",
+        "stream = \"ONE\"\nsubject = \"one\"\ncreate = true",
+    );
+    let one = worker(&single, &["--idle-timeout", "2"]);
+    for child in workers.into_iter().chain([one]) {
+        let output = finish(child, Duration::from_secs(30));
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+    }
+    let chunks = |payload: &str| -> Vec<String> {
+        payload
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
+    };
+    let single = rt.block_on(read_stream(&js, "ONE"));
+    assert_eq!(single.len(), 1);
+    let single_chunks = chunks(&single[0].payload);
+    let partitioned = rt.block_on(read_stream(&js, "AGG"));
+    assert_eq!(partitioned.len(), 2, "one aggregate per partition");
+    for stored in &partitioned {
+        let mine = chunks(&stored.payload);
+        let key = &mine[0][..1];
+        let same_key: Vec<String> = single_chunks
+            .iter()
+            .filter(|c| c.starts_with(key))
+            .cloned()
+            .collect();
+        assert_eq!(
+            mine, same_key,
+            "partition {key} equals one process's view of key {key}"
+        );
+        assert_eq!(&mine, &by_key[key], "in publish order");
+    }
+}
+
+/// `--metrics` serves Prometheus text with per-node and per-connector
+/// numbers; a scrape over HTTP sees the flow's counts.
+#[test]
+fn metrics_are_served_over_http() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), None));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true",
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+    );
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let child = worker(&flow, &["--metrics", &address]);
+    let payloads: Vec<String> = (0..50).map(|i| format!("x{i}")).collect();
+    rt.block_on(publish(&js, "in", &payloads));
+    let scrape = || -> String {
+        let Ok(mut stream) = std::net::TcpStream::connect(&address) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut response = scrape();
+    while !response.contains(r#"torvyn_sink_stored_total{flow="main",node="output"} 50"#) {
+        assert!(
+            Instant::now() < deadline,
+            "metrics never showed 50 stored:\n{response}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        response = scrape();
+    }
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    for line in [
+        r#"torvyn_node_elements_in_total{flow="main",node="stage",role="processor"} 50"#,
+        r#"torvyn_node_elements_out_total{flow="main",node="stage",role="processor"} 50"#,
+        r#"torvyn_node_call_seconds_count{flow="main",node="stage",role="processor"} 50"#,
+        r#"torvyn_sink_duplicates_total{flow="main",node="output"} 0"#,
+        r#"torvyn_source_dead_lettered_total{flow="main",node="input"} 0"#,
+    ] {
+        assert!(
+            response.lines().any(|l| l == line),
+            "missing `{line}` in:\n{response}"
+        );
+    }
+    assert!(
+        response.contains("torvyn_source_ack_pending{"),
+        "{response}"
+    );
+    signal(&child, libc::SIGTERM);
+    let output = finish(child, Duration::from_secs(10));
+    assert!(output.status.success());
+}
+
+/// A server that requires a token: the right one (from the variable the
+/// flow file names) works; a wrong one is an error naming the URL and
+/// never the secret, exit 1.
+#[test]
+fn token_from_the_environment_and_wrong_token_refused() {
+    let secret = "s3cret-token-4711";
+    let server = Server::start(&["--auth", secret]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), Some(secret)));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\ntoken_env = \"TORVYN_TEST_NATS_TOKEN\"",
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true\ntoken_env = \"TORVYN_TEST_NATS_TOKEN\"",
+    );
+    let payloads: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
+    rt.block_on(publish(&js, "in", &payloads));
+    let run = |token: Option<&str>| {
+        let mut command = Command::new(TORVYN);
+        command
+            .args(["run", "--quiet", "--idle-timeout", "1"])
+            .arg(&flow)
+            .env_remove("TORVYN_TEST_NATS_TOKEN");
+        if let Some(token) = token {
+            command.env("TORVYN_TEST_NATS_TOKEN", token);
+        }
+        let started = Instant::now();
+        let output = command.output().expect("torvyn runs");
+        (output, started.elapsed())
+    };
+    let (output, _) = run(Some(secret));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(rt.block_on(count(&js, "OUT")), 10);
+
+    let (output, took) = run(Some("wrong-token-0815"));
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        took < Duration::from_secs(10),
+        "refused within seconds: {took:?}"
+    );
+    assert!(
+        stderr.contains(&format!("cannot connect to {}", server.url())),
+        "names the URL: {stderr}"
+    );
+    assert!(stderr.to_lowercase().contains("authorization"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong-token-0815") && !stderr.contains(secret),
+        "{stderr}"
+    );
+
+    let (output, _) = run(None);
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("the environment variable `TORVYN_TEST_NATS_TOKEN` is not set"),
+        "{stderr}"
+    );
+}
+
+/// Nobody listening: an error naming the URL within seconds, exit 1. A
+/// stream that does not exist (no `create`): an error naming it.
+#[test]
+fn unreachable_server_and_missing_stream_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &url,
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"",
+        "subject = \"out\"",
+    );
+    let started = Instant::now();
+    let output = Command::new(TORVYN).arg("run").arg(&flow).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains(&format!(
+            "node `input` (nats connector): cannot connect to {url}"
+        )),
+        "{stderr}"
+    );
+
+    let server = Server::start(&[]);
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"NOPE\"\nsubject = \"in\"\nconsumer = \"work\"",
+        "subject = \"out\"",
+    );
+    let output = Command::new(TORVYN).arg("run").arg(&flow).output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("stream `NOPE` not found") && stderr.contains("create = true"),
+        "{stderr}"
+    );
+}
+
+/// What a run with dead-lettering on left behind.
+struct DeadLetterRun {
+    stdout: String,
+    stored: Vec<String>,
+    dead: Vec<Stored>,
+    consumer: jetstream::consumer::Info,
+}
+
+/// Publishes `payloads` to a stream whose consumer retries a failing
+/// message `max_deliver` times, then dead-letters it; runs one worker of
+/// `component` (with `args`) until idle.
+fn run_with_dead_letters(
+    component: &str,
+    max_deliver: u32,
+    payloads: &[String],
+    args: &[&str],
+) -> DeadLetterRun {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), None));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        component,
+        PROCESSOR,
+        &format!(
+            "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\n\
+             max_deliver = {max_deliver}\nnak_delay_ms = 100\ndead_letter = \"dead\""
+        ),
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+    );
+    rt.block_on(publish(&js, "in", payloads));
+    let mut args = args.to_vec();
+    args.extend(["--idle-timeout", "2"]);
+    let output = finish(worker(&flow, &args), Duration::from_secs(30));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    DeadLetterRun {
+        stdout,
+        stored: rt
+            .block_on(read_stream(&js, "OUT"))
+            .into_iter()
+            .map(|s| s.payload)
+            .collect(),
+        dead: rt.block_on(read_stream(&js, "IN_DEAD")),
+        consumer: rt.block_on(consumer_info(&js, "IN", "work")),
+    }
+}
+
+/// A poison message traps the processor on every delivery: it is retried
+/// `max_deliver` times (a fresh instance each time), then dead-lettered
+/// with the trap named; every other message gets through.
+#[test]
+fn poison_message_is_retried_then_dead_lettered() {
+    let payloads: Vec<String> = ["ok-1", "!poison", "ok-2"].map(String::from).to_vec();
+    let run = run_with_dead_letters("bundled:uppercase-or-trap", 3, &payloads, &[]);
+    assert!(
+        run.stdout
+            .contains("failed inputs: 3; instances replaced: 3"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stored, ["OK-1", "OK-2"]);
+    assert_eq!(run.dead.len(), 1, "{:?}", run.dead);
+    assert_eq!(run.dead[0].payload, "!poison");
+    let error = &run.dead[0].headers["Torvyn-Error"];
+    assert!(
+        error.contains("trap") && error.contains("unreachable"),
+        "{error}"
+    );
+    assert_eq!(run.dead[0].headers["Torvyn-Origin"], "IN:2");
+    assert_eq!(
+        (run.consumer.num_ack_pending, run.consumer.num_pending),
+        (0, 0)
+    );
+}
+
+/// Lines in, lines out: a file source through a component into a file
+/// sink, and stdin through to stdout (the report then goes to stderr).
+#[test]
+fn file_and_stdio_connectors_move_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.txt"), "alpha\nbeta\r\ngamma").unwrap();
+    let flow = |source: &str, sink: &str| {
+        format!(
+            r#"[[component]]
+name = "upper"
+path = "bundled:uppercase"
+[flow.main.nodes.input]
+interface = "torvyn:streaming/source"
+{source}
+[flow.main.nodes.upper]
+component = "upper"
+interface = "torvyn:streaming/processor"
+[flow.main.nodes.output]
+interface = "torvyn:streaming/sink"
+{sink}
+[[flow.main.edges]]
+from = {{ node = "input" }}
+to = {{ node = "upper" }}
+[[flow.main.edges]]
+from = {{ node = "upper" }}
+to = {{ node = "output" }}
+"#
+        )
+    };
+    let files = dir.path().join("files.toml");
+    std::fs::write(
+        &files,
+        flow(
+            "connector = \"file\"\npath = \"in.txt\"",
+            "connector = \"file\"\npath = \"out.txt\"",
+        ),
+    )
+    .unwrap();
+    let output = Command::new(TORVYN)
+        .arg("run")
+        .arg(&files)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("stopped: every source ended"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.txt")).unwrap(),
+        "ALPHA\nBETA\nGAMMA\n"
+    );
+
+    let stdio = dir.path().join("stdio.toml");
+    std::fs::write(
+        &stdio,
+        flow("connector = \"stdin\"", "connector = \"stdout\""),
+    )
+    .unwrap();
+    let mut child = spawn(
+        Command::new(TORVYN)
+            .arg("run")
+            .arg(&stdio)
+            .stdin(Stdio::piped()),
+    );
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"one\ntwo\n")
+        .unwrap();
+    let output = finish(Worker(Some(child)), Duration::from_secs(30));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout, "ONE\nTWO\n", "only data on stdout");
+    assert!(stderr.contains("elements: 2 in, 2 delivered"), "{stderr}");
+
+    // A setting the kind does not know is named with its line.
+    std::fs::write(
+        &files,
+        flow(
+            "connector = \"file\"\npath = \"in.txt\"\npaht = \"x\"",
+            "connector = \"file\"\npath = \"out.txt\"",
+        ),
+    )
+    .unwrap();
+    let output = Command::new(TORVYN)
+        .arg("run")
+        .arg(&files)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("node `input` (file connector): setting `paht` (line 8): unknown"),
+        "{stderr}"
+    );
+}
+
+/// A message too big for the engine's limits (here: the fuel a call may
+/// spend, which host copies are charged to) is dead-lettered with the
+/// limit named, and the messages around it get through.
+#[test]
+fn a_message_over_the_limits_is_dead_lettered_with_the_limit_named() {
+    let big = "x".repeat(256 * 1024);
+    let payloads = vec!["small".to_string(), big.clone(), "after".to_string()];
+    let run = run_with_dead_letters("bundled:uppercase", 2, &payloads, &["--fuel", "20000"]);
+    assert_eq!(run.stored, ["SMALL", "AFTER"]);
+    assert_eq!(run.dead.len(), 1);
+    assert_eq!(run.dead[0].payload.len(), big.len());
+    let error = &run.dead[0].headers["Torvyn-Error"];
+    assert!(error.contains("fuel exhausted"), "{error}");
+}

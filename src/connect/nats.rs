@@ -1,0 +1,748 @@
+//! NATS JetStream connectors, on the official client (`async-nats`).
+//!
+//! **Source** (`connector = "nats"` on a source node): a durable pull
+//! consumer on a stream, shared by every worker that names it; batches by
+//! `fetch` (never the continuous `messages()`, which prefetches hundreds of
+//! messages whose ack clocks start at once); explicit acks.
+//! **Sink** (on a sink node): publishes to a subject of a stream and awaits
+//! JetStream's publish ack for every message at each flush. Every message
+//! carries `Nats-Msg-Id` = the id the flow gave it (derived from its input's
+//! `STREAM:SEQUENCE` and its position), so the outputs of a redelivered input
+//! are dropped by the server as duplicates within the stream's duplicate
+//! window.
+//!
+//! | setting | role | meaning (default) |
+//! |---|---|---|
+//! | `url` | both | server URL, `nats://HOST:PORT` or `tls://…` (required) |
+//! | `stream` | both | stream name (required for a source; for a sink only with `create`) |
+//! | `subject` | both | source: the consumer's filter subject; sink: where to publish (required) |
+//! | `consumer` | source | durable consumer name, shared by all workers (required) |
+//! | `create` | both | create the stream and consumer when missing (`false`: missing is an error) |
+//! | `stream_subjects` | both | subjects of a created stream, comma-separated (`subject`) |
+//! | `retention` | both | of a created stream: `limits` or `workqueue` (`limits`) |
+//! | `duplicate_window_ms` | both | of a created stream (120000) |
+//! | `batch` | source | most messages per fetch (100) |
+//! | `fetch_wait_ms` | source | how long a fetch waits for its first message (500) |
+//! | `ack_wait_ms` | source | of a created consumer (30000) |
+//! | `max_deliver` | source | deliveries before a failing message is dead-lettered (5) |
+//! | `max_ack_pending` | source | of a created consumer (1000) |
+//! | `nak_delay_ms` | source | redelivery delay after a failure (500) |
+//! | `dead_letter` | source | subject for messages that failed `max_deliver` times (none: terminated and logged) |
+//! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
+//! | `token_env`, `token_file` | both | the auth token, from an environment variable or a file |
+//! | `creds_file` | both | a `.creds` file (JWT + NKey seed) |
+//!
+//! Secrets never stand in the flow file: only the variable or file that
+//! holds them. Errors and logs name the URL (with any `user:password@`
+//! removed), never the token.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer::pull, AckKind};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::{
+    Connector, ConnectorFactory, ConnectorStats, Failed, Fetched, Input, Settings, SinkConnector,
+    SourceConnector,
+};
+use crate::error::{Error, Result};
+use crate::interfaces::Interface;
+use crate::invoker::Element;
+
+const SOURCE_KEYS: &[&str] = &[
+    "url",
+    "stream",
+    "subject",
+    "consumer",
+    "create",
+    "stream_subjects",
+    "retention",
+    "duplicate_window_ms",
+    "batch",
+    "fetch_wait_ms",
+    "ack_wait_ms",
+    "max_deliver",
+    "max_ack_pending",
+    "nak_delay_ms",
+    "dead_letter",
+    "content_type",
+    "token_env",
+    "token_file",
+    "creds_file",
+];
+
+/// Header that carries the error text of a dead-lettered message.
+pub const ERROR_HEADER: &str = "Torvyn-Error";
+/// Header that carries the origin (`STREAM:SEQUENCE`) of a dead-lettered message.
+pub const ORIGIN_HEADER: &str = "Torvyn-Origin";
+
+/// The `nats` connector kind.
+pub(crate) struct NatsFactory;
+
+#[async_trait]
+impl ConnectorFactory for NatsFactory {
+    fn keys(&self) -> &'static [&'static str] {
+        SOURCE_KEYS
+    }
+
+    fn roles(&self) -> &'static [Interface] {
+        &[Interface::Source, Interface::Sink]
+    }
+
+    async fn open(&self, role: Interface, settings: &Settings<'_>) -> Result<Connector> {
+        if role == Interface::Source {
+            Ok(Connector::Source(Box::new(
+                NatsSource::open(settings).await?,
+            )))
+        } else {
+            Ok(Connector::Sink(Box::new(NatsSink::open(settings).await?)))
+        }
+    }
+}
+
+/// `url` without any `user:password@`, for messages.
+pub fn redacted(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
+        None => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
+fn failure(
+    settings: &Settings<'_>,
+    detail: String,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Connector {
+        node: settings.node.to_string(),
+        kind: "nats".into(),
+        detail,
+        source: Some(Box::new(source)),
+    }
+}
+
+/// Connects with the node's URL and credentials. An unreachable server is
+/// an error within the connection timeout (5 s), not a retry loop; once
+/// connected, the client reconnects by itself.
+async fn connect(settings: &Settings<'_>) -> Result<(async_nats::Client, String)> {
+    let url = settings.required("url")?;
+    let shown = redacted(url);
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("torvyn {}", settings.node))
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None);
+    if let Some(var) = settings.get("token_env") {
+        let token = std::env::var(var).map_err(|_| {
+            settings.error(
+                "token_env",
+                format!("the environment variable `{var}` is not set"),
+            )
+        })?;
+        options = options.token(token);
+    }
+    if let Some(path) = settings.get("token_file") {
+        let token = std::fs::read_to_string(path)
+            .map_err(|e| settings.error("token_file", format!("cannot read `{path}`: {e}")))?;
+        options = options.token(token.trim().to_string());
+    }
+    if let Some(path) = settings.get("creds_file") {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| settings.error("creds_file", format!("cannot use `{path}`: {e}")))?;
+    }
+    if url.starts_with("tls://") {
+        options = options.require_tls(true);
+    }
+    let client = options
+        .connect(url)
+        .await
+        .map_err(|e| failure(settings, format!("cannot connect to {shown}"), e))?;
+    Ok((client, shown))
+}
+
+fn millis(settings: &Settings<'_>, key: &str, default: u64) -> Result<Duration> {
+    Ok(Duration::from_millis(settings.parse(key, default)?))
+}
+
+/// Finds the stream `name`, or creates it when the node says `create`.
+async fn stream_of(
+    settings: &Settings<'_>,
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+    url: &str,
+) -> Result<jetstream::stream::Stream> {
+    let found = js.get_stream(name).await;
+    match found {
+        Ok(stream) => Ok(stream),
+        Err(error) if !settings.flag("create", false)? => Err(failure(
+            settings,
+            format!("stream `{name}` not found on {url} (set `create = true` to create it)"),
+            error,
+        )),
+        Err(_) => {
+            let subjects = match settings.get("stream_subjects") {
+                Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+                None => vec![subject.to_string()],
+            };
+            let retention = match settings.get("retention").unwrap_or("limits") {
+                "limits" => jetstream::stream::RetentionPolicy::Limits,
+                "workqueue" => jetstream::stream::RetentionPolicy::WorkQueue,
+                other => {
+                    return Err(settings.error(
+                        "retention",
+                        format!("`{other}`: expected `limits` or `workqueue`"),
+                    ))
+                }
+            };
+            let config = jetstream::stream::Config {
+                name: name.to_string(),
+                subjects,
+                retention,
+                duplicate_window: millis(settings, "duplicate_window_ms", 120_000)?,
+                ..Default::default()
+            };
+            js.get_or_create_stream(config).await.map_err(|e| {
+                failure(
+                    settings,
+                    format!("cannot create stream `{name}` on {url}"),
+                    e,
+                )
+            })
+        }
+    }
+}
+
+/// A message delivered and not yet settled.
+struct Held {
+    acker: jetstream::message::Acker,
+    payload: Bytes,
+    origin: String,
+    delivered: i64,
+    kept: Instant,
+}
+
+/// A durable pull consumer as a flow source.
+pub struct NatsSource {
+    node: String,
+    url: String,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+    stream: String,
+    batch: usize,
+    fetch_wait: Duration,
+    ack_wait: Duration,
+    max_deliver: i64,
+    nak_delay: Duration,
+    dead_letter: Option<String>,
+    content_type: String,
+    held: HashMap<u64, Held>,
+    stats: ConnectorStats,
+    info_read: Option<Instant>,
+    outage_logged: bool,
+}
+
+impl NatsSource {
+    async fn open(settings: &Settings<'_>) -> Result<NatsSource> {
+        let (client, url) = connect(settings).await?;
+        let js = jetstream::new(client.clone());
+        let stream_name = settings.required("stream")?;
+        let subject = settings.required("subject")?;
+        let consumer_name = settings.required("consumer")?;
+        let stream = stream_of(settings, &js, stream_name, subject, &url).await?;
+        let ack_wait = millis(settings, "ack_wait_ms", 30_000)?;
+        let max_deliver: i64 = settings.parse("max_deliver", 5)?;
+        if max_deliver < 1 {
+            return Err(settings.error("max_deliver", "must be at least 1"));
+        }
+        let consumer = match stream.get_consumer::<pull::Config>(consumer_name).await {
+            Ok(consumer) => {
+                let config = &consumer.cached_info().config;
+                if config.filter_subject != subject {
+                    return Err(settings.error(
+                        "subject",
+                        format!(
+                            "consumer `{consumer_name}` of stream `{stream_name}` filters `{}`, \
+                             not `{subject}` (one consumer per subject: name another)",
+                            config.filter_subject
+                        ),
+                    ));
+                }
+                consumer
+            }
+            Err(error) if !settings.flag("create", false)? => {
+                return Err(Error::Connector {
+                    node: settings.node.to_string(),
+                    kind: "nats".into(),
+                    detail: format!(
+                        "consumer `{consumer_name}` of stream `{stream_name}` not found on {url} \
+                         (set `create = true` to create it)"
+                    ),
+                    source: Some(error),
+                })
+            }
+            Err(_) => stream
+                .create_consumer(pull::Config {
+                    durable_name: Some(consumer_name.to_string()),
+                    filter_subject: subject.to_string(),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait,
+                    max_deliver,
+                    max_ack_pending: settings.parse("max_ack_pending", 1000)?,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| {
+                    failure(
+                        settings,
+                        format!(
+                            "cannot create consumer `{consumer_name}` of stream `{stream_name}` \
+                             on {url}"
+                        ),
+                        e,
+                    )
+                })?,
+        };
+        let info = consumer.cached_info();
+        let dead_letter = settings.get("dead_letter").map(str::to_string);
+        if let (Some(subject), true) = (&dead_letter, settings.flag("create", false)?) {
+            // A dead letter nobody stores is lost: make sure a stream captures it.
+            if js.stream_by_subject(subject.clone()).await.is_err() {
+                let name = format!("{stream_name}_DEAD");
+                js.get_or_create_stream(jetstream::stream::Config {
+                    name: name.clone(),
+                    subjects: vec![subject.clone()],
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| {
+                    failure(
+                        settings,
+                        format!("cannot create dead-letter stream `{name}` on {url}"),
+                        e,
+                    )
+                })?;
+            }
+        }
+        Ok(NatsSource {
+            node: settings.node.to_string(),
+            url,
+            client,
+            js,
+            stream: stream_name.to_string(),
+            batch: settings.parse("batch", 100)?,
+            fetch_wait: millis(settings, "fetch_wait_ms", 500)?,
+            ack_wait: info.config.ack_wait,
+            max_deliver: if info.config.max_deliver > 0 {
+                info.config.max_deliver
+            } else {
+                max_deliver
+            },
+            nak_delay: millis(settings, "nak_delay_ms", 500)?,
+            dead_letter,
+            content_type: settings
+                .get("content_type")
+                .unwrap_or("application/octet-stream")
+                .to_string(),
+            consumer,
+            held: HashMap::new(),
+            stats: ConnectorStats::default(),
+            info_read: None,
+            outage_logged: false,
+        })
+    }
+
+    /// One pull request for up to `count` messages: `wait` asks the server
+    /// to hold it until they arrive or `fetch_wait` passes; otherwise it
+    /// answers at once with what it has. A broker away: nothing (logged once).
+    async fn pull(&mut self, count: usize, wait: bool) -> Vec<Input> {
+        let batch = if wait {
+            self.consumer
+                .batch()
+                .max_messages(count)
+                .expires(self.fetch_wait)
+                .messages()
+                .await
+        } else {
+            self.consumer.fetch().max_messages(count).messages().await
+        };
+        let mut batch = match batch {
+            Ok(batch) => batch,
+            Err(error) => {
+                self.outage("fetch", &error);
+                if wait {
+                    tokio::time::sleep(self.fetch_wait).await;
+                }
+                return Vec::new();
+            }
+        };
+        let mut inputs = Vec::new();
+        while let Some(message) = batch.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    self.outage("fetch", &error);
+                    break;
+                }
+            };
+            let (sequence, delivered) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.delivered),
+                Err(error) => {
+                    tracing::warn!(node = %self.node, %error, "message without JetStream metadata skipped");
+                    continue;
+                }
+            };
+            let (message, acker) = message.split();
+            if delivered > 1 {
+                self.stats.redeliveries += 1;
+            }
+            if let Some(held) = self.held.get_mut(&sequence) {
+                // Still held here (an aggregator has it): the server gave up
+                // waiting. Keep the newest delivery's acker, process it once.
+                held.acker = acker;
+                held.delivered = delivered;
+                held.kept = Instant::now();
+                continue;
+            }
+            let content_type = message
+                .headers
+                .as_ref()
+                .and_then(|headers| headers.get("Content-Type"))
+                .map(|value| value.as_str().to_string())
+                .unwrap_or_else(|| self.content_type.clone());
+            let origin = format!("{}:{sequence}", self.stream);
+            self.held.insert(
+                sequence,
+                Held {
+                    acker,
+                    payload: message.payload.clone(),
+                    origin: origin.clone(),
+                    delivered,
+                    kept: Instant::now(),
+                },
+            );
+            inputs.push(Input {
+                element: Element::new(0, content_type, message.payload),
+                handle: sequence,
+                origin,
+            });
+        }
+        inputs
+    }
+
+    fn error(
+        &self,
+        detail: String,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        Error::Connector {
+            node: self.node.clone(),
+            kind: "nats".into(),
+            detail,
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The server's count of pending and unacknowledged messages, read at
+    /// most every 2 s (a request to the server).
+    async fn refresh_info(&mut self) {
+        if self
+            .info_read
+            .is_some_and(|read| read.elapsed() < Duration::from_secs(2))
+        {
+            return;
+        }
+        self.info_read = Some(Instant::now());
+        if let Ok(info) = self.consumer.get_info().await {
+            self.stats.pending = Some(info.num_pending);
+            self.stats.ack_pending = Some(info.num_ack_pending as u64);
+        }
+    }
+
+    fn outage(&mut self, what: &str, error: &dyn std::fmt::Display) {
+        if !self.outage_logged {
+            tracing::warn!(node = %self.node, url = %self.url, %error, "{what} failed; retrying");
+            self.outage_logged = true;
+        }
+    }
+
+    /// Acks are fire-and-forget publishes the client buffers: out to the
+    /// socket before the batch counts as settled (and before a stopping
+    /// process exits).
+    async fn flush(&mut self) -> Result<()> {
+        self.client
+            .flush()
+            .await
+            .map_err(|e| self.error(format!("cannot send acknowledgements to {}", self.url), e))
+    }
+
+    async fn settle(&mut self, handle: u64, kind: AckKind) -> Result<()> {
+        if let Some(held) = self.held.remove(&handle) {
+            let label = format!("{kind:?}");
+            held.acker.ack_with(kind).await.map_err(|e| {
+                self.error(
+                    format!("cannot {label} message {} on {}", held.origin, self.url),
+                    IoError(e.to_string()),
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A client error flattened to its text (async-nats' boxed errors are not `'static` typed).
+#[derive(Debug)]
+struct IoError(String);
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for IoError {}
+
+#[async_trait]
+impl SourceConnector for NatsSource {
+    async fn fetch(&mut self, max: usize) -> Result<Fetched> {
+        self.refresh_info().await;
+        let max = max.min(self.batch).max(1);
+        // What is there now, without waiting; when nothing is, wait (up to
+        // `fetch_wait`) for one message only: a waiting request for a whole
+        // batch would hold a partial batch until it expires.
+        let mut inputs = self.pull(max, false).await;
+        if inputs.is_empty() {
+            inputs = self.pull(1, true).await;
+        }
+        if !inputs.is_empty() {
+            self.outage_logged = false;
+        }
+        Ok(if inputs.is_empty() {
+            Fetched::Idle
+        } else {
+            Fetched::Inputs(inputs)
+        })
+    }
+
+    async fn ack(&mut self, handles: &[u64]) -> Result<()> {
+        for &handle in handles {
+            self.settle(handle, AckKind::Ack).await?;
+            self.stats.acked += 1;
+        }
+        self.flush().await
+    }
+
+    async fn fail(&mut self, handle: u64, error: &str) -> Result<Failed> {
+        let Some(held) = self.held.get(&handle) else {
+            return Ok(Failed::Retried);
+        };
+        if held.delivered < self.max_deliver {
+            self.settle(handle, AckKind::Nak(Some(self.nak_delay)))
+                .await?;
+            return Ok(Failed::Retried);
+        }
+        // Tried often enough: store it aside with its error, then stop redelivery.
+        let text: String = error
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(1024)
+            .collect();
+        if let Some(subject) = &self.dead_letter {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(held.payload.clone())
+                .header(ERROR_HEADER, text.as_str())
+                .header(ORIGIN_HEADER, held.origin.as_str())
+                .message_id(format!("{}:dead", held.origin));
+            let ack = self
+                .js
+                .send_publish(subject.clone(), publish)
+                .await
+                .map_err(|e| {
+                    self.error(
+                        format!("cannot dead-letter to `{subject}` on {}", self.url),
+                        e,
+                    )
+                })?;
+            ack.await.map_err(|e| {
+                self.error(
+                    format!("cannot dead-letter to `{subject}` on {}", self.url),
+                    e,
+                )
+            })?;
+        }
+        tracing::error!(node = %self.node, origin = %held.origin, error = %text,
+            deliveries = held.delivered, "message dead-lettered");
+        self.settle(handle, AckKind::Term).await?;
+        self.stats.dead_lettered += 1;
+        Ok(Failed::DeadLettered)
+    }
+
+    async fn keep(&mut self, handles: &[u64]) -> Result<()> {
+        // Well inside the ack wait: a third of it.
+        let every = self.ack_wait / 3;
+        for handle in handles {
+            if let Some(held) = self.held.get_mut(handle) {
+                if held.kept.elapsed() >= every {
+                    held.kept = Instant::now();
+                    if let Err(error) = held.acker.ack_with(AckKind::Progress).await {
+                        tracing::warn!(node = %self.node, %error, "progress ack failed");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn release(&mut self, handles: &[u64]) -> Result<()> {
+        // Redelivered after a pull this worker may still have open has
+        // expired (one dropped at shutdown lives on at the server for up to
+        // `fetch_wait`): else the server could hand them straight back to
+        // it, and they would wait out the ack wait.
+        let delay = self.fetch_wait + Duration::from_millis(100);
+        for &handle in handles {
+            self.settle(handle, AckKind::Nak(Some(delay))).await?;
+        }
+        self.flush().await
+    }
+
+    fn stats(&self) -> ConnectorStats {
+        self.stats.clone()
+    }
+}
+
+/// An output waiting for its publish ack.
+struct Outgoing {
+    payload: Bytes,
+    content_type: String,
+    id: String,
+}
+
+/// Publishes to a subject of a JetStream stream.
+pub struct NatsSink {
+    node: String,
+    url: String,
+    client: async_nats::Client,
+    js: jetstream::Context,
+    subject: String,
+    pending: Vec<Outgoing>,
+    stats: ConnectorStats,
+}
+
+impl NatsSink {
+    async fn open(settings: &Settings<'_>) -> Result<NatsSink> {
+        let (client, url) = connect(settings).await?;
+        let js = jetstream::new(client.clone());
+        let subject = settings.required("subject")?;
+        if let Some(stream) = settings.get("stream") {
+            stream_of(settings, &js, stream, subject, &url).await?;
+        } else if settings.flag("create", false)? {
+            return Err(settings.error("create", "needs `stream`: the stream to create"));
+        }
+        Ok(NatsSink {
+            node: settings.node.to_string(),
+            url,
+            client,
+            js,
+            subject: subject.to_string(),
+            pending: Vec::new(),
+            stats: ConnectorStats::default(),
+        })
+    }
+}
+
+#[async_trait]
+impl SinkConnector for NatsSink {
+    fn accept(&mut self, element: &Element, id: &str) -> Result<()> {
+        // Refused here, not at publish: an output the server can never take
+        // fails its input (retried, then dead-lettered), instead of blocking
+        // every flush after it.
+        let limit = self.client.server_info().max_payload;
+        if limit > 0 && element.payload.len() > limit {
+            return Err(Error::Connector {
+                node: self.node.clone(),
+                kind: "nats".into(),
+                detail: format!(
+                    "output of {} bytes is over the server's max_payload of {limit} bytes ({})",
+                    element.payload.len(),
+                    self.url
+                ),
+                source: None,
+            });
+        }
+        self.pending.push(Outgoing {
+            payload: element.payload.clone(),
+            content_type: element.meta.content_type.clone(),
+            id: id.to_string(),
+        });
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut acks = Vec::with_capacity(self.pending.len());
+        let mut first_error: Option<Error> = None;
+        for (index, out) in self.pending.iter().enumerate() {
+            let mut publish = jetstream::message::PublishMessage::build()
+                .payload(out.payload.clone())
+                .message_id(&out.id);
+            if !out.content_type.is_empty() {
+                publish = publish.header("Content-Type", out.content_type.as_str());
+            }
+            match self.js.send_publish(self.subject.clone(), publish).await {
+                Ok(ack) => acks.push(async move { (index, ack.await) }),
+                Err(error) => {
+                    first_error = Some(Error::Connector {
+                        node: self.node.clone(),
+                        kind: "nats".into(),
+                        detail: format!("cannot publish to `{}` on {}", self.subject, self.url),
+                        source: Some(Box::new(error)),
+                    });
+                    break;
+                }
+            }
+        }
+        let mut stored = vec![false; self.pending.len()];
+        for (index, ack) in futures_util::future::join_all(acks).await {
+            match ack {
+                Ok(ack) => {
+                    stored[index] = true;
+                    self.stats.stored += 1;
+                    if ack.duplicate {
+                        self.stats.duplicates += 1;
+                    }
+                }
+                Err(error) => {
+                    first_error.get_or_insert(Error::Connector {
+                        node: self.node.clone(),
+                        kind: "nats".into(),
+                        detail: format!("no publish ack from `{}` on {}", self.subject, self.url),
+                        source: Some(Box::new(error)),
+                    });
+                }
+            }
+        }
+        let mut index = 0;
+        self.pending.retain(|_| {
+            index += 1;
+            !stored[index - 1]
+        });
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn stats(&self) -> ConnectorStats {
+        self.stats.clone()
+    }
+}

@@ -1,0 +1,646 @@
+//! The service driver, [`Flow::serve`]: flows whose sources or sinks are
+//! connectors ([`crate::connect`]), run in batches until their sources end,
+//! they stay idle, a limit is reached, or they are told to stop.
+//!
+//! One batch: take up to `batch` inputs from every source; send each
+//! through the graph (the same depth-first forwarding as [`Flow::run`]);
+//! flush every sink connector (retried while the broker is away); then
+//! acknowledge every input of the batch that no aggregator still holds.
+//! What an aggregator absorbed stays unacknowledged (kept alive after every
+//! batch) until the aggregate holding it is stored.
+//!
+//! A failing input (guest error, trap, limit) is handed back to its source
+//! to be redelivered or dead-lettered ([`SourceConnector::fail`]); a node
+//! whose instance the failure poisoned gets a fresh one from
+//! [`ServeOptions::respawn`] (inited with its config) and the flow goes on.
+//! What a replaced aggregator held is handed back too: its state is gone, so
+//! those inputs must come again.
+//!
+//! At a stop on request ([`ServeOptions::shutdown`]) the batch in flight is
+//! finished and stored, what is still held is handed back
+//! ([`SourceConnector::release`]: redelivered, not lost) and aggregators are
+//! not flushed. At the end of the stream (sources ended, idle, limit)
+//! aggregators flush, sinks complete and everything is acknowledged.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+
+use super::{pull_one, Flow, FlowReport, FlowSpec, Graph, NodeSpec, PauseCounts, Slot};
+use crate::calls::AsyncCalls;
+use crate::connect::{ConnectorStats, Failed, Fetched};
+use crate::error::{Error, Result};
+use crate::interfaces::Interface;
+use crate::invoker::{AsyncComponentInvoker, Element};
+use crate::pipeline::now_ns;
+
+/// Makes a fresh instance for a node whose instance a failure poisoned.
+pub type Respawn<I> = Box<dyn FnMut(&NodeSpec) -> BoxFuture<'static, Result<I>> + Send>;
+
+/// Called after every batch with the report so far and the connectors' counters.
+pub type BatchObserver = Box<dyn FnMut(&FlowReport, &[ConnectorReport]) + Send>;
+
+/// How [`Flow::serve`] runs.
+pub struct ServeOptions<I> {
+    /// Most inputs taken from each source per batch (default 100).
+    pub batch: usize,
+    /// End the stream after this long without an input (batch jobs and
+    /// tests); `None`: run until the sources end or a shutdown.
+    pub idle_timeout: Option<Duration>,
+    /// Set to `true` to stop: the batch in flight is finished, held inputs
+    /// are handed back, stages are torn down.
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+    /// A fresh instance for a node whose instance failed; without it such a
+    /// failure ends the run with its error.
+    pub respawn: Option<Respawn<I>>,
+    /// How long sink flushes are retried (the broker away) before the run
+    /// fails (default 60 s).
+    pub sink_retry: Duration,
+    /// Called after every batch.
+    pub on_batch: Option<BatchObserver>,
+}
+
+impl<I> Default for ServeOptions<I> {
+    fn default() -> Self {
+        ServeOptions {
+            batch: 100,
+            idle_timeout: None,
+            shutdown: None,
+            respawn: None,
+            sink_retry: Duration::from_secs(60),
+            on_batch: None,
+        }
+    }
+}
+
+/// Why a served flow stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Every source ended.
+    Ended,
+    /// No input for the idle timeout.
+    Idle,
+    /// The flow's element limit was reached.
+    Limit,
+    /// It was told to stop.
+    Shutdown,
+}
+
+/// One connector's part of a served run.
+#[derive(Debug, Clone)]
+pub struct ConnectorReport {
+    /// The node.
+    pub node: String,
+    /// The connector kind.
+    pub kind: String,
+    /// Source or sink.
+    pub role: Interface,
+    /// Its counters.
+    pub stats: ConnectorStats,
+}
+
+/// What a served run did.
+#[derive(Debug, Clone)]
+pub struct ServeReport {
+    /// Per node, as [`Flow::run`] reports.
+    pub flow: FlowReport,
+    /// Per connector node.
+    pub connectors: Vec<ConnectorReport>,
+    /// Why it stopped.
+    pub stop: Stop,
+    /// Inputs whose processing failed (each retried or dead-lettered).
+    pub failed_inputs: u64,
+    /// Instances replaced after a failure.
+    pub respawned: u64,
+}
+
+/// An input of the run: its source node and the source's handle (for a
+/// component source, its sequence).
+type InputKey = (usize, u64);
+
+/// Which inputs the element being forwarded derives from, and which inputs
+/// each aggregator holds in state it has not emitted yet.
+pub(crate) struct Tracking {
+    carried: BTreeSet<InputKey>,
+    holds: Vec<BTreeSet<InputKey>>,
+    /// Outputs of the current input are named after its origin.
+    origin: String,
+    outputs: u64,
+}
+
+impl Tracking {
+    fn new(nodes: usize) -> Tracking {
+        Tracking {
+            carried: BTreeSet::new(),
+            holds: vec![BTreeSet::new(); nodes],
+            origin: String::new(),
+            outputs: 0,
+        }
+    }
+
+    fn begin(&mut self, key: InputKey, origin: &str) {
+        self.carried.clear();
+        self.carried.insert(key);
+        self.origin.clear();
+        self.origin.push_str(origin);
+        self.outputs = 0;
+    }
+
+    /// Aggregator `node` took in what is being forwarded.
+    pub(crate) fn absorb(&mut self, node: usize) {
+        self.holds[node].extend(self.carried.iter().copied());
+    }
+
+    /// Aggregator `node` emitted: its output carries all it held.
+    pub(crate) fn release(&mut self, node: usize) {
+        let held = std::mem::take(&mut self.holds[node]);
+        self.carried.extend(held);
+    }
+
+    /// Aggregator `node` flushes at the end of the stream: its outputs carry
+    /// all it held and are named after it.
+    pub(crate) fn begin_flush(&mut self, node: usize, name: &str) {
+        self.carried = std::mem::take(&mut self.holds[node]);
+        let last = self.carried.last().map_or(0, |key| key.1);
+        self.origin = format!("{name}:flush:{last}");
+        self.outputs = 0;
+    }
+
+    /// The id of the next output accepted by sink `sink` for the current
+    /// input: `ORIGIN:SINK:POSITION`, the same on every redelivery when the
+    /// stages are deterministic.
+    pub(crate) fn output_id(&mut self, sink: &str) -> String {
+        let id = format!("{}:{sink}:{}", self.origin, self.outputs);
+        self.outputs += 1;
+        id
+    }
+
+    fn held(&self) -> BTreeSet<InputKey> {
+        self.holds.iter().flatten().copied().collect()
+    }
+}
+
+/// Keys grouped by source, each group sorted (inputs are settled in the
+/// order they came).
+fn by_source(keys: impl IntoIterator<Item = InputKey>) -> BTreeMap<usize, Vec<u64>> {
+    let mut grouped: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    for (source, handle) in keys {
+        grouped.entry(source).or_default().push(handle);
+    }
+    for handles in grouped.values_mut() {
+        handles.sort_unstable();
+    }
+    grouped
+}
+
+/// A connector's fetch, given up when a stop is asked for meanwhile (a
+/// source waiting on stdin or an idle broker must not hold the shutdown).
+async fn fetch_or_stop(
+    connector: &mut Box<dyn crate::connect::SourceConnector>,
+    max: usize,
+    shutdown: &Option<tokio::sync::watch::Receiver<bool>>,
+) -> Result<Fetched> {
+    let Some(shutdown) = shutdown else {
+        return connector.fetch(max).await;
+    };
+    let mut shutdown = shutdown.clone();
+    // (`wait_for`'s guard is not `Send`: only whether it came is kept.)
+    let asked = async move { shutdown.wait_for(|stop| *stop).await.is_ok() };
+    tokio::select! {
+        fetched = connector.fetch(max) => fetched,
+        asked = asked => if asked {
+            Ok(Fetched::Idle)
+        } else {
+            // Nobody can ask any more: only the fetch can end this wait.
+            connector.fetch(max).await
+        },
+    }
+}
+
+fn stop_requested(shutdown: &Option<tokio::sync::watch::Receiver<bool>>) -> bool {
+    shutdown.as_ref().is_some_and(|receiver| *receiver.borrow())
+}
+
+/// Counters of one run of [`Flow::serve`].
+#[derive(Default)]
+struct Counts {
+    failed_inputs: u64,
+    respawned: u64,
+}
+
+impl<I: AsyncComponentInvoker> Flow<I> {
+    /// Whether any node is a connector.
+    pub fn has_connectors(&self) -> bool {
+        self.slots
+            .iter()
+            .any(|slot| matches!(slot, Slot::Source(_) | Slot::Sink(_)))
+    }
+
+    /// Runs the flow as a service (see the [module docs](self)): inputs in
+    /// batches, each acknowledged once what derives from it is stored.
+    /// `delivered(sink, element)` sees every element a sink accepted.
+    ///
+    /// # Errors
+    ///
+    /// A connector that fails outright (its fetch, an ack, a sink that stays
+    /// unreachable past [`ServeOptions::sink_retry`]), a component source or
+    /// an `init` that fails, or a node failure with no
+    /// [`ServeOptions::respawn`]. Failures of single inputs are not errors:
+    /// they are retried or dead-lettered and counted.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe: use [`ServeOptions::shutdown`] to stop. A dropped
+    /// future loses nothing the broker holds (unacknowledged inputs are
+    /// redelivered after their ack wait) but skips every `teardown`.
+    pub async fn serve(
+        &mut self,
+        mut options: ServeOptions<I>,
+        mut delivered: impl FnMut(&str, &Element) + Send,
+    ) -> Result<ServeReport> {
+        let started = Instant::now();
+        let mut counts = Counts::default();
+        let mut result = self.init_with::<AsyncCalls>().await;
+        let mut stop = Stop::Ended;
+        if result.is_ok() {
+            let pauses = PauseCounts::new(self.spec.nodes.len());
+            let mut graph = self.graph(&pauses, Some(Tracking::new(self.spec.nodes.len())));
+            result = graph
+                .serve_inputs(&mut options, &mut delivered, &mut counts)
+                .await
+                .map(|stopped| stop = stopped);
+        }
+        let teardown = self.teardown_with::<AsyncCalls>().await;
+        result.and(teardown)?;
+        Ok(ServeReport {
+            flow: self.report(started.elapsed()),
+            connectors: self.connector_reports(),
+            stop,
+            failed_inputs: counts.failed_inputs,
+            respawned: counts.respawned,
+        })
+    }
+
+    fn connector_reports(&self) -> Vec<ConnectorReport> {
+        connector_reports(
+            self.spec.nodes.iter().zip(self.slots.iter()),
+            &self.plan.order,
+        )
+    }
+}
+
+fn connector_reports<'a, I: 'a>(
+    nodes: impl Iterator<Item = (&'a NodeSpec, &'a Slot<I>)>,
+    order: &[usize],
+) -> Vec<ConnectorReport> {
+    let mut reports: Vec<(usize, ConnectorReport)> = nodes
+        .enumerate()
+        .filter_map(|(index, (node, slot))| {
+            let stats = match slot {
+                Slot::Source(source) => source.stats(),
+                Slot::Sink(sink) => sink.stats(),
+                Slot::Component(_) => return None,
+            };
+            Some((
+                order.iter().position(|&i| i == index).unwrap_or(index),
+                ConnectorReport {
+                    node: node.name.clone(),
+                    kind: node
+                        .connector
+                        .as_ref()
+                        .map_or_else(String::new, |c| c.kind.clone()),
+                    role: node.role,
+                    stats,
+                },
+            ))
+        })
+        .collect();
+    reports.sort_by_key(|(position, _)| *position);
+    reports.into_iter().map(|(_, report)| report).collect()
+}
+
+impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
+    fn tracking(&mut self) -> &mut Tracking {
+        self.tracking
+            .as_mut()
+            .expect("the service driver always tracks inputs")
+    }
+
+    /// The batches, until a stop; returns why it stopped.
+    async fn serve_inputs(
+        &mut self,
+        options: &mut ServeOptions<I>,
+        delivered: &mut (impl FnMut(&str, &Element) + Send),
+        counts: &mut Counts,
+    ) -> Result<Stop> {
+        let started = Instant::now();
+        let sources = self.sources();
+        let batch = options.batch.max(1);
+        let mut ended = vec![false; self.spec.nodes.len()];
+        // Connector inputs taken and not yet settled, with their origins.
+        let mut pending: HashMap<InputKey, String> = HashMap::new();
+        let mut last_input = Instant::now();
+        let stop = loop {
+            if stop_requested(&options.shutdown) {
+                break Stop::Shutdown;
+            }
+            if self.budget == 0 {
+                break Stop::Limit;
+            }
+            let inputs = self
+                .take_batch(&sources, batch, &mut ended, &options.shutdown)
+                .await?;
+            if inputs.is_empty() {
+                if sources.iter().all(|&source| ended[source]) {
+                    break Stop::Ended;
+                }
+                if options
+                    .idle_timeout
+                    .is_some_and(|idle| last_input.elapsed() >= idle)
+                {
+                    break Stop::Idle;
+                }
+                self.keep_held().await?;
+                continue;
+            }
+            last_input = Instant::now();
+            for (source, element, handle, origin) in inputs {
+                let key = (source, handle.unwrap_or(element.meta.sequence));
+                if handle.is_some() {
+                    pending.insert(key, origin.clone());
+                }
+                self.tracking().begin(key, &origin);
+                if let Err(error) = self.forward::<AsyncCalls>(source, element, delivered).await {
+                    if handle.is_none() {
+                        // A component source's element cannot come again.
+                        return Err(error);
+                    }
+                    self.recover(error, key, &mut pending, options, counts)
+                        .await?;
+                }
+            }
+            if !self
+                .flush_sinks(&options.shutdown, options.sink_retry)
+                .await?
+            {
+                break Stop::Shutdown;
+            }
+            self.ack_settled(&mut pending).await?;
+            self.keep_held().await?;
+            if let Some(observe) = &mut options.on_batch {
+                observe(&self.report(started.elapsed()), &self.connector_reports());
+            }
+        };
+        if stop == Stop::Shutdown {
+            // Held and unstored inputs go back to their sources: redelivered, not lost.
+            for (source, handles) in by_source(pending.into_keys()) {
+                self.source_connector(source)?.release(&handles).await?;
+            }
+        } else {
+            self.finish::<AsyncCalls>(delivered).await?;
+            if !self
+                .flush_sinks(&options.shutdown, options.sink_retry)
+                .await?
+            {
+                for (source, handles) in by_source(pending.into_keys()) {
+                    self.source_connector(source)?.release(&handles).await?;
+                }
+                return Ok(Stop::Shutdown);
+            }
+            self.ack_settled(&mut pending).await?;
+        }
+        if let Some(observe) = &mut options.on_batch {
+            observe(&self.report(started.elapsed()), &self.connector_reports());
+        }
+        Ok(stop)
+    }
+
+    /// Up to `batch` inputs from every source not ended, each numbered as it
+    /// enters the flow: (source, element, connector handle, origin).
+    async fn take_batch(
+        &mut self,
+        sources: &[usize],
+        batch: usize,
+        ended: &mut [bool],
+        shutdown: &Option<tokio::sync::watch::Receiver<bool>>,
+    ) -> Result<Vec<(usize, Element, Option<u64>, String)>> {
+        let mut inputs = Vec::new();
+        for &source in sources {
+            if ended[source] || self.budget == 0 {
+                continue;
+            }
+            let want = batch.min(usize::try_from(self.budget).unwrap_or(usize::MAX));
+            let flow: &FlowSpec = self.spec;
+            let name = &flow.nodes[source].name;
+            let Some(stage) = &mut self.stages[source] else {
+                continue;
+            };
+            match &mut *stage.slot {
+                Slot::Source(connector) => match fetch_or_stop(connector, want, shutdown).await? {
+                    Fetched::Inputs(fetched) => {
+                        for input in fetched.into_iter().take(want) {
+                            let mut element = input.element;
+                            element.meta.sequence = stage.report.elements_in;
+                            element.meta.timestamp_ns = now_ns();
+                            stage.report.elements_in += 1;
+                            stage.report.elements_out += 1;
+                            self.budget -= 1;
+                            inputs.push((source, element, Some(input.handle), input.origin));
+                        }
+                    }
+                    Fetched::Idle => {}
+                    Fetched::Ended => ended[source] = true,
+                },
+                Slot::Component(_) => {
+                    for _ in 0..want {
+                        match pull_one::<I, AsyncCalls>(stage).await? {
+                            Some(element) => {
+                                self.budget -= 1;
+                                let origin =
+                                    format!("{}.{name}:{}", flow.name, element.meta.sequence);
+                                inputs.push((source, element, None, origin));
+                            }
+                            None => {
+                                ended[source] = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+                Slot::Sink(_) => unreachable!("validation: a sink is no source"),
+            }
+        }
+        Ok(inputs)
+    }
+
+    fn source_connector(
+        &mut self,
+        source: usize,
+    ) -> Result<&mut Box<dyn crate::connect::SourceConnector>> {
+        match self.stages[source].as_mut().map(|stage| &mut *stage.slot) {
+            Some(Slot::Source(connector)) => Ok(connector),
+            _ => Err(Error::Flow {
+                flow: self.spec.name.clone(),
+                detail: format!(
+                    "node `{}` is no source connector",
+                    self.spec.nodes[source].name
+                ),
+            }),
+        }
+    }
+
+    /// An input failed: replace the instance it poisoned, hand the input
+    /// back to its source (retried or dead-lettered), and hand back what an
+    /// aggregator released into it (their aggregate was not stored).
+    async fn recover(
+        &mut self,
+        error: Error,
+        key: InputKey,
+        pending: &mut HashMap<InputKey, String>,
+        options: &mut ServeOptions<I>,
+        counts: &mut Counts,
+    ) -> Result<()> {
+        counts.failed_inputs += 1;
+        let flow: &FlowSpec = self.spec;
+        let failed_node = self.failed_at.take();
+        let mut give_back: BTreeSet<InputKey> = std::mem::take(&mut self.tracking().carried);
+        give_back.remove(&key);
+        if let Some(node) = failed_node.filter(|_| error.poisons_instance()) {
+            let spec = &flow.nodes[node];
+            let Some(respawn) = options.respawn.as_mut() else {
+                return Err(error);
+            };
+            tracing::warn!(flow = %flow.name, node = %spec.name, %error,
+                "instance failed; replacing it");
+            let mut fresh = respawn(spec).await?;
+            if fresh.has(Interface::Lifecycle) {
+                fresh.init_async(&spec.config).await?;
+            }
+            if let Some(stage) = &mut self.stages[node] {
+                *stage.slot = Slot::Component(fresh);
+            }
+            counts.respawned += 1;
+            // Its state is gone with it: what it held must come again.
+            let lost = std::mem::take(&mut self.tracking().holds[node]);
+            give_back.extend(lost);
+        }
+        let still_held = self.tracking().held();
+        let text = error.to_string();
+        if pending.remove(&key).is_some() {
+            let failed = self.source_connector(key.0)?.fail(key.1, &text).await?;
+            if failed == Failed::DeadLettered {
+                tracing::error!(flow = %flow.name, %text, "input dead-lettered");
+            }
+        }
+        let give_back: Vec<InputKey> = give_back
+            .into_iter()
+            .filter(|key| !still_held.contains(key) && pending.remove(key).is_some())
+            .collect();
+        for (source, handles) in by_source(give_back) {
+            self.source_connector(source)?.release(&handles).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes every sink connector, retrying while it fails (the broker
+    /// away) for up to `sink_retry`. `false`: a shutdown came first.
+    async fn flush_sinks(
+        &mut self,
+        shutdown: &Option<tokio::sync::watch::Receiver<bool>>,
+        retry: Duration,
+    ) -> Result<bool> {
+        let spec: &FlowSpec = self.spec;
+        for node in 0..spec.nodes.len() {
+            let Some(stage) = self.stages[node].as_mut() else {
+                continue;
+            };
+            let Slot::Sink(sink) = &mut *stage.slot else {
+                continue;
+            };
+            let report = &mut *stage.report;
+            let started = Instant::now();
+            let mut wait = Duration::from_millis(100);
+            loop {
+                let flushed = sink.flush().await;
+                report.latencies.record(started.elapsed());
+                let Err(error) = flushed else {
+                    break;
+                };
+                report.errors += 1;
+                if started.elapsed() >= retry {
+                    return Err(error);
+                }
+                tracing::warn!(flow = %spec.name, node = %spec.nodes[node].name,
+                    %error, "storing outputs failed; retrying");
+                if stop_requested(shutdown) {
+                    return Ok(false);
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Acknowledges every pending input no aggregator holds.
+    async fn ack_settled(&mut self, pending: &mut HashMap<InputKey, String>) -> Result<()> {
+        let held = self.tracking().held();
+        let settled: Vec<InputKey> = pending
+            .keys()
+            .filter(|key| !held.contains(key))
+            .copied()
+            .collect();
+        for key in &settled {
+            pending.remove(key);
+        }
+        for (source, handles) in by_source(settled) {
+            self.source_connector(source)?.ack(&handles).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps what aggregators hold from being redelivered meanwhile.
+    async fn keep_held(&mut self) -> Result<()> {
+        let held = self.tracking().held();
+        for (source, handles) in by_source(held) {
+            if let Ok(connector) = self.source_connector(source) {
+                connector.keep(&handles).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The report so far, upstream first.
+    fn report(&self, elapsed: Duration) -> FlowReport {
+        let nodes = self
+            .plan
+            .order
+            .iter()
+            .filter_map(|&i| {
+                let stage = self.stages[i].as_ref()?;
+                let mut node = stage.report.clone();
+                if let Slot::Component(instance) = &*stage.slot {
+                    node.fuel = instance.total_fuel_consumed();
+                }
+                Some(node)
+            })
+            .collect();
+        FlowReport {
+            flow: self.spec.name.clone(),
+            nodes,
+            elapsed,
+        }
+    }
+
+    fn connector_reports(&self) -> Vec<ConnectorReport> {
+        connector_reports(
+            self.spec.nodes.iter().zip(
+                self.stages
+                    .iter()
+                    .map(|stage| &*stage.as_ref().expect("no stage is taken out here").slot),
+            ),
+            &self.plan.order,
+        )
+    }
+}

@@ -1,0 +1,499 @@
+//! The delivery rules of `Flow::serve`, checked with connectors an embedder
+//! writes (in memory, every call logged): an input is acknowledged only
+//! after the flush that stored what derives from it; an aggregator's inputs
+//! only after the aggregate holding them is stored; a failing input is
+//! handed back and the poisoned instance replaced; a shutdown hands back
+//! what is held; a sink that fails to flush is retried before anything is
+//! acknowledged. Real components, real wasmtime, a real tokio runtime.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use torvyn_engine::connect::{
+    Connector, ConnectorFactory, ConnectorSpec, Connectors, Failed, Fetched, Input, Settings,
+    SinkConnector, SourceConnector,
+};
+use torvyn_engine::flow::{NodeSpec, ServeOptions, Stop};
+use torvyn_engine::{
+    CompiledComponent, Element, Error, Flow, FlowSpec, Interface, WasmEngine, WasmtimeEngine,
+    WasmtimeInstance,
+};
+
+use common::{compile, engine, flow_edge, runtime};
+
+/// What the connectors were asked, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Fetched(Vec<u64>),
+    /// A flush stored these output ids.
+    Stored(Vec<String>),
+    FlushFailed,
+    Acked(Vec<u64>),
+    Failed(u64, String),
+    Kept(Vec<u64>),
+    Released(Vec<u64>),
+}
+
+type Log = Arc<Mutex<Vec<Event>>>;
+
+/// What the sink stored: (id, payload).
+type Stored = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+struct MemorySource {
+    inputs: Vec<Vec<u8>>,
+    next: usize,
+    log: Log,
+}
+
+#[async_trait]
+impl SourceConnector for MemorySource {
+    async fn fetch(&mut self, max: usize) -> torvyn_engine::Result<Fetched> {
+        if self.next == self.inputs.len() {
+            return Ok(Fetched::Ended);
+        }
+        let end = (self.next + max).min(self.inputs.len());
+        let inputs: Vec<Input> = (self.next..end)
+            .map(|i| Input {
+                element: Element::new(0, "text/plain", self.inputs[i].clone()),
+                handle: i as u64,
+                origin: format!("mem:{i}"),
+            })
+            .collect();
+        self.next = end;
+        self.log
+            .lock()
+            .unwrap()
+            .push(Event::Fetched(inputs.iter().map(|i| i.handle).collect()));
+        Ok(Fetched::Inputs(inputs))
+    }
+
+    async fn ack(&mut self, handles: &[u64]) -> torvyn_engine::Result<()> {
+        if !handles.is_empty() {
+            self.log
+                .lock()
+                .unwrap()
+                .push(Event::Acked(handles.to_vec()));
+        }
+        Ok(())
+    }
+
+    async fn fail(&mut self, handle: u64, error: &str) -> torvyn_engine::Result<Failed> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(Event::Failed(handle, error.to_string()));
+        Ok(Failed::DeadLettered)
+    }
+
+    async fn keep(&mut self, handles: &[u64]) -> torvyn_engine::Result<()> {
+        if !handles.is_empty() {
+            self.log.lock().unwrap().push(Event::Kept(handles.to_vec()));
+        }
+        Ok(())
+    }
+
+    async fn release(&mut self, handles: &[u64]) -> torvyn_engine::Result<()> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(Event::Released(handles.to_vec()));
+        Ok(())
+    }
+}
+
+struct MemorySink {
+    pending: Vec<(String, Vec<u8>)>,
+    failures_left: u32,
+    log: Log,
+    stored: Stored,
+}
+
+#[async_trait]
+impl SinkConnector for MemorySink {
+    fn accept(&mut self, element: &Element, id: &str) -> torvyn_engine::Result<()> {
+        self.pending
+            .push((id.to_string(), element.payload.to_vec()));
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> torvyn_engine::Result<()> {
+        if self.failures_left > 0 {
+            self.failures_left -= 1;
+            self.log.lock().unwrap().push(Event::FlushFailed);
+            return Err(Error::Connector {
+                node: "output".into(),
+                kind: "memory".into(),
+                detail: "the store is away".into(),
+                source: None,
+            });
+        }
+        let flushed = std::mem::take(&mut self.pending);
+        if !flushed.is_empty() {
+            self.log.lock().unwrap().push(Event::Stored(
+                flushed.iter().map(|(id, _)| id.clone()).collect(),
+            ));
+        }
+        self.stored.lock().unwrap().extend(flushed);
+        Ok(())
+    }
+}
+
+/// The `memory` kind: a source of `count` payloads `item <i>`, and a sink
+/// failing its first `failures` flushes.
+struct Memory {
+    log: Log,
+    stored: Stored,
+}
+
+#[async_trait]
+impl ConnectorFactory for Memory {
+    fn keys(&self) -> &'static [&'static str] {
+        &["count", "failures"]
+    }
+
+    fn roles(&self) -> &'static [Interface] {
+        &[Interface::Source, Interface::Sink]
+    }
+
+    async fn open(
+        &self,
+        role: Interface,
+        settings: &Settings<'_>,
+    ) -> torvyn_engine::Result<Connector> {
+        if role == Interface::Source {
+            let count: usize = settings.parse("count", 10)?;
+            return Ok(Connector::Source(Box::new(MemorySource {
+                inputs: (0..count)
+                    .map(|i| format!("item {i}").into_bytes())
+                    .collect(),
+                next: 0,
+                log: self.log.clone(),
+            })));
+        }
+        Ok(Connector::Sink(Box::new(MemorySink {
+            pending: Vec::new(),
+            failures_left: settings.parse("failures", 0)?,
+            log: self.log.clone(),
+            stored: self.stored.clone(),
+        })))
+    }
+}
+
+struct Setup {
+    engine: WasmtimeEngine,
+    components: BTreeMap<String, CompiledComponent>,
+    connectors: Connectors,
+    log: Log,
+    stored: Stored,
+}
+
+fn setup(stage: &[u8]) -> Setup {
+    let engine = engine();
+    let components = BTreeMap::from([("stage".to_string(), compile(&engine, "stage", stage))]);
+    let log = Log::default();
+    let stored = Stored::default();
+    let mut connectors = Connectors::builtin();
+    connectors.register(
+        "memory",
+        Arc::new(Memory {
+            log: log.clone(),
+            stored: stored.clone(),
+        }),
+    );
+    Setup {
+        engine,
+        components,
+        connectors,
+        log,
+        stored,
+    }
+}
+
+/// memory source (`count`) → stage (`role`, `config`) → memory sink.
+fn flow(count: usize, role: Interface, config: &str, sink_failures: u32) -> FlowSpec {
+    let memory = |settings: Vec<(&str, String)>| ConnectorSpec::new("memory", settings);
+    FlowSpec {
+        name: "mem".into(),
+        nodes: vec![
+            NodeSpec::connector(
+                "input",
+                Interface::Source,
+                memory(vec![("count", count.to_string())]),
+            ),
+            NodeSpec::component("stage", "stage", role, config),
+            NodeSpec::connector(
+                "output",
+                Interface::Sink,
+                memory(vec![("failures", sink_failures.to_string())]),
+            ),
+        ],
+        edges: vec![
+            flow_edge("input", "output", "stage"),
+            flow_edge("stage", "output", "output"),
+        ],
+        queue_depth: 4,
+    }
+}
+
+fn serve(
+    setup: &Setup,
+    spec: FlowSpec,
+    options: ServeOptions<WasmtimeInstance>,
+) -> torvyn_engine::Result<torvyn_engine::flow::ServeReport> {
+    runtime(1).block_on(async {
+        let mut flow: Flow<WasmtimeInstance> =
+            Flow::instantiate_connected(&setup.engine, spec, &setup.components, &setup.connectors)
+                .await?;
+        flow.serve(options, |_, _| {}).await
+    })
+}
+
+fn batches(batch: usize) -> ServeOptions<WasmtimeInstance> {
+    ServeOptions {
+        batch,
+        ..ServeOptions::default()
+    }
+}
+
+/// The position in the log of the flush that stored `id`.
+fn stored_at(log: &[Event], id: &str) -> usize {
+    log.iter()
+        .position(|e| matches!(e, Event::Stored(ids) if ids.iter().any(|i| i == id)))
+        .unwrap_or_else(|| panic!("{id} never stored: {log:?}"))
+}
+
+/// The position in the log of the ack of `handle`.
+fn acked_at(log: &[Event], handle: u64) -> usize {
+    log.iter()
+        .position(|e| matches!(e, Event::Acked(h) if h.contains(&handle)))
+        .unwrap_or_else(|| panic!("{handle} never acked: {log:?}"))
+}
+
+#[test]
+fn an_input_is_acked_after_the_flush_that_stored_its_output() {
+    let setup = setup(&torvyn_fixtures::uppercase_processor());
+    let report = serve(&setup, flow(10, Interface::Processor, "", 0), batches(4)).unwrap();
+    assert_eq!(report.stop, Stop::Ended);
+    let log = setup.log.lock().unwrap().clone();
+    let stored = setup.stored.lock().unwrap().clone();
+    let ids: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    let expected: Vec<String> = (0..10).map(|i| format!("mem:{i}:output:0")).collect();
+    assert_eq!(
+        ids, expected,
+        "one output per input, named after its origin"
+    );
+    assert_eq!(stored[3].1, b"ITEM 3");
+    for i in 0..10u64 {
+        assert!(
+            stored_at(&log, &format!("mem:{i}:output:0")) < acked_at(&log, i),
+            "input {i} acked before its output was stored: {log:?}"
+        );
+    }
+    // Batches of 4: acks come per batch, after its flush.
+    let acks: Vec<&Event> = log
+        .iter()
+        .filter(|e| matches!(e, Event::Acked(_)))
+        .collect();
+    assert_eq!(
+        acks,
+        [
+            &Event::Acked(vec![0, 1, 2, 3]),
+            &Event::Acked(vec![4, 5, 6, 7]),
+            &Event::Acked(vec![8, 9])
+        ]
+    );
+}
+
+#[test]
+fn an_aggregators_inputs_are_acked_when_its_aggregate_is_stored() {
+    let setup = setup(&torvyn_fixtures::concat_aggregator());
+    // Concatenates every 4 inputs; batches of 3 do not line up with them.
+    let report = serve(&setup, flow(10, Interface::Aggregator, "4", 0), batches(3)).unwrap();
+    assert_eq!(report.stop, Stop::Ended);
+    let log = setup.log.lock().unwrap().clone();
+    let stored = setup.stored.lock().unwrap().clone();
+    let payloads: Vec<String> = stored
+        .iter()
+        .map(|(_, p)| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    assert_eq!(
+        payloads,
+        [
+            "item 0item 1item 2item 3",
+            "item 4item 5item 6item 7",
+            "item 8item 9"
+        ]
+    );
+    // The first aggregate is emitted by input 3 and named after it; the last
+    // is the end-of-stream flush, named after the aggregator.
+    assert_eq!(stored[0].0, "mem:3:output:0");
+    assert_eq!(stored[2].0, "stage:flush:9:output:0");
+    for (inputs, aggregate) in [
+        (0..4, &stored[0].0),
+        (4..8, &stored[1].0),
+        (8..10, &stored[2].0),
+    ] {
+        let stored_at = stored_at(&log, aggregate);
+        for input in inputs {
+            assert!(
+                stored_at < acked_at(&log, input),
+                "input {input} acked before the aggregate holding it: {log:?}"
+            );
+        }
+    }
+    // Held across a batch boundary: kept alive meanwhile (0..2 after the first batch).
+    assert!(log.contains(&Event::Kept(vec![0, 1, 2])), "{log:?}");
+}
+
+#[test]
+fn a_failing_input_is_handed_back_and_its_instance_replaced() {
+    let setup = setup(&torvyn_fixtures::faults::unreachable_on_third());
+    let engine = Arc::new(engine());
+    let component = setup.components["stage"].clone();
+    let respawned = Arc::new(Mutex::new(0));
+    let count = respawned.clone();
+    let options = ServeOptions {
+        batch: 10,
+        respawn: Some(Box::new(move |node: &NodeSpec| {
+            assert_eq!(node.name, "stage");
+            *count.lock().unwrap() += 1;
+            let (engine, component) = (engine.clone(), component.clone());
+            Box::pin(async move { engine.instantiate_async(&component).await })
+        })),
+        ..ServeOptions::default()
+    };
+    let report = serve(&setup, flow(6, Interface::Processor, "", 0), options).unwrap();
+    assert_eq!((report.failed_inputs, report.respawned), (1, 1));
+    assert_eq!(*respawned.lock().unwrap(), 1);
+    let log = setup.log.lock().unwrap().clone();
+    let failed: Vec<&Event> = log
+        .iter()
+        .filter(|e| matches!(e, Event::Failed(..)))
+        .collect();
+    assert_eq!(failed.len(), 1, "{log:?}");
+    let Event::Failed(handle, error) = failed[0] else {
+        unreachable!()
+    };
+    assert_eq!(*handle, 2);
+    assert!(
+        error.contains("trap") && error.contains("unreachable"),
+        "{error}"
+    );
+    // Every other input went through (the fresh instance sees sequence 3
+    // on): this processor drops what it takes, and a drop settles an input.
+    let stage = report.flow.node("stage").unwrap();
+    assert_eq!((stage.elements_in, stage.dropped, stage.errors), (6, 5, 1));
+    assert_eq!(
+        log.iter().filter(|e| matches!(e, Event::Acked(_))).count(),
+        1
+    );
+    assert!(log.contains(&Event::Acked(vec![0, 1, 3, 4, 5])), "{log:?}");
+
+    // Without a way to replace the instance, the failure ends the run.
+    let setup = self::setup(&torvyn_fixtures::faults::unreachable_on_third());
+    let error = serve(&setup, flow(6, Interface::Processor, "", 0), batches(10)).unwrap_err();
+    assert!(matches!(error, Error::Trap { .. }), "{error}");
+}
+
+#[test]
+fn a_shutdown_hands_back_what_an_aggregator_holds() {
+    let setup = setup(&torvyn_fixtures::concat_aggregator());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let options = ServeOptions {
+        batch: 3,
+        shutdown: Some(stopped),
+        // Asked to stop after the second batch.
+        on_batch: Some(Box::new(move |report, _| {
+            if report.node("stage").is_some_and(|n| n.elements_in >= 6) {
+                let _ = stop.send(true);
+            }
+        })),
+        ..ServeOptions::default()
+    };
+    let report = serve(&setup, flow(10, Interface::Aggregator, "4", 0), options).unwrap();
+    assert_eq!(report.stop, Stop::Shutdown);
+    let log = setup.log.lock().unwrap().clone();
+    // Inputs 0..4 made the first aggregate (stored, acked); 4 and 5 were
+    // held when the stop came: handed back, and no partial aggregate stored.
+    assert_eq!(setup.stored.lock().unwrap().len(), 1);
+    assert!(log.contains(&Event::Acked(vec![0, 1, 2, 3])), "{log:?}");
+    assert_eq!(log.last(), Some(&Event::Released(vec![4, 5])), "{log:?}");
+}
+
+#[test]
+fn a_sink_that_fails_to_flush_is_retried_before_anything_is_acked() {
+    let setup = setup(&torvyn_fixtures::uppercase_processor());
+    let report = serve(&setup, flow(3, Interface::Processor, "", 2), batches(10)).unwrap();
+    assert_eq!(report.stop, Stop::Ended);
+    let log = setup.log.lock().unwrap().clone();
+    assert_eq!(
+        log,
+        [
+            Event::Fetched(vec![0, 1, 2]),
+            Event::FlushFailed,
+            Event::FlushFailed,
+            Event::Stored(vec![
+                "mem:0:output:0".into(),
+                "mem:1:output:0".into(),
+                "mem:2:output:0".into()
+            ]),
+            Event::Acked(vec![0, 1, 2]),
+        ]
+    );
+    let output = report.flow.node("output").unwrap();
+    assert_eq!(output.errors, 2, "each failed flush is counted");
+
+    // A sink that stays away past `sink_retry` fails the run, acking nothing.
+    let setup = self::setup(&torvyn_fixtures::uppercase_processor());
+    let options = ServeOptions {
+        sink_retry: Duration::from_millis(300),
+        ..batches(10)
+    };
+    let error = serve(&setup, flow(3, Interface::Processor, "", 1000), options).unwrap_err();
+    assert!(error.to_string().contains("the store is away"), "{error}");
+    let log = setup.log.lock().unwrap().clone();
+    assert!(!log.iter().any(|e| matches!(e, Event::Acked(_))), "{log:?}");
+}
+
+#[test]
+fn connector_flows_are_refused_by_the_sync_entry_points_and_unknown_settings_named() {
+    let setup = setup(&torvyn_fixtures::uppercase_processor());
+    let error = Flow::<WasmtimeInstance>::instantiate(
+        &setup.engine,
+        flow(3, Interface::Processor, "", 0),
+        &setup.components,
+    )
+    .unwrap_err();
+    assert!(
+        error.to_string().contains(
+            "node `input` is a `memory` connector: Flow::instantiate runs components only"
+        ),
+        "{error}"
+    );
+    let mut spec = flow(3, Interface::Processor, "", 0);
+    spec.nodes[0]
+        .connector
+        .as_mut()
+        .unwrap()
+        .settings
+        .insert("cuont".into(), "3".into());
+    let error = serve(&setup, spec, batches(10)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "node `input` (memory connector): setting `cuont`: unknown for a `memory` connector \
+         (its settings: count, failures)"
+    );
+    let mut spec = flow(3, Interface::Processor, "", 0);
+    spec.nodes[0].connector.as_mut().unwrap().kind = "kafka".into();
+    let error = serve(&setup, spec, batches(10)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("no connector of this kind (known: file, memory, nats, stdin, stdout)"),
+        "{error}"
+    );
+}
