@@ -314,7 +314,7 @@ impl Connectors {
         connectors.register("stdout", Arc::new(lines::StdoutFactory));
         connectors.register("file", Arc::new(lines::FileFactory));
         #[cfg(feature = "nats")]
-        connectors.register("nats", Arc::new(nats::NatsFactory));
+        connectors.register("nats", Arc::new(nats::NatsFactory::default()));
         connectors
     }
 

@@ -79,8 +79,13 @@ pub const ERROR_HEADER: &str = "Torvyn-Error";
 /// Header that carries the origin (`STREAM:SEQUENCE`) of a dead-lettered message.
 pub const ORIGIN_HEADER: &str = "Torvyn-Origin";
 
-/// The `nats` connector kind.
-pub(crate) struct NatsFactory;
+/// The `nats` connector kind. Nodes of one flow with the same URL and
+/// credentials share one connection (one socket, one reader task: a
+/// source's acks and a sink's publishes travel together).
+#[derive(Default)]
+pub(crate) struct NatsFactory {
+    clients: tokio::sync::Mutex<HashMap<String, (async_nats::Client, String)>>,
+}
 
 #[async_trait]
 impl ConnectorFactory for NatsFactory {
@@ -93,12 +98,27 @@ impl ConnectorFactory for NatsFactory {
     }
 
     async fn open(&self, role: Interface, settings: &Settings<'_>) -> Result<Connector> {
+        // The key names where the secret is, never the secret.
+        let key = ["url", "token_env", "token_file", "creds_file"]
+            .map(|k| settings.get(k).unwrap_or(""))
+            .join("\n");
+        let connected = {
+            let mut clients = self.clients.lock().await;
+            match clients.get(&key) {
+                Some(client) => client.clone(),
+                None => {
+                    let client = connect(settings).await?;
+                    clients.insert(key, client.clone());
+                    client
+                }
+            }
+        };
         if role == Interface::Source {
-            Ok(Connector::Source(Box::new(
-                NatsSource::open(settings).await?,
-            )))
+            let source = NatsSource::open(settings, connected).await?;
+            Ok(Connector::Source(Box::new(source)))
         } else {
-            Ok(Connector::Sink(Box::new(NatsSink::open(settings).await?)))
+            let sink = NatsSink::open(settings, connected).await?;
+            Ok(Connector::Sink(Box::new(sink)))
         }
     }
 }
@@ -254,8 +274,10 @@ pub struct NatsSource {
 }
 
 impl NatsSource {
-    async fn open(settings: &Settings<'_>) -> Result<NatsSource> {
-        let (client, url) = connect(settings).await?;
+    async fn open(
+        settings: &Settings<'_>,
+        (client, url): (async_nats::Client, String),
+    ) -> Result<NatsSource> {
         let js = jetstream::new(client.clone());
         let stream_name = settings.required("stream")?;
         let subject = settings.required("subject")?;
@@ -489,7 +511,12 @@ impl NatsSource {
 
     async fn settle(&mut self, handle: u64, kind: AckKind) -> Result<()> {
         if let Some(held) = self.held.remove(&handle) {
-            let label = format!("{kind:?}");
+            let label = match kind {
+                AckKind::Ack => "ack",
+                AckKind::Nak(_) => "nak",
+                AckKind::Term => "terminate",
+                _ => "settle",
+            };
             held.acker.ack_with(kind).await.map_err(|e| {
                 self.error(
                     format!("cannot {label} message {} on {}", held.origin, self.url),
@@ -640,8 +667,10 @@ pub struct NatsSink {
 }
 
 impl NatsSink {
-    async fn open(settings: &Settings<'_>) -> Result<NatsSink> {
-        let (client, url) = connect(settings).await?;
+    async fn open(
+        settings: &Settings<'_>,
+        (client, url): (async_nats::Client, String),
+    ) -> Result<NatsSink> {
         let js = jetstream::new(client.clone());
         let subject = settings.required("subject")?;
         if let Some(stream) = settings.get("stream") {
@@ -698,7 +727,8 @@ impl SinkConnector for NatsSink {
             let mut publish = jetstream::message::PublishMessage::build()
                 .payload(out.payload.clone())
                 .message_id(&out.id);
-            if !out.content_type.is_empty() {
+            // Bytes of unknown type (the default) need no header on the wire.
+            if !out.content_type.is_empty() && out.content_type != "application/octet-stream" {
                 publish = publish.header("Content-Type", out.content_type.as_str());
             }
             match self.js.send_publish(self.subject.clone(), publish).await {

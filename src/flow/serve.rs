@@ -22,7 +22,7 @@
 //! not flushed. At the end of the stream (sources ended, idle, limit)
 //! aggregators flush, sinks complete and everything is acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -338,8 +338,8 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         let sources = self.sources();
         let batch = options.batch.max(1);
         let mut ended = vec![false; self.spec.nodes.len()];
-        // Connector inputs taken and not yet settled, with their origins.
-        let mut pending: HashMap<InputKey, String> = HashMap::new();
+        // Connector inputs taken and not yet settled.
+        let mut pending: HashSet<InputKey> = HashSet::new();
         let mut last_input = Instant::now();
         let stop = loop {
             if stop_requested(&options.shutdown) {
@@ -362,13 +362,17 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                     break Stop::Idle;
                 }
                 self.keep_held().await?;
+                if let Some(observe) = &mut options.on_batch {
+                    // Idle too: the broker's counts (pending) stay current.
+                    observe(&self.report(started.elapsed()), &self.connector_reports());
+                }
                 continue;
             }
             last_input = Instant::now();
             for (source, element, handle, origin) in inputs {
                 let key = (source, handle.unwrap_or(element.meta.sequence));
                 if handle.is_some() {
-                    pending.insert(key, origin.clone());
+                    pending.insert(key);
                 }
                 self.tracking().begin(key, &origin);
                 if let Err(error) = self.forward::<AsyncCalls>(source, element, delivered).await {
@@ -394,7 +398,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         };
         if stop == Stop::Shutdown {
             // Held and unstored inputs go back to their sources: redelivered, not lost.
-            for (source, handles) in by_source(pending.into_keys()) {
+            for (source, handles) in by_source(pending) {
                 self.source_connector(source)?.release(&handles).await?;
             }
         } else {
@@ -403,7 +407,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                 .flush_sinks(&options.shutdown, options.sink_retry)
                 .await?
             {
-                for (source, handles) in by_source(pending.into_keys()) {
+                for (source, handles) in by_source(pending) {
                     self.source_connector(source)?.release(&handles).await?;
                 }
                 return Ok(Stop::Shutdown);
@@ -497,7 +501,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         &mut self,
         error: Error,
         key: InputKey,
-        pending: &mut HashMap<InputKey, String>,
+        pending: &mut HashSet<InputKey>,
         options: &mut ServeOptions<I>,
         counts: &mut Counts,
     ) -> Result<()> {
@@ -527,7 +531,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         }
         let still_held = self.tracking().held();
         let text = error.to_string();
-        if pending.remove(&key).is_some() {
+        if pending.remove(&key) {
             let failed = self.source_connector(key.0)?.fail(key.1, &text).await?;
             if failed == Failed::DeadLettered {
                 tracing::error!(flow = %flow.name, %text, "input dead-lettered");
@@ -535,7 +539,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         }
         let give_back: Vec<InputKey> = give_back
             .into_iter()
-            .filter(|key| !still_held.contains(key) && pending.remove(key).is_some())
+            .filter(|key| !still_held.contains(key) && pending.remove(key))
             .collect();
         for (source, handles) in by_source(give_back) {
             self.source_connector(source)?.release(&handles).await?;
@@ -584,10 +588,10 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
     }
 
     /// Acknowledges every pending input no aggregator holds.
-    async fn ack_settled(&mut self, pending: &mut HashMap<InputKey, String>) -> Result<()> {
+    async fn ack_settled(&mut self, pending: &mut HashSet<InputKey>) -> Result<()> {
         let held = self.tracking().held();
         let settled: Vec<InputKey> = pending
-            .keys()
+            .iter()
             .filter(|key| !held.contains(key))
             .copied()
             .collect();

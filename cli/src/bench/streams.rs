@@ -295,18 +295,19 @@ async fn engine_worker(
 }
 
 /// Messages/s of `workers` concurrent workers draining `count` messages,
-/// and the server's CPU use meanwhile (cores).
+/// and the CPU the server and this process used meanwhile (cores).
 async fn drain<F, Fut>(
     workers: usize,
     count: usize,
     server: u32,
     make: F,
-) -> BenchResult<(f64, f64)>
+) -> BenchResult<(f64, f64, f64)>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = BenchResult<()>> + Send + 'static,
 {
     let cpu = cpu_seconds(server);
+    let own = cpu_seconds(std::process::id());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..workers {
@@ -321,6 +322,7 @@ where
     Ok((
         count as f64 / elapsed,
         (cpu_seconds(server) - cpu) / elapsed,
+        (cpu_seconds(std::process::id()) - own) / elapsed,
     ))
 }
 
@@ -407,8 +409,8 @@ async fn run(quick: bool) -> BenchResult<String> {
         "\n## Streams: NATS JetStream source → Wasm uppercase → NATS sink\n\n\
          {version} on this machine (loopback), batches of {BATCH}, {count} messages per row, \
          workers are tasks with their own connection on one durable consumer; one run.\n\n\
-         | payload | workers | bare async-nats msg/s | engine msg/s | engine / bare | target ≥ 0.85 | server CPU (cores) bare / engine |\n\
-         |---|---|---|---|---|---|---|"
+         | payload | workers | bare async-nats msg/s | engine msg/s | engine / bare | target ≥ 0.85 | server CPU (cores) bare / engine | client CPU (cores) bare / engine |\n\
+         |---|---|---|---|---|---|---|---|"
     );
     let mut per_workers = Vec::new();
     for size in [64usize, 1024] {
@@ -421,7 +423,7 @@ async fn run(quick: bool) -> BenchResult<String> {
             let out_engine = format!("OUTE{size}W{workers}");
             stream(&js, &out_bare, &out_bare.to_lowercase()).await?;
             stream(&js, &out_engine, &out_engine.to_lowercase()).await?;
-            let (bare, bare_cpu) = drain(workers, count, pid, |limit| {
+            let (bare, bare_cpu, bare_own) = drain(workers, count, pid, |limit| {
                 bare_worker(
                     url.clone(),
                     name.clone(),
@@ -437,7 +439,7 @@ async fn run(quick: bool) -> BenchResult<String> {
                 &format!("engine{workers}"),
                 &out_engine.to_lowercase(),
             );
-            let (rate, engine_cpu) = drain(workers, count, pid, |limit| {
+            let (rate, engine_cpu, engine_own) = drain(workers, count, pid, |limit| {
                 engine_worker(
                     engine.clone(),
                     components.clone(),
@@ -450,7 +452,7 @@ async fn run(quick: bool) -> BenchResult<String> {
             per_workers.push((size, workers, rate, bare));
             let _ = writeln!(
                 out,
-                "| {} | {workers} | {bare:.0} | {rate:.0} | {ratio:.2} | {} | {bare_cpu:.2} / {engine_cpu:.2} |",
+                "| {} | {workers} | {bare:.0} | {rate:.0} | {ratio:.2} | {} | {bare_cpu:.2} / {engine_cpu:.2} | {bare_own:.2} / {engine_own:.2} |",
                 if size == 64 { "64 B" } else { "1 KiB" },
                 if ratio >= 0.85 { "met" } else { "not met" },
             );
@@ -468,7 +470,7 @@ async fn run(quick: bool) -> BenchResult<String> {
         let scale = two / one.max(f64::EPSILON);
         let _ = writeln!(
             out,
-            "| {} 2 workers / 1 worker | | {:.2} (bare) | {scale:.2} (engine) | | {} (target ≥ 1.6) | |",
+            "| {} 2 workers / 1 worker | | {:.2} (bare) | {scale:.2} (engine) | | {} (target ≥ 1.6) | | |",
             if size == 64 { "64 B" } else { "1 KiB" },
             bare_two / bare_one.max(f64::EPSILON),
             if scale >= 1.6 { "met" } else { "not met" },
