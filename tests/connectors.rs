@@ -331,7 +331,7 @@ fn an_aggregators_inputs_are_acked_when_its_aggregate_is_stored() {
     // The first aggregate is emitted by input 3 and named after it; the last
     // is the end-of-stream flush, named after the aggregator.
     assert_eq!(stored[0].0, "mem:3:output:0");
-    assert_eq!(stored[2].0, "stage:flush:9:output:0");
+    assert_eq!(stored[2].0, "stage:flush:mem:9:output:0");
     for (inputs, aggregate) in [
         (0..4, &stored[0].0),
         (4..8, &stored[1].0),

@@ -1027,3 +1027,63 @@ fn a_message_over_the_limits_is_dead_lettered_with_the_limit_named() {
     let error = &run.dead[0].headers["Torvyn-Error"];
     assert!(error.contains("fuel exhausted"), "{error}");
 }
+
+/// The de-duplication itself, deterministically: every input delivered a
+/// second time (its consumer deleted and made again, so all 100 come back)
+/// produces the same outputs with the same `Nats-Msg-Id`s; the server
+/// stores none of them again and says so (100 duplicates in the report).
+#[test]
+fn redelivered_inputs_store_no_output_twice() {
+    let server = Server::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    let js = rt.block_on(context(&server.url(), None));
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let flow = nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        "bundled:uppercase",
+        PROCESSOR,
+        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true",
+        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+    );
+    let payloads: Vec<String> = (0..100).map(|i| format!("d{i}")).collect();
+    rt.block_on(publish(&js, "in", &payloads));
+    let duplicates = |stdout: &str| -> u64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("output") && l.contains(" nats "))
+            .unwrap_or_else(|| panic!("no sink connector line in:\n{stdout}"));
+        line.split_whitespace().nth(7).unwrap().parse().unwrap()
+    };
+    let first = finish(
+        worker(&flow, &["--idle-timeout", "1"]),
+        Duration::from_secs(30),
+    );
+    let (stdout, stderr) = text(&first);
+    assert!(first.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(duplicates(&stdout), 0, "{stdout}");
+    assert_eq!(rt.block_on(count(&js, "OUT")), 100);
+
+    rt.block_on(async {
+        js.get_stream("IN")
+            .await
+            .unwrap()
+            .delete_consumer("work")
+            .await
+            .unwrap()
+    });
+    let second = finish(
+        worker(&flow, &["--idle-timeout", "1"]),
+        Duration::from_secs(30),
+    );
+    let (stdout, stderr) = text(&second);
+    assert!(second.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("elements: 100 in, 100 delivered"),
+        "{stdout}"
+    );
+    assert_eq!(duplicates(&stdout), 100, "{stdout}");
+    assert_eq!(rt.block_on(count(&js, "OUT")), 100, "nothing stored twice");
+}

@@ -124,9 +124,14 @@ type InputKey = (usize, u64);
 pub(crate) struct Tracking {
     carried: BTreeSet<InputKey>,
     holds: Vec<BTreeSet<InputKey>>,
+    /// The input being forwarded.
+    current: Option<InputKey>,
     /// Outputs of the current input are named after its origin.
     origin: String,
     outputs: u64,
+    /// The origins of held inputs (an end-of-stream flush is named after
+    /// its last input's).
+    origins: BTreeMap<InputKey, String>,
 }
 
 impl Tracking {
@@ -134,14 +139,17 @@ impl Tracking {
         Tracking {
             carried: BTreeSet::new(),
             holds: vec![BTreeSet::new(); nodes],
+            current: None,
             origin: String::new(),
             outputs: 0,
+            origins: BTreeMap::new(),
         }
     }
 
     fn begin(&mut self, key: InputKey, origin: &str) {
         self.carried.clear();
         self.carried.insert(key);
+        self.current = Some(key);
         self.origin.clear();
         self.origin.push_str(origin);
         self.outputs = 0;
@@ -150,6 +158,12 @@ impl Tracking {
     /// Aggregator `node` took in what is being forwarded.
     pub(crate) fn absorb(&mut self, node: usize) {
         self.holds[node].extend(self.carried.iter().copied());
+        if let Some(key) = self.current {
+            // Released inputs had theirs recorded when they were absorbed.
+            self.origins
+                .entry(key)
+                .or_insert_with(|| self.origin.clone());
+        }
     }
 
     /// Aggregator `node` emitted: its output carries all it held.
@@ -162,8 +176,15 @@ impl Tracking {
     /// all it held and are named after it.
     pub(crate) fn begin_flush(&mut self, node: usize, name: &str) {
         self.carried = std::mem::take(&mut self.holds[node]);
-        let last = self.carried.last().map_or(0, |key| key.1);
+        let last = self
+            .carried
+            .last()
+            .and_then(|key| self.origins.get(key))
+            .map_or("none", String::as_str);
+        // The origin, not just a sequence: two streams' sequences may meet
+        // in one output stream.
         self.origin = format!("{name}:flush:{last}");
+        self.current = None;
         self.outputs = 0;
     }
 
@@ -178,6 +199,11 @@ impl Tracking {
 
     fn held(&self) -> BTreeSet<InputKey> {
         self.holds.iter().flatten().copied().collect()
+    }
+
+    /// Forgets the origins of inputs nothing holds any more.
+    fn forget_settled(&mut self, held: &BTreeSet<InputKey>) {
+        self.origins.retain(|key, _| held.contains(key));
     }
 }
 
@@ -590,6 +616,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
     /// Acknowledges every pending input no aggregator holds.
     async fn ack_settled(&mut self, pending: &mut HashSet<InputKey>) -> Result<()> {
         let held = self.tracking().held();
+        self.tracking().forget_settled(&held);
         let settled: Vec<InputKey> = pending
             .iter()
             .filter(|key| !held.contains(key))
