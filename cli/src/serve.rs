@@ -70,7 +70,16 @@ pub fn run_served(
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let runtime = tokio_runtime(worker_threads)?;
+    // One flow is one task: a current-thread runtime keeps it and the
+    // broker client's connection task on one thread (no hand-offs between
+    // threads per batch). `[runtime] worker_threads` > 1 asks for more.
+    let runtime = match worker_threads {
+        Some(threads) if threads > 1 => tokio_runtime(Some(threads))?,
+        _ => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))?,
+    };
     let to_stderr = writes_stdout(&spec);
     let print = args.print;
     let started = Instant::now();

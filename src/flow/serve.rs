@@ -263,8 +263,17 @@ impl<I: AsyncComponentInvoker> Flow<I> {
             .any(|slot| matches!(slot, Slot::Source(_) | Slot::Sink(_)))
     }
 
-    /// Runs the flow as a service (see the [module docs](self)): inputs in
-    /// batches, each acknowledged once what derives from it is stored.
+    /// Runs the flow as a service: inputs in batches from every source;
+    /// after each batch every sink connector is flushed (retried while its
+    /// broker is away), then every input nothing holds any more is
+    /// acknowledged. An aggregator's inputs are held (kept alive with
+    /// [`SourceConnector::keep`](crate::connect::SourceConnector::keep))
+    /// until the aggregate carrying them is stored. A failing input goes
+    /// back to its source (retried or dead-lettered), and a poisoned
+    /// instance is replaced through [`ServeOptions::respawn`]. At a
+    /// requested stop the batch in flight is stored and what is held is
+    /// handed back ([`SourceConnector::release`](crate::connect::SourceConnector::release));
+    /// at the end of the stream aggregators flush and everything is acked.
     /// `delivered(sink, element)` sees every element a sink accepted.
     ///
     /// # Errors

@@ -7,8 +7,8 @@
 //! when none, a waiting pull for one), publish one output per input with a
 //! `Nats-Msg-Id`, await every publish ack, then ack every input and flush.
 //! Throughput: N messages already in the stream, drained by 1 or 2 workers
-//! (tasks in this process, each with its own connection, sharing one durable
-//! consumer). Latency: one message at a time, publish → output seen on a
+//! (threads of this process, each with its own current-thread runtime and
+//! connection, sharing one durable consumer). Latency: one message at a time, publish → output seen on a
 //! subscription, with the pipeline idle-waiting.
 
 use std::fmt::Write as _;
@@ -309,14 +309,25 @@ where
     let cpu = cpu_seconds(server);
     let own = cpu_seconds(std::process::id());
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..workers {
-        tasks.spawn(make(
-            count / workers + usize::from(worker < count % workers),
-        ));
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.map_err(|e| format!("worker task: {e}"))??;
+    // Each worker on a thread of its own with a current-thread runtime, as
+    // a worker process would run (`torvyn run` serves one flow that way).
+    let threads: Vec<_> = (0..workers)
+        .map(|worker| {
+            let work = make(count / workers + usize::from(worker < count % workers));
+            std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("worker runtime: {e}"))?
+                    .block_on(work)
+            })
+        })
+        .collect();
+    for thread in threads {
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| format!("worker thread: {e}"))?
+            .map_err(|_| "a worker panicked".to_string())??;
     }
     let elapsed = started.elapsed().as_secs_f64();
     Ok((
@@ -408,7 +419,7 @@ async fn run(quick: bool) -> BenchResult<String> {
         out,
         "\n## Streams: NATS JetStream source → Wasm uppercase → NATS sink\n\n\
          {version} on this machine (loopback), batches of {BATCH}, {count} messages per row, \
-         workers are tasks with their own connection on one durable consumer; one run.\n\n\
+         workers are threads with their own current-thread runtime and connection on one durable consumer; one run.\n\n\
          | payload | workers | bare async-nats msg/s | engine msg/s | engine / bare | target ≥ 0.85 | server CPU (cores) bare / engine | client CPU (cores) bare / engine |\n\
          |---|---|---|---|---|---|---|---|"
     );
