@@ -228,6 +228,58 @@ fn a_router_fans_out_to_every_edge_of_its_ports() {
     assert_eq!(at("audit"), names(&[0, 5, 10]));
 }
 
+/// A guest cannot amplify: a router that names one port 100,000 times in
+/// every answer gets each element delivered once down that port's edge,
+/// on the typed path and on the dynamic one (the same router at contract
+/// 0.2.0), on the sync and the async driver; the report counts one output
+/// per element.
+#[test]
+fn a_port_named_many_times_in_one_answer_gets_the_element_once() {
+    let engine = engine();
+    let mut components = components(&engine);
+    for (name, bytes) in [
+        ("repeater", torvyn_fixtures::repeating_router(100_000)),
+        (
+            "repeater-0.2",
+            torvyn_fixtures::at_contract_version("0.2.0", || {
+                torvyn_fixtures::repeating_router(100_000)
+            }),
+        ),
+    ] {
+        components.insert(name.into(), common::compile(&engine, name, &bytes));
+    }
+    for router in ["repeater", "repeater-0.2"] {
+        let flow_spec = || {
+            spec(
+                vec![
+                    node("numbers", "source", Interface::Source, "10"),
+                    node("split", router, Interface::Router, ""),
+                    node("evens", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("numbers", "output", "split"),
+                    edge("split", "even", "evens"),
+                ],
+            )
+        };
+        let mut flow = Flow::instantiate(&engine, flow_spec(), &components).unwrap();
+        let seen = run_collecting(&mut flow).unwrap();
+        assert_eq!(seen.len(), 10, "{router}: one delivery per element");
+        let report = flow.report(std::time::Duration::ZERO);
+        assert_eq!(report.node("split").unwrap().elements_out, 10, "{router}");
+        assert_eq!(report.node("evens").unwrap().elements_in, 10, "{router}");
+
+        let delivered = common::runtime(1).block_on(async {
+            let mut flow: Flow<WasmtimeInstance> =
+                Flow::instantiate_async(&engine, flow_spec(), &components)
+                    .await
+                    .unwrap();
+            flow.run_async(|_, _| {}).await.unwrap().delivered()
+        });
+        assert_eq!(delivered, 10, "{router} on the async driver");
+    }
+}
+
 #[test]
 fn a_port_no_edge_leaves_is_an_error_naming_it() {
     let engine = engine();

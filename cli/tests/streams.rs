@@ -316,6 +316,55 @@ to = {{ node = "output" }}
     path
 }
 
+/// What most tests start with: a server, a folder for flow files, a
+/// runtime, a client, and the input stream `IN` (subject `in`).
+struct Setup {
+    server: Server,
+    dir: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+    js: jetstream::Context,
+}
+
+impl Setup {
+    fn new(server_args: &[&str], token: Option<&str>) -> Setup {
+        let server = Server::start(server_args);
+        let rt = runtime();
+        let js = rt.block_on(context(&server.url(), token));
+        rt.block_on(make_stream(&js, "IN", &["in"]));
+        Setup {
+            server,
+            dir: tempfile::tempdir().expect("temp dir"),
+            rt,
+            js,
+        }
+    }
+}
+
+/// `flow.toml`: `IN` (subject `in`, durable `consumer`, created when
+/// missing, `source` settings added) → `component` in `role` → `OUT`
+/// (subject `out`, `sink` settings added).
+fn in_out_flow(
+    dir: &tempfile::TempDir,
+    server: &Server,
+    component: &str,
+    role: &str,
+    consumer: &str,
+    source: &str,
+    sink: &str,
+) -> PathBuf {
+    nats_flow(
+        dir.path(),
+        "flow.toml",
+        &server.url(),
+        component,
+        role,
+        &format!(
+            "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"{consumer}\"\ncreate = true\n{source}"
+        ),
+        &format!("stream = \"OUT\"\nsubject = \"out\"\ncreate = true\n{sink}"),
+    )
+}
+
 const PROCESSOR: &str = "torvyn:streaming/processor";
 const AGGREGATOR: &str = "torvyn:aggregation/aggregator";
 
@@ -396,19 +445,20 @@ fn signal(worker: &Worker, signal: i32) {
 /// carried the same `Nats-Msg-Id`s, which the server dropped.
 #[test]
 fn three_workers_one_killed_every_output_exactly_once() {
-    let server = Server::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let js = rt.block_on(context(&server.url(), None));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &server.url(),
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let flow = in_out_flow(
+        &dir,
+        &server,
         "bundled:uppercase",
         PROCESSOR,
-        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\nack_wait_ms = 2000\nbatch = 50",
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+        "work",
+        "ack_wait_ms = 2000\nbatch = 50",
+        "",
     );
     let args = ["--idle-timeout", "6"];
     let mut workers: Vec<Worker> = (0..3).map(|_| worker(&flow, &args)).collect();
@@ -462,22 +512,23 @@ fn three_workers_one_killed_every_output_exactly_once() {
 /// runs: the worker reconnects and resumes; nothing is lost or doubled.
 #[test]
 fn server_restart_resumes_with_nothing_lost() {
-    let mut server = Server::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
+    let Setup {
+        mut server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
     let url = server.url();
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &url,
+    let flow = in_out_flow(
+        &dir,
+        &server,
         "bundled:uppercase",
         PROCESSOR,
-        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\nack_wait_ms = 2000",
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+        "work",
+        "ack_wait_ms = 2000",
+        "",
     );
     let expected: Vec<String> = (0..600).map(|i| format!("r-{i:04}")).collect();
-    let js = rt.block_on(context(&url, None));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
     let child = worker(&flow, &["--idle-timeout", "10"]);
     rt.block_on(publish(&js, "in", &expected[..300]));
     rt.block_on(until("first outputs", Duration::from_secs(30), || async {
@@ -505,19 +556,20 @@ fn server_restart_resumes_with_nothing_lost() {
 /// next worker aggregates every one of them exactly once.
 #[test]
 fn sigterm_hands_back_what_an_aggregator_holds() {
-    let server = Server::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let js = rt.block_on(context(&server.url(), None));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &server.url(),
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let flow = in_out_flow(
+        &dir,
+        &server,
         "bundled:aggregator",
         AGGREGATOR,
-        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"agg\"\ncreate = true",
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+        "agg",
+        "",
+        "",
     );
     let inputs: Vec<String> = (0..100).map(|i| format!("m{i:03}")).collect();
     rt.block_on(publish(&js, "in", &inputs));
@@ -659,19 +711,20 @@ fn partitioned_aggregates_equal_one_process() {
 /// numbers; a scrape over HTTP sees the flow's counts.
 #[test]
 fn metrics_are_served_over_http() {
-    let server = Server::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let js = rt.block_on(context(&server.url(), None));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &server.url(),
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let flow = in_out_flow(
+        &dir,
+        &server,
         "bundled:uppercase",
         PROCESSOR,
-        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true",
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+        "work",
+        "",
+        "",
     );
     let port = free_port();
     let address = format!("127.0.0.1:{port}");
@@ -726,19 +779,21 @@ fn metrics_are_served_over_http() {
 #[test]
 fn token_from_the_environment_and_wrong_token_refused() {
     let secret = "s3cret-token-4711";
-    let server = Server::start(&["--auth", secret]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let js = rt.block_on(context(&server.url(), Some(secret)));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &server.url(),
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&["--auth", secret], Some(secret));
+    let token = "token_env = \"TORVYN_TEST_NATS_TOKEN\"";
+    let flow = in_out_flow(
+        &dir,
+        &server,
         "bundled:uppercase",
         PROCESSOR,
-        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\ntoken_env = \"TORVYN_TEST_NATS_TOKEN\"",
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true\ntoken_env = \"TORVYN_TEST_NATS_TOKEN\"",
+        "work",
+        token,
+        token,
     );
     let payloads: Vec<String> = (0..10).map(|i| format!("t{i}")).collect();
     rt.block_on(publish(&js, "in", &payloads));
@@ -853,23 +908,15 @@ fn run_with_dead_letters(
     payloads: &[String],
     args: &[&str],
 ) -> DeadLetterRun {
-    let server = Server::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let js = rt.block_on(context(&server.url(), None));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &server.url(),
-        component,
-        PROCESSOR,
-        &format!(
-            "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\n\
-             max_deliver = {max_deliver}\nnak_delay_ms = 100\ndead_letter = \"dead\""
-        ),
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
-    );
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let retries =
+        format!("max_deliver = {max_deliver}\nnak_delay_ms = 100\ndead_letter = \"dead\"");
+    let flow = in_out_flow(&dir, &server, component, PROCESSOR, "work", &retries, "");
     rt.block_on(publish(&js, "in", payloads));
     let mut args = args.to_vec();
     args.extend(["--idle-timeout", "2"]);
@@ -1034,19 +1081,20 @@ fn a_message_over_the_limits_is_dead_lettered_with_the_limit_named() {
 /// stores none of them again and says so (100 duplicates in the report).
 #[test]
 fn redelivered_inputs_store_no_output_twice() {
-    let server = Server::start(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let rt = runtime();
-    let js = rt.block_on(context(&server.url(), None));
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let flow = nats_flow(
-        dir.path(),
-        "flow.toml",
-        &server.url(),
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let flow = in_out_flow(
+        &dir,
+        &server,
         "bundled:uppercase",
         PROCESSOR,
-        "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true",
-        "stream = \"OUT\"\nsubject = \"out\"\ncreate = true",
+        "work",
+        "",
+        "",
     );
     let payloads: Vec<String> = (0..100).map(|i| format!("d{i}")).collect();
     rt.block_on(publish(&js, "in", &payloads));

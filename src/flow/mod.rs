@@ -11,7 +11,8 @@
 //! - a **processor**'s `emit` goes on, `drop` is counted;
 //! - a **filter**'s `false` drops the element (counted), `true` passes it;
 //! - a **router**'s ports each send the element down the edges leaving
-//!   that port (a port no edge leaves is an error naming it);
+//!   that port (a port no edge leaves is an error naming it; a port named
+//!   twice in one answer gets the element once);
 //! - an **aggregator**'s `ingest` may emit; at the end of the stream its
 //!   `flush` emits the rest, in order, downstream;
 //! - a **sink**'s `pause` is passed to every source upstream of it (and
@@ -611,7 +612,6 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 if ports.is_empty() {
                     stage.report.dropped += 1;
                 }
-                stage.report.elements_out += ports.len() as u64;
                 let outputs = &self.plan.outputs[node];
                 if let Some(unknown) = ports
                     .iter()
@@ -629,7 +629,18 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                         ),
                     });
                 }
-                for port in ports.iter().rev() {
+                // A port named twice in one answer gets the element once:
+                // an answer can make the host deliver at most once per edge,
+                // however long the list a guest returns (the ports are known
+                // by now, so this costs at most ports × edges comparisons).
+                let mut distinct: Vec<&String> = Vec::with_capacity(outputs.len());
+                for port in &ports {
+                    if !distinct.contains(&port) {
+                        distinct.push(port);
+                    }
+                }
+                stage.report.elements_out += distinct.len() as u64;
+                for port in distinct.into_iter().rev() {
                     self.push_targets(work, node, Some(port), element.clone());
                 }
             }
