@@ -198,5 +198,26 @@ impl Error {
     }
 }
 
+/// The client's own error behind an [`Error::Connector`].
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// An [`Error::Connector`] of node `node` (a `kind` connector), with the
+    /// client's error as its source when there is one.
+    pub(crate) fn connector(
+        node: &str,
+        kind: &str,
+        detail: impl Into<String>,
+        source: Option<Cause>,
+    ) -> Error {
+        Error::Connector {
+            node: node.to_string(),
+            kind: kind.to_string(),
+            detail: detail.into(),
+            source,
+        }
+    }
+}
+
 /// The library's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

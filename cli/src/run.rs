@@ -110,12 +110,6 @@ fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
             worker_threads: file.worker_threads,
         });
     }
-    if args.partition.is_some() || args.metrics.is_some() || args.idle_timeout.is_some() {
-        return Err(CliError::Usage(
-            "--partition, --metrics and --idle-timeout are for flow files with connector nodes"
-                .into(),
-        ));
-    }
     let (Some(source), Some(sink)) = (&args.source, &args.sink) else {
         return Err(CliError::Usage(
             "give a flow file, or at least --source and --sink".into(),

@@ -161,12 +161,7 @@ impl<W: AsyncWrite + Unpin + Send> SinkConnector for LineSink<W> {
 }
 
 fn io_error(node: &str, kind: &str, detail: String, error: std::io::Error) -> Error {
-    Error::Connector {
-        node: node.to_string(),
-        kind: kind.to_string(),
-        detail,
-        source: Some(Box::new(error)),
-    }
+    Error::connector(node, kind, detail, Some(Box::new(error)))
 }
 
 fn content_type(settings: &Settings<'_>) -> String {

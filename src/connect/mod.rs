@@ -96,12 +96,8 @@ impl<'a> Settings<'a> {
             .get(key)
             .map(|line| format!(" (line {line})"))
             .unwrap_or_default();
-        Error::Connector {
-            node: self.node.to_string(),
-            kind: self.spec.kind.clone(),
-            detail: format!("setting `{key}`{line}: {detail}"),
-            source: None,
-        }
+        let detail = format!("setting `{key}`{line}: {detail}");
+        Error::connector(self.node, &self.spec.kind, detail, None)
     }
 
     /// The text of `key`, if set.
@@ -111,11 +107,9 @@ impl<'a> Settings<'a> {
 
     /// The text of `key`, which must be set.
     pub fn required(&self, key: &str) -> Result<&'a str> {
-        self.get(key).ok_or_else(|| Error::Connector {
-            node: self.node.to_string(),
-            kind: self.spec.kind.clone(),
-            detail: format!("missing setting `{key}`"),
-            source: None,
+        self.get(key).ok_or_else(|| {
+            let detail = format!("missing setting `{key}`");
+            Error::connector(self.node, &self.spec.kind, detail, None)
         })
     }
 
@@ -332,12 +326,7 @@ impl Connectors {
     /// play `role`, every setting known.
     pub fn check(&self, node: &str, role: Interface, spec: &ConnectorSpec) -> Result<()> {
         let factory = self.factory(node, spec)?;
-        let error = |detail: String| Error::Connector {
-            node: node.to_string(),
-            kind: spec.kind.clone(),
-            detail,
-            source: None,
-        };
+        let error = |detail: String| Error::connector(node, &spec.kind, detail, None);
         if !factory.roles().contains(&role) {
             return Err(error(format!(
                 "a `{}` connector cannot be a {} (it can be: {})",
@@ -383,14 +372,12 @@ impl Connectors {
     }
 
     fn factory(&self, node: &str, spec: &ConnectorSpec) -> Result<&Arc<dyn ConnectorFactory>> {
-        self.kinds.get(&spec.kind).ok_or_else(|| Error::Connector {
-            node: node.to_string(),
-            kind: spec.kind.clone(),
-            detail: format!(
+        self.kinds.get(&spec.kind).ok_or_else(|| {
+            let detail = format!(
                 "no connector of this kind (known: {})",
                 self.kinds().join(", ")
-            ),
-            source: None,
+            );
+            Error::connector(node, &spec.kind, detail, None)
         })
     }
 }

@@ -48,7 +48,7 @@ use super::{
     Connector, ConnectorFactory, ConnectorStats, Failed, Fetched, Input, Settings, SinkConnector,
     SourceConnector,
 };
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 use crate::interfaces::Interface;
 use crate::invoker::Element;
 
@@ -137,17 +137,9 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
-fn failure(
-    settings: &Settings<'_>,
-    detail: String,
-    source: impl std::error::Error + Send + Sync + 'static,
-) -> Error {
-    Error::Connector {
-        node: settings.node.to_string(),
-        kind: "nats".into(),
-        detail,
-        source: Some(Box::new(source)),
-    }
+/// An error of the `nats` node `node`, the client's error kept as its source.
+fn nats_error(node: &str, detail: String, source: impl Into<Cause>) -> Error {
+    Error::connector(node, "nats", detail, Some(source.into()))
 }
 
 /// Connects with the node's URL and credentials. An unreachable server is
@@ -186,7 +178,7 @@ async fn connect(settings: &Settings<'_>) -> Result<(async_nats::Client, String)
     let client = options
         .connect(url)
         .await
-        .map_err(|e| failure(settings, format!("cannot connect to {shown}"), e))?;
+        .map_err(|e| nats_error(settings.node, format!("cannot connect to {shown}"), e))?;
     Ok((client, shown))
 }
 
@@ -205,8 +197,8 @@ async fn stream_of(
     let found = js.get_stream(name).await;
     match found {
         Ok(stream) => Ok(stream),
-        Err(error) if !settings.flag("create", false)? => Err(failure(
-            settings,
+        Err(error) if !settings.flag("create", false)? => Err(nats_error(
+            settings.node,
             format!("stream `{name}` not found on {url} (set `create = true` to create it)"),
             error,
         )),
@@ -233,8 +225,8 @@ async fn stream_of(
                 ..Default::default()
             };
             js.get_or_create_stream(config).await.map_err(|e| {
-                failure(
-                    settings,
+                nats_error(
+                    settings.node,
                     format!("cannot create stream `{name}` on {url}"),
                     e,
                 )
@@ -304,15 +296,14 @@ impl NatsSource {
                 consumer
             }
             Err(error) if !settings.flag("create", false)? => {
-                return Err(Error::Connector {
-                    node: settings.node.to_string(),
-                    kind: "nats".into(),
-                    detail: format!(
+                return Err(nats_error(
+                    settings.node,
+                    format!(
                         "consumer `{consumer_name}` of stream `{stream_name}` not found on {url} \
                          (set `create = true` to create it)"
                     ),
-                    source: Some(error),
-                })
+                    error,
+                ))
             }
             Err(_) => stream
                 .create_consumer(pull::Config {
@@ -326,8 +317,8 @@ impl NatsSource {
                 })
                 .await
                 .map_err(|e| {
-                    failure(
-                        settings,
+                    nats_error(
+                        settings.node,
                         format!(
                             "cannot create consumer `{consumer_name}` of stream `{stream_name}` \
                              on {url}"
@@ -349,8 +340,8 @@ impl NatsSource {
                 })
                 .await
                 .map_err(|e| {
-                    failure(
-                        settings,
+                    nats_error(
+                        settings.node,
                         format!("cannot create dead-letter stream `{name}` on {url}"),
                         e,
                     )
@@ -463,19 +454,6 @@ impl NatsSource {
         inputs
     }
 
-    fn error(
-        &self,
-        detail: String,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Error {
-        Error::Connector {
-            node: self.node.clone(),
-            kind: "nats".into(),
-            detail,
-            source: Some(Box::new(source)),
-        }
-    }
-
     /// The server's count of pending and unacknowledged messages, read at
     /// most every 2 s (a request to the server).
     async fn refresh_info(&mut self) {
@@ -503,10 +481,13 @@ impl NatsSource {
     /// socket before the batch counts as settled (and before a stopping
     /// process exits).
     async fn flush(&mut self) -> Result<()> {
-        self.client
-            .flush()
-            .await
-            .map_err(|e| self.error(format!("cannot send acknowledgements to {}", self.url), e))
+        self.client.flush().await.map_err(|e| {
+            nats_error(
+                &self.node,
+                format!("cannot send acknowledgements to {}", self.url),
+                e,
+            )
+        })
     }
 
     async fn settle(&mut self, handle: u64, kind: AckKind) -> Result<()> {
@@ -518,27 +499,13 @@ impl NatsSource {
                 _ => "settle",
             };
             held.acker.ack_with(kind).await.map_err(|e| {
-                self.error(
-                    format!("cannot {label} message {} on {}", held.origin, self.url),
-                    IoError(e.to_string()),
-                )
+                let detail = format!("cannot {label} message {} on {}", held.origin, self.url);
+                nats_error(&self.node, detail, e)
             })?;
         }
         Ok(())
     }
 }
-
-/// A client error flattened to its text (async-nats' boxed errors are not `'static` typed).
-#[derive(Debug)]
-struct IoError(String);
-
-impl std::fmt::Display for IoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for IoError {}
 
 #[async_trait]
 impl SourceConnector for NatsSource {
@@ -596,13 +563,15 @@ impl SourceConnector for NatsSource {
                 .send_publish(subject.clone(), publish)
                 .await
                 .map_err(|e| {
-                    self.error(
+                    nats_error(
+                        &self.node,
                         format!("cannot dead-letter to `{subject}` on {}", self.url),
                         e,
                     )
                 })?;
             ack.await.map_err(|e| {
-                self.error(
+                nats_error(
+                    &self.node,
                     format!("cannot dead-letter to `{subject}` on {}", self.url),
                     e,
                 )
@@ -698,16 +667,12 @@ impl SinkConnector for NatsSink {
         // every flush after it.
         let limit = self.client.server_info().max_payload;
         if limit > 0 && element.payload.len() > limit {
-            return Err(Error::Connector {
-                node: self.node.clone(),
-                kind: "nats".into(),
-                detail: format!(
-                    "output of {} bytes is over the server's max_payload of {limit} bytes ({})",
-                    element.payload.len(),
-                    self.url
-                ),
-                source: None,
-            });
+            let detail = format!(
+                "output of {} bytes is over the server's max_payload of {limit} bytes ({})",
+                element.payload.len(),
+                self.url
+            );
+            return Err(Error::connector(&self.node, "nats", detail, None));
         }
         self.pending.push(Outgoing {
             payload: element.payload.clone(),
@@ -734,12 +699,8 @@ impl SinkConnector for NatsSink {
             match self.js.send_publish(self.subject.clone(), publish).await {
                 Ok(ack) => acks.push(async move { (index, ack.await) }),
                 Err(error) => {
-                    first_error = Some(Error::Connector {
-                        node: self.node.clone(),
-                        kind: "nats".into(),
-                        detail: format!("cannot publish to `{}` on {}", self.subject, self.url),
-                        source: Some(Box::new(error)),
-                    });
+                    let detail = format!("cannot publish to `{}` on {}", self.subject, self.url);
+                    first_error = Some(nats_error(&self.node, detail, error));
                     break;
                 }
             }
@@ -755,12 +716,8 @@ impl SinkConnector for NatsSink {
                     }
                 }
                 Err(error) => {
-                    first_error.get_or_insert(Error::Connector {
-                        node: self.node.clone(),
-                        kind: "nats".into(),
-                        detail: format!("no publish ack from `{}` on {}", self.subject, self.url),
-                        source: Some(Box::new(error)),
-                    });
+                    let detail = format!("no publish ack from `{}` on {}", self.subject, self.url);
+                    first_error.get_or_insert(nats_error(&self.node, detail, error));
                 }
             }
         }

@@ -396,7 +396,8 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                 {
                     break Stop::Idle;
                 }
-                self.keep_held().await?;
+                let held = self.tracking().held();
+                self.keep_held(held).await?;
                 if let Some(observe) = &mut options.on_batch {
                     // Idle too: the broker's counts (pending) stay current.
                     observe(&self.report(started.elapsed()), &self.connector_reports());
@@ -425,8 +426,8 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
             {
                 break Stop::Shutdown;
             }
-            self.ack_settled(&mut pending).await?;
-            self.keep_held().await?;
+            let held = self.ack_settled(&mut pending).await?;
+            self.keep_held(held).await?;
             if let Some(observe) = &mut options.on_batch {
                 observe(&self.report(started.elapsed()), &self.connector_reports());
             }
@@ -622,8 +623,9 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         Ok(true)
     }
 
-    /// Acknowledges every pending input no aggregator holds.
-    async fn ack_settled(&mut self, pending: &mut HashSet<InputKey>) -> Result<()> {
+    /// Acknowledges every pending input no aggregator holds; returns what
+    /// is still held.
+    async fn ack_settled(&mut self, pending: &mut HashSet<InputKey>) -> Result<BTreeSet<InputKey>> {
         let held = self.tracking().held();
         self.tracking().forget_settled(&held);
         let settled: Vec<InputKey> = pending
@@ -637,12 +639,11 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         for (source, handles) in by_source(settled) {
             self.source_connector(source)?.ack(&handles).await?;
         }
-        Ok(())
+        Ok(held)
     }
 
     /// Keeps what aggregators hold from being redelivered meanwhile.
-    async fn keep_held(&mut self) -> Result<()> {
-        let held = self.tracking().held();
+    async fn keep_held(&mut self, held: BTreeSet<InputKey>) -> Result<()> {
         for (source, handles) in by_source(held) {
             if let Ok(connector) = self.source_connector(source) {
                 connector.keep(&handles).await?;
