@@ -36,6 +36,8 @@ enum Event {
     Failed(u64, String),
     Kept(Vec<u64>),
     Released(Vec<u64>),
+    /// The run is over for the source.
+    Stopped,
 }
 
 type Log = Arc<Mutex<Vec<Event>>>;
@@ -46,6 +48,8 @@ type Stored = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 struct MemorySource {
     inputs: Vec<Vec<u8>>,
     next: usize,
+    /// Returns this many more inputs than asked for (a broken connector).
+    extra: usize,
     log: Log,
 }
 
@@ -55,7 +59,7 @@ impl SourceConnector for MemorySource {
         if self.next == self.inputs.len() {
             return Ok(Fetched::Ended);
         }
-        let end = (self.next + max).min(self.inputs.len());
+        let end = (self.next + max + self.extra).min(self.inputs.len());
         let inputs: Vec<Input> = (self.next..end)
             .map(|i| Input {
                 element: Element::new(0, "text/plain", self.inputs[i].clone()),
@@ -101,6 +105,11 @@ impl SourceConnector for MemorySource {
             .lock()
             .unwrap()
             .push(Event::Released(handles.to_vec()));
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> torvyn_engine::Result<()> {
+        self.log.lock().unwrap().push(Event::Stopped);
         Ok(())
     }
 }
@@ -152,7 +161,7 @@ struct Memory {
 #[async_trait]
 impl ConnectorFactory for Memory {
     fn keys(&self) -> &'static [&'static str] {
-        &["count", "failures"]
+        &["count", "failures", "extra"]
     }
 
     fn roles(&self) -> &'static [Interface] {
@@ -171,6 +180,7 @@ impl ConnectorFactory for Memory {
                     .map(|i| format!("item {i}").into_bytes())
                     .collect(),
                 next: 0,
+                extra: settings.parse("extra", 0)?,
                 log: self.log.clone(),
             })));
         }
@@ -294,6 +304,11 @@ fn an_input_is_acked_after_the_flush_that_stored_its_output() {
         );
     }
     // Batches of 4: acks come per batch, after its flush.
+    assert_eq!(
+        log.last(),
+        Some(&Event::Stopped),
+        "stopped once, last: {log:?}"
+    );
     let acks: Vec<&Event> = log
         .iter()
         .filter(|e| matches!(e, Event::Acked(_)))
@@ -421,7 +436,34 @@ fn a_shutdown_hands_back_what_an_aggregator_holds() {
     // held when the stop came: handed back, and no partial aggregate stored.
     assert_eq!(setup.stored.lock().unwrap().len(), 1);
     assert!(log.contains(&Event::Acked(vec![0, 1, 2, 3])), "{log:?}");
-    assert_eq!(log.last(), Some(&Event::Released(vec![4, 5])), "{log:?}");
+    assert_eq!(
+        log[log.len() - 2..],
+        [Event::Released(vec![4, 5]), Event::Stopped],
+        "handed back, then the source stopped: {log:?}"
+    );
+}
+
+/// A connector that returns more than it was asked for breaks the flow's
+/// limit if taken and loses inputs if dropped: the run ends with an error
+/// naming it, and nothing it returned is acknowledged.
+#[test]
+fn a_source_returning_more_than_asked_is_an_error_naming_it() {
+    let setup = setup(&torvyn_fixtures::uppercase_processor());
+    let mut spec = flow(10, Interface::Processor, "", 0);
+    spec.nodes[0]
+        .connector
+        .as_mut()
+        .unwrap()
+        .settings
+        .insert("extra".into(), "1".into());
+    let error = serve(&setup, spec, batches(4)).unwrap_err();
+    assert!(
+        matches!(&error, Error::Flow { flow, detail } if flow == "mem"
+            && detail == "source connector `input` returned 5 inputs when asked for at most 4"),
+        "{error:?}"
+    );
+    let log = setup.log.lock().unwrap().clone();
+    assert_eq!(log, [Event::Fetched(vec![0, 1, 2, 3, 4])], "nothing acked");
 }
 
 #[test]
@@ -442,6 +484,7 @@ fn a_sink_that_fails_to_flush_is_retried_before_anything_is_acked() {
                 "mem:2:output:0".into()
             ]),
             Event::Acked(vec![0, 1, 2]),
+            Event::Stopped,
         ]
     );
     let output = report.flow.node("output").unwrap();
@@ -485,7 +528,7 @@ fn connector_flows_are_refused_by_the_sync_entry_points_and_unknown_settings_nam
     assert_eq!(
         error.to_string(),
         "node `input` (memory connector): setting `cuont`: unknown for a `memory` connector \
-         (its settings: count, failures)"
+         (its settings: count, failures, extra)"
     );
     let mut spec = flow(3, Interface::Processor, "", 0);
     spec.nodes[0].connector.as_mut().unwrap().kind = "kafka".into();

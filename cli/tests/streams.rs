@@ -615,7 +615,10 @@ fn sigterm_hands_back_what_an_aggregator_holds() {
         "{:?}",
         started.elapsed()
     );
-    assert!(stdout.contains("elements: 100 in, 1 delivered"), "{stdout}");
+    assert!(
+        stdout.contains("elements: 100 in, 1 delivered"),
+        "{stdout}\n{stderr}"
+    );
     let stored = rt.block_on(read_stream(&js, "OUT"));
     assert_eq!(stored.len(), 1, "one aggregate at the end of the stream");
     let mut chunks: Vec<String> = stored[0]
@@ -628,6 +631,84 @@ fn sigterm_hands_back_what_an_aggregator_holds() {
     assert_eq!(chunks, inputs, "every held input aggregated exactly once");
     let info = rt.block_on(consumer_info(&js, "IN", "agg"));
     assert_eq!((info.num_ack_pending, info.num_pending), (0, 0));
+}
+
+/// What a shutdown does to an idle worker: its fetch, waiting on an open
+/// pull request, is dropped, and a message arrives for that request. The
+/// source's `stop` receives it and hands it back, so the next worker gets it
+/// at once, not after the consumer's ack wait (30 s): it is the message a
+/// stopped aggregator worker would otherwise leave behind.
+#[test]
+fn a_fetch_dropped_at_a_stop_loses_nothing() {
+    use torvyn_engine::connect::{Connector, ConnectorSpec, Connectors, Fetched, SourceConnector};
+    use torvyn_engine::Interface;
+
+    let Setup {
+        server,
+        dir: _dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let open = |fetch_wait_ms: &str| {
+        let spec = ConnectorSpec::new(
+            "nats",
+            [
+                ("url", server.url()),
+                ("stream", "IN".into()),
+                ("subject", "in".into()),
+                ("consumer", "drop".into()),
+                ("create", "true".into()),
+                ("fetch_wait_ms", fetch_wait_ms.into()),
+            ],
+        );
+        async move {
+            match Connectors::builtin()
+                .open("input", Interface::Source, &spec)
+                .await
+                .expect("source opened")
+            {
+                Connector::Source(source) => source,
+                Connector::Sink(_) => panic!("a source was asked for"),
+            }
+        }
+    };
+    rt.block_on(async {
+        let mut first: Box<dyn SourceConnector> = open("3000").await;
+        // The stream is empty: the fetch waits on a pull the server holds
+        // for 3 s, and is given up after 300 ms, as at a shutdown.
+        let dropped = tokio::time::timeout(Duration::from_millis(300), first.fetch(10)).await;
+        assert!(dropped.is_err(), "nothing to fetch yet: {dropped:?}");
+        publish(&js, "in", &["late".to_string()]).await;
+        until(
+            "the message delivered to the open pull",
+            Duration::from_secs(2),
+            || async {
+                try_consumer_info(&js, "IN", "drop")
+                    .await
+                    .is_some_and(|info| info.num_ack_pending == 1)
+            },
+        )
+        .await;
+        first.stop().await.expect("stopped");
+        drop(first);
+
+        let mut second = open("200").await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut got = Vec::new();
+        while got.is_empty() && Instant::now() < deadline {
+            if let Fetched::Inputs(inputs) = second.fetch(10).await.expect("fetched") {
+                got = inputs;
+            }
+        }
+        let payloads: Vec<&[u8]> = got.iter().map(|input| &input.element.payload[..]).collect();
+        assert_eq!(
+            payloads,
+            [&b"late"[..]],
+            "handed back, not left to the ack wait"
+        );
+        let handles: Vec<u64> = got.iter().map(|input| input.handle).collect();
+        second.ack(&handles).await.expect("acked");
+    });
 }
 
 /// Keyed state: each worker bound to one partition subject

@@ -37,17 +37,21 @@ struct LineSource<R> {
     lines: u64,
     acked: u64,
     ended: bool,
+    /// The line being read and the lines read and not yet returned: kept
+    /// here so that a fetch dropped at a shutdown loses none of them.
+    partial: Vec<u8>,
+    taken: Vec<Input>,
 }
 
 impl<R: AsyncRead + Unpin + Send> LineSource<R> {
     async fn next_line(&mut self) -> Result<Option<Bytes>> {
-        let mut line = Vec::new();
-        let read = self
-            .reader
-            .read_until(b'\n', &mut line)
+        // (`read_until` appends what it read before being dropped.)
+        self.reader
+            .read_until(b'\n', &mut self.partial)
             .await
             .map_err(|e| io_error(&self.node, "line", format!("cannot read {}", self.name), e))?;
-        if read == 0 {
+        let mut line = std::mem::take(&mut self.partial);
+        if line.is_empty() {
             return Ok(None);
         }
         if line.last() == Some(&b'\n') {
@@ -66,11 +70,11 @@ impl<R: AsyncRead + Unpin + Send> SourceConnector for LineSource<R> {
         if self.ended {
             return Ok(Fetched::Ended);
         }
-        let mut inputs = Vec::new();
+        let max = max.max(1);
         // Wait for the first line; take more only while they are buffered,
         // so an interactive stdin is not held back until a batch fills.
-        while inputs.len() < max.max(1) {
-            if !inputs.is_empty() && self.reader.buffer().is_empty() {
+        while self.taken.len() < max {
+            if !self.taken.is_empty() && self.reader.buffer().is_empty() {
                 break;
             }
             match self.next_line().await? {
@@ -80,7 +84,7 @@ impl<R: AsyncRead + Unpin + Send> SourceConnector for LineSource<R> {
                 }
                 Some(payload) => {
                     self.lines += 1;
-                    inputs.push(Input {
+                    self.taken.push(Input {
                         element: Element::new(0, self.content_type.clone(), payload),
                         handle: self.lines,
                         origin: format!("{}:{}", self.name, self.lines),
@@ -88,10 +92,10 @@ impl<R: AsyncRead + Unpin + Send> SourceConnector for LineSource<R> {
                 }
             }
         }
-        Ok(if inputs.is_empty() {
+        Ok(if self.taken.is_empty() {
             Fetched::Ended
         } else {
-            Fetched::Inputs(inputs)
+            Fetched::Inputs(std::mem::take(&mut self.taken))
         })
     }
 
@@ -199,6 +203,8 @@ impl ConnectorFactory for StdinFactory {
             lines: 0,
             acked: 0,
             ended: false,
+            partial: Vec::new(),
+            taken: Vec::new(),
         })))
     }
 }
@@ -257,6 +263,8 @@ impl ConnectorFactory for FileFactory {
                 lines: 0,
                 acked: 0,
                 ended: false,
+                partial: Vec::new(),
+                taken: Vec::new(),
             })));
         }
         let append = settings.flag("append", false)?;

@@ -192,9 +192,11 @@ pub struct ConnectorStats {
 ///
 /// The driver drops a pending [`fetch`](SourceConnector::fetch) when a
 /// shutdown is asked for (a source waiting on stdin or an idle broker must
-/// not hold it): what it had taken and not returned must come back by
-/// itself (a NATS message delivered to a dropped fetch is redelivered after
-/// its ack wait). Every other call runs to its end.
+/// not hold it). A dropped fetch must lose nothing: what it had taken and
+/// not returned is returned by the next fetch, or handed back by
+/// [`stop`](SourceConnector::stop) (the built-in connectors keep requests
+/// in flight and inputs taken in `self`, never in the fetch's future).
+/// Every other call runs to its end.
 #[async_trait]
 pub trait SourceConnector: Send {
     /// Up to `max` inputs. Waits a short while (the connector's own fetch
@@ -221,6 +223,13 @@ pub trait SourceConnector: Send {
     /// Hand these inputs back unprocessed (at shutdown): they will be
     /// delivered again, here or to another worker.
     async fn release(&mut self, handles: &[u64]) -> Result<()>;
+
+    /// The run is over (after the last [`release`](SourceConnector::release)
+    /// or [`ack`](SourceConnector::ack)): hand back whatever a dropped fetch
+    /// had taken and no fetch returned, and end any request still open.
+    async fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
 
     /// Its counters.
     fn stats(&self) -> ConnectorStats {

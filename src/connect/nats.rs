@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 
 use super::{
@@ -260,9 +261,26 @@ pub struct NatsSource {
     dead_letter: Option<String>,
     content_type: String,
     held: HashMap<u64, Held>,
+    /// The pull request in flight. It lives here, not in `fetch`, so that a
+    /// fetch the driver drops at shutdown leaves it to be finished (by the
+    /// next fetch or by `stop`) instead of losing what it brings.
+    pull: Option<Pull>,
+    /// Received (and held), not yet returned by a fetch.
+    taken: Vec<Input>,
     stats: ConnectorStats,
     info_read: Option<Instant>,
     outage_logged: bool,
+}
+
+/// One pull request of a [`NatsSource`].
+enum Pull {
+    /// Being sent; `true`: the server holds it up to `fetch_wait`.
+    Opening(
+        BoxFuture<'static, std::result::Result<pull::Batch, pull::BatchError>>,
+        bool,
+    ),
+    /// Sent: its messages arrive until the server ends it.
+    Open(Box<pull::Batch>),
 }
 
 impl NatsSource {
@@ -370,6 +388,8 @@ impl NatsSource {
                 .to_string(),
             consumer,
             held: HashMap::new(),
+            pull: None,
+            taken: Vec::new(),
             stats: ConnectorStats::default(),
             info_read: None,
             outage_logged: false,
@@ -378,80 +398,101 @@ impl NatsSource {
 
     /// One pull request for up to `count` messages: `wait` asks the server
     /// to hold it until they arrive or `fetch_wait` passes; otherwise it
-    /// answers at once with what it has. A broker away: nothing (logged once).
-    async fn pull(&mut self, count: usize, wait: bool) -> Vec<Input> {
-        let batch = if wait {
-            self.consumer
-                .batch()
-                .max_messages(count)
-                .expires(self.fetch_wait)
-                .messages()
-                .await
-        } else {
-            self.consumer.fetch().max_messages(count).messages().await
-        };
-        let mut batch = match batch {
-            Ok(batch) => batch,
-            Err(error) => {
-                self.outage("fetch", &error);
-                if wait {
-                    tokio::time::sleep(self.fetch_wait).await;
-                }
-                return Vec::new();
+    /// answers at once with what it has.
+    fn request(&mut self, count: usize, wait: bool) {
+        let consumer = self.consumer.clone();
+        let fetch_wait = self.fetch_wait;
+        let opening: BoxFuture<'static, _> = Box::pin(async move {
+            if wait {
+                consumer
+                    .batch()
+                    .max_messages(count)
+                    .expires(fetch_wait)
+                    .messages()
+                    .await
+            } else {
+                consumer.fetch().max_messages(count).messages().await
             }
-        };
-        let mut inputs = Vec::new();
-        while let Some(message) = batch.next().await {
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => {
-                    self.outage("fetch", &error);
-                    break;
-                }
-            };
-            let (sequence, delivered) = match message.info() {
-                Ok(info) => (info.stream_sequence, info.delivered),
-                Err(error) => {
-                    tracing::warn!(node = %self.node, %error, "message without JetStream metadata skipped");
-                    continue;
-                }
-            };
-            let (message, acker) = message.split();
-            if delivered > 1 {
-                self.stats.redeliveries += 1;
-            }
-            if let Some(held) = self.held.get_mut(&sequence) {
-                // Still held here (an aggregator has it): the server gave up
-                // waiting. Keep the newest delivery's acker, process it once.
-                held.acker = acker;
-                held.delivered = delivered;
-                held.kept = Instant::now();
-                continue;
-            }
-            let content_type = message
-                .headers
-                .as_ref()
-                .and_then(|headers| headers.get("Content-Type"))
-                .map(|value| value.as_str().to_string())
-                .unwrap_or_else(|| self.content_type.clone());
-            let origin = format!("{}:{sequence}", self.stream);
-            self.held.insert(
-                sequence,
-                Held {
-                    acker,
-                    payload: message.payload.clone(),
-                    origin: origin.clone(),
-                    delivered,
-                    kept: Instant::now(),
+        });
+        self.pull = Some(Pull::Opening(opening, wait));
+    }
+
+    /// Everything the pull in flight brings, into `taken`, until the server
+    /// ends it. Cancel safe: every await is on state kept in `self`. A
+    /// broker away: nothing (logged once).
+    async fn receive(&mut self) {
+        while let Some(pull) = &mut self.pull {
+            let (error, wait) = match pull {
+                Pull::Opening(opening, wait) => match opening.as_mut().await {
+                    Ok(batch) => {
+                        *pull = Pull::Open(Box::new(batch));
+                        continue;
+                    }
+                    Err(error) => (error.to_string(), *wait),
                 },
-            );
-            inputs.push(Input {
-                element: Element::new(0, content_type, message.payload),
-                handle: sequence,
-                origin,
-            });
+                Pull::Open(batch) => match batch.next().await {
+                    Some(Ok(message)) => {
+                        self.take(message);
+                        continue;
+                    }
+                    Some(Err(error)) => (error.to_string(), false),
+                    None => {
+                        self.pull = None;
+                        continue;
+                    }
+                },
+            };
+            self.pull = None;
+            self.outage("fetch", &error);
+            if wait {
+                tokio::time::sleep(self.fetch_wait).await;
+            }
         }
-        inputs
+    }
+
+    /// A message received: held until settled, and taken for the next fetch.
+    fn take(&mut self, message: jetstream::Message) {
+        let (sequence, delivered) = match message.info() {
+            Ok(info) => (info.stream_sequence, info.delivered),
+            Err(error) => {
+                tracing::warn!(node = %self.node, %error, "message without JetStream metadata skipped");
+                return;
+            }
+        };
+        let (message, acker) = message.split();
+        if delivered > 1 {
+            self.stats.redeliveries += 1;
+        }
+        if let Some(held) = self.held.get_mut(&sequence) {
+            // Still held here (an aggregator has it): the server gave up
+            // waiting. Keep the newest delivery's acker, process it once.
+            held.acker = acker;
+            held.delivered = delivered;
+            held.kept = Instant::now();
+            return;
+        }
+        let content_type = message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get("Content-Type"))
+            .map(|value| value.as_str().to_string())
+            .unwrap_or_else(|| self.content_type.clone());
+        let origin = format!("{}:{sequence}", self.stream);
+        self.held.insert(
+            sequence,
+            Held {
+                acker,
+                payload: message.payload.clone(),
+                origin: origin.clone(),
+                delivered,
+                kept: Instant::now(),
+            },
+        );
+        self.taken.push(Input {
+            element: Element::new(0, content_type, message.payload),
+            handle: sequence,
+            origin,
+        });
     }
 
     /// The server's count of pending and unacknowledged messages, read at
@@ -510,23 +551,28 @@ impl NatsSource {
 #[async_trait]
 impl SourceConnector for NatsSource {
     async fn fetch(&mut self, max: usize) -> Result<Fetched> {
-        self.refresh_info().await;
         let max = max.min(self.batch).max(1);
-        // What is there now, without waiting; when nothing is, wait (up to
-        // `fetch_wait`) for one message only: a waiting request for a whole
-        // batch would hold a partial batch until it expires.
-        let mut inputs = self.pull(max, false).await;
-        if inputs.is_empty() {
-            inputs = self.pull(1, true).await;
+        // A fetch dropped at a shutdown may have left a pull in flight and
+        // messages taken: those come first.
+        if self.pull.is_none() && self.taken.is_empty() {
+            self.refresh_info().await;
+            // What is there now, without waiting.
+            self.request(max, false);
         }
-        if !inputs.is_empty() {
-            self.outage_logged = false;
+        self.receive().await;
+        if self.taken.is_empty() {
+            // Nothing: wait (up to `fetch_wait`) for one message only; a
+            // waiting request for a whole batch would hold a partial batch
+            // until it expires.
+            self.request(1, true);
+            self.receive().await;
         }
-        Ok(if inputs.is_empty() {
-            Fetched::Idle
-        } else {
-            Fetched::Inputs(inputs)
-        })
+        if self.taken.is_empty() {
+            return Ok(Fetched::Idle);
+        }
+        self.outage_logged = false;
+        let rest = self.taken.split_off(max.min(self.taken.len()));
+        Ok(Fetched::Inputs(std::mem::replace(&mut self.taken, rest)))
     }
 
     async fn ack(&mut self, handles: &[u64]) -> Result<()> {
@@ -610,6 +656,22 @@ impl SourceConnector for NatsSource {
             self.settle(handle, AckKind::Nak(Some(delay))).await?;
         }
         self.flush().await
+    }
+
+    async fn stop(&mut self) -> Result<()> {
+        // A pull a dropped fetch left open ends within `fetch_wait` (the
+        // server answers it); what it brought, and what was taken and never
+        // returned, goes back.
+        let fetch_wait = self.fetch_wait;
+        if self.pull.is_some()
+            && tokio::time::timeout(fetch_wait + Duration::from_secs(1), self.receive())
+                .await
+                .is_err()
+        {
+            tracing::warn!(node = %self.node, "a pull request did not end in time at the stop");
+        }
+        let handles: Vec<u64> = self.taken.drain(..).map(|input| input.handle).collect();
+        self.release(&handles).await
     }
 
     fn stats(&self) -> ConnectorStats {

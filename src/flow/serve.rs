@@ -376,7 +376,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         // Connector inputs taken and not yet settled.
         let mut pending: HashSet<InputKey> = HashSet::new();
         let mut last_input = Instant::now();
-        let stop = loop {
+        let mut stop = loop {
             if stop_requested(&options.shutdown) {
                 break Stop::Shutdown;
             }
@@ -446,9 +446,16 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                 for (source, handles) in by_source(pending) {
                     self.source_connector(source)?.release(&handles).await?;
                 }
-                return Ok(Stop::Shutdown);
+                stop = Stop::Shutdown;
+            } else {
+                self.ack_settled(&mut pending).await?;
             }
-            self.ack_settled(&mut pending).await?;
+        }
+        // A fetch dropped at the shutdown may have taken inputs no batch saw.
+        for &source in &sources {
+            if let Ok(connector) = self.source_connector(source) {
+                connector.stop().await?;
+            }
         }
         if let Some(observe) = &mut options.on_batch {
             observe(&self.report(started.elapsed()), &self.connector_reports());
@@ -478,8 +485,19 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
             };
             match &mut *stage.slot {
                 Slot::Source(connector) => match fetch_or_stop(connector, want, shutdown).await? {
+                    Fetched::Inputs(fetched) if fetched.len() > want => {
+                        // More than asked for: taking them would pass the
+                        // flow's limit, dropping them would lose them.
+                        return Err(Error::Flow {
+                            flow: flow.name.clone(),
+                            detail: format!(
+                                "source connector `{name}` returned {} inputs when asked for at most {want}",
+                                fetched.len()
+                            ),
+                        });
+                    }
                     Fetched::Inputs(fetched) => {
-                        for input in fetched.into_iter().take(want) {
+                        for input in fetched {
                             let mut element = input.element;
                             element.meta.sequence = stage.report.elements_in;
                             element.meta.timestamp_ns = now_ns();
