@@ -312,6 +312,12 @@ impl WasmtimeEngine {
             }
             None => {
                 self.count(|s| s.compiled += 1);
+                if let Some(detail) = not_webassembly(bytes) {
+                    return Err(Error::Compile {
+                        component: name.to_string(),
+                        detail,
+                    });
+                }
                 let component =
                     Component::new(&self.engine, bytes).map_err(|e| Error::Compile {
                         component: name.to_string(),
@@ -554,4 +560,29 @@ fn plan_dynamic(
         plans.push(plan);
     }
     Ok(plans)
+}
+
+/// What `bytes` are not, when they are neither binary WebAssembly nor text
+/// (WAT): said in one line. (The parser's own error for a wrong magic
+/// number lists the expected and found bytes one per line.)
+fn not_webassembly(bytes: &[u8]) -> Option<String> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.starts_with(MAGIC) || std::str::from_utf8(bytes).is_ok_and(|text| !text.is_empty()) {
+        return None;
+    }
+    if bytes.is_empty() {
+        return Some("not a WebAssembly file: it is empty".into());
+    }
+    let hex = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    Some(format!(
+        "not a WebAssembly file: it starts with {}, WebAssembly with {} (`\\0asm`)",
+        hex(&bytes[..bytes.len().min(4)]),
+        hex(MAGIC)
+    ))
 }

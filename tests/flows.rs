@@ -193,6 +193,57 @@ fn the_async_driver_gives_the_same_results_and_queues_backpressure() {
     });
 }
 
+/// `limit(N)` counts elements, not pulls: with one of two sources
+/// exhausted early, the other fills the count, on both drivers.
+#[test]
+fn a_limit_counts_elements_not_the_pull_that_finds_a_source_exhausted() {
+    let engine = engine();
+    let components = components(&engine);
+    let two_sources = || {
+        spec(
+            vec![
+                node("short", "source", Interface::Source, "3"),
+                node("long", "source", Interface::Source, "100"),
+                node("out", "sink", Interface::Sink, ""),
+            ],
+            vec![
+                edge("short", "output", "out"),
+                edge("long", "output", "out"),
+            ],
+        )
+    };
+    let mut flow = Flow::instantiate(&engine, two_sources(), &components)
+        .unwrap()
+        .limit(10);
+    let seen = run_collecting(&mut flow).unwrap();
+    let payloads: Vec<&str> = seen.iter().map(|(_, p)| p.as_str()).collect();
+    // Taken in turn: three from each, then `long` alone.
+    assert_eq!(
+        payloads,
+        [
+            "element 0",
+            "element 0",
+            "element 1",
+            "element 1",
+            "element 2",
+            "element 2",
+            "element 3",
+            "element 4",
+            "element 5",
+            "element 6"
+        ]
+    );
+    let report = common::runtime(1).block_on(async {
+        let mut flow = Flow::instantiate_async(&engine, two_sources(), &components)
+            .await
+            .unwrap()
+            .limit(10);
+        flow.run_async(|_, _| {}).await.unwrap()
+    });
+    assert_eq!(report.delivered(), 10, "async driver");
+    assert_eq!(report.node("long").unwrap().elements_out, 7);
+}
+
 #[test]
 fn a_router_fans_out_to_every_edge_of_its_ports() {
     let engine = engine();

@@ -23,6 +23,14 @@ pub enum CliError {
     Runtime(String),
     /// The command line asks for something impossible (exit code 2).
     Usage(String),
+    /// A component file was read but is no component the engine can
+    /// compile (exit code 1): named by the path the user gave.
+    Component {
+        /// The path or `bundled:<name>` as given.
+        file: String,
+        /// The engine's error.
+        error: torvyn_engine::Error,
+    },
 }
 
 impl CliError {
@@ -31,7 +39,10 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Load(_) => 3,
-            CliError::Engine(_) | CliError::Output(_) | CliError::Runtime(_) => 1,
+            CliError::Engine(_)
+            | CliError::Component { .. }
+            | CliError::Output(_)
+            | CliError::Runtime(_) => 1,
             CliError::Usage(_) => 2,
         }
     }
@@ -42,6 +53,7 @@ impl std::fmt::Display for CliError {
         match self {
             CliError::Load(e) => e.fmt(f),
             CliError::Engine(e) => e.fmt(f),
+            CliError::Component { file, error } => write!(f, "{file}: {error}"),
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
             CliError::Runtime(e) | CliError::Usage(e) => f.write_str(e),
         }
@@ -52,7 +64,9 @@ impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CliError::Load(e) => e.source(),
-            CliError::Engine(e) => std::error::Error::source(e),
+            CliError::Engine(e) | CliError::Component { error: e, .. } => {
+                std::error::Error::source(e)
+            }
             CliError::Output(e) => e.source(),
             CliError::Runtime(_) | CliError::Usage(_) => None,
         }
@@ -104,7 +118,23 @@ pub(crate) fn engine_with(
 
 pub(crate) fn compile(engine: &WasmtimeEngine, spec: &str) -> Result<CompiledComponent, CliError> {
     let (name, bytes) = bundled::load(spec)?;
-    Ok(engine.compile(&name, &bytes)?)
+    compile_file(engine, &name, spec, &bytes)
+}
+
+/// Compiles the bytes read from `file` as component `name`; an error names
+/// the file as the user gave it.
+pub(crate) fn compile_file(
+    engine: &WasmtimeEngine,
+    name: &str,
+    file: &str,
+    bytes: &[u8],
+) -> Result<CompiledComponent, CliError> {
+    engine
+        .compile(name, bytes)
+        .map_err(|error| CliError::Component {
+            file: file.to_string(),
+            error,
+        })
 }
 
 /// The contract world whose exports are exactly `interfaces`, if any.

@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use torvyn_engine::flow::file::FlowFile;
 use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
 use torvyn_engine::{
-    CompiledComponent, Element, EngineConfig, Flow, FlowReport, FlowSpec, Interface, WasmEngine,
-    WasmtimeEngine,
+    CompiledComponent, Element, EngineConfig, Flow, FlowReport, FlowSpec, Interface, WasmtimeEngine,
 };
 
 use crate::bundled;
@@ -210,7 +209,7 @@ fn compile_all(
         let (_, bytes) = bundled::load(location)?;
         compiled.insert(
             node.component.clone(),
-            engine.compile(&node.component, &bytes)?,
+            crate::commands::compile_file(engine, &node.component, location, &bytes)?,
         );
     }
     Ok(compiled)
@@ -391,8 +390,13 @@ fn run_copies(
     let reports = runtime.block_on(async {
         let mut flows = tokio::task::JoinSet::new();
         for copy in 0..args.flows {
-            let (engine, spec, components, count) =
-                (engine.clone(), spec.clone(), components.clone(), args.count);
+            let (engine, spec, components, count, print) = (
+                engine.clone(),
+                spec.clone(),
+                components.clone(),
+                args.count,
+                args.print,
+            );
             flows.spawn(async move {
                 let report = async {
                     let mut flow = Flow::instantiate_async(&*engine, spec, &components).await?;
@@ -400,10 +404,16 @@ fn run_copies(
                         flow = flow.limit(count);
                     }
                     let mut bytes = 0u64;
+                    let mut printed = Vec::new();
                     let report = flow
-                        .run_async(|_, element| bytes += element.payload.len() as u64)
+                        .run_async(|sink, element| {
+                            bytes += element.payload.len() as u64;
+                            if print {
+                                printed.push(format!("flow {copy} {}", describe(sink, element)));
+                            }
+                        })
                         .await?;
-                    Ok::<_, torvyn_engine::Error>((report, bytes))
+                    Ok::<_, torvyn_engine::Error>((report, bytes, printed))
                 }
                 .await;
                 (copy, report)
@@ -418,9 +428,18 @@ fn run_copies(
         Ok::<_, CliError>(reports)
     })?;
     let elapsed = started.elapsed();
+    let reports = reports
+        .into_iter()
+        .map(|(copy, report)| report.map(|report| (copy, report)))
+        .collect::<Result<Vec<_>, _>>()?;
+    // With `--print`: every copy's elements, copy by copy, then the counts.
+    for (_, (_, _, printed)) in &reports {
+        for line in printed {
+            writeln!(out, "{line}")?;
+        }
+    }
     let mut delivered = 0;
-    for (copy, report) in reports {
-        let (report, bytes) = report?;
+    for (copy, (report, bytes, _)) in reports {
         delivered += report.delivered();
         writeln!(
             out,

@@ -192,11 +192,39 @@ fn failures_are_one_line_with_documented_exit_codes() {
         err.starts_with("error: cannot read /no/such/file.wasm\n  caused by: "),
         "{err}"
     );
-    let (code, _, _) = torvyn(&["run", "--source", "x"]);
+    let (code, _, err) = torvyn(&["run", "--source", "x"]);
     assert_eq!(code, 2, "usage errors exit with 2");
+    assert!(err.contains("--sink"), "the missing option is named: {err}");
     let (code, _, err) = torvyn(&["inspect", "bundled:nothing"]);
     assert_eq!(code, 3);
     assert!(err.contains("no bundled component `nothing`"), "{err}");
+
+    // A file that is no WebAssembly: one line naming the path given and
+    // what the file is not (not the parser's byte-per-line dump).
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, [0xab, 0xca, 0xbb, 0x86, 0x01, 0x02]).unwrap();
+    let junk = junk.display().to_string();
+    let (code, _, err) = torvyn(&["run", "--source", &junk, "--sink", "bundled:recording-sink"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {junk}: cannot compile component `source`: not a WebAssembly file: \
+             it starts with ab ca bb 86, WebAssembly with 00 61 73 6d (`\\0asm`)\n"
+        )
+    );
+    let empty = dir.path().join("empty.wasm");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, _, err) = torvyn(&["inspect", &empty.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: cannot compile component `empty`: not a WebAssembly file: it is empty\n",
+            empty.display()
+        )
+    );
 }
 
 /// A component built by a real toolchain (`guests/build.sh`).
@@ -285,6 +313,36 @@ fn run_with_flows_runs_copies_concurrently_and_reports_each() {
         "0",
     ]);
     assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--flows"),
+        "the usage error names the option: {err}"
+    );
+
+    // `--print` with copies: each copy's elements, named by its index.
+    let (code, out, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "2",
+        "--flows",
+        "3",
+        "--print",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let printed: Vec<&str> = out
+        .lines()
+        .take_while(|l| !l.starts_with("flow 0:"))
+        .collect();
+    let expected: Vec<String> = (0..3)
+        .flat_map(|copy| {
+            (0..2).map(move |n| format!("flow {copy} [sink] #{n:<5} text/plain   \"element {n}\""))
+        })
+        .collect();
+    assert_eq!(printed, expected, "{out}");
 }
 
 fn example_flow() -> String {

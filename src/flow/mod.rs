@@ -420,11 +420,12 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                     continue;
                 }
                 any = true;
-                self.budget -= 1;
                 let stage = self.stage(source);
                 match pull_one::<I, C>(stage).await? {
+                    // (A pull that finds the source exhausted costs no budget.)
                     None => exhausted[source] = true,
                     Some(element) => {
+                        self.budget -= 1;
                         self.forward::<C>(source, element, delivered).await?;
                         for &source in &sources {
                             if let Some(signal) = self.pauses.change(source) {
@@ -731,7 +732,6 @@ async fn feed_sources<I, C: Calls<I>>(
             if exhausted[i] || budget == 0 {
                 continue;
             }
-            budget -= 1;
             let permit = match queue.try_reserve() {
                 Ok(permit) => permit,
                 Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
@@ -753,7 +753,11 @@ async fn feed_sources<I, C: Calls<I>>(
                 C::notify(stage.slot.instance(), signal).await?;
             }
             match pull_one::<I, C>(stage).await? {
-                Some(element) => permit.send((*source, element)),
+                Some(element) => {
+                    budget -= 1;
+                    permit.send((*source, element));
+                }
+                // (A pull that finds the source exhausted costs no budget.)
                 None => exhausted[i] = true,
             }
         }
