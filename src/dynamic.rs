@@ -21,6 +21,7 @@ use wasmtime::Store;
 use crate::bindings::types::{
     BackpressureSignal, ElementMetaResult, OutputElement, ProcessError, ProcessResult,
 };
+use crate::contract::{functions_of, Function, Returns, Takes};
 use crate::gate::{enter, Gate};
 use crate::host::{Buffer, FlowContext};
 use crate::interfaces::Interface;
@@ -41,26 +42,13 @@ enum Slot {
     None,
 }
 
-/// How the single result of a function is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ResultShape {
-    Unit,
-    ProcessResult,
-    OptionalOutput,
-    Signal,
-    Bool,
-    Strings,
-    Outputs,
-}
-
 /// A function of a dynamically called interface, planned at compile time.
 #[derive(Debug, Clone)]
 pub(crate) struct FuncPlan {
-    name: &'static str,
+    function: &'static Function,
     index: ComponentExportIndex,
     /// For functions taking a `stream-element`.
     element: Option<Vec<(String, Slot)>>,
-    result: ResultShape,
 }
 
 /// One exported interface on the dynamic path.
@@ -68,32 +56,6 @@ pub(crate) struct FuncPlan {
 pub(crate) struct InterfacePlan {
     pub(crate) interface: Interface,
     funcs: Vec<FuncPlan>,
-}
-
-/// The functions of each role: (name, takes a stream element, result shape, required).
-fn role_functions(interface: Interface) -> &'static [(&'static str, bool, ResultShape, bool)] {
-    use ResultShape::*;
-    match interface {
-        Interface::Lifecycle => &[
-            ("init", false, Unit, false),
-            ("teardown", false, Unit, false),
-        ],
-        Interface::Processor => &[("process", true, ProcessResult, true)],
-        Interface::Source => &[
-            ("pull", false, OptionalOutput, true),
-            ("notify-backpressure", false, Unit, false),
-        ],
-        Interface::Sink => &[
-            ("push", true, Signal, true),
-            ("complete", false, Unit, false),
-        ],
-        Interface::Filter => &[("evaluate", true, Bool, true)],
-        Interface::Router => &[("route", true, Strings, true)],
-        Interface::Aggregator => &[
-            ("ingest", true, OptionalOutput, true),
-            ("flush", false, Outputs, true),
-        ],
-    }
 }
 
 /// A shape the host cannot work with, found at compile time.
@@ -135,7 +97,8 @@ pub(crate) fn plan_interface(
             expected: "an exported instance".into(),
         })?;
     let mut funcs = Vec::new();
-    for &(name, takes_element, result, required) in role_functions(interface) {
+    for function in functions_of(interface) {
+        let name = function.wit;
         let func = instance_type
             .exports(engine)
             .find(|(export, _)| *export == name)
@@ -143,11 +106,11 @@ pub(crate) fn plan_interface(
         let func = match func {
             Some(ComponentItem::ComponentFunc(func)) => func,
             Some(_) => return mismatch(name, "a function"),
-            None if required => return mismatch(name, "an exported function"),
+            None if function.required => return mismatch(name, "an exported function"),
             None => continue,
         };
-        let element = plan_params(name, &func, takes_element)?;
-        check_result(name, &func, result)?;
+        let element = plan_params(name, &func, function.takes)?;
+        check_result(name, &func, function.returns)?;
         let index = component
             .get_export_index(Some(&instance_index), name)
             .ok_or_else(|| Mismatch {
@@ -155,10 +118,9 @@ pub(crate) fn plan_interface(
                 expected: "an exported function".into(),
             })?;
         funcs.push(FuncPlan {
-            name,
+            function,
             index,
             element,
-            result,
         });
     }
     Ok(InterfacePlan { interface, funcs })
@@ -167,18 +129,18 @@ pub(crate) fn plan_interface(
 fn plan_params(
     name: &str,
     func: &ComponentFunc,
-    takes_element: bool,
+    takes: Takes,
 ) -> Result<Option<Vec<(String, Slot)>>, Mismatch> {
     let params: Vec<(&str, Type)> = func.params().collect();
     let path = |param: &str| format!("{name}.{param}");
-    match (name, params.as_slice()) {
-        (_, [(param, Type::Record(record))]) if takes_element => {
+    match (takes, params.as_slice()) {
+        (Takes::Element, [(param, Type::Record(record))]) => {
             plan_element(&path(param), record).map(Some)
         }
-        (_, [(param, _)]) if takes_element => mismatch(&path(param), "a stream-element record"),
-        ("init", [(_, Type::String)]) => Ok(None),
-        ("init", [(param, _)]) => mismatch(&path(param), "string"),
-        ("notify-backpressure", [(param, Type::Enum(cases))]) => {
+        (Takes::Element, [(param, _)]) => mismatch(&path(param), "a stream-element record"),
+        (Takes::Config, [(_, Type::String)]) => Ok(None),
+        (Takes::Config, [(param, _)]) => mismatch(&path(param), "string"),
+        (Takes::Signal, [(param, Type::Enum(cases))]) => {
             for case in ["ready", "pause"] {
                 if !cases.names().any(|n| n == case) {
                     return mismatch(&path(param), format!("an enum with case `{case}`"));
@@ -186,10 +148,8 @@ fn plan_params(
             }
             Ok(None)
         }
-        ("notify-backpressure", [(param, _)]) => {
-            mismatch(&path(param), "a backpressure-signal enum")
-        }
-        (_, []) if !takes_element && !matches!(name, "init" | "notify-backpressure") => Ok(None),
+        (Takes::Signal, [(param, _)]) => mismatch(&path(param), "a backpressure-signal enum"),
+        (Takes::Nothing, []) => Ok(None),
         _ => mismatch(
             name,
             format!(
@@ -261,12 +221,13 @@ fn meta_field(here: &str, name: &str, ty: &Type) -> Option<Result<Slot, Mismatch
     })
 }
 
-fn check_result(name: &str, func: &ComponentFunc, shape: ResultShape) -> Result<(), Mismatch> {
+fn check_result(name: &str, func: &ComponentFunc, shape: Returns) -> Result<(), Mismatch> {
     let results: Vec<Type> = func.results().collect();
     let path = format!("{name}.result");
     match (shape, results.as_slice()) {
-        (ResultShape::Unit, []) if matches!(name, "teardown" | "notify-backpressure") => Ok(()),
-        (_, [Type::Result(result)]) if !matches!(name, "teardown" | "notify-backpressure") => {
+        (Returns::Nothing, []) => Ok(()),
+        (Returns::Nothing, _) => mismatch(&path, "the result type of the contract"),
+        (_, [Type::Result(result)]) => {
             if let Some(err) = result.err() {
                 check_error(&format!("{path}.err"), &err)?;
             }
@@ -290,16 +251,16 @@ fn check_error(path: &str, ty: &Type) -> Result<(), Mismatch> {
     Ok(())
 }
 
-fn check_ok(path: &str, shape: ResultShape, ok: Option<&Type>) -> Result<(), Mismatch> {
+fn check_ok(path: &str, shape: Returns, ok: Option<&Type>) -> Result<(), Mismatch> {
     match (shape, ok) {
-        (ResultShape::Unit, None) => Ok(()),
-        (ResultShape::Bool, Some(Type::Bool)) => Ok(()),
-        (ResultShape::Strings, Some(Type::List(list))) if list.ty() == Type::String => Ok(()),
-        (ResultShape::Outputs, Some(Type::List(list))) => check_output(path, &list.ty()),
-        (ResultShape::OptionalOutput, Some(Type::Option(option))) => {
+        (Returns::Unit, None) => Ok(()),
+        (Returns::Bool, Some(Type::Bool)) => Ok(()),
+        (Returns::Strings, Some(Type::List(list))) if list.ty() == Type::String => Ok(()),
+        (Returns::Outputs, Some(Type::List(list))) => check_output(path, &list.ty()),
+        (Returns::OptionalOutput, Some(Type::Option(option))) => {
             check_output(&format!("{path}.some"), &option.ty())
         }
-        (ResultShape::Signal, Some(Type::Enum(cases))) => {
+        (Returns::Signal, Some(Type::Enum(cases))) => {
             for case in cases.names() {
                 if !matches!(case, "ready" | "pause") {
                     return mismatch(&format!("{path}.{case}"), "only `ready` or `pause`");
@@ -307,7 +268,7 @@ fn check_ok(path: &str, shape: ResultShape, ok: Option<&Type>) -> Result<(), Mis
             }
             Ok(())
         }
-        (ResultShape::ProcessResult, Some(Type::Variant(variant))) => {
+        (Returns::ProcessResult, Some(Type::Variant(variant))) => {
             for case in variant.cases() {
                 let here = format!("{path}.{}", case.name);
                 match (case.name, &case.ty) {
@@ -397,21 +358,18 @@ impl DynamicExport {
             .funcs
             .iter()
             .map(|plan| {
-                let func = instance
-                    .get_func(&mut *store, plan.index)
-                    .ok_or_else(|| wasmtime::format_err!("export `{}` disappeared", plan.name))?;
-                let params = match (&plan.element, plan.name) {
+                let function = plan.function;
+                let func = instance.get_func(&mut *store, plan.index).ok_or_else(|| {
+                    wasmtime::format_err!("export `{}` disappeared", function.wit)
+                })?;
+                let params = match (&plan.element, function.takes) {
                     (Some(slots), _) => vec![template(slots, payload, context)],
-                    (None, "init") => vec![Val::String(String::new())],
-                    (None, "notify-backpressure") => vec![Val::Enum("ready".into())],
+                    (None, Takes::Config) => vec![Val::String(String::new())],
+                    (None, Takes::Signal) => vec![Val::Enum("ready".into())],
                     (None, _) => Vec::new(),
                 };
-                let results = match plan.result {
-                    ResultShape::Unit
-                        if matches!(plan.name, "teardown" | "notify-backpressure") =>
-                    {
-                        Vec::new()
-                    }
+                let results = match function.returns {
+                    Returns::Nothing => Vec::new(),
                     _ => vec![Val::Bool(false)],
                 };
                 Ok(DynamicFunc {
@@ -429,7 +387,7 @@ impl DynamicExport {
     }
 
     fn func(&mut self, name: &str) -> Option<&mut DynamicFunc> {
-        self.funcs.iter_mut().find(|f| f.plan.name == name)
+        self.funcs.iter_mut().find(|f| f.plan.function.wit == name)
     }
 
     /// Calls `name` (a function taking a stream element) with `element`.

@@ -1,8 +1,9 @@
 //! A live wasmtime instance and its invoker.
 //!
-//! Every contract function is written once (`*_with::<G>` below), generic
+//! Every contract function is written once (`Body::<G>` below), generic
 //! over the [`Gate`] that enters the guest: [`Blocking`] for the sync
-//! [`ComponentInvoker`], [`Yielding`] for [`AsyncComponentInvoker`]. Around
+//! [`ComponentInvoker`], [`Yielding`] for [`AsyncComponentInvoker`], whose
+//! entries are generated from the contract's table (`crate::contract`). Around
 //! the guest call, one [`Call`] scope does what both need: the poison
 //! check, fuel, the epoch clock, lending the element, classifying failures
 //! — and, should the call's future be dropped before it returns, poisoning
@@ -20,6 +21,7 @@ use crate::bindings::types::{
 };
 use crate::component::CompiledComponent;
 use crate::config::EngineConfig;
+use crate::contract::contract_functions;
 use crate::dynamic::DynamicExport;
 use crate::error::{CallSite, Error, GuestError, Result};
 use crate::exports::Exports;
@@ -543,7 +545,9 @@ impl Call<'_> {
             }
             None => Err(Error::NotExported {
                 component: self.component.name().to_string(),
-                interface: interface_of(self.function).to_string(),
+                // (Only contract functions are dispatched this way.)
+                interface: crate::contract::interface_of(self.function)
+                    .map_or_else(|| self.function.to_string(), |i| i.to_string()),
             }),
         }
     }
@@ -589,19 +593,6 @@ impl Drop for Call<'_> {
     }
 }
 
-/// The interface a function name belongs to, for `NotExported` errors.
-fn interface_of(function: &str) -> Interface {
-    match function {
-        "init" | "teardown" => Interface::Lifecycle,
-        "process" => Interface::Processor,
-        "pull" | "notify-backpressure" => Interface::Source,
-        "push" | "complete" => Interface::Sink,
-        "evaluate" => Interface::Filter,
-        "route" => Interface::Router,
-        _ => Interface::Aggregator,
-    }
-}
-
 fn signal(signal: BackpressureSignal) -> Backpressure {
     match signal {
         BackpressureSignal::Ready => Backpressure::Ready,
@@ -632,18 +623,22 @@ macro_rules! dispatch {
     };
 }
 
-/// The contract's functions, each described once for both gates.
-impl WasmtimeInstance {
-    async fn init_with<G: Gate>(&mut self, config: &str) -> Result<()> {
-        let call = self.begin::<G>("init", None)?;
+/// The body of every contract function on this engine, written once for
+/// both gates; the sync and async entries (below) are generated from the
+/// contract's table.
+pub(crate) struct Body<G>(std::marker::PhantomData<G>);
+
+impl<G: Gate> Body<G> {
+    async fn init(this: &mut WasmtimeInstance, config: &str) -> Result<()> {
+        let call = this.begin::<G>("init", None)?;
         let result = dispatch!(call, G, lifecycle, Interface::Lifecycle,
             typed: func_init(config), dynamic: init(config));
         let result = call.finish(result)?;
-        result.map_err(|error| self.guest_error("init", error))
+        result.map_err(|error| this.guest_error("init", error))
     }
 
-    async fn teardown_with<G: Gate>(&mut self) -> Result<()> {
-        let call = self.begin::<G>("teardown", None)?;
+    async fn teardown(this: &mut WasmtimeInstance) -> Result<()> {
+        let call = this.begin::<G>("teardown", None)?;
         let result = match &call.exports.typed.lifecycle {
             Some(typed) => Some(enter!(
                 G,
@@ -658,37 +653,37 @@ impl WasmtimeInstance {
         call.finish(result)
     }
 
-    async fn process_with<G: Gate>(&mut self, element: &Element) -> Result<ProcessOutcome> {
-        let call = self.begin::<G>("process", Some(&element.payload))?;
+    async fn process(this: &mut WasmtimeInstance, element: &Element) -> Result<ProcessOutcome> {
+        let call = this.begin::<G>("process", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, processor, Interface::Processor,
             typed: func_process(input), dynamic: process(element));
         match call.finish(result)? {
             Ok(ProcessResult::Drop) => Ok(ProcessOutcome::Drop),
             Ok(ProcessResult::Emit(output)) => {
-                Ok(ProcessOutcome::Emit(self.output("process", output)?))
+                Ok(ProcessOutcome::Emit(this.output("process", output)?))
             }
-            Err(error) => Err(self.guest_error("process", error)),
+            Err(error) => Err(this.guest_error("process", error)),
         }
     }
 
-    async fn pull_with<G: Gate>(&mut self) -> Result<Option<Element>> {
-        let call = self.begin::<G>("pull", None)?;
+    async fn pull(this: &mut WasmtimeInstance) -> Result<Option<Element>> {
+        let call = this.begin::<G>("pull", None)?;
         let result = dispatch!(call, G, source, Interface::Source,
             typed: func_pull(), dynamic: pull());
         match call.finish(result)? {
-            Ok(Some(output)) => Ok(Some(self.output("pull", output)?)),
+            Ok(Some(output)) => Ok(Some(this.output("pull", output)?)),
             Ok(None) => Ok(None),
-            Err(error) => Err(self.guest_error("pull", error)),
+            Err(error) => Err(this.guest_error("pull", error)),
         }
     }
 
-    async fn notify_backpressure_with<G: Gate>(&mut self, signal: Backpressure) -> Result<()> {
+    async fn notify_backpressure(this: &mut WasmtimeInstance, signal: Backpressure) -> Result<()> {
         let signal = match signal {
             Backpressure::Ready => BackpressureSignal::Ready,
             Backpressure::Pause => BackpressureSignal::Pause,
         };
-        let call = self.begin::<G>("notify-backpressure", None)?;
+        let call = this.begin::<G>("notify-backpressure", None)?;
         let result = match &call.exports.typed.source {
             Some(typed) => Some(enter!(
                 G,
@@ -707,56 +702,56 @@ impl WasmtimeInstance {
         call.finish(result)
     }
 
-    async fn push_with<G: Gate>(&mut self, element: &Element) -> Result<Backpressure> {
-        let call = self.begin::<G>("push", Some(&element.payload))?;
+    async fn push(this: &mut WasmtimeInstance, element: &Element) -> Result<Backpressure> {
+        let call = this.begin::<G>("push", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, sink, Interface::Sink,
             typed: func_push(input), dynamic: push(element));
         call.finish(result)?
             .map(signal)
-            .map_err(|error| self.guest_error("push", error))
+            .map_err(|error| this.guest_error("push", error))
     }
 
-    async fn complete_with<G: Gate>(&mut self) -> Result<()> {
-        let call = self.begin::<G>("complete", None)?;
+    async fn complete(this: &mut WasmtimeInstance) -> Result<()> {
+        let call = this.begin::<G>("complete", None)?;
         let result = dispatch!(call, G, sink, Interface::Sink,
             typed: func_complete(), dynamic: complete());
         call.finish(result)?
-            .map_err(|error| self.guest_error("complete", error))
+            .map_err(|error| this.guest_error("complete", error))
     }
 
-    async fn evaluate_with<G: Gate>(&mut self, element: &Element) -> Result<bool> {
-        let call = self.begin::<G>("evaluate", Some(&element.payload))?;
+    async fn evaluate(this: &mut WasmtimeInstance, element: &Element) -> Result<bool> {
+        let call = this.begin::<G>("evaluate", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, filter, Interface::Filter,
             typed: func_evaluate(input), dynamic: evaluate(element));
         call.finish(result)?
-            .map_err(|error| self.guest_error("evaluate", error))
+            .map_err(|error| this.guest_error("evaluate", error))
     }
 
-    async fn route_with<G: Gate>(&mut self, element: &Element) -> Result<Vec<String>> {
-        let call = self.begin::<G>("route", Some(&element.payload))?;
+    async fn route(this: &mut WasmtimeInstance, element: &Element) -> Result<Vec<String>> {
+        let call = this.begin::<G>("route", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, router, Interface::Router,
             typed: func_route(input), dynamic: route(element));
         call.finish(result)?
-            .map_err(|error| self.guest_error("route", error))
+            .map_err(|error| this.guest_error("route", error))
     }
 
-    async fn ingest_with<G: Gate>(&mut self, element: &Element) -> Result<Option<Element>> {
-        let call = self.begin::<G>("ingest", Some(&element.payload))?;
+    async fn ingest(this: &mut WasmtimeInstance, element: &Element) -> Result<Option<Element>> {
+        let call = this.begin::<G>("ingest", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, aggregator, Interface::Aggregator,
             typed: func_ingest(input), dynamic: ingest(element));
         match call.finish(result)? {
-            Ok(Some(output)) => Ok(Some(self.output("ingest", output)?)),
+            Ok(Some(output)) => Ok(Some(this.output("ingest", output)?)),
             Ok(None) => Ok(None),
-            Err(error) => Err(self.guest_error("ingest", error)),
+            Err(error) => Err(this.guest_error("ingest", error)),
         }
     }
 
-    async fn flush_with<G: Gate>(&mut self) -> Result<Vec<Element>> {
-        let call = self.begin::<G>("flush", None)?;
+    async fn flush(this: &mut WasmtimeInstance) -> Result<Vec<Element>> {
+        let call = this.begin::<G>("flush", None)?;
         let result = dispatch!(call, G, aggregator, Interface::Aggregator,
             typed: func_flush(), dynamic: flush());
         match call.finish(result)? {
@@ -764,11 +759,11 @@ impl WasmtimeInstance {
                 // Take every payload before reporting a failure, so none is left in the table.
                 let taken: Vec<Result<Element>> = outputs
                     .into_iter()
-                    .map(|output| self.output("flush", output))
+                    .map(|output| this.output("flush", output))
                     .collect();
                 taken.into_iter().collect()
             }
-            Err(error) => Err(self.guest_error("flush", error)),
+            Err(error) => Err(this.guest_error("flush", error)),
         }
     }
 }
@@ -779,7 +774,7 @@ impl WasmtimeInstance {
 macro_rules! in_wasi_runtime {
     ($self:ident, $runtime:ident, $method:ident($($arg:expr),*)) => {{
         let deadline = deadline_of(&$self.component);
-        InRuntime::new($self.$method::<Yielding>($($arg),*), $runtime.handle(), deadline)
+        InRuntime::new(Body::<Yielding>::$method($self $(, $arg)*), $runtime.handle(), deadline)
     }};
 }
 
@@ -788,7 +783,7 @@ macro_rules! in_wasi_runtime {
 macro_rules! blocking {
     ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
         match $self.component.inner.wasi_runtime.clone() {
-            None => run_ready($self.$method::<Blocking>($($arg),*)),
+            None => run_ready(Body::<Blocking>::$method($self $(, $arg)*)),
             Some(runtime) => match block_on(in_wasi_runtime!($self, runtime, $method($($arg),*))) {
                 Some(result) => result,
                 None => Err($self.deadline_passed($function)),
@@ -808,13 +803,33 @@ macro_rules! yielding {
                 tokio::task::yield_now().await;
             }
             match $self.component.inner.wasi_runtime.clone() {
-                None => $self.$method::<Yielding>($($arg),*).await,
+                None => Body::<Yielding>::$method($self $(, $arg)*).await,
                 Some(runtime) => match in_wasi_runtime!($self, runtime, $method($($arg),*)).await {
                     Some(result) => result,
                     None => Err($self.deadline_passed($function)),
                 },
             }
         }
+    };
+}
+
+/// The sync entry of every contract function.
+macro_rules! blocking_entries {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident ($wit:literal, $($table:tt)*)
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        $( fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok> {
+            blocking!(self, $wit, $sync($($arg)?))
+        } )*
+    };
+}
+
+/// The async entry of every contract function.
+macro_rules! yielding_entries {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident ($wit:literal, $($table:tt)*)
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        $( async fn $async(&mut self $(, $arg: $ty)?) -> Result<$ok> {
+            yielding!(self, $wit, $sync($($arg)?))
+        } )*
     };
 }
 
@@ -831,53 +846,7 @@ impl ComponentInvoker for WasmtimeInstance {
         self.exports.has(interface)
     }
 
-    fn init(&mut self, config: &str) -> Result<()> {
-        blocking!(self, "init", init_with(config))
-    }
-
-    fn teardown(&mut self) -> Result<()> {
-        blocking!(self, "teardown", teardown_with())
-    }
-
-    fn process(&mut self, element: &Element) -> Result<ProcessOutcome> {
-        blocking!(self, "process", process_with(element))
-    }
-
-    fn pull(&mut self) -> Result<Option<Element>> {
-        blocking!(self, "pull", pull_with())
-    }
-
-    fn notify_backpressure(&mut self, signal: Backpressure) -> Result<()> {
-        blocking!(
-            self,
-            "notify-backpressure",
-            notify_backpressure_with(signal)
-        )
-    }
-
-    fn push(&mut self, element: &Element) -> Result<Backpressure> {
-        blocking!(self, "push", push_with(element))
-    }
-
-    fn complete(&mut self) -> Result<()> {
-        blocking!(self, "complete", complete_with())
-    }
-
-    fn evaluate(&mut self, element: &Element) -> Result<bool> {
-        blocking!(self, "evaluate", evaluate_with(element))
-    }
-
-    fn route(&mut self, element: &Element) -> Result<Vec<String>> {
-        blocking!(self, "route", route_with(element))
-    }
-
-    fn ingest(&mut self, element: &Element) -> Result<Option<Element>> {
-        blocking!(self, "ingest", ingest_with(element))
-    }
-
-    fn flush(&mut self) -> Result<Vec<Element>> {
-        blocking!(self, "flush", flush_with())
-    }
+    contract_functions!(blocking_entries);
 
     /// Fuel used by all calls so far (0 when the component has no fuel limit).
     fn total_fuel_consumed(&self) -> u64 {
@@ -886,53 +855,7 @@ impl ComponentInvoker for WasmtimeInstance {
 }
 
 impl AsyncComponentInvoker for WasmtimeInstance {
-    async fn init_async<'a>(&'a mut self, config: &'a str) -> Result<()> {
-        yielding!(self, "init", init_with(config))
-    }
-
-    async fn teardown_async(&mut self) -> Result<()> {
-        yielding!(self, "teardown", teardown_with())
-    }
-
-    async fn process_async<'a>(&'a mut self, element: &'a Element) -> Result<ProcessOutcome> {
-        yielding!(self, "process", process_with(element))
-    }
-
-    async fn pull_async(&mut self) -> Result<Option<Element>> {
-        yielding!(self, "pull", pull_with())
-    }
-
-    async fn notify_backpressure_async(&mut self, signal: Backpressure) -> Result<()> {
-        yielding!(
-            self,
-            "notify-backpressure",
-            notify_backpressure_with(signal)
-        )
-    }
-
-    async fn push_async<'a>(&'a mut self, element: &'a Element) -> Result<Backpressure> {
-        yielding!(self, "push", push_with(element))
-    }
-
-    async fn complete_async(&mut self) -> Result<()> {
-        yielding!(self, "complete", complete_with())
-    }
-
-    async fn evaluate_async<'a>(&'a mut self, element: &'a Element) -> Result<bool> {
-        yielding!(self, "evaluate", evaluate_with(element))
-    }
-
-    async fn route_async<'a>(&'a mut self, element: &'a Element) -> Result<Vec<String>> {
-        yielding!(self, "route", route_with(element))
-    }
-
-    async fn ingest_async<'a>(&'a mut self, element: &'a Element) -> Result<Option<Element>> {
-        yielding!(self, "ingest", ingest_with(element))
-    }
-
-    async fn flush_async(&mut self) -> Result<Vec<Element>> {
-        yielding!(self, "flush", flush_with())
-    }
+    contract_functions!(yielding_entries);
 }
 
 impl WasmtimeInstance {
@@ -942,6 +865,6 @@ impl WasmtimeInstance {
     /// exported interfaces. Meant for diagnostics and for components that
     /// are not stream stages; it runs under the same limits as any call.
     pub fn invoke(&mut self, call: &str) -> Result<String> {
-        blocking!(self, "invoke", invoke_with(call))
+        blocking!(self, "invoke", invoke(call))
     }
 }

@@ -8,8 +8,15 @@ use wasmtime::Store;
 use crate::dynamic::drop_handles;
 use crate::error::{Error, Result};
 use crate::gate::{enter, Gate};
-use crate::instance::WasmtimeInstance;
+use crate::instance::{Body, WasmtimeInstance};
 use crate::store::StoreState;
+
+impl<G: Gate> Body<G> {
+    /// `invoke` through either gate.
+    pub(crate) async fn invoke(this: &mut WasmtimeInstance, call: &str) -> Result<String> {
+        this.invoke_with::<G>(call).await
+    }
+}
 
 impl WasmtimeInstance {
     /// `invoke` through either gate.

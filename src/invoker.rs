@@ -5,8 +5,27 @@ use std::future::Future;
 
 use bytes::Bytes;
 
+use crate::contract::contract_functions;
 use crate::error::Result;
 use crate::interfaces::{ExportInfo, Interface};
+
+/// The sync invoker's method of every contract function.
+macro_rules! sync_methods {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        $( $(#[$doc])* fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok>; )*
+    };
+}
+
+/// The async invoker's method of every contract function: a future that
+/// borrows the instance and the argument.
+macro_rules! async_methods {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        $( $(#[$doc])* fn $async(&mut self $(, $arg: $ty)?)
+            -> impl Future<Output = Result<$ok>> + Send; )*
+    };
+}
 
 /// Metadata that travels with every element.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,28 +93,7 @@ pub trait ComponentInvoker {
     /// Whether the component exports `interface` in a callable way.
     fn has(&self, interface: Interface) -> bool;
 
-    /// `lifecycle.init`.
-    fn init(&mut self, config: &str) -> Result<()>;
-    /// `lifecycle.teardown`.
-    fn teardown(&mut self) -> Result<()>;
-    /// `processor.process`.
-    fn process(&mut self, element: &Element) -> Result<ProcessOutcome>;
-    /// `source.pull`; `None` when exhausted.
-    fn pull(&mut self) -> Result<Option<Element>>;
-    /// `source.notify-backpressure`.
-    fn notify_backpressure(&mut self, signal: Backpressure) -> Result<()>;
-    /// `sink.push`.
-    fn push(&mut self, element: &Element) -> Result<Backpressure>;
-    /// `sink.complete`.
-    fn complete(&mut self) -> Result<()>;
-    /// `filter.evaluate`: `true` keeps the element.
-    fn evaluate(&mut self, element: &Element) -> Result<bool>;
-    /// `router.route`: the output ports the element goes to.
-    fn route(&mut self, element: &Element) -> Result<Vec<String>>;
-    /// `aggregator.ingest`.
-    fn ingest(&mut self, element: &Element) -> Result<Option<Element>>;
-    /// `aggregator.flush`.
-    fn flush(&mut self) -> Result<Vec<Element>>;
+    contract_functions!(sync_methods);
 
     /// Fuel used by all calls so far (0 when not metered, or not known).
     fn total_fuel_consumed(&self) -> u64 {
@@ -125,47 +123,5 @@ pub trait ComponentInvoker {
 /// passed in is only borrowed, so the caller still has it and can retry on
 /// a fresh instance of the same component.
 pub trait AsyncComponentInvoker: ComponentInvoker + Send {
-    /// `lifecycle.init`.
-    fn init_async<'a>(
-        &'a mut self,
-        config: &'a str,
-    ) -> impl Future<Output = Result<()>> + Send + 'a;
-    /// `lifecycle.teardown`.
-    fn teardown_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_;
-    /// `processor.process`.
-    fn process_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<ProcessOutcome>> + Send + 'a;
-    /// `source.pull`; `None` when exhausted.
-    fn pull_async(&mut self) -> impl Future<Output = Result<Option<Element>>> + Send + '_;
-    /// `source.notify-backpressure`.
-    fn notify_backpressure_async(
-        &mut self,
-        signal: Backpressure,
-    ) -> impl Future<Output = Result<()>> + Send + '_;
-    /// `sink.push`.
-    fn push_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Backpressure>> + Send + 'a;
-    /// `sink.complete`.
-    fn complete_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_;
-    /// `filter.evaluate`: `true` keeps the element.
-    fn evaluate_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<bool>> + Send + 'a;
-    /// `router.route`: the output ports the element goes to.
-    fn route_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Vec<String>>> + Send + 'a;
-    /// `aggregator.ingest`.
-    fn ingest_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Option<Element>>> + Send + 'a;
-    /// `aggregator.flush`.
-    fn flush_async(&mut self) -> impl Future<Output = Result<Vec<Element>>> + Send + '_;
+    contract_functions!(async_methods);
 }

@@ -51,6 +51,7 @@ mod calls;
 mod component;
 mod config;
 pub mod connect;
+mod contract;
 mod direct;
 mod dynamic;
 mod engine;

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use crate::contract::contract_functions;
 use crate::engine::WasmEngine;
 use crate::error::{Error, Result};
 use crate::interfaces::{CallPath, ExportInfo, Interface};
@@ -327,70 +328,17 @@ impl ComponentInvoker for MockInstance {
     }
 }
 
-/// The handlers run to completion at once: each future is ready when made.
+/// The async method of every contract function: the sync one's result as
+/// a ready future (the handlers run to completion at once).
+macro_rules! ready_methods {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        $( fn $async(&mut self $(, $arg: $ty)?) -> impl Future<Output = Result<$ok>> + Send {
+            ready(self.$sync($($arg)?))
+        } )*
+    };
+}
+
 impl AsyncComponentInvoker for MockInstance {
-    fn init_async<'a>(
-        &'a mut self,
-        config: &'a str,
-    ) -> impl Future<Output = Result<()>> + Send + 'a {
-        ready(self.init(config))
-    }
-
-    fn teardown_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_ {
-        ready(self.teardown())
-    }
-
-    fn process_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<ProcessOutcome>> + Send + 'a {
-        ready(self.process(element))
-    }
-
-    fn pull_async(&mut self) -> impl Future<Output = Result<Option<Element>>> + Send + '_ {
-        ready(self.pull())
-    }
-
-    fn notify_backpressure_async(
-        &mut self,
-        signal: Backpressure,
-    ) -> impl Future<Output = Result<()>> + Send + '_ {
-        ready(self.notify_backpressure(signal))
-    }
-
-    fn push_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Backpressure>> + Send + 'a {
-        ready(self.push(element))
-    }
-
-    fn complete_async(&mut self) -> impl Future<Output = Result<()>> + Send + '_ {
-        ready(self.complete())
-    }
-
-    fn evaluate_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<bool>> + Send + 'a {
-        ready(self.evaluate(element))
-    }
-
-    fn route_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Vec<String>>> + Send + 'a {
-        ready(self.route(element))
-    }
-
-    fn ingest_async<'a>(
-        &'a mut self,
-        element: &'a Element,
-    ) -> impl Future<Output = Result<Option<Element>>> + Send + 'a {
-        ready(self.ingest(element))
-    }
-
-    fn flush_async(&mut self) -> impl Future<Output = Result<Vec<Element>>> + Send + '_ {
-        ready(self.flush())
-    }
+    contract_functions!(ready_methods);
 }

@@ -146,7 +146,7 @@ impl<I: ComponentInvoker> Pipeline<I> {
                 report.pauses += 1;
             }
             if pause != paused {
-                C::notify(&mut self.source, signal).await?;
+                C::notify_backpressure(&mut self.source, signal).await?;
                 paused = pause;
             }
         }

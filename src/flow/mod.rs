@@ -429,7 +429,8 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                         self.forward::<C>(source, element, delivered).await?;
                         for &source in &sources {
                             if let Some(signal) = self.pauses.change(source) {
-                                C::notify(self.stage(source).slot.instance(), signal).await?;
+                                C::notify_backpressure(self.stage(source).slot.instance(), signal)
+                                    .await?;
                             }
                         }
                     }
@@ -737,7 +738,7 @@ async fn feed_sources<I, C: Calls<I>>(
                 Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
                     pauses.add(*source, true);
                     if let Some(signal) = pauses.change(*source) {
-                        C::notify(stage.slot.instance(), signal).await?;
+                        C::notify_backpressure(stage.slot.instance(), signal).await?;
                     }
                     let permit = queue.reserve().await;
                     pauses.add(*source, false);
@@ -750,7 +751,7 @@ async fn feed_sources<I, C: Calls<I>>(
                 Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return Ok(()),
             };
             if let Some(signal) = pauses.change(*source) {
-                C::notify(stage.slot.instance(), signal).await?;
+                C::notify_backpressure(stage.slot.instance(), signal).await?;
             }
             match pull_one::<I, C>(stage).await? {
                 Some(element) => {
