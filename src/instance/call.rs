@@ -1,0 +1,120 @@
+//! The scope of one guest call: what every contract function needs around
+//! the guest, on either gate.
+
+use bytes::Bytes;
+use wasmtime::component::Resource;
+use wasmtime::Store;
+
+use crate::bindings::types::{ElementMetaParam, StreamElement};
+use crate::component::CompiledComponent;
+use crate::error::{Error, Result};
+use crate::exports::Exports;
+use crate::host::Buffer;
+use crate::invoker::Element;
+use crate::store::StoreState;
+
+use super::{classify, site, CallState};
+
+/// The scope of one guest call, over disjoint parts of the instance. It
+/// must be closed with [`Call::finish`]; dropped open, it means the call's
+/// future was dropped mid-call: the instance is poisoned as cancelled and
+/// what its guest held is released.
+pub(crate) struct Call<'a> {
+    pub(super) function: &'a str,
+    pub(super) component: &'a CompiledComponent,
+    pub(crate) store: &'a mut Store<StoreState>,
+    pub(crate) exports: &'a mut Exports,
+    pub(super) state: &'a mut CallState,
+    pub(super) input: u32,
+    pub(super) flow: u32,
+    pub(super) lent: bool,
+    pub(super) open: bool,
+}
+
+impl Call<'_> {
+    /// The element as the guest receives it: the lent payload and flow
+    /// context as borrows, the content type borrowed from `element`.
+    pub(crate) fn stream_element<'e>(&self, element: &'e Element) -> StreamElement<'e> {
+        StreamElement {
+            meta: ElementMetaParam {
+                sequence: element.meta.sequence,
+                timestamp_ns: element.meta.timestamp_ns,
+                content_type: &element.meta.content_type,
+            },
+            payload: Resource::new_borrow(self.input),
+            context: Resource::new_borrow(self.flow),
+        }
+    }
+
+    /// Closes the scope: records fuel, takes the payload back, and maps a
+    /// failure (poisoning the instance) or a missing export.
+    pub(crate) fn finish<R>(mut self, result: Option<wasmtime::Result<R>>) -> Result<R> {
+        self.open = false;
+        let limits = self.component.limits();
+        if let Some(fuel) = limits.fuel_per_call {
+            let guest = fuel.saturating_sub(self.store.get_fuel().unwrap_or(0));
+            self.state.fuel_consumed = guest + self.store.data().host.copy_fuel_used();
+            self.state.fuel_total += self.state.fuel_consumed;
+        }
+        self.unlend();
+        match result {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(error)) => {
+                let error = classify(
+                    self.store,
+                    limits,
+                    site(self.component.name(), self.function),
+                    error,
+                );
+                self.poison(error.to_string());
+                Err(error)
+            }
+            None => Err(Error::NotExported {
+                component: self.component.name().to_string(),
+                // (Only contract functions are dispatched this way.)
+                interface: crate::contract::interface_of(self.function)
+                    .map_or_else(|| self.function.to_string(), |i| i.to_string()),
+            }),
+        }
+    }
+
+    /// Releases the caller's payload right away instead of at the next call.
+    fn unlend(&mut self) {
+        if std::mem::take(&mut self.lent) {
+            let input = Resource::<Buffer>::new_borrow(self.input);
+            let _ = self
+                .store
+                .data_mut()
+                .host()
+                .set_buffer_bytes(&input, &Bytes::new());
+        }
+    }
+
+    fn poison(&mut self, cause: String) {
+        tracing::warn!(
+            component = self.component.name(),
+            function = self.function,
+            %cause,
+            "instance poisoned"
+        );
+        self.state.poisoned = Some(cause);
+        self.store
+            .data_mut()
+            .host
+            .release_guest_held(self.input, self.flow);
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let site = site(self.component.name(), self.function);
+            self.unlend();
+            self.poison(format!(
+                "{site}: the call was cancelled before it returned (its future was dropped)"
+            ));
+        }
+        // Finished, failed or cancelled: the engine's totals see the charge.
+        self.store.data_mut().host.publish_totals();
+    }
+}
