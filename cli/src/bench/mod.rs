@@ -110,6 +110,34 @@ fn export_index(
         .unwrap_or_else(|| panic!("no function `{interface}#{func}`"))
 }
 
+/// The names of the rows the report reads again (for ratios and the
+/// other tables): one constant for the case and every lookup, so a
+/// renamed row cannot leave a ratio reading nothing.
+pub mod row {
+    /// `empty component call (floor)`.
+    pub const FLOOR: &str = "empty component call (floor)";
+    /// `empty component call, call_async`.
+    pub const CALL_ASYNC: &str = "empty component call, call_async";
+    /// `typed process -> drop`.
+    pub const TYPED_DROP: &str = "typed process -> drop";
+    /// `async typed process -> drop`.
+    pub const ASYNC_DROP: &str = "async typed process -> drop";
+    /// `dense typed process -> drop`.
+    pub const DENSE_DROP: &str = "dense typed process -> drop";
+    /// `dynamic process -> drop`.
+    pub const DYNAMIC_DROP: &str = "dynamic process -> drop";
+    /// `naive flat-Val call -> drop`.
+    pub const NAIVE_FLAT: &str = "naive flat-Val call -> drop";
+    /// `typed flat call (same 4 scalars)`.
+    pub const TYPED_FLAT: &str = "typed flat call (same 4 scalars)";
+    /// `typed uppercase copy 1 KiB (read + write)`.
+    pub const UPPERCASE: &str = "typed uppercase copy 1 KiB (read + write)";
+    /// `dense typed uppercase copy 1 KiB`.
+    pub const DENSE_UPPERCASE: &str = "dense typed uppercase copy 1 KiB";
+    /// `dynamic uppercase copy 1 KiB`.
+    pub const DYNAMIC_UPPERCASE: &str = "dynamic uppercase copy 1 KiB";
+}
+
 /// The row of one 64 B element pulled, passed through and pushed by hand.
 pub const ELEMENT_BY_HAND: &str = "typed pull -> process -> push (64 B), by hand";
 
@@ -214,28 +242,28 @@ pub fn call_cases() -> Vec<Case> {
         .expect("compile");
 
     vec![
-        case("empty component call (floor)", move || {
+        case(row::FLOOR, move || {
             noop.call(&mut sync_store, ()).expect("noop");
         }),
-        case("empty component call, call_async", move || {
+        case(row::CALL_ASYNC, move || {
             block_on(noop_async.call_async(&mut async_store, ())).expect("noop");
         }),
-        case("typed process -> drop", move || {
+        case(row::TYPED_DROP, move || {
             typed_drop.process(&small).expect("process");
         }),
         case("typed process -> drop, empty content type", move || {
             typed_drop_plain.process(&untyped_small).expect("process");
         }),
-        case("async typed process -> drop", move || {
+        case(row::ASYNC_DROP, move || {
             block_on(async_drop.process_async(&small3)).expect("process");
         }),
-        case("dense typed process -> drop", move || {
+        case(row::DENSE_DROP, move || {
             dense_drop.process(&small4).expect("process");
         }),
-        case("dynamic process -> drop", move || {
+        case(row::DYNAMIC_DROP, move || {
             dynamic_drop.process(&small2).expect("process");
         }),
-        case("naive flat-Val call -> drop", move || {
+        case(row::NAIVE_FLAT, move || {
             let func_index = export_index(&flat_instance, &mut flat_store, "naive", "process-flat");
             let func = flat_instance
                 .get_func(&mut flat_store, func_index)
@@ -246,7 +274,7 @@ pub fn call_cases() -> Vec<Case> {
             func.call(&mut flat_store, &params, &mut results)
                 .expect("call");
         }),
-        case("typed flat call (same 4 scalars)", move || {
+        case(row::TYPED_FLAT, move || {
             flat_typed
                 .call(&mut flat_typed_store, (1, 0, 1, 2))
                 .expect("call");
@@ -254,13 +282,13 @@ pub fn call_cases() -> Vec<Case> {
         case("typed process -> emit 1 KiB", move || {
             typed_emit.process(&kib2).expect("process");
         }),
-        case("typed uppercase copy 1 KiB (read + write)", move || {
+        case(row::UPPERCASE, move || {
             typed_upper.process(&kib3).expect("process");
         }),
-        case("dense typed uppercase copy 1 KiB", move || {
+        case(row::DENSE_UPPERCASE, move || {
             dense_upper.process(&kib5).expect("process");
         }),
-        case("dynamic uppercase copy 1 KiB", move || {
+        case(row::DYNAMIC_UPPERCASE, move || {
             dynamic_upper.process(&kib4).expect("process");
         }),
         case("typed pull (64 B)", move || {
@@ -509,6 +537,15 @@ fn is_detail_row(name: &str) -> bool {
         .any(|prefix| name.starts_with(prefix))
 }
 
+/// The row named `name`: a report that reads a row no case measured is a
+/// bug in the bench (a renamed case), said at once rather than printed as
+/// a ratio of NaN.
+fn measured<'r>(rows: &'r [Measurement], name: &str) -> &'r Measurement {
+    rows.iter()
+        .find(|row| row.name == name)
+        .unwrap_or_else(|| panic!("the bench report reads row `{name}`, which no case measured"))
+}
+
 /// The whole report of `torvyn bench`, as Markdown.
 pub fn report(quick: bool) -> String {
     let (batches, per_batch, elements) = if quick {
@@ -518,13 +555,9 @@ pub fn report(quick: bool) -> String {
     };
     let mut cases = all_cases();
     let rows = measure_all(&mut cases, batches, |case| batch_size(case, per_batch));
-    let ns = |name: &str| {
-        rows.iter()
-            .find(|r| r.name == name)
-            .map_or(f64::NAN, |r| r.ns)
-    };
-    let floor = ns("empty component call (floor)");
-    let typed_drop = ns("typed process -> drop");
+    let ns = |name: &str| measured(&rows, name).ns;
+    let floor = ns(row::FLOOR);
+    let typed_drop = ns(row::TYPED_DROP);
 
     let mut out = String::new();
     out.push_str("| operation | ns/op | × floor | host allocs/op |\n|---|---:|---:|---:|\n");
@@ -570,11 +603,7 @@ pub fn report(quick: bool) -> String {
         bytes_per_instance / 1024.0,
         ns_per_instance / 1000.0
     ));
-    let allocs = |name: &str| {
-        rows.iter()
-            .find(|r| r.name == name)
-            .map_or(f64::NAN, |r| r.allocations)
-    };
+    let allocs = |name: &str| measured(&rows, name).allocations;
     out.push_str(&transitions::report(&ns, &allocs, 1e9 / rate_small));
     out.push_str(&settings::report(&ns));
 
@@ -583,33 +612,29 @@ pub fn report(quick: bool) -> String {
         ("typed drop / floor", typed_drop / floor, "≤ 1.5"),
         (
             "dynamic drop / typed drop",
-            ns("dynamic process -> drop") / typed_drop,
+            ns(row::DYNAMIC_DROP) / typed_drop,
             "≥ 2",
         ),
         (
             "naive flat-Val / typed drop",
-            ns("naive flat-Val call -> drop") / typed_drop,
+            ns(row::NAIVE_FLAT) / typed_drop,
             "≥ 3",
         ),
         (
             "naive flat-Val / typed flat (same function)",
-            ns("naive flat-Val call -> drop") / ns("typed flat call (same 4 scalars)"),
+            ns(row::NAIVE_FLAT) / ns(row::TYPED_FLAT),
             "-",
         ),
         (
             "dynamic / typed, uppercase copy 1 KiB",
-            ns("dynamic uppercase copy 1 KiB") / ns("typed uppercase copy 1 KiB (read + write)"),
+            ns(row::DYNAMIC_UPPERCASE) / ns(row::UPPERCASE),
             "-",
         ),
-        (
-            "call_async / call",
-            ns("empty component call, call_async") / floor,
-            "-",
-        ),
+        ("call_async / call", ns(row::CALL_ASYNC) / floor, "-"),
         ("2 flows / 1 flow", rate_two / rate_small, "≥ 1.7"),
         (
             "async typed drop / sync typed drop",
-            ns("async typed process -> drop") / typed_drop,
+            ns(row::ASYNC_DROP) / typed_drop,
             "≤ 1.3",
         ),
         (
@@ -619,7 +644,7 @@ pub fn report(quick: bool) -> String {
         ),
         (
             "async typed drop: host allocations per call",
-            allocs("async typed process -> drop"),
+            allocs(row::ASYNC_DROP),
             "≤ 1",
         ),
         (
@@ -629,13 +654,12 @@ pub fn report(quick: bool) -> String {
         ),
         (
             "dense / guarded, typed drop (explicit bounds checks)",
-            ns("dense typed process -> drop") / typed_drop,
+            ns(row::DENSE_DROP) / typed_drop,
             "-",
         ),
         (
             "dense / guarded, uppercase copy 1 KiB",
-            ns("dense typed uppercase copy 1 KiB")
-                / ns("typed uppercase copy 1 KiB (read + write)"),
+            ns(row::DENSE_UPPERCASE) / ns(row::UPPERCASE),
             "-",
         ),
     ];

@@ -564,7 +564,7 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
     let by_hand = ns(super::ELEMENT_BY_HAND);
     let bare = ns(FLOOR_ELEMENT);
     let drop_floor = ns(EMPTY_CALL) + 2.0 * ns(BORROW_LENT_DROPPED) + ns(STRING_PARAM);
-    let typed_drop = ns("typed process -> drop");
+    let typed_drop = ns(super::row::TYPED_DROP);
     let mut sum = 0.0;
     let mut list = String::new();
     for (what, count, name) in pipeline_floors() {
@@ -610,7 +610,7 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
         pipeline_ns / sum,
         verdict(pipeline_ns <= 1.25 * sum)
     ));
-    let drop_allocs = allocs("typed process -> drop");
+    let drop_allocs = allocs(super::row::TYPED_DROP);
     out.push_str(&format!(
         "| typed process → drop: 0 host allocations | {drop_allocs:.2} | {} |\n",
         verdict(drop_allocs == 0.0)
