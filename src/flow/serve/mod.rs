@@ -22,203 +22,23 @@
 //! not flushed. At the end of the stream (sources ended, idle, limit)
 //! aggregators flush, sinks complete and everything is acknowledged.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
-
-use futures_util::future::BoxFuture;
 
 use super::{pull_one, Flow, FlowReport, FlowSpec, Graph, NodeSpec, PauseCounts, Slot};
 use crate::calls::AsyncCalls;
-use crate::connect::{ConnectorStats, Failed, Fetched};
+use crate::connect::{Failed, Fetched};
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
 use crate::invoker::{AsyncComponentInvoker, Element};
 use crate::pipeline::now_ns;
 
-/// Makes a fresh instance for a node whose instance a failure poisoned.
-pub type Respawn<I> = Box<dyn FnMut(&NodeSpec) -> BoxFuture<'static, Result<I>> + Send>;
+mod options;
+mod tracking;
 
-/// Called after every batch with the report so far and the connectors' counters.
-pub type BatchObserver = Box<dyn FnMut(&FlowReport, &[ConnectorReport]) + Send>;
-
-/// How [`Flow::serve`] runs.
-pub struct ServeOptions<I> {
-    /// Most inputs taken from each source per batch (default 100).
-    pub batch: usize,
-    /// End the stream after this long without an input (batch jobs and
-    /// tests); `None`: run until the sources end or a shutdown.
-    pub idle_timeout: Option<Duration>,
-    /// Set to `true` to stop: the batch in flight is finished, held inputs
-    /// are handed back, stages are torn down.
-    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
-    /// A fresh instance for a node whose instance failed; without it such a
-    /// failure ends the run with its error.
-    pub respawn: Option<Respawn<I>>,
-    /// How long sink flushes are retried (the broker away) before the run
-    /// fails (default 60 s).
-    pub sink_retry: Duration,
-    /// Called after every batch.
-    pub on_batch: Option<BatchObserver>,
-}
-
-impl<I> Default for ServeOptions<I> {
-    fn default() -> Self {
-        ServeOptions {
-            batch: 100,
-            idle_timeout: None,
-            shutdown: None,
-            respawn: None,
-            sink_retry: Duration::from_secs(60),
-            on_batch: None,
-        }
-    }
-}
-
-/// Why a served flow stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// Every source ended.
-    Ended,
-    /// No input for the idle timeout.
-    Idle,
-    /// The flow's element limit was reached.
-    Limit,
-    /// It was told to stop.
-    Shutdown,
-}
-
-/// One connector's part of a served run.
-#[derive(Debug, Clone)]
-pub struct ConnectorReport {
-    /// The node.
-    pub node: String,
-    /// The connector kind.
-    pub kind: String,
-    /// Source or sink.
-    pub role: Interface,
-    /// Its counters.
-    pub stats: ConnectorStats,
-}
-
-/// What a served run did.
-#[derive(Debug, Clone)]
-pub struct ServeReport {
-    /// Per node, as [`Flow::run`] reports.
-    pub flow: FlowReport,
-    /// Per connector node.
-    pub connectors: Vec<ConnectorReport>,
-    /// Why it stopped.
-    pub stop: Stop,
-    /// Inputs whose processing failed (each retried or dead-lettered).
-    pub failed_inputs: u64,
-    /// Instances replaced after a failure.
-    pub respawned: u64,
-}
-
-/// An input of the run: its source node and the source's handle (for a
-/// component source, its sequence).
-type InputKey = (usize, u64);
-
-/// Which inputs the element being forwarded derives from, and which inputs
-/// each aggregator holds in state it has not emitted yet.
-pub(crate) struct Tracking {
-    carried: BTreeSet<InputKey>,
-    holds: Vec<BTreeSet<InputKey>>,
-    /// The input being forwarded.
-    current: Option<InputKey>,
-    /// Outputs of the current input are named after its origin.
-    origin: String,
-    outputs: u64,
-    /// The origins of held inputs (an end-of-stream flush is named after
-    /// its last input's).
-    origins: BTreeMap<InputKey, String>,
-}
-
-impl Tracking {
-    fn new(nodes: usize) -> Tracking {
-        Tracking {
-            carried: BTreeSet::new(),
-            holds: vec![BTreeSet::new(); nodes],
-            current: None,
-            origin: String::new(),
-            outputs: 0,
-            origins: BTreeMap::new(),
-        }
-    }
-
-    fn begin(&mut self, key: InputKey, origin: &str) {
-        self.carried.clear();
-        self.carried.insert(key);
-        self.current = Some(key);
-        self.origin.clear();
-        self.origin.push_str(origin);
-        self.outputs = 0;
-    }
-
-    /// Aggregator `node` took in what is being forwarded.
-    pub(crate) fn absorb(&mut self, node: usize) {
-        self.holds[node].extend(self.carried.iter().copied());
-        if let Some(key) = self.current {
-            // Released inputs had theirs recorded when they were absorbed.
-            self.origins
-                .entry(key)
-                .or_insert_with(|| self.origin.clone());
-        }
-    }
-
-    /// Aggregator `node` emitted: its output carries all it held.
-    pub(crate) fn release(&mut self, node: usize) {
-        let held = std::mem::take(&mut self.holds[node]);
-        self.carried.extend(held);
-    }
-
-    /// Aggregator `node` flushes at the end of the stream: its outputs carry
-    /// all it held and are named after it.
-    pub(crate) fn begin_flush(&mut self, node: usize, name: &str) {
-        self.carried = std::mem::take(&mut self.holds[node]);
-        let last = self
-            .carried
-            .last()
-            .and_then(|key| self.origins.get(key))
-            .map_or("none", String::as_str);
-        // The origin, not just a sequence: two streams' sequences may meet
-        // in one output stream.
-        self.origin = format!("{name}:flush:{last}");
-        self.current = None;
-        self.outputs = 0;
-    }
-
-    /// The id of the next output accepted by sink `sink` for the current
-    /// input: `ORIGIN:SINK:POSITION`, the same on every redelivery when the
-    /// stages are deterministic.
-    pub(crate) fn output_id(&mut self, sink: &str) -> String {
-        let id = format!("{}:{sink}:{}", self.origin, self.outputs);
-        self.outputs += 1;
-        id
-    }
-
-    fn held(&self) -> BTreeSet<InputKey> {
-        self.holds.iter().flatten().copied().collect()
-    }
-
-    /// Forgets the origins of inputs nothing holds any more.
-    fn forget_settled(&mut self, held: &BTreeSet<InputKey>) {
-        self.origins.retain(|key, _| held.contains(key));
-    }
-}
-
-/// Keys grouped by source, each group sorted (inputs are settled in the
-/// order they came).
-fn by_source(keys: impl IntoIterator<Item = InputKey>) -> BTreeMap<usize, Vec<u64>> {
-    let mut grouped: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
-    for (source, handle) in keys {
-        grouped.entry(source).or_default().push(handle);
-    }
-    for handles in grouped.values_mut() {
-        handles.sort_unstable();
-    }
-    grouped
-}
+pub use options::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
+pub(crate) use tracking::Tracking;
+use tracking::{by_source, InputKey};
 
 /// A connector's fetch, given up when a stop is asked for meanwhile (a
 /// source waiting on stdin or an idle broker must not hold the shutdown).
