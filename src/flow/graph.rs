@@ -1,0 +1,448 @@
+//! A flow while it runs: its nodes' stages, the depth-first forwarding of
+//! each element through them, the sources' feed on the async driver and
+//! the pause counts behind backpressure.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Instant;
+
+use super::spec::Plan;
+use crate::calls::Calls;
+use crate::error::{Error, Result};
+use crate::interfaces::Interface;
+use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
+use crate::pipeline::now_ns;
+use tracing::Instrument;
+
+use super::{serve, FlowSpec, NodeReport, Slot};
+
+/// A node's instance (or connector) and report, borrowed for one run.
+pub(super) struct Stage<'a, I> {
+    pub(super) slot: &'a mut Slot<I>,
+    pub(super) report: &'a mut NodeReport,
+}
+
+/// The flow's nodes during a run. On the async driver the sources are
+/// taken out (their stage is `None` here) and fed through a queue.
+pub(super) struct Graph<'a, I> {
+    pub(super) spec: &'a FlowSpec,
+    pub(super) plan: &'a Plan,
+    pub(super) stages: Vec<Option<Stage<'a, I>>>,
+    pub(super) pauses: &'a PauseCounts,
+    pub(super) paused_sinks: Vec<bool>,
+    /// Pulls left before the flow's limit.
+    pub(super) budget: u64,
+    /// On [`Flow::serve`]: which inputs what is being forwarded derives from.
+    pub(super) tracking: Option<serve::Tracking>,
+    /// The node whose call failed last (for `serve` to replace its instance).
+    pub(super) failed_at: Option<usize>,
+}
+
+impl<'a, I: ComponentInvoker> Graph<'a, I> {
+    pub(super) fn sources(&self) -> Vec<usize> {
+        (0..self.spec.nodes.len())
+            .filter(|&i| self.spec.nodes[i].role == Interface::Source)
+            .collect()
+    }
+
+    pub(super) fn stage(&mut self, node: usize) -> &mut Stage<'a, I> {
+        match &mut self.stages[node] {
+            Some(stage) => stage,
+            None => unreachable!("only sources are taken out, and no edge enters a source"),
+        }
+    }
+
+    /// Pulls from every source in turn until all are exhausted, sending
+    /// each element through the graph before the next pull.
+    pub(super) async fn stream<C: Calls<I>>(
+        &mut self,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        let sources = self.sources();
+        let mut exhausted = vec![false; self.spec.nodes.len()];
+        loop {
+            let mut any = false;
+            for &source in &sources {
+                if exhausted[source] || self.budget == 0 {
+                    continue;
+                }
+                any = true;
+                let stage = self.stage(source);
+                match pull_one::<I, C>(stage).await? {
+                    // (A pull that finds the source exhausted costs no budget.)
+                    None => exhausted[source] = true,
+                    Some(element) => {
+                        self.budget -= 1;
+                        self.forward::<C>(source, element, delivered).await?;
+                        for &source in &sources {
+                            if let Some(signal) = self.pauses.change(source) {
+                                C::notify_backpressure(self.stage(source).slot.instance(), signal)
+                                    .await?;
+                            }
+                        }
+                    }
+                }
+            }
+            if !any {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The async driver's streaming: the sources' pulls and the rest of the
+    /// graph run concurrently in the flow's task, joined by a queue of
+    /// `depth` elements per source. A source whose queue is full, or one of
+    /// whose sinks said `pause`, is told `pause`, then `ready`.
+    pub(super) async fn stream_queued<C: Calls<I>>(
+        &mut self,
+        delivered: &mut impl FnMut(&str, &Element),
+        depth: usize,
+    ) -> Result<()> {
+        let sources: Vec<(usize, Stage<'a, I>)> = self
+            .sources()
+            .into_iter()
+            .filter_map(|source| Some((source, self.stages[source].take()?)))
+            .collect();
+        let (sender, mut receiver) =
+            tokio::sync::mpsc::channel::<(usize, Element)>(depth * sources.len().max(1));
+        let pauses = self.pauses;
+        let feed = feed_sources::<I, C>(sources, sender, pauses, self.budget);
+        let graph = &mut *self;
+        let consume = async move {
+            while let Some((source, element)) = receiver.recv().await {
+                graph.forward::<C>(source, element, delivered).await?;
+            }
+            Ok::<(), Error>(())
+        };
+        let (fed, consumed) = tokio::join!(feed, consume);
+        consumed.and(fed)
+    }
+
+    /// End of stream: every aggregator flushes (upstream first, so what one
+    /// flushes reaches the next before it flushes), then every sink completes.
+    pub(super) async fn finish<C: Calls<I>>(
+        &mut self,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        for position in 0..self.plan.order.len() {
+            let node = self.plan.order[position];
+            if self.spec.nodes[node].role != Interface::Aggregator {
+                continue;
+            }
+            let stage = self.stage(node);
+            let started = Instant::now();
+            let flushed = C::flush(stage.slot.instance()).await;
+            stage.report.latencies.record(started.elapsed());
+            let flushed = flushed.inspect_err(|_| stage.report.errors += 1);
+            let flushed = flushed.inspect_err(|_| self.failed_at = Some(node))?;
+            if let Some(tracking) = &mut self.tracking {
+                tracking.begin_flush(node, &self.spec.nodes[node].name);
+            }
+            for element in flushed {
+                self.stage(node).report.elements_out += 1;
+                self.forward::<C>(node, element, delivered).await?;
+            }
+        }
+        for node in 0..self.spec.nodes.len() {
+            if self.spec.nodes[node].role == Interface::Sink {
+                let stage = self.stage(node);
+                let Slot::Component(instance) = &mut *stage.slot else {
+                    continue;
+                };
+                let completed = C::complete(instance).await;
+                completed.inspect_err(|_| stage.report.errors += 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `element`, which left node `from`, down the graph depth-first
+    /// until every copy is dropped or delivered.
+    pub(super) async fn forward<C: Calls<I>>(
+        &mut self,
+        from: usize,
+        element: Element,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        let mut work = Vec::new();
+        self.push_targets(&mut work, from, None, element);
+        while let Some((node, element)) = work.pop() {
+            let handled = self.handle::<C>(node, element, &mut work, delivered).await;
+            handled.inspect_err(|_| {
+                self.stage(node).report.errors += 1;
+                self.failed_at = Some(node);
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Queues `element` for every edge leaving `from` (at `port`, if given),
+    /// so that the first edge is handled first.
+    fn push_targets(
+        &self,
+        work: &mut Vec<(usize, Element)>,
+        from: usize,
+        port: Option<&str>,
+        element: Element,
+    ) {
+        let targets: Vec<usize> = self.plan.outputs[from]
+            .iter()
+            .filter(|(p, _)| port.is_none_or(|port| p == port))
+            .map(|&(_, to)| to)
+            .collect();
+        let Some((&first, rest)) = targets.split_first() else {
+            return;
+        };
+        for &to in rest.iter().rev() {
+            work.push((to, element.clone()));
+        }
+        work.push((first, element));
+    }
+
+    /// One node's role with one element.
+    pub(super) async fn handle<C: Calls<I>>(
+        &mut self,
+        node: usize,
+        mut element: Element,
+        work: &mut Vec<(usize, Element)>,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        let role = self.spec.nodes[node].role;
+        let span = tracing::trace_span!(
+            "node",
+            flow = %self.spec.name,
+            node = %self.spec.nodes[node].name,
+            role = role.role(),
+            sequence = tracing::field::Empty,
+        );
+        let Some(stage) = &mut self.stages[node] else {
+            unreachable!("only sources are taken out, and no edge enters a source")
+        };
+        // The runtime numbers each node's input stream: every stage sees
+        // sequences 0, 1, 2, ... whatever was dropped or routed upstream.
+        element.meta.sequence = stage.report.elements_in;
+        span.record("sequence", element.meta.sequence);
+        stage.report.elements_in += 1;
+        let started = Instant::now();
+        match role {
+            Interface::Processor => {
+                let outcome = C::process(stage.slot.instance(), &element)
+                    .instrument(span.clone())
+                    .await;
+                stage.report.latencies.record(started.elapsed());
+                match outcome? {
+                    ProcessOutcome::Emit(mut output) => {
+                        // Timestamps of outputs are advisory: keep the runtime's.
+                        output.meta.timestamp_ns = element.meta.timestamp_ns;
+                        stage.report.elements_out += 1;
+                        self.push_targets(work, node, None, output);
+                    }
+                    ProcessOutcome::Drop => stage.report.dropped += 1,
+                }
+            }
+            Interface::Filter => {
+                let keep = C::evaluate(stage.slot.instance(), &element)
+                    .instrument(span.clone())
+                    .await;
+                stage.report.latencies.record(started.elapsed());
+                if keep? {
+                    stage.report.elements_out += 1;
+                    self.push_targets(work, node, None, element);
+                } else {
+                    stage.report.dropped += 1;
+                }
+            }
+            Interface::Router => {
+                let ports = C::route(stage.slot.instance(), &element)
+                    .instrument(span.clone())
+                    .await;
+                stage.report.latencies.record(started.elapsed());
+                let ports = ports?;
+                if ports.is_empty() {
+                    stage.report.dropped += 1;
+                }
+                let outputs = &self.plan.outputs[node];
+                if let Some(unknown) = ports
+                    .iter()
+                    .find(|port| !outputs.iter().any(|(p, _)| p == *port))
+                {
+                    let known: Vec<&str> = outputs.iter().map(|(p, _)| p.as_str()).collect();
+                    return Err(Error::Flow {
+                        flow: self.spec.name.clone(),
+                        detail: format!(
+                            "router `{}` sent element {} to port `{unknown}`, which no edge \
+                             leaves (its ports: {})",
+                            self.spec.nodes[node].name,
+                            element.meta.sequence,
+                            known.join(", ")
+                        ),
+                    });
+                }
+                // A port named twice in one answer gets the element once:
+                // an answer can make the host deliver at most once per edge,
+                // however long the list a guest returns (the ports are known
+                // by now, so this costs at most ports × edges comparisons).
+                let mut distinct: Vec<&String> = Vec::with_capacity(outputs.len());
+                for port in &ports {
+                    if !distinct.contains(&port) {
+                        distinct.push(port);
+                    }
+                }
+                stage.report.elements_out += distinct.len() as u64;
+                for port in distinct.into_iter().rev() {
+                    self.push_targets(work, node, Some(port), element.clone());
+                }
+            }
+            Interface::Aggregator => {
+                let emitted = C::ingest(stage.slot.instance(), &element)
+                    .instrument(span.clone())
+                    .await;
+                stage.report.latencies.record(started.elapsed());
+                let emitted = emitted?;
+                if let Some(tracking) = &mut self.tracking {
+                    // What it absorbed is held until it emits; what it emits
+                    // carries everything it held.
+                    tracking.absorb(node);
+                    if emitted.is_some() {
+                        tracking.release(node);
+                    }
+                }
+                if let Some(output) = emitted {
+                    stage.report.elements_out += 1;
+                    self.push_targets(work, node, None, output);
+                }
+            }
+            Interface::Sink => {
+                let signal = match &mut *stage.slot {
+                    Slot::Sink(sink) => {
+                        let id = self
+                            .tracking
+                            .as_mut()
+                            .map(|tracking| tracking.output_id(&self.spec.nodes[node].name))
+                            .unwrap_or_default();
+                        sink.accept(&element, &id).map(|()| Backpressure::Ready)
+                    }
+                    slot => {
+                        C::push(slot.instance(), &element)
+                            .instrument(span.clone())
+                            .await
+                    }
+                };
+                stage.report.latencies.record(started.elapsed());
+                let pause = signal? == Backpressure::Pause;
+                stage.report.elements_out += 1;
+                if pause {
+                    stage.report.pauses += 1;
+                }
+                delivered(&self.spec.nodes[node].name, &element);
+                if pause != self.paused_sinks[node] {
+                    self.paused_sinks[node] = pause;
+                    for &source in &self.plan.upstream_sources[node] {
+                        self.pauses.add(source, pause);
+                    }
+                }
+            }
+            Interface::Source | Interface::Lifecycle => {
+                unreachable!("validation leaves no edge into a source")
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One pull, numbered in the source's pull order.
+pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result<Option<Element>> {
+    let started = Instant::now();
+    let pulled = C::pull(stage.slot.instance()).await;
+    let report = &mut *stage.report;
+    report.latencies.record(started.elapsed());
+    let pulled = pulled.inspect_err(|_| report.errors += 1)?;
+    Ok(pulled.map(|mut element| {
+        element.meta.sequence = report.elements_in;
+        element.meta.timestamp_ns = now_ns();
+        report.elements_in += 1;
+        report.elements_out += 1;
+        element
+    }))
+}
+
+/// The async driver's sources: each pull waits for room in the queue
+/// first (reserve, then pull: a pulled element is never left unsent).
+async fn feed_sources<I, C: Calls<I>>(
+    mut sources: Vec<(usize, Stage<'_, I>)>,
+    queue: tokio::sync::mpsc::Sender<(usize, Element)>,
+    pauses: &PauseCounts,
+    mut budget: u64,
+) -> Result<()> {
+    let mut exhausted = vec![false; sources.len()];
+    while exhausted.iter().any(|done| !done) && budget > 0 {
+        for (i, (source, stage)) in sources.iter_mut().enumerate() {
+            if exhausted[i] || budget == 0 {
+                continue;
+            }
+            let permit = match queue.try_reserve() {
+                Ok(permit) => permit,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
+                    pauses.add(*source, true);
+                    if let Some(signal) = pauses.change(*source) {
+                        C::notify_backpressure(stage.slot.instance(), signal).await?;
+                    }
+                    let permit = queue.reserve().await;
+                    pauses.add(*source, false);
+                    match permit {
+                        Ok(permit) => permit,
+                        // The rest of the flow stopped (it failed): stop feeding.
+                        Err(_) => return Ok(()),
+                    }
+                }
+                Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return Ok(()),
+            };
+            if let Some(signal) = pauses.change(*source) {
+                C::notify_backpressure(stage.slot.instance(), signal).await?;
+            }
+            match pull_one::<I, C>(stage).await? {
+                Some(element) => {
+                    budget -= 1;
+                    permit.send((*source, element));
+                }
+                // (A pull that finds the source exhausted costs no budget.)
+                None => exhausted[i] = true,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Pause requests per source: how many of the sinks it feeds are paused,
+/// and what the source was last told.
+pub(super) struct PauseCounts {
+    counts: Vec<AtomicU32>,
+    told_paused: Vec<AtomicBool>,
+}
+
+impl PauseCounts {
+    pub(super) fn new(nodes: usize) -> PauseCounts {
+        PauseCounts {
+            counts: (0..nodes).map(|_| AtomicU32::new(0)).collect(),
+            told_paused: (0..nodes).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    pub(super) fn add(&self, source: usize, pause: bool) {
+        if pause {
+            self.counts[source].fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counts[source].fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The signal `source` must be told now, if its state changed.
+    pub(super) fn change(&self, source: usize) -> Option<Backpressure> {
+        let paused = self.counts[source].load(Ordering::Relaxed) > 0;
+        let told = self.told_paused[source].swap(paused, Ordering::Relaxed);
+        match (paused, told) {
+            (true, false) => Some(Backpressure::Pause),
+            (false, true) => Some(Backpressure::Ready),
+            _ => None,
+        }
+    }
+}
