@@ -44,6 +44,21 @@ struct LineSource<R> {
 }
 
 impl<R: AsyncRead + Unpin + Send> LineSource<R> {
+    /// Lines of `reader`, named `name` in outputs and errors.
+    fn new(reader: R, name: String, settings: &Settings<'_>) -> LineSource<R> {
+        LineSource {
+            reader: BufReader::new(reader),
+            name,
+            node: settings.node.to_string(),
+            content_type: content_type(settings),
+            lines: 0,
+            acked: 0,
+            ended: false,
+            partial: Vec::new(),
+            taken: Vec::new(),
+        }
+    }
+
     async fn next_line(&mut self) -> Result<Option<Bytes>> {
         // (`read_until` appends what it read before being dropped.)
         self.reader
@@ -195,17 +210,11 @@ impl ConnectorFactory for StdinFactory {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|since| since.as_nanos())
             .unwrap_or_default();
-        Ok(Connector::Source(Box::new(LineSource {
-            reader: BufReader::new(tokio::io::stdin()),
-            name: format!("stdin@{}.{run}", std::process::id()),
-            node: settings.node.to_string(),
-            content_type: content_type(settings),
-            lines: 0,
-            acked: 0,
-            ended: false,
-            partial: Vec::new(),
-            taken: Vec::new(),
-        })))
+        Ok(Connector::Source(Box::new(LineSource::new(
+            tokio::io::stdin(),
+            format!("stdin@{}.{run}", std::process::id()),
+            settings,
+        ))))
     }
 }
 
@@ -255,17 +264,11 @@ impl ConnectorFactory for FileFactory {
             let file = tokio::fs::File::open(path)
                 .await
                 .map_err(|e| cannot("open", e))?;
-            return Ok(Connector::Source(Box::new(LineSource {
-                reader: BufReader::new(file),
-                name: path.to_string(),
-                node: node.to_string(),
-                content_type: content_type(settings),
-                lines: 0,
-                acked: 0,
-                ended: false,
-                partial: Vec::new(),
-                taken: Vec::new(),
-            })));
+            return Ok(Connector::Source(Box::new(LineSource::new(
+                file,
+                path.to_string(),
+                settings,
+            ))));
         }
         let append = settings.flag("append", false)?;
         let file = tokio::fs::OpenOptions::new()
