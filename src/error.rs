@@ -80,6 +80,12 @@ pub enum Error {
         site: CallSite,
         /// The trap code or message.
         trap: String,
+        /// wasmtime's trap code, when the guest trapped with one
+        /// (`unreachable`, a stack overflow, an out-of-bounds access...);
+        /// `None` for what the runtime or the host refused by message (a
+        /// string that is no UTF-8, a stale handle, an output against the
+        /// contract).
+        code: Option<wasmtime::Trap>,
     },
     /// An earlier call trapped; this instance takes no more calls.
     #[error("{site}: instance poisoned by an earlier failure: {cause}")]

@@ -235,6 +235,7 @@ impl MockInstance {
                 function: function.into(),
             },
             trap: "a mock handler panicked earlier".into(),
+            code: None,
         })
     }
 }

@@ -64,9 +64,17 @@ fn fault(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> Error {
     error
 }
 
+/// wasmtime's trap code of `error`, which must be a trap.
+fn trap_code(error: &Error) -> Option<wasmtime::Trap> {
+    match error {
+        Error::Trap { code, .. } => *code,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
 fn trap_message(error: &Error) -> &str {
     match error {
-        Error::Trap { site, trap } => {
+        Error::Trap { site, trap, .. } => {
             assert_eq!(site.function, "process");
             trap
         }
@@ -118,6 +126,7 @@ fn unbounded_recursion_overflows_the_stack() {
         trap_message(&error).contains("call stack exhausted"),
         "{error}"
     );
+    assert_eq!(trap_code(&error), Some(wasmtime::Trap::StackOverflow));
 }
 
 #[test]
@@ -128,6 +137,10 @@ fn unreachable_is_a_trap_after_good_calls() {
     assert_eq!(faulty.process(&element(1)).unwrap(), ProcessOutcome::Drop);
     let error = faulty.process(&element(2)).unwrap_err();
     assert!(trap_message(&error).contains("unreachable"), "{error}");
+    assert_eq!(
+        trap_code(&error),
+        Some(wasmtime::Trap::UnreachableCodeReached)
+    );
     assert!(matches!(
         faulty.process(&element(3)),
         Err(Error::Poisoned { .. })
@@ -177,6 +190,8 @@ fn invalid_utf8_is_a_trap() {
         trap_message(&error).to_lowercase().contains("utf"),
         "{error}"
     );
+    // Refused by the runtime's lifting, not by a trap instruction: no code.
+    assert_eq!(trap_code(&error), None);
 }
 
 #[test]

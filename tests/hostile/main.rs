@@ -95,7 +95,7 @@ pub fn contained_process(engine: &WasmtimeEngine, name: &str, bytes: &[u8]) -> E
 /// The trap message of `error`, which must be a trap in `function`.
 pub fn trap_in<'e>(error: &'e Error, function: &str) -> &'e str {
     match error {
-        Error::Trap { site, trap } => {
+        Error::Trap { site, trap, .. } => {
             assert_eq!(site.function, function, "{error}");
             trap
         }
