@@ -31,6 +31,34 @@ use crate::store::{Epoch, StoreState};
 /// The contract's import instances the direct functions shadow.
 const TYPES: &str = "torvyn:streaming/types@0.1.0";
 const CAPABILITY_QUERY: &str = "torvyn:capabilities/capability-query@0.1.0";
+const BUFFER_ALLOCATOR: &str = "torvyn:streaming/buffer-allocator@0.1.0";
+
+/// Links one of the contract's host interfaces into `instance` (under its
+/// own name, or an alias a component imports it as): the generated
+/// functions, then the hot ones written by hand over them (`direct.rs`;
+/// the linker must allow shadowing).
+fn link_contract(
+    instance: &mut wasmtime::component::LinkerInstance<'_, StoreState>,
+    kind: HostInterface,
+) -> wasmtime::Result<()> {
+    match kind {
+        HostInterface::Types => {
+            types::add_to_linker_instance::<StoreState, HasSelf<_>>(instance, StoreState::host)?;
+            direct::shadow_types(instance)
+        }
+        HostInterface::BufferAllocator => buffer_allocator::add_to_linker_instance::<
+            StoreState,
+            HasSelf<_>,
+        >(instance, StoreState::host),
+        HostInterface::CapabilityQuery => {
+            capability_query::add_to_linker_instance::<StoreState, HasSelf<_>>(
+                instance,
+                StoreState::host,
+            )?;
+            direct::shadow_capabilities(instance)
+        }
+    }
+}
 
 /// A backend that compiles and instantiates components.
 ///
@@ -156,17 +184,14 @@ impl WasmtimeEngine {
 
         let mut linker = Linker::new(&engine);
         let link = |e: wasmtime::Error| Error::Config(format!("linking host functions: {e:#}"));
-        types::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
-            .map_err(link)?;
-        buffer_allocator::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
-            .map_err(link)?;
-        capability_query::add_to_linker::<StoreState, HasSelf<_>>(&mut linker, StoreState::host)
-            .map_err(link)?;
-        // The hot buffer functions, linked by hand over the generated ones.
         linker.allow_shadowing(true);
-        direct::shadow_types(&mut linker.instance(TYPES).map_err(link)?).map_err(link)?;
-        direct::shadow_capabilities(&mut linker.instance(CAPABILITY_QUERY).map_err(link)?)
-            .map_err(link)?;
+        for (name, kind) in [
+            (TYPES, HostInterface::Types),
+            (BUFFER_ALLOCATOR, HostInterface::BufferAllocator),
+            (CAPABILITY_QUERY, HostInterface::CapabilityQuery),
+        ] {
+            link_contract(&mut linker.instance(name).map_err(link)?, kind).map_err(link)?;
+        }
         linker.allow_shadowing(false);
         // Async WASI: a guest waiting on a clock or stream yields instead of
         // blocking a thread (sync calls drive it to their deadline).
@@ -250,23 +275,7 @@ impl WasmtimeEngine {
                 detail: format!("serving import `{import}`: {e:#}"),
             };
             let mut instance = linker.instance(&import).map_err(link)?;
-            match kind {
-                HostInterface::Types => types::add_to_linker_instance::<StoreState, HasSelf<_>>(
-                    &mut instance,
-                    StoreState::host,
-                )
-                .and_then(|()| direct::shadow_types(&mut instance)),
-                HostInterface::BufferAllocator => buffer_allocator::add_to_linker_instance::<
-                    StoreState,
-                    HasSelf<_>,
-                >(&mut instance, StoreState::host),
-                HostInterface::CapabilityQuery => capability_query::add_to_linker_instance::<
-                    StoreState,
-                    HasSelf<_>,
-                >(&mut instance, StoreState::host)
-                .and_then(|()| direct::shadow_capabilities(&mut instance)),
-            }
-            .map_err(link)?;
+            link_contract(&mut instance, kind).map_err(link)?;
         }
         Ok(std::borrow::Cow::Owned(linker))
     }
