@@ -37,6 +37,7 @@ fn forty_thousand_dense_instances_live_and_answer_sync_and_async() {
     .unwrap();
     let component = common::compile(&engine, "drop", &torvyn_fixtures::drop_processor());
     let element = Element::new(0, "text/plain", "x");
+    let before = mappings();
     let mut instances = Vec::with_capacity(INSTANCES);
     for _ in 0..INSTANCES {
         let mut instance = engine.instantiate(&component).unwrap();
@@ -58,11 +59,17 @@ fn forty_thousand_dense_instances_live_and_answer_sync_and_async() {
     assert_eq!(engine.totals().live_instances(), INSTANCES as u64);
     // Every store now keeps a fiber stack too, and the process is still
     // far from the kernel's limit on mappings.
-    let maps = mappings();
+    // The README's claim: a few dozen mappings for all of them (the other
+    // tests of this binary run meanwhile and add their own threads' stacks:
+    // a few each, so the bound leaves room for them and none for one
+    // mapping per instance or per fiber stack).
+    let added = mappings().saturating_sub(before);
+    eprintln!("{added} mappings added for {INSTANCES} instances");
     assert!(
-        maps < max_map_count() / 2,
-        "{maps} mappings for {INSTANCES} instances"
+        added < 200,
+        "{added} mappings added for {INSTANCES} instances"
     );
+    assert!(mappings() < max_map_count() / 2);
     drop(instances);
     assert_eq!(engine.totals().live_instances(), 0);
 }

@@ -35,3 +35,28 @@ fn a_read_all_loop_runs_out_of_fuel_quickly() {
         started.elapsed()
     );
 }
+
+/// The host's copying is charged at the documented rate, one unit of fuel
+/// per `HOST_COPY_BYTES_PER_FUEL` (16) bytes: one `read-all` of a 1 MiB
+/// payload costs (1 MiB − 16 KiB) / 16 = 64,512 more fuel than one of a
+/// 16 KiB payload (the guest runs the same instructions for both).
+#[test]
+fn host_copies_are_charged_one_fuel_per_16_bytes() {
+    use torvyn_fixtures::transitions::{host_call_loop, LoopOp};
+    let engine = engine_with(EngineConfig::builder().fuel_per_call(Some(50_000_000)));
+    let mut guest = crate::instance(&engine, "host-loop", &host_call_loop());
+    let mut fuel_for = |bytes: usize| {
+        let element = Element::new(LoopOp::BufferReadAll.sequence(1), "", vec![7u8; bytes]);
+        guest.process(&element).expect("one read-all");
+        guest.fuel_consumed()
+    };
+    // Warm: the first call may grow the guest's memory.
+    fuel_for(1 << 20);
+    let (small, large) = (fuel_for(16 << 10), fuel_for(1 << 20));
+    let copied = ((1u64 << 20) - (16 << 10)) / HOST_COPY_BYTES_PER_FUEL;
+    assert_eq!(HOST_COPY_BYTES_PER_FUEL, 16);
+    assert!(
+        large.abs_diff(small + copied) <= 16,
+        "1 MiB: {large}, 16 KiB: {small}, expected a difference of {copied}"
+    );
+}
