@@ -3,7 +3,7 @@
 //! error, never a panic.
 
 use proptest::prelude::*;
-use torvyn_engine::{ComponentInvoker, Element, EngineConfig, WasmEngine, WasmtimeEngine};
+use torvyn_engine::{ComponentInvoker, Element, EngineConfig, Error, WasmEngine, WasmtimeEngine};
 
 fn engine() -> WasmtimeEngine {
     WasmtimeEngine::new(
@@ -21,10 +21,18 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let engine = engine();
-        let _ = engine.compile("random", &bytes);
+        // Refused as what it is: a compile error naming the component.
+        if let Err(error) = engine.compile("random", &bytes) {
+            prop_assert!(
+                matches!(&error, Error::Compile { component, .. } if component == "random"),
+                "{:?}", error
+            );
+        }
         let mut with_header = b"\0asm\x0d\0\x01\0".to_vec();
         with_header.extend_from_slice(&bytes);
-        let _ = engine.compile("random-with-header", &with_header);
+        if let Err(error) = engine.compile("random-with-header", &with_header) {
+            prop_assert!(error.to_string().contains("`random-with-header`"), "{}", error);
+        }
     }
 
     #[test]
@@ -42,12 +50,24 @@ proptest! {
         if truncate {
             bytes.truncate(cut.index(bytes.len()));
         }
-        if let Ok(component) = engine.compile("mutant", &bytes) {
-            if let Ok(mut instance) = engine.instantiate(&component) {
-                // Whatever the mutant does, the call returns.
-                let _ = instance.process(&Element::new(0, "", "abc"));
+        match engine.compile("mutant", &bytes) {
+            Err(error) => prop_assert!(error.to_string().contains("`mutant`"), "{}", error),
+            Ok(component) => {
+                if let Ok(mut instance) = engine.instantiate(&component) {
+                    // Whatever the mutant does, the call returns; a failure
+                    // that retires the instance leaves it refusing calls.
+                    if let Err(error) = instance.process(&Element::new(0, "", "abc")) {
+                        if error.poisons_instance() {
+                            let again = instance.process(&Element::new(1, "", "abc"));
+                            prop_assert!(matches!(again, Err(Error::Poisoned { .. })), "{:?}", again);
+                        }
+                    }
+                }
             }
         }
+        // Contained: nothing of any mutant outlives it.
+        prop_assert_eq!(engine.totals().live_instances(), 0);
+        prop_assert_eq!(engine.totals().guest_buffer_bytes(), 0);
     }
 
     #[test]
