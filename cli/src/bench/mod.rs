@@ -136,10 +136,9 @@ pub mod row {
     pub const DENSE_UPPERCASE: &str = "dense typed uppercase copy 1 KiB";
     /// `dynamic uppercase copy 1 KiB`.
     pub const DYNAMIC_UPPERCASE: &str = "dynamic uppercase copy 1 KiB";
+    /// The row of one 64 B element pulled, passed through and pushed by hand.
+    pub const ELEMENT_BY_HAND: &str = "typed pull -> process -> push (64 B), by hand";
 }
-
-/// The row of one 64 B element pulled, passed through and pushed by hand.
-pub const ELEMENT_BY_HAND: &str = "typed pull -> process -> push (64 B), by hand";
 
 /// The call-level cases, in the order of the report.
 pub fn call_cases() -> Vec<Case> {
@@ -299,7 +298,7 @@ pub fn call_cases() -> Vec<Case> {
                 .expect("push");
             sink_sequence += 1;
         }),
-        case(ELEMENT_BY_HAND, move || {
+        case(row::ELEMENT_BY_HAND, move || {
             let element = chain_source.pull().expect("pull").expect("an element");
             let ProcessOutcome::Emit(element) = chain_pass.process(&element).expect("process")
             else {

@@ -561,7 +561,7 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
         ));
     }
 
-    let by_hand = ns(super::ELEMENT_BY_HAND);
+    let by_hand = ns(super::row::ELEMENT_BY_HAND);
     let bare = ns(FLOOR_ELEMENT);
     let drop_floor = ns(EMPTY_CALL) + 2.0 * ns(BORROW_LENT_DROPPED) + ns(STRING_PARAM);
     let typed_drop = ns(super::row::TYPED_DROP);

@@ -252,24 +252,20 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                 observe(&self.report(started.elapsed()), &self.connector_reports());
             }
         };
-        if stop == Stop::Shutdown {
-            // Held and unstored inputs go back to their sources: redelivered, not lost.
-            for (source, handles) in by_source(pending) {
-                self.source_connector(source)?.release(&handles).await?;
-            }
-        } else {
+        if stop != Stop::Shutdown {
             self.finish::<AsyncCalls>(delivered).await?;
-            if !self
+            if self
                 .flush_sinks(&options.shutdown, options.sink_retry)
                 .await?
             {
-                for (source, handles) in by_source(pending) {
-                    self.source_connector(source)?.release(&handles).await?;
-                }
-                stop = Stop::Shutdown;
-            } else {
                 self.ack_settled(&mut pending).await?;
+            } else {
+                stop = Stop::Shutdown;
             }
+        }
+        if stop == Stop::Shutdown {
+            // Held and unstored inputs go back to their sources: redelivered, not lost.
+            self.release(pending).await?;
         }
         // A fetch dropped at the shutdown may have taken inputs no batch saw.
         for &source in &sources {
@@ -415,7 +411,14 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
             .into_iter()
             .filter(|key| !still_held.contains(key) && pending.remove(key))
             .collect();
-        for (source, handles) in by_source(give_back) {
+        self.release(give_back).await?;
+        Ok(())
+    }
+
+    /// Hands `keys` back to their sources, unprocessed: they are delivered
+    /// again, here or to another worker.
+    async fn release(&mut self, keys: impl IntoIterator<Item = InputKey>) -> Result<()> {
+        for (source, handles) in by_source(keys) {
             self.source_connector(source)?.release(&handles).await?;
         }
         Ok(())
