@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             engine.instantiate(&source)?,
             vec![engine.instantiate(&upper)?],
             engine.instantiate(&sink)?,
-        );
+        )?;
         // Each stage reads the first number of its config: the source's
         // element count, the sink's pause interval.
         pipeline.init(&count.to_string())?;

@@ -50,9 +50,12 @@ pub(crate) enum Miss {
 impl DiskCache {
     /// Opens (creating if needed) the cache folder and its key.
     pub(crate) fn open(dir: &Path) -> Result<DiskCache> {
+        // (The key file's errors come as text: what is wrong with it, or
+        // the I/O error's message; no source to keep.)
         let err = |path: &Path, detail: String| Error::Cache {
             path: path.to_path_buf(),
             detail,
+            source: None,
         };
         std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
         let key_path = dir.join(KEY_FILE);
@@ -122,6 +125,7 @@ impl DiskCache {
         let fail = |e: std::io::Error| Error::Cache {
             path: path.clone(),
             detail: e.to_string(),
+            source: Some(e.into()),
         };
         let tmp = write_temporary(&self.dir, &hex(digest), &contents).map_err(fail)?;
         std::fs::rename(&tmp, &path).map_err(|e| {

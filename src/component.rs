@@ -13,7 +13,7 @@ use crate::exports::TypedIndices;
 use crate::gate::WasiRuntime;
 use crate::imports::{host_import, is_custom, HostImport, ImportProvider};
 use crate::interfaces::{CallPath, ExportInfo, Interface};
-use crate::store::{Epoch, StoreState};
+use crate::store::{Epoch, ExtensionSlot, StoreState};
 
 /// A compiled and pre-instantiated component: linking and export lookups are
 /// done once here, so each instantiation only creates a store and an instance.
@@ -36,6 +36,8 @@ pub(crate) struct CompiledInner {
     pub(crate) wasi_runtime: Option<Arc<WasiRuntime>>,
     /// The engine's user-linked interfaces.
     pub(crate) custom_imports: Vec<String>,
+    /// The host states each instance gets (`HostImports::state`).
+    pub(crate) extensions: Arc<[ExtensionSlot]>,
     /// The engine's epoch, as its ticker counts it.
     pub(crate) epoch: Epoch,
     pub(crate) limits: Limits,
@@ -115,6 +117,7 @@ impl CompiledComponent {
                 imports_wasi: inner.imports_wasi,
                 wasi_runtime: inner.wasi_runtime.clone(),
                 custom_imports: inner.custom_imports.clone(),
+                extensions: inner.extensions.clone(),
                 epoch: inner.epoch.clone(),
                 limits,
             }),

@@ -9,15 +9,17 @@
 //! that item. From it come both invoker traits
 //! ([`ComponentInvoker`](crate::ComponentInvoker),
 //! [`AsyncComponentInvoker`](crate::AsyncComponentInvoker)), the drivers'
-//! `Calls`, the engine's sync and async entry points, the mock's async
-//! methods, and [`FUNCTIONS`], which serves what is looked up at run time
+//! `Calls`, the engine's sync and async entry points, the mock's handlers
+//! and methods (sync and async), and [`FUNCTIONS`], which serves what is looked up at run time
 //! (the dynamic path's plans, the interface a `NotExported` error names).
 //!
 //! Adding a function to the contract: one entry here; the compiler then asks
 //! for what only a person can write, each in one place: its body on the
-//! wasmtime instance (`instance.rs`: the typed export it calls and how its
-//! output is taken), its call on the dynamic path (`dynamic.rs`: how its
-//! result `Val` is read) and its mock handler (`mock.rs`).
+//! wasmtime instance (`instance/body.rs`: the typed export it calls and how
+//! its output is taken), how the dynamic path reads its result `Val`
+//! (`dynamic/call.rs`, once per result shape: a new shape only) and,
+//! optionally, a setter for its mock handler (`mock.rs`: `on_...`; the
+//! handler field and the method are generated).
 
 use crate::interfaces::Interface;
 

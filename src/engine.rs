@@ -26,7 +26,7 @@ use crate::instance::WasmtimeInstance;
 use crate::interfaces::{classify_export, CallPath, ExportInfo, Interface};
 use crate::invoker::AsyncComponentInvoker;
 use crate::stacks;
-use crate::store::{Epoch, StoreState};
+use crate::store::{Epoch, ExtensionSlot, HostImports, StoreState};
 
 /// The contract's import instances the direct functions shadow.
 const TYPES: &str = "torvyn:streaming/types@0.1.0";
@@ -93,6 +93,8 @@ pub struct WasmtimeEngine {
     linker: Linker<StoreState>,
     /// Interfaces linked by the user (`with_host_imports`).
     custom_imports: Vec<String>,
+    /// The host states registered by `with_host_imports`.
+    extensions: Arc<[ExtensionSlot]>,
     config: EngineConfig,
     compiled: Mutex<HashMap<[u8; 32], Component>>,
     disk: Option<DiskCache>,
@@ -140,7 +142,7 @@ impl WasmtimeEngine {
     pub fn with_host_imports(
         config: EngineConfig,
         interfaces: &[&str],
-        add: impl FnOnce(&mut Linker<StoreState>) -> wasmtime::Result<()>,
+        add: impl FnOnce(&mut HostImports<'_>) -> wasmtime::Result<()>,
     ) -> Result<WasmtimeEngine> {
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
@@ -196,7 +198,12 @@ impl WasmtimeEngine {
         // Async WASI: a guest waiting on a clock or stream yields instead of
         // blocking a thread (sync calls drive it to their deadline).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        add(&mut linker).map_err(link)?;
+        let mut imports = HostImports {
+            linker: &mut linker,
+            states: Vec::new(),
+        };
+        add(&mut imports).map_err(link)?;
+        let extensions = imports.states.into();
 
         let disk = config
             .cache_dir
@@ -210,6 +217,7 @@ impl WasmtimeEngine {
             engine,
             linker,
             custom_imports: interfaces.iter().map(|name| name.to_string()).collect(),
+            extensions,
             config,
             compiled: Mutex::new(HashMap::new()),
             disk,
@@ -270,9 +278,8 @@ impl WasmtimeEngine {
         // The direct functions shadow the generated ones, as in `new`.
         linker.allow_shadowing(true);
         for (import, kind) in aliases {
-            let link = |e: wasmtime::Error| Error::Instantiate {
-                component: name.to_string(),
-                detail: format!("serving import `{import}`: {e:#}"),
+            let link = |e: wasmtime::Error| {
+                Error::instantiate_by(name, &format!("serving import `{import}`: "), e)
             };
             let mut instance = linker.instance(&import).map_err(link)?;
             link_contract(&mut instance, kind).map_err(link)?;
@@ -285,9 +292,12 @@ impl WasmtimeEngine {
         if let Some(runtime) = self.wasi_runtime.get() {
             return Ok(runtime.clone());
         }
-        let runtime = WasiRuntime::new().map_err(|e| Error::Instantiate {
-            component: name.to_string(),
-            detail: format!("cannot start the WASI runtime: {e}"),
+        let runtime = WasiRuntime::new().map_err(|e| {
+            Error::instantiate(
+                name,
+                format!("cannot start the WASI runtime: {e}"),
+                Some(e.into()),
+            )
         })?;
         Ok(self.wasi_runtime.get_or_init(|| Arc::new(runtime)).clone())
     }
@@ -322,20 +332,15 @@ impl WasmtimeEngine {
             None => {
                 self.count(|s| s.compiled += 1);
                 if let Some(detail) = not_webassembly(bytes) {
-                    return Err(Error::Compile {
-                        component: name.to_string(),
-                        detail,
-                    });
+                    return Err(Error::compile(name, detail, None));
                 }
-                let component =
-                    Component::new(&self.engine, bytes).map_err(|e| Error::Compile {
-                        component: name.to_string(),
-                        detail: format!("{e:#}"),
-                    })?;
+                let component = Component::new(&self.engine, bytes)
+                    .map_err(|e| Error::compile(name, format!("{e:#}"), Some(e.into())))?;
                 if let Some(disk) = &self.disk {
                     let artifact = component.serialize().map_err(|e| Error::Cache {
                         path: self.config.cache_dir.clone().unwrap_or_default(),
                         detail: format!("{e:#}"),
+                        source: Some(e.into()),
                     })?;
                     disk.store(digest, &artifact)?;
                 }
@@ -375,10 +380,7 @@ impl WasmEngine for WasmtimeEngine {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         let component = self.compile_cached(name, &digest, bytes)?;
         let linker = self.linker_for(name, &component)?;
-        let instantiate_error = |e: wasmtime::Error| Error::Instantiate {
-            component: name.to_string(),
-            detail: format!("{e:#}"),
-        };
+        let instantiate_error = |e: wasmtime::Error| Error::instantiate_by(name, "", e);
         let pre = linker
             .instantiate_pre(&component)
             .map_err(instantiate_error)?;
@@ -409,6 +411,7 @@ impl WasmEngine for WasmtimeEngine {
                 imports_wasi,
                 wasi_runtime,
                 custom_imports: self.custom_imports.clone(),
+                extensions: self.extensions.clone(),
                 epoch: self._ticker.epoch.clone(),
                 limits: self.config.limits.clone(),
             }),
@@ -534,13 +537,9 @@ fn plan_dynamic(
     component: &Component,
     exports: &[ExportInfo],
 ) -> Result<Vec<InterfacePlan>> {
-    let substituted =
-        linker
-            .substituted_component_type(component)
-            .map_err(|e| Error::Instantiate {
-                component: name.to_string(),
-                detail: format!("{e:#}"),
-            })?;
+    let substituted = linker
+        .substituted_component_type(component)
+        .map_err(|e| Error::instantiate_by(name, "", e))?;
     let engine = component.engine();
     let mut plans = Vec::new();
     for export in exports {

@@ -135,16 +135,26 @@ pub enum Error {
     Compile {
         /// The component.
         component: String,
-        /// Why.
+        /// Why (with the underlying error's text, when there is one).
         detail: String,
+        /// The underlying error (wasmtime's, the file system's), when
+        /// there is one: downcast it to tell causes apart without
+        /// matching text.
+        #[source]
+        source: Option<Cause>,
     },
     /// Linking or instantiating failed.
     #[error("cannot instantiate component `{component}`: {detail}")]
     Instantiate {
         /// The component.
         component: String,
-        /// Why.
+        /// Why (with the underlying error's text, when there is one).
         detail: String,
+        /// The underlying error (wasmtime's, the file system's), when
+        /// there is one: downcast it to tell causes apart without
+        /// matching text.
+        #[source]
+        source: Option<Cause>,
     },
     /// A flow is not valid (its graph, its flow file), or a router sent an
     /// element to a port no edge leaves. The detail names the node, edge,
@@ -181,6 +191,9 @@ pub enum Error {
         path: PathBuf,
         /// Why.
         detail: String,
+        /// The file system's error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
 }
 
@@ -208,6 +221,30 @@ impl Error {
 pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 impl Error {
+    /// An [`Error::Compile`] of `component`; `source` kept as its cause.
+    pub(crate) fn compile(component: &str, detail: String, source: Option<Cause>) -> Error {
+        Error::Compile {
+            component: component.to_string(),
+            detail,
+            source,
+        }
+    }
+
+    /// An [`Error::Instantiate`] of `component`; `source` kept as its cause.
+    pub(crate) fn instantiate(component: &str, detail: String, source: Option<Cause>) -> Error {
+        Error::Instantiate {
+            component: component.to_string(),
+            detail,
+            source,
+        }
+    }
+
+    /// An [`Error::Instantiate`] caused by wasmtime's `error`, its text
+    /// (with its context chain) after `what`.
+    pub(crate) fn instantiate_by(component: &str, what: &str, error: wasmtime::Error) -> Error {
+        Error::instantiate(component, format!("{what}{error:#}"), Some(error.into()))
+    }
+
     /// An [`Error::Connector`] of node `node` (a `kind` connector), with the
     /// client's error as its source when there is one.
     pub(crate) fn connector(

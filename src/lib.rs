@@ -31,7 +31,7 @@
 //!     engine.instantiate(&source)?,
 //!     vec![engine.instantiate(&upper)?],
 //!     engine.instantiate(&sink)?,
-//! );
+//! )?;
 //! pipeline.init(r#"{"count": 3}"#)?;
 //! let report = pipeline.run(|element| println!("{:?}", element.payload))?;
 //! assert_eq!(report.delivered, 3);
@@ -66,7 +66,6 @@ mod interfaces;
 mod invoke;
 mod invoker;
 pub mod mock;
-mod pipeline;
 mod slab;
 mod stacks;
 mod store;
@@ -77,15 +76,14 @@ pub use config::{
 };
 pub use engine::{CacheStats, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};
-pub use flow::{Flow, FlowReport, FlowSpec};
+pub use flow::{Flow, FlowReport, FlowSpec, Pipeline, PipelineReport};
 pub use imports::ImportProvider;
 pub use instance::WasmtimeInstance;
 pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, CONTRACT_VERSION};
 pub use invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome,
 };
-pub use pipeline::{Pipeline, PipelineReport};
-pub use store::{StoreState, NO_DEADLINE};
+pub use store::{HostImports, StoreState, NO_DEADLINE};
 
 /// Re-exported so users of [`Element`] need no direct `bytes` dependency.
 pub use bytes::Bytes;

@@ -32,24 +32,37 @@ use crate::invoker::{
 };
 
 type Handler<F> = Option<Arc<Mutex<F>>>;
-type ElementHandler<R> = Handler<dyn FnMut(&Element) -> Result<R> + Send>;
-type InitHandler = Handler<dyn FnMut(&str) -> Result<()> + Send>;
-type PullHandler = Handler<dyn FnMut() -> Result<Option<Element>> + Send>;
-type FlushHandler = Handler<dyn FnMut() -> Result<Vec<Element>> + Send>;
 
-/// A component made of closures. Functions without a handler are not exported.
-#[derive(Clone, Default)]
-pub struct MockComponent {
-    name: String,
-    init: InitHandler,
-    process: ElementHandler<ProcessOutcome>,
-    pull: PullHandler,
-    push: ElementHandler<Backpressure>,
-    evaluate: ElementHandler<bool>,
-    route: ElementHandler<Vec<String>>,
-    ingest: ElementHandler<Option<Element>>,
-    flush: FlushHandler,
+/// The handler fields of [`MockComponent`], one per contract function
+/// (named as the sync invoker's method), and which interfaces they export.
+macro_rules! mock_handlers {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
+        ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:tt)
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        /// A component made of closures. An interface is exported when one
+        /// of its functions has a handler; a function without one is
+        /// `NotExported`, unless its interface is exported and the contract
+        /// lets it be left out (`teardown`, `notify-backpressure`,
+        /// `complete`: then it does nothing).
+        #[derive(Clone, Default)]
+        pub struct MockComponent {
+            name: String,
+            $( $sync: Handler<dyn FnMut($($ty)?) -> Result<$ok> + Send>, )*
+        }
+
+        impl MockComponent {
+            /// The interfaces with a handled function, in the contract's order.
+            fn exported(&self) -> Vec<Interface> {
+                let mut exported = Vec::new();
+                $( if self.$sync.is_some() && !exported.contains(&Interface::$interface) {
+                    exported.push(Interface::$interface);
+                } )*
+                exported
+            }
+        }
+    };
 }
+contract_functions!(mock_handlers);
 
 impl std::fmt::Debug for MockComponent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -68,9 +81,16 @@ impl MockComponent {
         }
     }
 
-    /// Exports a lifecycle whose `init` runs `f` (`teardown` does nothing).
+    /// Exports a lifecycle whose `init` runs `f` (`teardown` does nothing
+    /// unless [`Self::on_teardown`] is set).
     pub fn on_init(mut self, f: impl FnMut(&str) -> Result<()> + Send + 'static) -> Self {
         self.init = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Sets `teardown` (and exports a lifecycle).
+    pub fn on_teardown(mut self, f: impl FnMut() -> Result<()> + Send + 'static) -> Self {
+        self.teardown = Some(Arc::new(Mutex::new(f)));
         self
     }
 
@@ -119,6 +139,9 @@ impl MockComponent {
         f: impl FnMut(&Element) -> Result<Option<Element>> + Send + 'static,
     ) -> Self {
         self.ingest = Some(Arc::new(Mutex::new(f)));
+        if self.flush.is_none() {
+            self.flush = Some(Arc::new(Mutex::new(|| Ok(Vec::new()))));
+        }
         self
     }
 
@@ -129,19 +152,9 @@ impl MockComponent {
     }
 
     fn exports(&self) -> Vec<ExportInfo> {
-        let present = [
-            (Interface::Lifecycle, self.init.is_some()),
-            (Interface::Processor, self.process.is_some()),
-            (Interface::Source, self.pull.is_some()),
-            (Interface::Sink, self.push.is_some()),
-            (Interface::Filter, self.evaluate.is_some()),
-            (Interface::Router, self.route.is_some()),
-            (Interface::Aggregator, self.ingest.is_some()),
-        ];
-        present
+        self.exported()
             .into_iter()
-            .filter(|(_, present)| *present)
-            .map(|(interface, _)| ExportInfo {
+            .map(|interface| ExportInfo {
                 name: interface.export_name().to_string(),
                 interface: Some(interface),
                 path: CallPath::Typed,
@@ -180,6 +193,7 @@ impl WasmEngine for MockEngine {
             .ok_or_else(|| Error::Compile {
                 component: name.to_string(),
                 detail: "no mock component registered under this name".into(),
+                source: None,
             })
     }
 
@@ -220,16 +234,17 @@ impl MockInstance {
         }
     }
 
-    /// Logs the call and locks its handler, or says the function is not exported.
+    /// Logs the call and locks its handler (`None`: there is none).
     fn handler<'h, F: ?Sized>(
         &mut self,
         function: &'static str,
-        interface: Interface,
         handler: &'h Handler<F>,
-    ) -> Result<std::sync::MutexGuard<'h, F>> {
+    ) -> Result<Option<std::sync::MutexGuard<'h, F>>> {
         self.calls.push(function);
-        let handler = handler.as_ref().ok_or_else(|| self.missing(interface))?;
-        handler.lock().map_err(|_| Error::Trap {
+        let Some(handler) = handler else {
+            return Ok(None);
+        };
+        handler.lock().map(Some).map_err(|_| Error::Trap {
             site: crate::CallSite {
                 component: self.component.name.clone(),
                 function: function.into(),
@@ -238,6 +253,38 @@ impl MockInstance {
             code: None,
         })
     }
+}
+
+/// A handled function calls its handler; an unhandled one does nothing if
+/// the contract lets its exported interface leave it out, else it is not
+/// exported. Every call is logged by its WIT name.
+macro_rules! mock_methods {
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
+        ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:tt)
+        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        $( fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok> {
+            let handler = self.component.$sync.clone();
+            let locked = self.handler($wit, &handler)?;
+            match locked {
+                Some(mut f) => f($($arg)?),
+                None => unhandled!($required, self, $interface),
+            }
+        } )*
+    };
+}
+
+/// The result of an unhandled function: required ones are not exported;
+/// optional ones (their result is `()`) do nothing in an exported interface.
+macro_rules! unhandled {
+    (true, $self:ident, $interface:ident) => {
+        Err($self.missing(Interface::$interface))
+    };
+    (false, $self:ident, $interface:ident) => {
+        match $self.has(Interface::$interface) {
+            true => Ok(()),
+            false => Err($self.missing(Interface::$interface)),
+        }
+    };
 }
 
 impl ComponentInvoker for MockInstance {
@@ -253,80 +300,7 @@ impl ComponentInvoker for MockInstance {
         self.exports.iter().any(|e| e.interface == Some(interface))
     }
 
-    fn init(&mut self, config: &str) -> Result<()> {
-        let h = self.component.init.clone();
-        let mut f = self.handler("init", Interface::Lifecycle, &h)?;
-        f(config)
-    }
-
-    fn teardown(&mut self) -> Result<()> {
-        self.calls.push("teardown");
-        Ok(())
-    }
-
-    fn process(&mut self, element: &Element) -> Result<ProcessOutcome> {
-        let h = self.component.process.clone();
-        let mut f = self.handler("process", Interface::Processor, &h)?;
-        f(element)
-    }
-
-    fn pull(&mut self) -> Result<Option<Element>> {
-        let h = self.component.pull.clone();
-        let mut f = self.handler("pull", Interface::Source, &h)?;
-        f()
-    }
-
-    fn notify_backpressure(&mut self, _signal: Backpressure) -> Result<()> {
-        self.calls.push("notify-backpressure");
-        Ok(())
-    }
-
-    fn push(&mut self, element: &Element) -> Result<Backpressure> {
-        let h = self.component.push.clone();
-        let mut f = self.handler("push", Interface::Sink, &h)?;
-        f(element)
-    }
-
-    fn complete(&mut self) -> Result<()> {
-        self.calls.push("complete");
-        Ok(())
-    }
-
-    fn evaluate(&mut self, element: &Element) -> Result<bool> {
-        let h = self.component.evaluate.clone();
-        let mut f = self.handler("evaluate", Interface::Filter, &h)?;
-        f(element)
-    }
-
-    fn route(&mut self, element: &Element) -> Result<Vec<String>> {
-        let h = self.component.route.clone();
-        let mut f = self.handler("route", Interface::Router, &h)?;
-        f(element)
-    }
-
-    fn ingest(&mut self, element: &Element) -> Result<Option<Element>> {
-        let h = self.component.ingest.clone();
-        let mut f = self.handler("ingest", Interface::Aggregator, &h)?;
-        f(element)
-    }
-
-    fn flush(&mut self) -> Result<Vec<Element>> {
-        if self.component.ingest.is_none() {
-            self.calls.push("flush");
-            return Err(self.missing(Interface::Aggregator));
-        }
-        match self.component.flush.clone() {
-            Some(handler) => {
-                let h = Some(handler);
-                let mut f = self.handler("flush", Interface::Aggregator, &h)?;
-                f()
-            }
-            None => {
-                self.calls.push("flush");
-                Ok(Vec::new())
-            }
-        }
-    }
+    contract_functions!(mock_methods);
 }
 
 /// The async method of every contract function: the sync one's result as

@@ -2,8 +2,9 @@
 //! the pooled memory/table limiter, WASI's context, and the epoch-deadline
 //! policy that ends calls at their deadline and time-slices async calls.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 
+use wasmtime::component::Linker;
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -18,7 +19,8 @@ pub struct StoreState {
     pub(crate) host: HostState,
     pub(crate) limiter: InstanceLimiter,
     pub(crate) wasi: Option<WasiCtx>,
-    pub(crate) extensions: Vec<Box<dyn Any + Send>>,
+    /// One state per host state registered with the engine, in order.
+    pub(crate) extensions: Vec<(TypeId, Box<dyn Any + Send>)>,
     pub(crate) clock: CallClock,
 }
 
@@ -28,12 +30,16 @@ impl StoreState {
         limits: &Limits,
         wasi: Option<WasiCtx>,
         epoch: Epoch,
+        extensions: &[ExtensionSlot],
     ) -> StoreState {
         StoreState {
             host,
             limiter: InstanceLimiter::new(limits),
             wasi,
-            extensions: Vec::new(),
+            extensions: extensions
+                .iter()
+                .map(|slot| (slot.type_id, (slot.make)()))
+                .collect(),
             clock: CallClock::new(epoch),
         }
     }
@@ -43,20 +49,67 @@ impl StoreState {
         &mut self.host
     }
 
-    /// The state of type `T` of a host interface of your own, created with
-    /// `T::default()` on first use. Pass `|state| state.extension::<T>()` as
-    /// the getter of generated `add_to_linker` functions.
-    pub fn extension<T: Default + Send + 'static>(&mut self) -> &mut T {
-        let index = match self.extensions.iter().position(|e| e.is::<T>()) {
-            Some(index) => index,
-            None => {
-                self.extensions.push(Box::new(T::default()));
-                self.extensions.len() - 1
-            }
-        };
-        self.extensions[index]
-            .downcast_mut::<T>()
-            .expect("the entry at `index` holds a `T`")
+    /// This instance's state of type `T` for a host interface of your own,
+    /// registered with [`HostImports::state`] (each instance gets its own
+    /// `T::default()` when it is made). Pass `|state| state.extension::<T>()`
+    /// as the getter of generated `add_to_linker` functions.
+    ///
+    /// # Panics
+    ///
+    /// When `T` was not registered: a getter of the wrong type would
+    /// otherwise serve a state nobody else sees. (A host programming error,
+    /// found at the first call; no guest can cause it.)
+    pub fn extension<T: Send + 'static>(&mut self) -> &mut T {
+        let wanted = TypeId::of::<T>();
+        // As many entries as registered states (typically one): the first
+        // comparison finds it.
+        match self.extensions.iter_mut().find(|(id, _)| *id == wanted) {
+            Some((_, state)) => state
+                .downcast_mut::<T>()
+                .expect("the entry for `T`'s TypeId holds a `T`"),
+            None => panic!(
+                "host state `{}` was not registered: call `imports.state::<{0}>()` in \
+                 WasmtimeEngine::with_host_imports",
+                std::any::type_name::<T>()
+            ),
+        }
+    }
+}
+
+/// A host state type registered once per engine: every instance gets its
+/// own, made by `make` when the instance is.
+#[derive(Clone, Copy)]
+pub(crate) struct ExtensionSlot {
+    type_id: TypeId,
+    make: fn() -> Box<dyn Any + Send>,
+}
+
+/// What [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports)
+/// gives its `add`: the linker to add host interfaces to, and the
+/// registration of the per-instance state they keep.
+pub struct HostImports<'a> {
+    pub(crate) linker: &'a mut Linker<StoreState>,
+    pub(crate) states: Vec<ExtensionSlot>,
+}
+
+impl HostImports<'_> {
+    /// The linker (for the `add_to_linker` of generated bindings).
+    pub fn linker(&mut self) -> &mut Linker<StoreState> {
+        self.linker
+    }
+
+    /// Gives every instance its own `T::default()`, reached with
+    /// [`StoreState::extension::<T>`](StoreState::extension). Registering
+    /// a type twice keeps one state.
+    pub fn state<T: Default + Send + 'static>(&mut self) -> &mut Self {
+        let type_id = TypeId::of::<T>();
+        if !self.states.iter().any(|slot| slot.type_id == type_id) {
+            self.states.push(ExtensionSlot {
+                type_id,
+                make: || Box::new(T::default()),
+            });
+        }
+        self
     }
 }
 

@@ -36,7 +36,8 @@ fn a_hundred_concurrent_flows_each_deliver_every_element_in_order() {
                     engine.instantiate_async(&source).await.unwrap(),
                     vec![engine.instantiate_async(&upper).await.unwrap()],
                     engine.instantiate_async(&sink).await.unwrap(),
-                );
+                )
+                .unwrap();
                 let count = 200 + flow;
                 pipeline.init_async(&count.to_string()).await.unwrap();
                 let mut payloads = Vec::new();
@@ -229,7 +230,8 @@ fn real_toolchain_guests_run_as_concurrent_async_flows() {
                         engine.instantiate_async(&stages.2).await.unwrap(),
                     ],
                     engine.instantiate_async(&stages.3).await.unwrap(),
-                );
+                )
+                .unwrap();
                 let count = 50 + flow;
                 pipeline.init_async(&count.to_string()).await.unwrap();
                 let mut seen = 0u64;

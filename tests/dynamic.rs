@@ -20,7 +20,8 @@ fn run_pipeline(engine: &WasmtimeEngine, processor: &[u8], count: u64) -> Vec<El
         instance(engine, "source", &torvyn_fixtures::counting_source()),
         vec![instance(engine, "processor", processor)],
         instance(engine, "sink", &torvyn_fixtures::recording_sink()),
-    );
+    )
+    .unwrap();
     pipeline.init(&count.to_string()).unwrap();
     let mut delivered = Vec::new();
     pipeline
@@ -30,8 +31,8 @@ fn run_pipeline(engine: &WasmtimeEngine, processor: &[u8], count: u64) -> Vec<El
             delivered.push(element)
         })
         .unwrap();
-    let (_, processors, _) = pipeline.stages();
-    common::assert_nothing_held(&mut processors[0]);
+    let (_, mut processors, _) = pipeline.stages();
+    common::assert_nothing_held(&mut *processors[0]);
     delivered
 }
 

@@ -41,7 +41,9 @@ fn invalid_configurations_are_refused_with_the_reason() {
 fn garbage_bytes_are_a_compile_error_naming_the_component() {
     let engine = common::engine();
     match engine.compile("junk", b"\0asm not really") {
-        Err(Error::Compile { component, detail }) => {
+        Err(Error::Compile {
+            component, detail, ..
+        }) => {
             assert_eq!(component, "junk");
             assert!(!detail.is_empty());
         }

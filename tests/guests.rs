@@ -39,7 +39,8 @@ fn c_source_rust_processor_python_processor_c_sink() {
         instance("c-source"),
         vec![instance("rust-processor"), instance("python-processor")],
         instance("c-sink"),
-    );
+    )
+    .unwrap();
     // The C source reads its count, the C sink its pause interval.
     pipeline.init("300").unwrap();
     let mut seen = 0u64;
@@ -55,7 +56,7 @@ fn c_source_rust_processor_python_processor_c_sink() {
     pipeline.teardown().unwrap();
     let (source, processors, sink) = pipeline.stages();
     let stages = std::iter::once(source)
-        .chain(processors.iter_mut())
+        .chain(processors)
         .chain(std::iter::once(sink));
     for stage in stages {
         assert_eq!(stage.host().budget_in_use(), 0, "{}", stage.name());

@@ -35,7 +35,8 @@ fn a_pipeline_of_mocks_runs_and_logs_calls() {
             .instantiate(&engine.compile(name, b"").unwrap())
             .unwrap()
     };
-    let mut pipeline = Pipeline::new(stage("source"), vec![stage("double")], stage("sink"));
+    let mut pipeline =
+        Pipeline::new(stage("source"), vec![stage("double")], stage("sink")).unwrap();
     pipeline.init("{}").unwrap();
     let mut payloads = Vec::new();
     let report = pipeline.run(|e| payloads.push(e.payload.clone())).unwrap();

@@ -36,7 +36,8 @@ fn three_stage_pipeline_moves_ten_thousand_elements_in_order() {
             "recording-sink",
             &torvyn_fixtures::recording_sink(),
         ),
-    );
+    )
+    .unwrap();
     // The source reads "count", the sink its pause interval: each its first number.
     pipeline.init("10000").unwrap();
     let (source, _, sink) = pipeline.stages();
@@ -61,9 +62,9 @@ fn three_stage_pipeline_moves_ten_thousand_elements_in_order() {
     assert_eq!(report.bytes_delivered, expected_bytes);
 
     pipeline.teardown().unwrap();
-    let (source, processors, sink) = pipeline.stages();
+    let (source, mut processors, sink) = pipeline.stages();
     // Nothing the guests received or produced is left in any table or budget.
-    for stage in [&mut *source, &mut processors[0], &mut *sink] {
+    for stage in [&mut *source, &mut *processors[0], &mut *sink] {
         common::assert_nothing_held(stage);
     }
     assert!(queries(source).contains(&"fixture:teardown".to_string()));
@@ -90,7 +91,8 @@ fn backpressure_from_the_sink_reaches_caller_and_source() {
             "recording-sink",
             &torvyn_fixtures::recording_sink(),
         ),
-    );
+    )
+    .unwrap();
     // Count 10 for the source, pause every 3 for the sink: pause at 3, 6
     // and 9, ready at 4, 7 and 10 — each change reaches the source once.
     {
@@ -283,4 +285,81 @@ fn calling_an_interface_the_component_lacks_is_a_clear_error() {
         upper.process(&Element::new(0, "", "a")),
         Ok(ProcessOutcome::Emit(_))
     ));
+}
+
+/// A pipeline is a linear flow: every stage numbers its own input, so the
+/// sink sees no gap where a processor dropped; a run reports only itself;
+/// a stage without its role is refused by node and component.
+#[test]
+fn a_pipeline_numbers_each_stage_input_and_reports_each_run() {
+    let engine = common::engine();
+    let mut pipeline = Pipeline::new(
+        stage(
+            &engine,
+            "counting-source",
+            &torvyn_fixtures::counting_source(),
+        ),
+        vec![stage(
+            &engine,
+            "dropper",
+            &torvyn_fixtures::dropping_processor(),
+        )],
+        stage(
+            &engine,
+            "recording-sink",
+            &torvyn_fixtures::recording_sink(),
+        ),
+    )
+    .unwrap();
+    {
+        let (source, mut processors, sink) = pipeline.stages();
+        source.init("9").unwrap();
+        processors[0].init("3").unwrap(); // drops sequences 0, 3 and 6
+        sink.init("100").unwrap();
+    }
+    let mut seen = Vec::new();
+    let report = pipeline
+        .run(|element| {
+            seen.push((
+                element.meta.sequence,
+                String::from_utf8_lossy(&element.payload).into_owned(),
+            ))
+        })
+        .unwrap();
+    let expected: Vec<(u64, String)> = [1, 2, 4, 5, 7, 8]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (i as u64, format!("element {n}")))
+        .collect();
+    assert_eq!(seen, expected);
+    assert_eq!((report.pulled, report.dropped, report.delivered), (9, 3, 6));
+    let bytes: u64 = expected.iter().map(|(_, p)| p.len() as u64).sum();
+    assert_eq!(report.bytes_delivered, bytes);
+    // The source is exhausted: a second run moves nothing and says so.
+    let again = pipeline.run(|_| panic!("nothing is left")).unwrap();
+    assert_eq!((again.pulled, again.dropped, again.delivered), (0, 0, 0));
+    // Per node, the flow's own report counts both runs.
+    let flow = pipeline.flow().report(std::time::Duration::ZERO);
+    let ins: Vec<u64> = flow.nodes.iter().map(|n| n.elements_in).collect();
+    assert_eq!(ins, [9, 9, 6]);
+
+    let refused = Pipeline::new(
+        stage(
+            &engine,
+            "recording-sink",
+            &torvyn_fixtures::recording_sink(),
+        ),
+        vec![],
+        stage(
+            &engine,
+            "recording-sink",
+            &torvyn_fixtures::recording_sink(),
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "flow `linear`: node `source`: component `recording-sink` does not export \
+         `torvyn:streaming/source`"
+    );
 }

@@ -237,10 +237,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            let mut said = error.to_string();
+            eprintln!("error: {said}");
+            // Errors keep their causes as sources and often quote them in
+            // their message too: a cause is printed when it adds something.
             let mut cause = std::error::Error::source(&error);
             while let Some(inner) = cause {
-                eprintln!("  caused by: {inner}");
+                let text = inner.to_string();
+                if !said.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                    said.push_str(&text);
+                }
                 cause = inner.source();
             }
             ExitCode::from(error.exit_code() as u8)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use torvyn_engine::flow::file::FlowFile;
-use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+use torvyn_engine::flow::NodeSpec;
 use torvyn_engine::{
     CompiledComponent, Element, EngineConfig, Flow, FlowReport, FlowSpec, Interface, WasmtimeEngine,
 };
@@ -141,25 +141,9 @@ fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
         components.insert(name.clone(), (*location).clone());
         nodes.push(NodeSpec::component(name, name, *role, &config(i)?));
     }
-    let edges = nodes
-        .windows(2)
-        .map(|pair| EdgeSpec {
-            from: PortRef {
-                node: pair[0].name.clone(),
-                port: "output".into(),
-            },
-            to: PortRef {
-                node: pair[1].name.clone(),
-                port: "input".into(),
-            },
-        })
-        .collect();
-    let spec = FlowSpec {
-        name: "linear".into(),
-        nodes,
-        edges,
-        queue_depth: DEFAULT_QUEUE_DEPTH,
-    };
+    let sink = nodes.pop().expect("the linear shortcut has a sink");
+    let source = nodes.remove(0);
+    let spec = FlowSpec::linear(source, nodes, sink);
     Ok(Chosen {
         spec,
         locations: components,

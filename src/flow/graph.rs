@@ -3,14 +3,13 @@
 //! the pause counts behind backpressure.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::time::Instant;
 
+use super::now_ns;
 use super::spec::Plan;
 use crate::calls::Calls;
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
 use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
-use crate::pipeline::now_ns;
 use tracing::Instrument;
 
 use super::{serve, FlowSpec, NodeReport, Slot};
@@ -35,6 +34,9 @@ pub(super) struct Graph<'a, I> {
     pub(super) tracking: Option<serve::Tracking>,
     /// The node whose call failed last (for `serve` to replace its instance).
     pub(super) failed_at: Option<usize>,
+    /// [`Graph::forward`]'s list of (node, element) still to handle, kept
+    /// between elements.
+    pub(super) work: Vec<(usize, Element)>,
 }
 
 impl<'a, I: ComponentInvoker> Graph<'a, I> {
@@ -129,9 +131,9 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 continue;
             }
             let stage = self.stage(node);
-            let started = Instant::now();
+            let started = stage.report.latencies.start();
             let flushed = C::flush(stage.slot.instance()).await;
-            stage.report.latencies.record(started.elapsed());
+            stage.report.latencies.stop(started);
             let flushed = flushed.inspect_err(|_| stage.report.errors += 1);
             let flushed = flushed.inspect_err(|_| self.failed_at = Some(node))?;
             if let Some(tracking) = &mut self.tracking {
@@ -163,16 +165,22 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         element: Element,
         delivered: &mut impl FnMut(&str, &Element),
     ) -> Result<()> {
-        let mut work = Vec::new();
+        // The work list is the graph's, reused: no allocation per element.
+        let mut work = std::mem::take(&mut self.work);
+        work.clear();
         self.push_targets(&mut work, from, None, element);
+        let mut result = Ok(());
         while let Some((node, element)) = work.pop() {
             let handled = self.handle::<C>(node, element, &mut work, delivered).await;
-            handled.inspect_err(|_| {
+            if let Err(error) = handled {
                 self.stage(node).report.errors += 1;
                 self.failed_at = Some(node);
-            })?;
+                result = Err(error);
+                break;
+            }
         }
-        Ok(())
+        self.work = work;
+        result
     }
 
     /// Queues `element` for every edge leaving `from` (at `port`, if given),
@@ -184,18 +192,21 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         port: Option<&str>,
         element: Element,
     ) {
-        let targets: Vec<usize> = self.plan.outputs[from]
+        // Pushed last to first, so the first edge is popped first; every
+        // target but the first gets a clone.
+        let mut targets = self.plan.outputs[from]
             .iter()
+            .rev()
             .filter(|(p, _)| port.is_none_or(|port| p == port))
             .map(|&(_, to)| to)
-            .collect();
-        let Some((&first, rest)) = targets.split_first() else {
-            return;
-        };
-        for &to in rest.iter().rev() {
+            .peekable();
+        while let Some(to) = targets.next() {
+            if targets.peek().is_none() {
+                work.push((to, element));
+                return;
+            }
             work.push((to, element.clone()));
         }
-        work.push((first, element));
     }
 
     /// One node's role with one element.
@@ -222,13 +233,13 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         element.meta.sequence = stage.report.elements_in;
         span.record("sequence", element.meta.sequence);
         stage.report.elements_in += 1;
-        let started = Instant::now();
+        let started = stage.report.latencies.start();
         match role {
             Interface::Processor => {
                 let outcome = C::process(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
-                stage.report.latencies.record(started.elapsed());
+                stage.report.latencies.stop(started);
                 match outcome? {
                     ProcessOutcome::Emit(mut output) => {
                         // Timestamps of outputs are advisory: keep the runtime's.
@@ -243,7 +254,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 let keep = C::evaluate(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
-                stage.report.latencies.record(started.elapsed());
+                stage.report.latencies.stop(started);
                 if keep? {
                     stage.report.elements_out += 1;
                     self.push_targets(work, node, None, element);
@@ -255,7 +266,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 let ports = C::route(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
-                stage.report.latencies.record(started.elapsed());
+                stage.report.latencies.stop(started);
                 let ports = ports?;
                 if ports.is_empty() {
                     stage.report.dropped += 1;
@@ -296,7 +307,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 let emitted = C::ingest(stage.slot.instance(), &element)
                     .instrument(span.clone())
                     .await;
-                stage.report.latencies.record(started.elapsed());
+                stage.report.latencies.stop(started);
                 let emitted = emitted?;
                 if let Some(tracking) = &mut self.tracking {
                     // What it absorbed is held until it emits; what it emits
@@ -327,7 +338,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                             .await
                     }
                 };
-                stage.report.latencies.record(started.elapsed());
+                stage.report.latencies.stop(started);
                 let pause = signal? == Backpressure::Pause;
                 stage.report.elements_out += 1;
                 if pause {
@@ -351,10 +362,10 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
 
 /// One pull, numbered in the source's pull order.
 pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result<Option<Element>> {
-    let started = Instant::now();
+    let started = stage.report.latencies.start();
     let pulled = C::pull(stage.slot.instance()).await;
     let report = &mut *stage.report;
-    report.latencies.record(started.elapsed());
+    report.latencies.stop(started);
     let pulled = pulled.inspect_err(|_| report.errors += 1)?;
     Ok(pulled.map(|mut element| {
         element.meta.sequence = report.elements_in;

@@ -30,12 +30,14 @@
 
 pub mod file;
 mod graph;
+mod pipeline;
 mod report;
 mod serve;
 mod spec;
 
 use std::time::{Duration, Instant};
 
+pub use pipeline::{Pipeline, PipelineReport};
 pub use report::{FlowReport, NodeReport};
 pub use serve::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
 pub use spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
@@ -228,20 +230,29 @@ impl<I: ComponentInvoker> Flow<I> {
     ) -> Result<FlowReport> {
         let started = Instant::now();
         let mut result = self.init_with::<C>().await;
-        let pauses = PauseCounts::new(self.spec.nodes.len());
         if result.is_ok() {
-            let mut graph = self.graph(&pauses, None);
-            result = match queue_depth {
-                None => graph.stream::<C>(&mut delivered).await,
-                Some(depth) => graph.stream_queued::<C>(&mut delivered, depth).await,
-            };
-            if result.is_ok() {
-                result = graph.finish::<C>(&mut delivered).await;
-            }
+            result = self.stream_with::<C>(&mut delivered, queue_depth).await;
         }
         let teardown = self.teardown_with::<C>().await;
         result.and(teardown)?;
         Ok(self.report(started.elapsed()))
+    }
+
+    /// The run between `init` and `teardown`: every element moved, the
+    /// aggregators flushed, the sinks completed. `queue_depth`: the async
+    /// driver's queue behind each source (`None`: pulled in step).
+    async fn stream_with<C: Calls<I>>(
+        &mut self,
+        delivered: &mut impl FnMut(&str, &Element),
+        queue_depth: Option<usize>,
+    ) -> Result<()> {
+        let pauses = PauseCounts::new(self.spec.nodes.len());
+        let mut graph = self.graph(&pauses, None);
+        match queue_depth {
+            None => graph.stream::<C>(delivered).await?,
+            Some(depth) => graph.stream_queued::<C>(delivered, depth).await?,
+        }
+        graph.finish::<C>(delivered).await
     }
 
     /// The nodes borrowed for one run.
@@ -264,6 +275,7 @@ impl<I: ComponentInvoker> Flow<I> {
             budget: self.limit.unwrap_or(u64::MAX),
             tracking,
             failed_at: None,
+            work: Vec::new(),
         }
     }
 
@@ -394,4 +406,12 @@ fn component_of<'c, C>(
             node.name, node.component
         ),
     })
+}
+
+/// Nanoseconds since the Unix epoch (the runtime's element timestamps).
+pub(crate) fn now_ns() -> u64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
 }

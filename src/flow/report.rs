@@ -1,7 +1,7 @@
 //! What a flow run did, per node: elements in and out, drops, errors,
 //! fuel and call times.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::interfaces::Interface;
 
@@ -10,7 +10,13 @@ use crate::interfaces::Interface;
 #[derive(Clone)]
 pub(crate) struct Latencies {
     buckets: Vec<u64>,
+    /// Calls made.
     count: u64,
+    /// Calls timed (all of them, unless timing is off).
+    timed: u64,
+    /// Whether calls are timed: two clock reads per call, which a
+    /// [`Pipeline`](crate::Pipeline) (whose report has no call times) saves.
+    pub(crate) enabled: bool,
 }
 
 const SUB_BUCKETS: u32 = 4;
@@ -20,6 +26,8 @@ impl Default for Latencies {
         Latencies {
             buckets: vec![0; (64 * SUB_BUCKETS) as usize],
             count: 0,
+            timed: 0,
+            enabled: true,
         }
     }
 }
@@ -33,6 +41,19 @@ impl std::fmt::Debug for Latencies {
 }
 
 impl Latencies {
+    /// Starts timing a call (`None`: timing is off).
+    pub(crate) fn start(&self) -> Option<Instant> {
+        self.enabled.then(Instant::now)
+    }
+
+    /// Counts a call started with [`Latencies::start`], timed if it was.
+    pub(crate) fn stop(&mut self, started: Option<Instant>) {
+        match started {
+            Some(started) => self.record(started.elapsed()),
+            None => self.count += 1,
+        }
+    }
+
     pub(crate) fn record(&mut self, elapsed: Duration) {
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).max(1);
         let power = 63 - nanos.leading_zeros();
@@ -43,6 +64,7 @@ impl Latencies {
         };
         self.buckets[(power * SUB_BUCKETS + fraction) as usize] += 1;
         self.count += 1;
+        self.timed += 1;
     }
 
     /// Every non-empty bucket: (its upper bound, calls in it).
@@ -57,10 +79,10 @@ impl Latencies {
 
     /// The upper bound of the bucket holding the `quantile` call time.
     pub(crate) fn quantile(&self, quantile: f64) -> Duration {
-        if self.count == 0 {
+        if self.timed == 0 {
             return Duration::ZERO;
         }
-        let rank = ((self.count as f64 * quantile).ceil() as u64).max(1);
+        let rank = ((self.timed as f64 * quantile).ceil() as u64).max(1);
         let mut seen = 0;
         for (bucket, &count) in self.buckets.iter().enumerate() {
             seen += count;

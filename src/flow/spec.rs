@@ -123,6 +123,35 @@ pub(crate) struct Plan {
 }
 
 impl FlowSpec {
+    /// A linear flow named `linear`: `source` → each of `stages` in order →
+    /// `sink`, every edge from the `output` port to the `input` port.
+    /// (Validation still checks the nodes: unique names, a source first, a
+    /// sink last.) This is the graph a [`Pipeline`](crate::Pipeline) runs
+    /// and `torvyn run`'s linear shortcut builds.
+    pub fn linear(source: NodeSpec, stages: Vec<NodeSpec>, sink: NodeSpec) -> FlowSpec {
+        let nodes: Vec<NodeSpec> = std::iter::once(source)
+            .chain(stages)
+            .chain(std::iter::once(sink))
+            .collect();
+        let port = |node: &NodeSpec, port: &str| PortRef {
+            node: node.name.clone(),
+            port: port.to_string(),
+        };
+        let edges = nodes
+            .windows(2)
+            .map(|pair| EdgeSpec {
+                from: port(&pair[0], "output"),
+                to: port(&pair[1], "input"),
+            })
+            .collect();
+        FlowSpec {
+            name: "linear".to_string(),
+            nodes,
+            edges,
+            queue_depth: DEFAULT_QUEUE_DEPTH,
+        }
+    }
+
     fn error(&self, detail: String) -> Error {
         Error::Flow {
             flow: self.name.clone(),

@@ -138,22 +138,27 @@ impl WasmtimeInstance {
         totals: Arc<EngineTotals>,
     ) -> Result<(Store<StoreState>, CallState)> {
         let limits = component.limits();
-        let fail = |detail: String| Error::Instantiate {
-            component: component.name().to_string(),
-            detail,
-        };
         let host = HostState::new(
             limits.buffer_budget_bytes,
             config.capabilities.clone(),
             totals,
         );
         let wasi = match component.inner.imports_wasi {
-            true => Some(wasi_context(&config.wasi).map_err(|e| fail(format!("WASI: {e:#}")))?),
+            true => Some(
+                wasi_context(&config.wasi)
+                    .map_err(|e| Error::instantiate_by(component.name(), "WASI: ", e))?,
+            ),
             false => None,
         };
         let mut store = Store::new(
             component.inner.pre.engine(),
-            StoreState::new(host, limits, wasi, component.inner.epoch.clone()),
+            StoreState::new(
+                host,
+                limits,
+                wasi,
+                component.inner.epoch.clone(),
+                &component.inner.extensions,
+            ),
         );
         store.limiter(|state| &mut state.limiter);
         store.set_max_component_handles(limits.max_handles);
@@ -180,26 +185,30 @@ impl WasmtimeInstance {
         state: CallState,
     ) -> Result<Self> {
         let name = component.name().to_string();
-        let fail = |detail: String| Error::Instantiate {
-            component: name.clone(),
-            detail,
-        };
+        let fail = |e: wasmtime::Error| Error::instantiate_by(&name, "", e);
         let fuel = component.limits().fuel_per_call.unwrap_or(UNMETERED_FUEL);
-        store.set_fuel(fuel).map_err(|e| fail(format!("{e:#}")))?;
+        store.set_fuel(fuel).map_err(fail)?;
         CallClock::start(&mut store, state.call_ticks, state.slice_ticks, G::YIELDING);
         let pre = &component.inner.pre;
         let instance = match enter!(G, pre, instantiate / instantiate_async(&mut store)) {
             Ok(instance) => instance,
             Err(error) => {
                 let limits = component.limits();
-                return Err(match classify(&mut store, limits, site(&name, "instantiate"), error) {
-                    Error::Trap { trap, .. } if trap.contains(PART_COUNT_TOO_HIGH) => fail(format!(
-                        "{trap} (limits: max_core_instances = {}, max_memories = {}, max_tables = {})",
+                // A trap while instantiating (a start function, a part
+                // count over its limit) is an instantiation error, the
+                // trap (with its code) kept as its source.
+                let error = classify(&mut store, limits, site(&name, "instantiate"), error);
+                let Error::Trap { trap, .. } = &error else {
+                    return Err(error);
+                };
+                let mut detail = trap.clone();
+                if trap.contains(PART_COUNT_TOO_HIGH) {
+                    detail.push_str(&format!(
+                        " (limits: max_core_instances = {}, max_memories = {}, max_tables = {})",
                         limits.max_core_instances, limits.max_memories, limits.max_tables
-                    )),
-                    Error::Trap { trap, .. } => fail(trap),
-                    other => other,
-                });
+                    ));
+                }
+                return Err(Error::instantiate(&name, detail, Some(Box::new(error))));
             }
         };
         let typed = component
@@ -211,19 +220,15 @@ impl WasmtimeInstance {
                 detail: format!("{e:#}"),
             })?;
         let host = store.data_mut().host();
-        let input = host
-            .push_buffer(Bytes::new())
-            .map_err(|e| fail(format!("{e:#}")))?;
-        let flow = host
-            .push_flow(FlowContext::default())
-            .map_err(|e| fail(format!("{e:#}")))?;
+        let input = host.push_buffer(Bytes::new()).map_err(fail)?;
+        let flow = host.push_flow(FlowContext::default()).map_err(fail)?;
         let dynamic = component
             .inner
             .dynamic
             .iter()
             .map(|plan| DynamicExport::bind(plan, &mut store, &instance, input.rep(), flow.rep()))
             .collect::<wasmtime::Result<Vec<_>>>()
-            .map_err(|e| fail(format!("{e:#}")))?;
+            .map_err(fail)?;
         Ok(WasmtimeInstance {
             component,
             store,
@@ -283,10 +288,7 @@ impl WasmtimeInstance {
             .data_mut()
             .host()
             .set_flow(&handle, flow)
-            .map_err(|e| Error::Instantiate {
-                component: self.component.name().to_string(),
-                detail: format!("{e:#}"),
-            })
+            .map_err(|e| Error::instantiate_by(self.component.name(), "", e))
     }
 
     /// Opens the scope of one guest call: refuses a poisoned instance, sets

@@ -58,7 +58,7 @@ fn the_key_must_be_a_private_regular_file_of_this_user() {
     drop(cached_engine(dir.path()).unwrap());
     let key = dir.path().join("cache-key");
     let cache_error = |why: &str| match cached_engine(dir.path()) {
-        Err(Error::Cache { path, detail }) => {
+        Err(Error::Cache { path, detail, .. }) => {
             assert_eq!(path, key);
             assert!(detail.contains(why), "{detail}");
         }

@@ -27,9 +27,19 @@ fn too_many_memories_are_refused_at_instantiation() {
     let engine = engine_with(EngineConfig::builder().max_instance_parts(100, 4, 32));
     let component = common::compile(&engine, "memories", &hostile::many_memories(5, 0));
     match engine.instantiate(&component) {
-        Err(Error::Instantiate { component, detail }) => {
+        Err(Error::Instantiate {
+            component,
+            detail,
+            source,
+        }) => {
             assert_eq!(component, "memories");
             assert!(detail.contains("max_memories = 4"), "{detail}");
+            // The refusal itself is kept as the cause, not only its text.
+            let cause = source.expect("the refusal is kept as the source");
+            assert!(
+                matches!(cause.downcast_ref::<Error>(), Some(Error::Trap { site, .. }) if site.function == "instantiate"),
+                "{cause:?}"
+            );
         }
         other => panic!("expected an instantiate error, got {other:?}"),
     }

@@ -157,7 +157,8 @@ fn a_failing_teardown_does_not_stop_the_others() {
         stage("source", &torvyn_fixtures::counting_source()),
         vec![stage("spinner", &hostile::spins_in(SpinIn::Teardown))],
         stage("sink", &torvyn_fixtures::recording_sink()),
-    );
+    )
+    .unwrap();
     pipeline.init("3").unwrap();
     pipeline.run(|_| {}).unwrap();
     match pipeline.teardown() {

@@ -399,7 +399,8 @@ pub fn pipeline_rate(payload_bytes: u32, elements: u64, flows: usize) -> f64 {
             engine.instantiate(&source).expect("source"),
             vec![engine.instantiate(&upper).expect("upper")],
             engine.instantiate(&sink).expect("sink"),
-        );
+        )
+        .expect("pipeline");
         pipeline.init(&elements.to_string()).expect("init");
         let report = pipeline.run(|_| {}).expect("run");
         assert_eq!(report.delivered, elements);
@@ -434,7 +435,8 @@ pub fn async_flows_rate(flows: usize, elements_per_flow: u64, workers: usize) ->
                 engine.instantiate_async(&source).await.expect("source"),
                 vec![engine.instantiate_async(&pass).await.expect("pass")],
                 engine.instantiate_async(&sink).await.expect("sink"),
-            );
+            )
+            .expect("pipeline");
             pipeline
                 .init_async(&elements_per_flow.to_string())
                 .await

@@ -44,8 +44,9 @@ pub fn engine() -> torvyn_engine::Result<WasmtimeEngine> {
     WasmtimeEngine::with_host_imports(
         EngineConfig::builder().build()?,
         &["acme:geo/lookup"],
-        |linker| {
-            lookup::add_to_linker::<StoreState, HasSelf<GeoTable>>(linker, |state| {
+        |imports| {
+            imports.state::<GeoTable>();
+            lookup::add_to_linker::<StoreState, HasSelf<GeoTable>>(imports.linker(), |state| {
                 state.extension::<GeoTable>()
             })
         },

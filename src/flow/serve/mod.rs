@@ -29,9 +29,9 @@ use super::{pull_one, Flow, FlowReport, FlowSpec, Graph, NodeSpec, PauseCounts, 
 use crate::calls::AsyncCalls;
 use crate::connect::{Failed, Fetched};
 use crate::error::{Error, Result};
+use crate::flow::now_ns;
 use crate::interfaces::Interface;
 use crate::invoker::{AsyncComponentInvoker, Element};
-use crate::pipeline::now_ns;
 
 mod options;
 mod tracking;
