@@ -34,6 +34,10 @@ pub struct Limits {
     /// lists of one host-function call, or the result of one export call.
     /// wasmtime refuses larger transfers before the host allocates them.
     pub max_transfer_bytes: usize,
+    /// Bytes of state a stage's `save` may return (`torvyn:state`): more is
+    /// an error naming this limit. (The state is lifted once, within
+    /// `max_transfer_bytes`, and checked before anything keeps it.)
+    pub max_state_bytes: usize,
 }
 
 impl Default for Limits {
@@ -49,6 +53,7 @@ impl Default for Limits {
             max_tables: 32,
             max_handles: 10_000,
             max_transfer_bytes: 64 << 20,
+            max_state_bytes: 16 << 20,
         }
     }
 }
@@ -229,6 +234,12 @@ impl EngineConfigBuilder {
     /// Bytes the guest may pass to the host in one transfer.
     pub fn max_transfer_bytes(mut self, bytes: usize) -> Self {
         self.config.limits.max_transfer_bytes = bytes;
+        self
+    }
+
+    /// Bytes of state a stage's `save` may return.
+    pub fn max_state_bytes(mut self, bytes: usize) -> Self {
+        self.config.limits.max_state_bytes = bytes;
         self
     }
 

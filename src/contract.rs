@@ -64,6 +64,14 @@ macro_rules! contract_functions {
             /// `aggregator.flush`: the aggregates still held, at the end of the stream.
             fn flush / flush_async ("flush", Aggregator, Nothing, Outputs, true)
                 () -> Vec<Element>;
+            /// `snapshot.save`: the stage's state, opaque to the host (at most
+            /// [`Limits::max_state_bytes`](crate::Limits::max_state_bytes)).
+            fn save / save_async ("save", Snapshot, Nothing, Bytes, true)
+                () -> Vec<u8>;
+            /// `snapshot.restore`: takes over state `save` returned (after
+            /// `init`, before any element).
+            fn restore / restore_async ("restore", Snapshot, State, Unit, true)
+                (state: &[u8]) -> ();
         }
     };
 }
@@ -80,6 +88,8 @@ pub(crate) enum Takes {
     Element,
     /// A `backpressure-signal`.
     Signal,
+    /// A stage's saved state, a `list<u8>`.
+    State,
 }
 
 /// The WIT result of a contract function.
@@ -101,6 +111,8 @@ pub(crate) enum Returns {
     Strings,
     /// `result<list<output-element>, process-error>`.
     Outputs,
+    /// `result<list<u8>, process-error>`.
+    Bytes,
 }
 
 /// One contract function, as looked up at run time.
@@ -156,6 +168,7 @@ mod tests {
         match ty {
             Type::Bool => "bool".into(),
             Type::String => "string".into(),
+            Type::U8 => "u8".into(),
             Type::Id(id) => {
                 let def = &resolve.types[*id];
                 match (&def.kind, &def.name) {
@@ -215,6 +228,7 @@ mod tests {
                     Takes::Config => vec!["string".to_string()],
                     Takes::Element => vec!["stream-element".to_string()],
                     Takes::Signal => vec!["backpressure-signal".to_string()],
+                    Takes::State => vec!["list<u8>".to_string()],
                 };
                 assert_eq!(params, takes, "the parameter of `{}`", function.wit);
                 let result = wit.result.as_ref().map(|t| named(&resolve, t));
@@ -227,6 +241,7 @@ mod tests {
                     Returns::Bool => Some("bool"),
                     Returns::Strings => Some("list<string>"),
                     Returns::Outputs => Some("list<output-element>"),
+                    Returns::Bytes => Some("list<u8>"),
                 };
                 let returns = ok.map(|ok| format!("result<{ok}, process-error>"));
                 assert_eq!(result, returns, "the result of `{}`", function.wit);

@@ -73,6 +73,18 @@ pub enum Error {
         /// What was refused.
         detail: String,
     },
+    /// A stage's `save` returned more state than
+    /// [`Limits::max_state_bytes`](crate::Limits::max_state_bytes) allows.
+    /// The state is dropped; the instance is not poisoned.
+    #[error("{site}: {bytes} bytes of state, over max_state_bytes = {limit}")]
+    StateLimit {
+        /// Where.
+        site: CallSite,
+        /// What `save` returned.
+        bytes: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The guest trapped.
     #[error("{site}: trap: {trap}")]
     Trap {

@@ -5,8 +5,8 @@ use wasmtime::component::InstancePre;
 use wasmtime::Store;
 
 use crate::bindings::{
-    content_filter, content_router, data_sink, data_source, managed_transform, stream_aggregator,
-    transform,
+    content_filter, content_router, data_sink, data_source, managed_transform, stateful_aggregator,
+    stream_aggregator, transform,
 };
 use crate::dynamic::DynamicExport;
 use crate::error::{Error, Result};
@@ -18,6 +18,7 @@ use content_router::exports::torvyn::filtering::router;
 use data_sink::exports::torvyn::streaming::sink;
 use data_source::exports::torvyn::streaming::source;
 use managed_transform::exports::torvyn::streaming::lifecycle;
+use stateful_aggregator::exports::torvyn::state::snapshot;
 use stream_aggregator::exports::torvyn::aggregation::aggregator;
 use transform::exports::torvyn::streaming::processor;
 
@@ -88,6 +89,7 @@ typed_exports! {
     filter: filter = Interface::Filter,
     router: router = Interface::Router,
     aggregator: aggregator = Interface::Aggregator,
+    snapshot: snapshot = Interface::Snapshot,
 }
 
 /// The callable exports of one instance: typed where the bindings apply,
@@ -113,6 +115,7 @@ impl Exports {
             Interface::Filter => typed.filter.is_some(),
             Interface::Router => typed.router.is_some(),
             Interface::Aggregator => typed.aggregator.is_some(),
+            Interface::Snapshot => typed.snapshot.is_some(),
         };
         is_typed || self.dynamic.iter().any(|d| d.interface == interface)
     }

@@ -19,6 +19,9 @@ pub enum Interface {
     Router,
     /// `torvyn:aggregation/aggregator`: `ingest`, `flush`.
     Aggregator,
+    /// `torvyn:state/snapshot`: `save`, `restore` (a stage whose state can
+    /// be carried to another instance; not a role of its own).
+    Snapshot,
 }
 
 /// The contract version the typed bindings were generated for.
@@ -30,7 +33,7 @@ pub const CONTRACT_VERSION: Version = Version {
 
 impl Interface {
     /// Every exportable interface.
-    pub const ALL: [Interface; 7] = [
+    pub const ALL: [Interface; 8] = [
         Interface::Lifecycle,
         Interface::Processor,
         Interface::Source,
@@ -38,6 +41,7 @@ impl Interface {
         Interface::Filter,
         Interface::Router,
         Interface::Aggregator,
+        Interface::Snapshot,
     ];
 
     /// The unversioned WIT name, e.g. `torvyn:streaming/processor`.
@@ -50,6 +54,7 @@ impl Interface {
             Interface::Filter => "torvyn:filtering/filter",
             Interface::Router => "torvyn:filtering/router",
             Interface::Aggregator => "torvyn:aggregation/aggregator",
+            Interface::Snapshot => "torvyn:state/snapshot",
         }
     }
 
@@ -63,6 +68,7 @@ impl Interface {
             Interface::Filter => "torvyn:filtering/filter@0.1.0",
             Interface::Router => "torvyn:filtering/router@0.1.0",
             Interface::Aggregator => "torvyn:aggregation/aggregator@0.1.0",
+            Interface::Snapshot => "torvyn:state/snapshot@0.1.0",
         }
     }
 

@@ -145,6 +145,19 @@ impl MockComponent {
         self
     }
 
+    /// Exports `torvyn:state/snapshot` with `save` (and `restore`, if
+    /// [`Self::on_restore`] is set; else a restore is `NotExported`).
+    pub fn on_save(mut self, f: impl FnMut() -> Result<Vec<u8>> + Send + 'static) -> Self {
+        self.save = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Sets `restore` of `torvyn:state/snapshot`.
+    pub fn on_restore(mut self, f: impl FnMut(&[u8]) -> Result<()> + Send + 'static) -> Self {
+        self.restore = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
     /// Sets the aggregator's `flush`.
     pub fn on_flush(mut self, f: impl FnMut() -> Result<Vec<Element>> + Send + 'static) -> Self {
         self.flush = Some(Arc::new(Mutex::new(f)));

@@ -17,5 +17,5 @@ fn compiled_bindings_match_the_wit_folder() {
         fresh.source == in_use,
         "OUT_DIR/bindings.rs is stale: build.rs did not re-run"
     );
-    assert_eq!(fresh.wit_files.len(), 4);
+    assert_eq!(fresh.wit_files.len(), 5);
 }

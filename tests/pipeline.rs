@@ -13,6 +13,24 @@ fn stage(engine: &torvyn_engine::WasmtimeEngine, name: &str, bytes: &[u8]) -> Wa
     engine.instantiate(&component).unwrap()
 }
 
+/// counting-source → `processor` → recording-sink.
+fn three_stages(
+    engine: &torvyn_engine::WasmtimeEngine,
+    name: &str,
+    processor: &[u8],
+) -> Pipeline<WasmtimeInstance> {
+    Pipeline::new(
+        stage(
+            engine,
+            "counting-source",
+            &torvyn_fixtures::counting_source(),
+        ),
+        vec![stage(engine, name, processor)],
+        stage(engine, "recording-sink", &torvyn_fixtures::recording_sink()),
+    )
+    .unwrap()
+}
+
 fn queries(instance: &mut WasmtimeInstance) -> Vec<String> {
     instance.host().capability_queries().to_vec()
 }
@@ -20,24 +38,11 @@ fn queries(instance: &mut WasmtimeInstance) -> Vec<String> {
 #[test]
 fn three_stage_pipeline_moves_ten_thousand_elements_in_order() {
     let engine = common::engine();
-    let mut pipeline = Pipeline::new(
-        stage(
-            &engine,
-            "counting-source",
-            &torvyn_fixtures::counting_source(),
-        ),
-        vec![stage(
-            &engine,
-            "uppercase",
-            &torvyn_fixtures::uppercase_processor(),
-        )],
-        stage(
-            &engine,
-            "recording-sink",
-            &torvyn_fixtures::recording_sink(),
-        ),
-    )
-    .unwrap();
+    let mut pipeline = three_stages(
+        &engine,
+        "uppercase",
+        &torvyn_fixtures::uppercase_processor(),
+    );
     // The source reads "count", the sink its pause interval: each its first number.
     pipeline.init("10000").unwrap();
     let (source, _, sink) = pipeline.stages();
@@ -293,24 +298,7 @@ fn calling_an_interface_the_component_lacks_is_a_clear_error() {
 #[test]
 fn a_pipeline_numbers_each_stage_input_and_reports_each_run() {
     let engine = common::engine();
-    let mut pipeline = Pipeline::new(
-        stage(
-            &engine,
-            "counting-source",
-            &torvyn_fixtures::counting_source(),
-        ),
-        vec![stage(
-            &engine,
-            "dropper",
-            &torvyn_fixtures::dropping_processor(),
-        )],
-        stage(
-            &engine,
-            "recording-sink",
-            &torvyn_fixtures::recording_sink(),
-        ),
-    )
-    .unwrap();
+    let mut pipeline = three_stages(&engine, "dropper", &torvyn_fixtures::dropping_processor());
     {
         let (source, mut processors, sink) = pipeline.stages();
         source.init("9").unwrap();

@@ -140,7 +140,7 @@ pub(crate) fn compile_file(
 /// The contract world whose exports are exactly `interfaces`, if any.
 fn world_match(interfaces: &[Interface]) -> Option<&'static str> {
     use Interface::*;
-    let worlds: [(&str, &[Interface]); 7] = [
+    let worlds: [(&str, &[Interface]); 8] = [
         ("torvyn:streaming/transform", &[Processor]),
         (
             "torvyn:streaming/managed-transform",
@@ -153,6 +153,10 @@ fn world_match(interfaces: &[Interface]) -> Option<&'static str> {
         (
             "torvyn:aggregation/stream-aggregator",
             &[Lifecycle, Aggregator],
+        ),
+        (
+            "torvyn:state/stateful-aggregator",
+            &[Lifecycle, Aggregator, Snapshot],
         ),
     ];
     let mut sorted = interfaces.to_vec();

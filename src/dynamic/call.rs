@@ -65,6 +65,7 @@ impl DynamicExport {
                     (Some(slots), _) => vec![template(slots, payload, context)],
                     (None, Takes::Config) => vec![Val::String(String::new())],
                     (None, Takes::Signal) => vec![Val::Enum("ready".into())],
+                    (None, Takes::State) => vec![Val::List(Vec::new())],
                     (None, _) => Vec::new(),
                 };
                 let results = match function.returns {
@@ -282,6 +283,51 @@ impl DynamicExport {
                 _ => Ok(Vec::new()),
             })
         }))
+    }
+}
+
+impl DynamicExport {
+    /// `snapshot.save`: the list's bytes (one `Val` each: the dynamic
+    /// path copies state more than the typed one).
+    pub(crate) async fn save<G: Gate>(
+        &mut self,
+        store: &mut Store<StoreState>,
+    ) -> Option<wasmtime::Result<Result<Vec<u8>, ProcessError>>> {
+        let result = self.call_plain::<G>(store, "save").await?;
+        Some(result.and_then(|v| {
+            decode_result(store, v, |_, ok| match ok {
+                Some(Val::List(bytes)) => bytes
+                    .iter()
+                    .map(|byte| match byte {
+                        Val::U8(byte) => Ok(*byte),
+                        other => Err(wasmtime::format_err!("expected a u8, got {other:?}")),
+                    })
+                    .collect(),
+                _ => Ok(Vec::new()),
+            })
+        }))
+    }
+
+    /// `snapshot.restore`.
+    pub(crate) async fn restore<G: Gate>(
+        &mut self,
+        store: &mut Store<StoreState>,
+        state: &[u8],
+    ) -> Option<wasmtime::Result<Result<(), ProcessError>>> {
+        let f = self.func("restore")?;
+        if let Some(Val::List(list)) = f.params.first_mut() {
+            list.clear();
+            list.extend(state.iter().map(|&byte| Val::U8(byte)));
+        }
+        let result = f
+            .call::<G>(store)
+            .await
+            .and_then(|v| decode_result(store, v, |_, _| Ok(())));
+        // The argument's bytes are not kept between calls.
+        if let Some(Val::List(list)) = f.params.first_mut() {
+            *list = Vec::new();
+        }
+        Some(result)
     }
 }
 

@@ -131,6 +131,8 @@ fn plan_params(
             Ok(None)
         }
         (Takes::Signal, [(param, _)]) => mismatch(&path(param), "a backpressure-signal enum"),
+        (Takes::State, [(_, Type::List(list))]) if list.ty() == Type::U8 => Ok(None),
+        (Takes::State, [(param, _)]) => mismatch(&path(param), "list<u8>"),
         (Takes::Nothing, []) => Ok(None),
         _ => mismatch(
             name,
@@ -238,6 +240,7 @@ fn check_ok(path: &str, shape: Returns, ok: Option<&Type>) -> Result<(), Mismatc
         (Returns::Unit, None) => Ok(()),
         (Returns::Bool, Some(Type::Bool)) => Ok(()),
         (Returns::Strings, Some(Type::List(list))) if list.ty() == Type::String => Ok(()),
+        (Returns::Bytes, Some(Type::List(list))) if list.ty() == Type::U8 => Ok(()),
         (Returns::Outputs, Some(Type::List(list))) => check_output(path, &list.ty()),
         (Returns::OptionalOutput, Some(Type::Option(option))) => {
             check_output(&format!("{path}.some"), &option.ty())

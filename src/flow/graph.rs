@@ -352,7 +352,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                     }
                 }
             }
-            Interface::Source | Interface::Lifecycle => {
+            Interface::Source | Interface::Lifecycle | Interface::Snapshot => {
                 unreachable!("validation leaves no edge into a source")
             }
         }

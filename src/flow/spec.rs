@@ -166,7 +166,7 @@ impl FlowSpec {
     pub(crate) fn validate(&self) -> Result<Plan> {
         let mut index = BTreeMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
-            if node.role == Interface::Lifecycle {
+            if matches!(node.role, Interface::Lifecycle | Interface::Snapshot) {
                 return Err(self.error(format!(
                     "node `{}`: `{}` is not a stage role (source, processor, sink, filter, \
                      router, aggregator)",

@@ -4,7 +4,7 @@
 
 use crate::bindings::types::{BackpressureSignal, ProcessResult};
 use crate::contract::contract_functions;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gate::{block_on, enter, run_ready, Blocking, Gate, InRuntime, Yielding};
 use crate::interfaces::{ExportInfo, Interface};
 use crate::invoker::{
@@ -185,6 +185,34 @@ impl<G: Gate> Body<G> {
             }
             Err(error) => Err(this.guest_error("flush", error)),
         }
+    }
+
+    async fn save(this: &mut WasmtimeInstance) -> Result<Vec<u8>> {
+        let call = this.begin::<G>("save", None)?;
+        let result = dispatch!(call, G, snapshot, Interface::Snapshot,
+            typed: func_save(), dynamic: save());
+        let state = call
+            .finish(result)?
+            .map_err(|error| this.guest_error("save", error))?;
+        // Lifted once (within max_transfer_bytes), refused here before
+        // anything keeps it; the instance is still sound, so not poisoned.
+        let limit = this.component.limits().max_state_bytes;
+        if state.len() > limit {
+            return Err(Error::StateLimit {
+                site: super::site(this.component.name(), "save"),
+                bytes: state.len(),
+                limit,
+            });
+        }
+        Ok(state)
+    }
+
+    async fn restore(this: &mut WasmtimeInstance, state: &[u8]) -> Result<()> {
+        let call = this.begin::<G>("restore", None)?;
+        let result = dispatch!(call, G, snapshot, Interface::Snapshot,
+            typed: func_restore(state), dynamic: restore(state));
+        call.finish(result)?
+            .map_err(|error| this.guest_error("restore", error))
     }
 }
 

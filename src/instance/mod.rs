@@ -445,7 +445,7 @@ fn deadline_of(component: &CompiledComponent) -> Option<Instant> {
         .and_then(|deadline| Instant::now().checked_add(deadline))
 }
 
-fn site(component: &str, function: &str) -> CallSite {
+pub(super) fn site(component: &str, function: &str) -> CallSite {
     CallSite {
         component: component.to_string(),
         function: function.to_string(),
