@@ -105,13 +105,13 @@ pub(crate) fn shadow_capabilities(
             let mut kept = [0u8; MAX_CAPABILITY_NAME_BYTES];
             let (granted, kept_len, cut_off) = {
                 let name = name.to_str(&store)?;
-                let granted = store.data().host.capability_granted(&name);
+                let granted = store.data().host.capabilities.granted(&name);
                 let short = cut(&name, MAX_CAPABILITY_NAME_BYTES);
                 kept[..short.len()].copy_from_slice(short.as_bytes());
                 (granted, short.len(), short.len() < name.len())
             };
             let kept = std::str::from_utf8(&kept[..kept_len]).expect("copied from a `str`");
-            store.data_mut().host.log_query(kept, cut_off);
+            store.data_mut().host.capabilities.log(kept, cut_off);
             Ok((granted,))
         },
     )

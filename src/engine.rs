@@ -51,9 +51,10 @@ fn link_contract(
             HasSelf<_>,
         >(instance, StoreState::host),
         HostInterface::CapabilityQuery => {
+            // On its own state: a query needs nothing else of the host's.
             capability_query::add_to_linker_instance::<StoreState, HasSelf<_>>(
                 instance,
-                StoreState::host,
+                |state| &mut state.host.capabilities,
             )?;
             direct::shadow_capabilities(instance)
         }

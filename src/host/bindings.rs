@@ -6,7 +6,6 @@ use std::time::Instant;
 use wasmtime::component::Resource;
 
 use crate::bindings::buffer_allocator;
-use crate::bindings::capability_query;
 use crate::bindings::types::{self, BufferError};
 
 use super::*;
@@ -151,15 +150,5 @@ impl buffer_allocator::Host for HostState {
     ) -> wasmtime::Result<Result<Resource<MutableBuffer>, BufferError>> {
         let bytes = self.buffers.get(&source)?.bytes.clone();
         self.push_mutable(bytes.len() as u64, Contents::Shared(bytes))
-    }
-}
-
-impl capability_query::Host for HostState {
-    // Linked directly by the engine (`crate::direct`); this serves the
-    // same through the generated signature.
-    fn has_capability(&mut self, name: String) -> wasmtime::Result<bool> {
-        let kept = cut(&name, MAX_CAPABILITY_NAME_BYTES);
-        self.log_query(kept, kept.len() < name.len());
-        Ok(self.capability_granted(&name))
     }
 }

@@ -20,11 +20,13 @@ use crate::bindings::types::BufferError;
 use crate::slab::Slab;
 
 mod bindings;
+mod capabilities;
 mod resources;
 #[cfg(test)]
 mod tests;
 mod totals;
 
+pub use capabilities::Capabilities;
 use resources::{buffer_capacity_to_reserve, Contents};
 pub(crate) use resources::{write_into, FlowId, WriteAt};
 pub use resources::{Buffer, FlowContext, MutableBuffer};
@@ -93,16 +95,13 @@ pub struct HostState {
     /// This instance's shard of `totals.buffer_bytes`.
     shard: usize,
     copies: CopyStats,
-    capabilities: BTreeSet<String>,
-    queries: Vec<String>,
+    /// The capability interface's own state.
+    pub(crate) capabilities: Capabilities,
     /// Fuel limit of the current call for the host's copying, if metered.
     copy_fuel_limit: Option<u64>,
     /// Fuel charged for the host's copying in the current call.
     copy_fuel_used: u64,
 }
-
-/// Capability queries kept per instance; later ones are counted, not kept.
-const MAX_LOGGED_QUERIES: usize = 1024;
 
 impl HostState {
     /// A host state whose guest may hold at most `budget` bytes of buffers,
@@ -121,8 +120,7 @@ impl HostState {
             totals,
             shard,
             copies: CopyStats::default(),
-            capabilities,
-            queries: Vec::new(),
+            capabilities: Capabilities::new(capabilities),
             copy_fuel_limit: None,
             copy_fuel_used: 0,
         }
@@ -176,7 +174,7 @@ impl HostState {
     /// The capability names the guest asked about, in order (the first
     /// 1024), whether granted or not.
     pub fn capability_queries(&self) -> &[String] {
-        &self.queries
+        self.capabilities.queries()
     }
 
     /// Bytes of the buffer budget in use by buffers the guest owns.
@@ -399,23 +397,6 @@ impl HostState {
             FlowId::Span => flow.span_id.clone(),
             FlowId::Flow => flow.flow_id.clone(),
         })
-    }
-
-    /// Whether capability `name` is granted.
-    pub(crate) fn capability_granted(&self, name: &str) -> bool {
-        self.capabilities.contains(name)
-    }
-
-    /// Logs a capability query: `kept` is the name cut to
-    /// [`MAX_CAPABILITY_NAME_BYTES`], `cut_off` says whether it was cut.
-    pub(crate) fn log_query(&mut self, kept: &str, cut_off: bool) {
-        if self.queries.len() < MAX_LOGGED_QUERIES {
-            self.queries.push(if cut_off {
-                format!("{kept}…")
-            } else {
-                kept.to_string()
-            });
-        }
     }
 
     /// Brings the engine's totals up to this instance's charge: done when a

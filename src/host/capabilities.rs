@@ -1,0 +1,61 @@
+//! `torvyn:capabilities/capability-query`: which capabilities the engine
+//! grants, and the log of what the guest asked. Its own state: a query
+//! touches no buffer, handle or budget.
+
+use std::collections::BTreeSet;
+
+use crate::bindings::capability_query;
+
+use super::{cut, MAX_CAPABILITY_NAME_BYTES};
+
+/// Capability queries kept per instance; later ones are answered, not kept.
+const MAX_LOGGED_QUERIES: usize = 1024;
+
+/// An instance's capabilities: the granted names and the queries made.
+#[derive(Debug, Default)]
+pub struct Capabilities {
+    granted: BTreeSet<String>,
+    queries: Vec<String>,
+}
+
+impl Capabilities {
+    pub(crate) fn new(granted: BTreeSet<String>) -> Capabilities {
+        Capabilities {
+            granted,
+            queries: Vec::new(),
+        }
+    }
+
+    /// The capability names the guest asked about, in order (the first
+    /// 1024), whether granted or not.
+    pub fn queries(&self) -> &[String] {
+        &self.queries
+    }
+
+    /// Whether capability `name` is granted.
+    pub(crate) fn granted(&self, name: &str) -> bool {
+        self.granted.contains(name)
+    }
+
+    /// Logs a query: `kept` is the name cut to
+    /// [`MAX_CAPABILITY_NAME_BYTES`], `cut_off` says whether it was cut.
+    pub(crate) fn log(&mut self, kept: &str, cut_off: bool) {
+        if self.queries.len() < MAX_LOGGED_QUERIES {
+            self.queries.push(if cut_off {
+                format!("{kept}…")
+            } else {
+                kept.to_string()
+            });
+        }
+    }
+}
+
+impl capability_query::Host for Capabilities {
+    // Linked directly by the engine (`crate::direct`); this serves the
+    // same through the generated signature.
+    fn has_capability(&mut self, name: String) -> wasmtime::Result<bool> {
+        let kept = cut(&name, MAX_CAPABILITY_NAME_BYTES);
+        self.log(kept, kept.len() < name.len());
+        Ok(self.granted(&name))
+    }
+}
