@@ -9,6 +9,7 @@ use wasmtime::component::InstancePre;
 use crate::cache::hex;
 use crate::config::Limits;
 use crate::dynamic::InterfacePlan;
+use crate::error::{Error, Result};
 use crate::exports::TypedIndices;
 use crate::gate::WasiRuntime;
 use crate::imports::{host_import, is_custom, HostImport, ImportProvider};
@@ -38,6 +39,8 @@ pub(crate) struct CompiledInner {
     pub(crate) custom_imports: Vec<String>,
     /// The host states each instance gets (`HostImports::state`).
     pub(crate) extensions: Arc<[ExtensionSlot]>,
+    /// Whether the engine compiled it with fuel metering.
+    pub(crate) metered: bool,
     /// The engine's epoch, as its ticker counts it.
     pub(crate) epoch: Epoch,
     pub(crate) limits: Limits,
@@ -103,10 +106,27 @@ impl CompiledComponent {
     }
 
     /// A copy with other limits for its instances (e.g. a component that needs
-    /// more fuel than the engine's default).
-    pub fn with_limits(&self, limits: Limits) -> CompiledComponent {
+    /// more fuel than the engine's default). A fuel limit needs an engine
+    /// that meters fuel (`fuel_per_call` or `component_fuel(true)`): on
+    /// another it is an [`Error::Config`] naming the setting, not a limit
+    /// silently ignored.
+    pub fn with_limits(&self, limits: Limits) -> Result<CompiledComponent> {
         let inner = &self.inner;
-        CompiledComponent {
+        if let (Some(fuel), false) = (limits.fuel_per_call, inner.metered) {
+            return Err(Error::Config(format!(
+                "component `{}`: fuel_per_call = {fuel} needs fuel metering, which this engine \
+                 does not compile in: build it with EngineConfig::builder().component_fuel(true) \
+                 (or an engine-wide fuel_per_call)",
+                inner.name
+            )));
+        }
+        if limits.fuel_per_call == Some(0) {
+            return Err(Error::Config(format!(
+                "component `{}`: fuel_per_call must be positive (None disables it)",
+                inner.name
+            )));
+        }
+        Ok(CompiledComponent {
             inner: Arc::new(CompiledInner {
                 name: inner.name.clone(),
                 digest: inner.digest,
@@ -118,10 +138,11 @@ impl CompiledComponent {
                 wasi_runtime: inner.wasi_runtime.clone(),
                 custom_imports: inner.custom_imports.clone(),
                 extensions: inner.extensions.clone(),
+                metered: inner.metered,
                 epoch: inner.epoch.clone(),
                 limits,
             }),
-        }
+        })
     }
 }
 

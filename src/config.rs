@@ -117,6 +117,7 @@ pub struct EngineConfig {
     pub(crate) cache_dir: Option<PathBuf>,
     pub(crate) capabilities: BTreeSet<String>,
     pub(crate) wasi: WasiGrants,
+    pub(crate) component_fuel: bool,
 }
 
 impl Default for EngineConfig {
@@ -131,11 +132,18 @@ impl Default for EngineConfig {
             cache_dir: None,
             capabilities: BTreeSet::new(),
             wasi: WasiGrants::default(),
+            component_fuel: false,
         }
     }
 }
 
 impl EngineConfig {
+    /// Whether components are compiled with fuel metering: fuel is
+    /// configured engine-wide or allowed per component.
+    pub(crate) fn metered(&self) -> bool {
+        self.limits.fuel_per_call.is_some() || self.component_fuel
+    }
+
     /// A builder starting from the defaults: 5 s call deadline, no fuel
     /// metering, 64 MiB linear memory, 64 MiB buffer budget, 512 KiB stack.
     pub fn builder() -> EngineConfigBuilder {
@@ -182,6 +190,18 @@ pub struct EngineConfigBuilder {
 }
 
 impl EngineConfigBuilder {
+    /// Meters fuel in every component even without an engine-wide
+    /// [`fuel_per_call`](Self::fuel_per_call), so that
+    /// [`CompiledComponent::with_limits`](crate::CompiledComponent::with_limits)
+    /// can give one component a fuel limit. Metering costs compute-bound
+    /// guests about a quarter to a third more time, so it is only compiled
+    /// in when fuel is configured (this, or `fuel_per_call`); deadlines work
+    /// on any engine (epoch interruption is always on).
+    pub fn component_fuel(mut self, allowed: bool) -> Self {
+        self.config.component_fuel = allowed;
+        self
+    }
+
     /// Fuel per call; `None` turns fuel metering off.
     pub fn fuel_per_call(mut self, fuel: Option<u64>) -> Self {
         self.config.limits.fuel_per_call = fuel;

@@ -147,9 +147,9 @@ impl WasmtimeEngine {
     ) -> Result<WasmtimeEngine> {
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
-            // Always metered, so any component can be given a fuel limit
-            // (`with_limits`) whatever the engine's default.
-            .consume_fuel(true)
+            // Metered only where fuel is configured: instrumentation costs
+            // compute-bound guests ~25-35 % (issue 22), epochs much less.
+            .consume_fuel(config.metered())
             .epoch_interruption(true)
             .max_wasm_stack(config.max_stack_bytes)
             // An async call's fiber holds the wasm stack and the host's frames
@@ -413,6 +413,7 @@ impl WasmEngine for WasmtimeEngine {
                 wasi_runtime,
                 custom_imports: self.custom_imports.clone(),
                 extensions: self.extensions.clone(),
+                metered: self.config.metered(),
                 epoch: self._ticker.epoch.clone(),
                 limits: self.config.limits.clone(),
             }),

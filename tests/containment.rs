@@ -268,10 +268,12 @@ fn fuel_is_refilled_per_call_and_reported() {
     // An allowance of 3 calls: without a refill before every call, the 4th
     // would run out. 1,000 calls in a row each get it back.
     let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
-    let tight = component.with_limits(Limits {
-        fuel_per_call: Some(small * 3),
-        ..component.limits().clone()
-    });
+    let tight = component
+        .with_limits(Limits {
+            fuel_per_call: Some(small * 3),
+            ..component.limits().clone()
+        })
+        .unwrap();
     let mut tight = engine.instantiate(&tight).unwrap();
     for _ in 0..1000 {
         tight.process(&element(1)).unwrap();
@@ -284,10 +286,12 @@ fn fuel_is_refilled_per_call_and_reported() {
 fn limits_can_be_overridden_per_component() {
     let engine = strict_engine();
     let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
-    let starved = component.with_limits(Limits {
-        fuel_per_call: Some(50),
-        ..component.limits().clone()
-    });
+    let starved = component
+        .with_limits(Limits {
+            fuel_per_call: Some(50),
+            ..component.limits().clone()
+        })
+        .unwrap();
     let mut starved = engine.instantiate(&starved).unwrap();
     assert!(matches!(
         starved.process(&element(0)),
@@ -332,10 +336,12 @@ fn a_component_without_deadline_runs_on_an_engine_whose_ticker_runs() {
             .epoch_tick(Duration::from_millis(1)),
     );
     let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
-    let unlimited = component.with_limits(Limits {
-        call_deadline: None,
-        ..component.limits().clone()
-    });
+    let unlimited = component
+        .with_limits(Limits {
+            call_deadline: None,
+            ..component.limits().clone()
+        })
+        .unwrap();
     std::thread::sleep(Duration::from_millis(30)); // let the epoch advance
     let mut instance = engine.instantiate(&unlimited).unwrap();
     for sequence in 0..50 {

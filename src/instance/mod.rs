@@ -85,9 +85,8 @@ impl std::fmt::Debug for WasmtimeInstance {
     }
 }
 
-/// Fuel a store gets when its component has no fuel limit: metering is
-/// always on in the engine (so any component can be given a limit), and
-/// this much is never used up.
+/// Fuel a store gets when its component has no fuel limit on an engine
+/// that meters (another component may have one): never used up.
 const UNMETERED_FUEL: u64 = u64::MAX;
 
 impl WasmtimeInstance {
@@ -186,8 +185,10 @@ impl WasmtimeInstance {
     ) -> Result<Self> {
         let name = component.name().to_string();
         let fail = |e: wasmtime::Error| Error::instantiate_by(&name, "", e);
-        let fuel = component.limits().fuel_per_call.unwrap_or(UNMETERED_FUEL);
-        store.set_fuel(fuel).map_err(fail)?;
+        if component.inner.metered {
+            let fuel = component.limits().fuel_per_call.unwrap_or(UNMETERED_FUEL);
+            store.set_fuel(fuel).map_err(fail)?;
+        }
         CallClock::start(&mut store, state.call_ticks, state.slice_ticks, G::YIELDING);
         let pre = &component.inner.pre;
         let instance = match enter!(G, pre, instantiate / instantiate_async(&mut store)) {
@@ -306,7 +307,8 @@ impl WasmtimeInstance {
         }
         let limits = self.component.limits();
         let store = &mut self.store;
-        // Cannot fail: fuel metering is always on in the engine.
+        // Cannot fail: a fuel limit exists only on a metering engine
+        // (`build`, `with_limits`).
         if let Some(fuel) = limits.fuel_per_call {
             let _ = store.set_fuel(fuel);
         }

@@ -111,27 +111,52 @@ fn the_deadline_ends_a_spin_in_every_entry_point() {
 
 #[test]
 fn per_component_limits_work_on_a_lenient_engine() {
+    // No fuel anywhere: no metering compiled in, and a component fuel
+    // limit is refused naming the setting that allows it.
     let engine = engine_with(
         EngineConfig::builder()
             .fuel_per_call(None)
             .call_deadline(None),
     );
     let looper = common::compile(&engine, "looper", &torvyn_fixtures::faults::infinite_loop());
-    let fueled = looper.with_limits(Limits {
+    let fuel = Limits {
         fuel_per_call: Some(1_000_000),
         ..looper.limits().clone()
-    });
-    let mut guest = engine.instantiate(&fueled).unwrap();
+    };
+    match looper.with_limits(fuel.clone()) {
+        Err(Error::Config(why)) => assert!(
+            why.contains("component `looper`") && why.contains("component_fuel(true)"),
+            "{why}"
+        ),
+        other => panic!("expected the fuel limit refused, got {other:?}"),
+    }
+    let metered = engine_with(
+        EngineConfig::builder()
+            .fuel_per_call(None)
+            .call_deadline(None)
+            .component_fuel(true),
+    );
+    let fueled = common::compile(
+        &metered,
+        "looper",
+        &torvyn_fixtures::faults::infinite_loop(),
+    )
+    .with_limits(fuel)
+    .unwrap();
+    let mut guest = metered.instantiate(&fueled).unwrap();
     assert!(matches!(
         guest.process(&element(0)),
         Err(Error::FuelExhausted { .. })
     ));
     assert_eq!(guest.fuel_consumed(), 1_000_000);
 
-    let timed = looper.with_limits(Limits {
-        call_deadline: Some(Duration::from_millis(200)),
-        ..looper.limits().clone()
-    });
+    // A deadline needs no metering: the unmetered engine's component.
+    let timed = looper
+        .with_limits(Limits {
+            call_deadline: Some(Duration::from_millis(200)),
+            ..looper.limits().clone()
+        })
+        .unwrap();
     let mut guest = engine.instantiate(&timed).unwrap();
     let started = Instant::now();
     assert!(matches!(

@@ -17,6 +17,7 @@ use wasmtime::Store;
 
 use crate::alloc_counter;
 
+mod compute;
 mod settings;
 pub mod streams;
 mod transitions;
@@ -496,6 +497,7 @@ fn all_cases() -> Vec<Case> {
     let mut cases = call_cases();
     cases.extend(transition_cases());
     cases.extend(settings::setting_cases());
+    cases.extend(compute::compute_cases());
     cases
 }
 
@@ -503,6 +505,9 @@ fn all_cases() -> Vec<Case> {
 fn batch_size(case: &Case, per_batch: u32) -> u32 {
     if case.name.contains("instantiate") {
         per_batch / 20
+    } else if compute::is_row(&case.name) {
+        // About as long a batch as the others: one call is the guest's loop.
+        (per_batch / compute::calls_cost(&case.name)).max(2)
     } else {
         // Looped cases: about as many operations as the others.
         (per_batch / case.ops).max(2)
@@ -536,6 +541,7 @@ fn is_detail_row(name: &str) -> bool {
     ["floor: ", "engine: ", "setting: ", transitions::MEMCPY_KIB]
         .iter()
         .any(|prefix| name.starts_with(prefix))
+        || compute::is_row(name)
 }
 
 /// The row named `name`: a report that reads a row no case measured is a
@@ -607,6 +613,7 @@ pub fn report(quick: bool) -> String {
     let allocs = |name: &str| measured(&rows, name).allocations;
     out.push_str(&transitions::report(&ns, &allocs, 1e9 / rate_small));
     out.push_str(&settings::report(&ns));
+    out.push_str(&compute::report(&ns));
 
     out.push_str("\n| ratio | measured | target |\n|---|---:|---|\n");
     let ratios = [

@@ -71,9 +71,9 @@ const VARIANTS: [Variant; 10] = [
         },
     },
     Variant {
-        name: "fuel metering off (reference only)",
+        name: "fuel metering on (what fuel_per_call adds)",
         change: |c| {
-            c.consume_fuel(false);
+            c.consume_fuel(true);
         },
     },
     Variant {

@@ -39,7 +39,7 @@ pub const LOOP_REPETITIONS: u32 = 500;
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const SPAN_ID: &str = "00f067aa0ba902b7";
 const FLOW_ID: &str = "bench-flow";
-const CONTENT_TYPE: &str = "text/plain";
+pub(super) const CONTENT_TYPE: &str = "text/plain";
 
 static BYTES: [u8; 1024] = [b'x'; 1024];
 
@@ -257,7 +257,7 @@ pub fn op_rows() -> Vec<OpRow> {
 }
 
 /// An element lending `payload` (and flow context 0) with `meta`.
-fn lent(meta: &ElementMetaResult, payload: u32) -> StreamElement<'_> {
+pub(super) fn lent(meta: &ElementMetaResult, payload: u32) -> StreamElement<'_> {
     StreamElement {
         meta: ElementMetaParam {
             sequence: meta.sequence,
