@@ -349,3 +349,33 @@ fn a_component_without_deadline_runs_on_an_engine_whose_ticker_runs() {
         std::thread::sleep(Duration::from_micros(500));
     }
 }
+
+/// Fuel instrumentation is compiled in only where fuel is configured
+/// (issue 22): a default engine does not meter, one with `fuel_per_call` or
+/// `component_fuel(true)` does; an unmetered instance reports no fuel.
+#[test]
+fn fuel_metering_follows_the_configuration() {
+    let metered = |builder: torvyn_engine::EngineConfigBuilder| {
+        engine_with(builder).wasmtime().get_consume_fuel()
+    };
+    assert!(!metered(EngineConfig::builder()));
+    assert!(metered(EngineConfig::builder().fuel_per_call(Some(1_000))));
+    assert!(metered(EngineConfig::builder().component_fuel(true)));
+
+    let engine = engine_with(EngineConfig::builder());
+    let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let mut upper = engine.instantiate(&component).unwrap();
+    upper.process(&element(0)).unwrap();
+    assert_eq!((upper.fuel_consumed(), upper.total_fuel_consumed()), (0, 0));
+    // A limit without fuel is still taken (epochs are always on).
+    let timed = component
+        .with_limits(Limits {
+            call_deadline: Some(Duration::from_millis(50)),
+            ..component.limits().clone()
+        })
+        .unwrap();
+    assert_eq!(
+        timed.limits().call_deadline,
+        Some(Duration::from_millis(50))
+    );
+}
