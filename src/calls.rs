@@ -17,9 +17,7 @@ use crate::invoker::{
 macro_rules! calls_functions {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
         ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        // (`save` and `restore` are for carrying a stage's state over;
-        // no driver calls them yet.)
-        $( $(#[$doc])* #[allow(dead_code)] fn $sync(stage: &mut I $(, $arg: $ty)?)
+        $( $(#[$doc])* fn $sync(stage: &mut I $(, $arg: $ty)?)
             -> impl Future<Output = Result<$ok>>; )*
     };
 }

@@ -37,6 +37,11 @@ pub(super) struct Graph<'a, I> {
     /// [`Graph::forward`]'s list of (node, element) still to handle, kept
     /// between elements.
     pub(super) work: Vec<(usize, Element)>,
+    /// New instances queued by an [`Upgrader`](super::Upgrader), if the
+    /// flow has one.
+    pub(super) upgrades: Option<&'a mut std::sync::mpsc::Receiver<super::upgrade::Pending<I>>>,
+    /// What each upgrade did.
+    pub(super) outcomes: &'a mut Vec<super::UpgradeOutcome>,
 }
 
 impl<'a, I: ComponentInvoker> Graph<'a, I> {
@@ -68,6 +73,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                     continue;
                 }
                 any = true;
+                self.take_upgrades::<C>(delivered).await?;
                 let stage = self.stage(source);
                 match pull_one::<I, C>(stage).await? {
                     // (A pull that finds the source exhausted costs no budget.)
@@ -111,6 +117,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         let graph = &mut *self;
         let consume = async move {
             while let Some((source, element)) = receiver.recv().await {
+                graph.take_upgrades::<C>(delivered).await?;
                 graph.forward::<C>(source, element, delivered).await?;
             }
             Ok::<(), Error>(())

@@ -34,6 +34,7 @@ mod pipeline;
 mod report;
 mod serve;
 mod spec;
+mod upgrade;
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,7 @@ pub use pipeline::{Pipeline, PipelineReport};
 pub use report::{FlowReport, NodeReport};
 pub use serve::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
 pub use spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+pub use upgrade::{Carried, UpgradeOutcome, Upgrader};
 
 use crate::calls::{AsyncCalls, Calls, SyncCalls};
 use crate::connect::{Connector, Connectors, SinkConnector, SourceConnector};
@@ -81,6 +83,10 @@ pub struct Flow<I> {
     /// Per node, in `spec.nodes` order.
     slots: Vec<Slot<I>>,
     reports: Vec<NodeReport>,
+    /// The queue of an [`Upgrader`], once one was made.
+    upgrade_queue: Option<upgrade::Queue<I>>,
+    /// What the upgrades so far did.
+    upgrades: Vec<UpgradeOutcome>,
 }
 
 impl<I> std::fmt::Debug for Flow<I> {
@@ -142,6 +148,8 @@ impl<I: ComponentInvoker> Flow<I> {
             limit: None,
             slots,
             reports,
+            upgrade_queue: None,
+            upgrades: Vec::new(),
         })
     }
 
@@ -189,6 +197,29 @@ impl<I: ComponentInvoker> Flow<I> {
             Slot::Component(instance) => Some(instance),
             Slot::Source(_) | Slot::Sink(_) => None,
         }
+    }
+
+    /// A handle that replaces nodes' instances while the flow runs (from
+    /// any thread; see [`Upgrader::upgrade`]): the driver takes each new
+    /// instance before the next element, carrying the state over
+    /// (`torvyn:state`) or flushing an aggregator first.
+    pub fn upgrader(&mut self) -> Upgrader<I> {
+        let queue = &self
+            .upgrade_queue
+            .get_or_insert_with(std::sync::mpsc::channel)
+            .0;
+        let nodes = self
+            .spec
+            .nodes
+            .iter()
+            .map(|node| (node.name.clone(), node.role, node.config.clone()))
+            .collect();
+        Upgrader::new(self.spec.name.clone(), nodes, queue.clone())
+    }
+
+    /// What every upgrade so far did, in order.
+    pub fn upgrades(&self) -> &[UpgradeOutcome] {
+        &self.upgrades
     }
 
     /// What the run so far did, per node (upstream first).
@@ -276,6 +307,8 @@ impl<I: ComponentInvoker> Flow<I> {
             tracking,
             failed_at: None,
             work: Vec::new(),
+            upgrades: self.upgrade_queue.as_mut().map(|(_, queue)| queue),
+            outcomes: &mut self.upgrades,
         }
     }
 

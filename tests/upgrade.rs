@@ -1,0 +1,261 @@
+//! Live upgrade (issue 23, first part): a node's instance replaced between
+//! two elements while its flow runs, on the sync and the async driver, its
+//! state carried over with `torvyn:state`; a failed carry leaves the old
+//! instance serving.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{flow_edge, flow_node};
+use torvyn_engine::flow::{Carried, FlowSpec};
+use torvyn_engine::{
+    CompiledComponent, Element, EngineConfig, Flow, Interface, WasmEngine, WasmtimeEngine,
+    WasmtimeInstance,
+};
+
+const ELEMENTS: u64 = 100_000;
+/// A swap is asked for after every this many elements, 20 times.
+const EVERY: u64 = 4_000;
+const SWAPS: u64 = 20;
+
+struct Versions {
+    source: CompiledComponent,
+    upper: CompiledComponent,
+    lower: CompiledComponent,
+    sink: CompiledComponent,
+}
+
+fn versions(engine: &WasmtimeEngine) -> Versions {
+    Versions {
+        source: common::compile(engine, "source", &torvyn_fixtures::counting_source()),
+        // Two versions of the processor, told apart by their outputs.
+        upper: common::compile(engine, "upper", &torvyn_fixtures::uppercase_processor()),
+        lower: common::compile(engine, "lower", &torvyn_fixtures::passthrough_processor()),
+        sink: common::compile(engine, "sink", &torvyn_fixtures::recording_sink()),
+    }
+}
+
+fn line(engine: &WasmtimeEngine, v: &Versions) -> Flow<WasmtimeInstance> {
+    let spec = FlowSpec::linear(
+        flow_node("source", "source", Interface::Source, &ELEMENTS.to_string()),
+        vec![flow_node("p", "upper", Interface::Processor, "")],
+        flow_node("sink", "sink", Interface::Sink, "1000000000"),
+    );
+    let instances = [&v.source, &v.upper, &v.sink]
+        .into_iter()
+        .map(|c| engine.instantiate(c).unwrap())
+        .collect();
+    Flow::new(spec, instances).unwrap()
+}
+
+/// Every element exactly once and in order, each marked by the version
+/// that served it: upper before the first swap, then alternating at every
+/// swap (one asked for after each `EVERY` elements, taking over at the
+/// next one).
+fn check(delivered: &[(u64, String)], flow: &Flow<WasmtimeInstance>) {
+    assert_eq!(delivered.len() as u64, ELEMENTS);
+    for (i, (sequence, payload)) in delivered.iter().enumerate() {
+        let i = i as u64;
+        assert_eq!(*sequence, i);
+        let version = (i / EVERY).min(SWAPS);
+        let expected = format!("element {i}");
+        let expected = match version % 2 {
+            0 => expected.to_uppercase(),
+            _ => expected,
+        };
+        assert_eq!(payload, &expected, "element {i} (after {version} swaps)");
+    }
+    let upgrades = flow.upgrades();
+    assert_eq!(upgrades.len() as u64, SWAPS);
+    for (j, outcome) in upgrades.iter().enumerate() {
+        assert_eq!(outcome.node, "p");
+        assert_eq!(outcome.after_inputs, (j as u64 + 1) * EVERY);
+        assert_eq!(outcome.failed, None);
+        assert_eq!(outcome.carried, Carried::Nothing);
+    }
+}
+
+/// The delivered callback: records, and asks for a swap after every
+/// `EVERY` elements (the other version each time).
+fn recorder<'a>(
+    engine: &'a WasmtimeEngine,
+    v: &'a Versions,
+    upgrader: torvyn_engine::flow::Upgrader<WasmtimeInstance>,
+    delivered: &'a mut Vec<(u64, String)>,
+) -> impl FnMut(&str, &Element) + Send + 'a {
+    move |_, element| {
+        delivered.push((
+            element.meta.sequence,
+            String::from_utf8_lossy(&element.payload).into_owned(),
+        ));
+        let count = delivered.len() as u64;
+        if count.is_multiple_of(EVERY) && count / EVERY <= SWAPS {
+            let next = match (count / EVERY) % 2 {
+                1 => &v.lower,
+                _ => &v.upper,
+            };
+            upgrader
+                .upgrade("p", engine.instantiate(next).unwrap())
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_processor_swapped_twenty_times_on_the_sync_driver_loses_nothing() {
+    let engine = common::engine();
+    let v = versions(&engine);
+    let mut flow = line(&engine, &v);
+    let upgrader = flow.upgrader();
+    let mut delivered = Vec::new();
+    flow.run(recorder(&engine, &v, upgrader, &mut delivered))
+        .unwrap();
+    check(&delivered, &flow);
+}
+
+#[test]
+fn a_processor_swapped_twenty_times_on_the_async_driver_loses_nothing() {
+    let engine = common::engine();
+    let v = versions(&engine);
+    let mut flow = line(&engine, &v);
+    let upgrader = flow.upgrader();
+    let mut delivered = Vec::new();
+    common::runtime(2).block_on(async {
+        flow.run_async(recorder(&engine, &v, upgrader, &mut delivered))
+            .await
+            .unwrap();
+    });
+    check(&delivered, &flow);
+}
+
+/// source → counter (aggregator) → sink, and source → tap → sink2 whose
+/// deliveries say how far the flow is: the counter is swapped after
+/// `swap_after` elements. Returns what reached `sink` and the flow.
+fn count_with_swap(
+    engine: &WasmtimeEngine,
+    old: &[u8],
+    new: &[u8],
+    swap_after: u64,
+) -> (Vec<String>, Flow<WasmtimeInstance>) {
+    let spec = FlowSpec {
+        name: "counting".into(),
+        nodes: vec![
+            flow_node("source", "source", Interface::Source, "1000"),
+            flow_node("counter", "old", Interface::Aggregator, ""),
+            flow_node("sink", "sink", Interface::Sink, "1000000"),
+            flow_node("tap", "tap", Interface::Processor, ""),
+            flow_node("sink2", "sink", Interface::Sink, "1000000"),
+        ],
+        edges: vec![
+            flow_edge("source", "output", "counter"),
+            flow_edge("counter", "output", "sink"),
+            flow_edge("source", "output", "tap"),
+            flow_edge("tap", "output", "sink2"),
+        ],
+        queue_depth: 4,
+    };
+    let components: BTreeMap<String, CompiledComponent> = [
+        ("source", torvyn_fixtures::counting_source()),
+        ("old", old.to_vec()),
+        ("sink", torvyn_fixtures::recording_sink()),
+        ("tap", torvyn_fixtures::passthrough_processor()),
+    ]
+    .into_iter()
+    .map(|(name, bytes)| (name.to_string(), common::compile(engine, name, &bytes)))
+    .collect();
+    let new = common::compile(engine, "new", new);
+    let mut flow = Flow::instantiate(engine, spec, &components).unwrap();
+    let upgrader = flow.upgrader();
+    let (mut taps, mut counts) = (0, Vec::new());
+    // (`counts`: every element `sink` got.)
+    flow.run(|sink, element| match sink {
+        "sink2" => {
+            taps += 1;
+            if taps == swap_after {
+                upgrader
+                    .upgrade("counter", engine.instantiate(&new).unwrap())
+                    .unwrap();
+            }
+        }
+        _ => counts.push(String::from_utf8_lossy(&element.payload).into_owned()),
+    })
+    .unwrap();
+    (counts, flow)
+}
+
+#[test]
+fn an_aggregators_state_is_carried_across_a_swap() {
+    let engine = common::engine();
+    let counter = torvyn_fixtures::counting_aggregator(0);
+    let (counts, flow) = count_with_swap(&engine, &counter, &counter, 400);
+    assert_eq!(
+        counts,
+        ["1000"],
+        "400 counted by the old version, 600 by the new"
+    );
+    let outcome = &flow.upgrades()[0];
+    assert_eq!(outcome.carried, Carried::State(8));
+    assert_eq!(
+        (outcome.after_inputs, outcome.failed.as_deref()),
+        (400, None)
+    );
+}
+
+#[test]
+fn an_aggregator_without_state_is_flushed_downstream_at_the_swap() {
+    let engine = common::engine();
+    // Concatenates every 4 inputs; swapped after 402, holding 2.
+    let concat = torvyn_fixtures::concat_aggregator();
+    let (outputs, flow) = count_with_swap(&engine, &concat, &concat, 402);
+    let inputs: String = (0..1000).map(|i| format!("element {i}")).collect();
+    assert_eq!(outputs.concat(), inputs, "every input once, in order");
+    // 100 groups of 4, the 2 held flushed at the swap, then 149 groups of 4
+    // and the 2 left flushed at the end.
+    assert_eq!(outputs.len(), 100 + 1 + 149 + 1);
+    assert_eq!(outputs[100], "element 400element 401");
+    assert_eq!(flow.upgrades()[0].carried, Carried::Flushed);
+}
+
+#[test]
+fn a_state_over_the_limit_leaves_the_old_version_serving() {
+    let engine =
+        WasmtimeEngine::new(EngineConfig::builder().max_state_bytes(64).build().unwrap()).unwrap();
+    // The old version's state (8 + 100 bytes) is over max_state_bytes.
+    let (counts, flow) = count_with_swap(
+        &engine,
+        &torvyn_fixtures::counting_aggregator(100),
+        &torvyn_fixtures::counting_aggregator(0),
+        400,
+    );
+    assert_eq!(counts, ["1000"], "the old version counted everything");
+    let outcome = &flow.upgrades()[0];
+    assert_eq!(outcome.carried, Carried::Nothing);
+    let why = outcome.failed.as_deref().unwrap_or_default();
+    assert!(why.contains("over max_state_bytes = 64"), "{why}");
+}
+
+#[test]
+fn an_upgrade_that_cannot_serve_is_refused_before_it_reaches_the_flow() {
+    let engine = common::engine();
+    let v = versions(&engine);
+    let mut flow = line(&engine, &v);
+    let upgrader = flow.upgrader();
+    let wrong_role = upgrader
+        .upgrade("p", engine.instantiate(&v.sink).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        wrong_role.to_string(),
+        "flow `linear`: upgrade of node `p`: component `sink` does not export \
+         `torvyn:streaming/processor`"
+    );
+    let unknown = upgrader
+        .upgrade("q", engine.instantiate(&v.upper).unwrap())
+        .unwrap_err();
+    assert_eq!(unknown.to_string(), "flow `linear`: upgrade: no node `q`");
+    drop(flow);
+    let gone = upgrader
+        .upgrade("p", engine.instantiate(&v.upper).unwrap())
+        .unwrap_err();
+    assert!(gone.to_string().ends_with("the flow is gone"), "{gone}");
+}
