@@ -120,11 +120,8 @@ impl CompiledComponent {
                 inner.name
             )));
         }
-        if limits.fuel_per_call == Some(0) {
-            return Err(Error::Config(format!(
-                "component `{}`: fuel_per_call must be positive (None disables it)",
-                inner.name
-            )));
+        if let Some(why) = limits.fuel_problem() {
+            return Err(Error::Config(format!("component `{}`: {why}", inner.name)));
         }
         Ok(CompiledComponent {
             inner: Arc::new(CompiledInner {

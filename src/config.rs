@@ -40,6 +40,16 @@ pub struct Limits {
     pub max_state_bytes: usize,
 }
 
+impl Limits {
+    /// What is wrong with `fuel_per_call`, if anything (checked by
+    /// [`EngineConfigBuilder::build`] and
+    /// [`CompiledComponent::with_limits`](crate::CompiledComponent::with_limits)).
+    pub(crate) fn fuel_problem(&self) -> Option<&'static str> {
+        (self.fuel_per_call == Some(0))
+            .then_some("fuel_per_call must be positive (use None to disable metering)")
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -337,10 +347,8 @@ impl EngineConfigBuilder {
     pub fn build(self) -> Result<EngineConfig> {
         let config = self.config;
         let limits = &config.limits;
-        if limits.fuel_per_call == Some(0) {
-            return Err(Error::Config(
-                "fuel_per_call must be positive (use None to disable metering)".into(),
-            ));
+        if let Some(why) = limits.fuel_problem() {
+            return Err(Error::Config(why.into()));
         }
         if let Some(deadline) = limits.call_deadline {
             if deadline < config.epoch_tick {

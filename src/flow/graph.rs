@@ -134,21 +134,8 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
     ) -> Result<()> {
         for position in 0..self.plan.order.len() {
             let node = self.plan.order[position];
-            if self.spec.nodes[node].role != Interface::Aggregator {
-                continue;
-            }
-            let stage = self.stage(node);
-            let started = stage.report.latencies.start();
-            let flushed = C::flush(stage.slot.instance()).await;
-            stage.report.latencies.stop(started);
-            let flushed = flushed.inspect_err(|_| stage.report.errors += 1);
-            let flushed = flushed.inspect_err(|_| self.failed_at = Some(node))?;
-            if let Some(tracking) = &mut self.tracking {
-                tracking.begin_flush(node, &self.spec.nodes[node].name);
-            }
-            for element in flushed {
-                self.stage(node).report.elements_out += 1;
-                self.forward::<C>(node, element, delivered).await?;
+            if self.spec.nodes[node].role == Interface::Aggregator {
+                self.flush_downstream::<C>(node, delivered).await?;
             }
         }
         for node in 0..self.spec.nodes.len() {
@@ -160,6 +147,30 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 let completed = C::complete(instance).await;
                 completed.inspect_err(|_| stage.report.errors += 1)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Aggregator `node`'s `flush` (timed and counted like any call), its
+    /// outputs sent downstream in order: at the end of the stream, and when
+    /// an upgrade replaces an aggregator that carries no state.
+    pub(super) async fn flush_downstream<C: Calls<I>>(
+        &mut self,
+        node: usize,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        let stage = self.stage(node);
+        let started = stage.report.latencies.start();
+        let flushed = C::flush(stage.slot.instance()).await;
+        stage.report.latencies.stop(started);
+        let flushed = flushed.inspect_err(|_| stage.report.errors += 1);
+        let flushed = flushed.inspect_err(|_| self.failed_at = Some(node))?;
+        if let Some(tracking) = &mut self.tracking {
+            tracking.begin_flush(node, &self.spec.nodes[node].name);
+        }
+        for element in flushed {
+            self.stage(node).report.elements_out += 1;
+            self.forward::<C>(node, element, delivered).await?;
         }
         Ok(())
     }

@@ -190,11 +190,7 @@ impl<I: ComponentInvoker> Graph<'_, I> {
             }
         } else if aggregator {
             // No state to carry: what the old one holds goes downstream now.
-            let flushed = C::flush(old).await?;
-            for element in flushed {
-                self.stage(node).report.elements_out += 1;
-                self.forward::<C>(node, element, delivered).await?;
-            }
+            self.flush_downstream::<C>(node, delivered).await?;
             outcome.carried = Carried::Flushed;
         }
         let stage = self.stage(node);
