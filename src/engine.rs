@@ -14,11 +14,12 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 use crate::bindings::{buffer_allocator, capability_query, types};
 use crate::cache::{DiskCache, Miss};
 use crate::component::{CompiledComponent, CompiledInner};
-use crate::config::{Allocation, EngineConfig, InstanceDensity};
+use crate::config::{Allocation, EngineConfig, InstanceDensity, Limits};
 use crate::direct;
 use crate::dynamic::{plan_interface, InterfacePlan};
 use crate::error::{Error, Result};
 use crate::exports::TypedIndices;
+use crate::flow::NodeLimits;
 use crate::gate::WasiRuntime;
 use crate::host::EngineTotals;
 use crate::imports::{host_import, is_custom, HostImport, HostInterface};
@@ -86,6 +87,20 @@ pub trait WasmEngine {
         &self,
         component: &Self::Component,
     ) -> impl Future<Output = Result<Self::Instance>> + Send;
+
+    /// `component` with a flow node's own limits over its own (a flow
+    /// file's node `fuel_budget` and `max_memory`). A backend without
+    /// per-component limits refuses any.
+    fn with_node_limits(
+        &self,
+        component: &Self::Component,
+        limits: &NodeLimits,
+    ) -> Result<Self::Component> {
+        let _ = component;
+        Err(Error::Config(format!(
+            "this engine has no per-component limits ({limits:?} asked)"
+        )))
+    }
 }
 
 /// The wasmtime backend.
@@ -430,6 +445,19 @@ impl WasmEngine for WasmtimeEngine {
     ) -> impl Future<Output = Result<WasmtimeInstance>> + Send {
         WasmtimeInstance::new_async(component.clone(), &self.config, self.totals.clone())
     }
+
+    fn with_node_limits(
+        &self,
+        component: &CompiledComponent,
+        limits: &NodeLimits,
+    ) -> Result<CompiledComponent> {
+        let own = component.limits();
+        component.with_limits(Limits {
+            fuel_per_call: limits.fuel_per_call.or(own.fuel_per_call),
+            max_memory_bytes: limits.max_memory_bytes.unwrap_or(own.max_memory_bytes),
+            ..own.clone()
+        })
+    }
 }
 
 /// Advances the engine's epoch every tick so call deadlines fire; stops on drop.
@@ -577,7 +605,13 @@ fn plan_dynamic(
 /// number lists the expected and found bytes one per line.)
 fn not_webassembly(bytes: &[u8]) -> Option<String> {
     const MAGIC: &[u8] = b"\0asm";
-    if bytes.starts_with(MAGIC) || std::str::from_utf8(bytes).is_ok_and(|text| !text.is_empty()) {
+    // Text is left to the WAT parser only when it looks like WAT (a form or
+    // a comment first), so a stray text file still gets the one-line answer.
+    let looks_like_wat = std::str::from_utf8(bytes).is_ok_and(|text| {
+        let text = text.trim_start();
+        text.starts_with('(') || text.starts_with(";;")
+    });
+    if bytes.starts_with(MAGIC) || looks_like_wat {
         return None;
     }
     if bytes.is_empty() {

@@ -193,6 +193,18 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// A stage's state could not be loaded from, stored in or removed from
+    /// its state store.
+    #[error("state store ({store}): {detail}")]
+    State {
+        /// The store (`directory /x`, `NATS key-value bucket B at URL`).
+        store: String,
+        /// What went wrong, naming the stage where there is one.
+        detail: String,
+        /// The store's own error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// An engine configuration value is invalid.
     #[error("invalid engine configuration: {0}")]
     Config(String),

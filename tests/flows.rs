@@ -570,7 +570,7 @@ fn a_flow_file_runs_with_its_components_configs_and_queue_depth() {
     let path = dir.path().join("Torvyn.toml");
     std::fs::write(&path, TOKEN_FILE).unwrap();
     let file = FlowFile::read(&path).unwrap();
-    assert_eq!(file.worker_threads, Some(2));
+    assert_eq!(file.runtime.worker_threads, Some(2));
     let flow_spec = file.flow(None).unwrap().clone();
     assert_eq!(flow_spec.queue_depth, 2);
     let engine = engine();
@@ -648,4 +648,144 @@ fn flow_file_mistakes_are_named() {
         other => panic!("{other:?}"),
     }
     assert_eq!(file.components["content-filter"], "/flows/filter.wasm");
+}
+
+/// Per source, the most of its elements pulled but not yet pushed to the
+/// sink, seen at each push: two mock sources (`a`, `b`, 30 elements each)
+/// into one sink, on the async driver, with `depths` as the edges'
+/// `queue_depth`.
+fn most_in_flight(depths: [Option<usize>; 2]) -> [u64; 2] {
+    use std::sync::{Arc, Mutex};
+    use torvyn_engine::mock::{MockComponent, MockEngine};
+    use torvyn_engine::{Backpressure, Element, WasmEngine};
+    // pulled, pushed, most in flight; per source.
+    let counts = Arc::new(Mutex::new([[0u64; 3]; 2]));
+    let mut engine = MockEngine::new();
+    for (i, name) in ["a", "b"].into_iter().enumerate() {
+        let counts = counts.clone();
+        engine = engine.with(MockComponent::new(name).on_pull(move || {
+            let mut counts = counts.lock().unwrap();
+            counts[i][0] += 1;
+            Ok((counts[i][0] <= 30).then(|| Element::new(0, "", name)))
+        }));
+    }
+    let seen = counts.clone();
+    let engine = engine.with(MockComponent::new("sink").on_push(move |element| {
+        let i = usize::from(&element.payload[..] == b"b");
+        let mut counts = seen.lock().unwrap();
+        let in_flight = counts[i][0] - counts[i][1];
+        counts[i][2] = counts[i][2].max(in_flight);
+        counts[i][1] += 1;
+        Ok(Backpressure::Ready)
+    }));
+    let mut edges = vec![edge("a", "output", "sink"), edge("b", "output", "sink")];
+    for (edge, depth) in edges.iter_mut().zip(depths) {
+        edge.queue_depth = depth;
+    }
+    let spec = spec(
+        vec![
+            node("a", "a", Interface::Source, ""),
+            node("b", "b", Interface::Source, ""),
+            node("sink", "sink", Interface::Sink, ""),
+        ],
+        edges,
+    );
+    let components: BTreeMap<String, _> = ["a", "b", "sink"]
+        .into_iter()
+        .map(|name| (name.to_string(), engine.compile(name, b"").unwrap()))
+        .collect();
+    common::runtime(1).block_on(async {
+        let mut flow = Flow::instantiate_async(&engine, spec, &components)
+            .await
+            .unwrap();
+        let report = flow.run_async(|_, _| {}).await.unwrap();
+        assert_eq!(report.delivered(), 60);
+    });
+    let counts = counts.lock().unwrap();
+    [counts[0][2], counts[1][2]]
+}
+
+#[test]
+fn an_edge_queue_depth_bounds_its_source_on_the_async_driver() {
+    // Each source holds at most its own edge's depth in the queue (plus the
+    // element being pushed); without one, the flow's 64 (so all 30 may wait).
+    let [a, b] = most_in_flight([Some(1), Some(5)]);
+    assert!(
+        (1..=2).contains(&a),
+        "source a: {a} in flight with queue_depth 1"
+    );
+    assert!(
+        (5..=6).contains(&b),
+        "source b: {b} in flight with queue_depth 5"
+    );
+    let [a, b] = most_in_flight([None, Some(3)]);
+    assert!(a > 6, "source a: {a} in flight with the flow's 64");
+    assert!(
+        (3..=4).contains(&b),
+        "source b: {b} in flight with queue_depth 3"
+    );
+    // Zero is refused by name.
+    let mut spec = token_flow(3);
+    spec.edges[0].queue_depth = Some(0);
+    let engine = engine();
+    match Flow::instantiate(&engine, spec, &components(&engine)) {
+        Err(Error::Flow { detail, .. }) => assert!(
+            detail.contains("edge tokens.output -> filter.input: queue_depth must be at least 1"),
+            "{detail}"
+        ),
+        other => panic!("expected a flow error, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn a_node_s_own_limits_apply_to_its_instance_only() {
+    use torvyn_engine::flow::NodeLimits;
+    // Fuel for the filter only, on an engine that allows per-component fuel.
+    let engine = WasmtimeEngine::new(
+        torvyn_engine::EngineConfig::builder()
+            .component_fuel(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let compiled = components(&engine);
+    let mut spec = token_flow(22);
+    spec.nodes[1].limits = NodeLimits {
+        fuel_per_call: Some(10_000_000),
+        max_memory_bytes: None,
+    };
+    let mut flow = Flow::instantiate(&engine, spec.clone(), &compiled).unwrap();
+    let seen = run_collecting(&mut flow).unwrap();
+    assert_eq!(seen.len(), expected_sentences(22).len());
+    let report = flow.report(std::time::Duration::ZERO);
+    let fuel: Vec<u64> = report.nodes.iter().map(|n| n.fuel).collect();
+    assert!(fuel[1] > 0, "{fuel:?}");
+    assert_eq!([fuel[0], fuel[2], fuel[3]], [0, 0, 0], "{fuel:?}");
+    // Too little for one call: that node fails, named.
+    spec.nodes[1].limits.fuel_per_call = Some(5);
+    let mut flow = Flow::instantiate(&engine, spec.clone(), &compiled).unwrap();
+    match run_collecting(&mut flow) {
+        Err(Error::FuelExhausted { site }) => assert_eq!(site.component, "filter"),
+        other => panic!("expected fuel exhaustion, got {other:?}"),
+    }
+    // A memory limit below the instance's first memory: refused at
+    // instantiation.
+    spec.nodes[1].limits = NodeLimits {
+        fuel_per_call: None,
+        max_memory_bytes: Some(1024),
+    };
+    assert!(Flow::instantiate(&engine, spec.clone(), &compiled).is_err());
+    // On an engine without per-component fuel, a node's fuel is refused
+    // when the flow is made, naming the node.
+    let plain = common::engine();
+    let mut spec = token_flow(3);
+    spec.nodes[1].limits.fuel_per_call = Some(1000);
+    match Flow::instantiate(&plain, spec, &components(&plain)) {
+        Err(Error::Flow { detail, .. }) => assert!(
+            detail.contains("node `filter`: its limits:")
+                && detail.contains("component_fuel(true)"),
+            "{detail}"
+        ),
+        other => panic!("expected a flow error, got {:?}", other.map(|_| ())),
+    }
 }

@@ -9,6 +9,7 @@ use torvyn_engine::{
 };
 
 use crate::bundled::{self, LoadError};
+use crate::output::{to_line, ExportDocument, Format, ImportDocument, InspectDocument, SCHEMA};
 
 /// A failed command: what the process prints and its exit code.
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub enum CliError {
     Runtime(String),
     /// The command line asks for something impossible (exit code 2).
     Usage(String),
+    /// `torvyn check` found this many problems (exit code 1; each was
+    /// printed with its place).
+    Checked(usize),
     /// A component file was read but is no component the engine can
     /// compile (exit code 1): named by the path the user gave.
     Component {
@@ -38,8 +42,11 @@ impl CliError {
     /// (Usage errors exit with 2, from the argument parser.)
     pub fn exit_code(&self) -> i32 {
         match self {
+            // Read, but no component: a component failure, as a compile error is.
+            CliError::Load(LoadError::NotComponent { .. }) => 1,
             CliError::Load(_) => 3,
             CliError::Engine(_)
+            | CliError::Checked(_)
             | CliError::Component { .. }
             | CliError::Output(_)
             | CliError::Runtime(_) => 1,
@@ -56,6 +63,8 @@ impl std::fmt::Display for CliError {
             CliError::Component { file, error } => write!(f, "{file}: {error}"),
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
             CliError::Runtime(e) | CliError::Usage(e) => f.write_str(e),
+            CliError::Checked(1) => f.write_str("1 problem found"),
+            CliError::Checked(n) => write!(f, "{n} problems found"),
         }
     }
 }
@@ -68,7 +77,7 @@ impl std::error::Error for CliError {
                 std::error::Error::source(e)
             }
             CliError::Output(e) => e.source(),
-            CliError::Runtime(_) | CliError::Usage(_) => None,
+            CliError::Runtime(_) | CliError::Usage(_) | CliError::Checked(_) => None,
         }
     }
 }
@@ -109,7 +118,11 @@ pub(crate) fn engine_with(
     limits: &LimitArgs,
     config: torvyn_engine::EngineConfigBuilder,
 ) -> Result<WasmtimeEngine, CliError> {
-    let mut config = config.fuel_per_call(limits.fuel);
+    // The command line's fuel is over a flow file's `[runtime]` one.
+    let mut config = config;
+    if let Some(fuel) = limits.fuel {
+        config = config.fuel_per_call(Some(fuel));
+    }
     if let Some(ms) = limits.deadline_ms {
         config = config.call_deadline(Some(Duration::from_millis(ms)));
     }
@@ -167,11 +180,73 @@ fn world_match(interfaces: &[Interface]) -> Option<&'static str> {
         .map(|(world, _)| world)
 }
 
+/// The name of a call path in JSON, and its reason.
+pub(crate) fn path_name(path: &CallPath) -> (&'static str, Option<String>) {
+    match path {
+        CallPath::Typed => ("typed", None),
+        CallPath::Dynamic(why) => ("dynamic", Some(why.clone())),
+        CallPath::ByNameOnly(why) => ("by-name", Some(why.clone())),
+    }
+}
+
 /// `torvyn inspect <component>`: imports, exports, world match and the call
 /// path of every export with the reason.
-pub fn inspect(spec: &str, out: &mut dyn Write) -> Result<(), CliError> {
+pub fn inspect(spec: &str, format: Format, out: &mut dyn Write) -> Result<(), CliError> {
     let engine = engine(&LimitArgs::default())?;
     let component = compile(&engine, spec)?;
+    let mut stage_interfaces = Vec::new();
+    for export in component.exports() {
+        if let (Some(interface), CallPath::Typed | CallPath::Dynamic(_)) =
+            (export.interface, &export.path)
+        {
+            stage_interfaces.push(interface);
+        }
+    }
+    let world = world_match(&stage_interfaces);
+    if format == Format::Json {
+        let document = InspectDocument {
+            kind: "inspect",
+            schema: SCHEMA,
+            component: component.name().to_string(),
+            sha256: component.digest().to_string(),
+            imports: component
+                .import_providers()
+                .into_iter()
+                .map(|(name, provider)| {
+                    let (provider, served_as) = match provider {
+                        ImportProvider::Contract => ("contract", None),
+                        ImportProvider::Wasi => ("wasi", None),
+                        ImportProvider::ServedAs(contract) => {
+                            ("served-as", Some(contract.to_string()))
+                        }
+                        ImportProvider::Custom => ("custom", None),
+                        ImportProvider::Missing => ("missing", None),
+                    };
+                    ImportDocument {
+                        name: name.to_string(),
+                        provider,
+                        served_as,
+                    }
+                })
+                .collect(),
+            exports: component
+                .exports()
+                .iter()
+                .map(|export| {
+                    let (path, reason) = path_name(&export.path);
+                    ExportDocument {
+                        name: export.name.to_string(),
+                        role: export.interface.map(Interface::role),
+                        path,
+                        reason,
+                    }
+                })
+                .collect(),
+            world: world.map(|world| format!("{world}@0.1.0")),
+        };
+        writeln!(out, "{}", to_line(&document))?;
+        return Ok(());
+    }
     writeln!(
         out,
         "component {} (sha256 {})",
@@ -190,17 +265,11 @@ pub fn inspect(spec: &str, out: &mut dyn Write) -> Result<(), CliError> {
         writeln!(out, "  {import:<48} {provider}")?;
     }
     writeln!(out, "exports:")?;
-    let mut stage_interfaces = Vec::new();
     for export in component.exports() {
         let interface = export.interface.map_or("-", Interface::role);
         writeln!(out, "  {:<48} {interface:<10} {}", export.name, export.path)?;
-        if let (Some(interface), CallPath::Typed | CallPath::Dynamic(_)) =
-            (export.interface, &export.path)
-        {
-            stage_interfaces.push(interface);
-        }
     }
-    match world_match(&stage_interfaces) {
+    match world {
         Some(world) => writeln!(out, "world: matches {world}@0.1.0")?,
         None if stage_interfaces.is_empty() => writeln!(out, "world: not a stream stage")?,
         None => writeln!(

@@ -5,7 +5,11 @@
 pub mod alloc_counter;
 pub mod bench;
 pub mod bundled;
+pub mod check;
 pub mod commands;
 pub mod metrics;
+pub mod output;
+pub mod project;
 pub mod run;
 pub mod serve;
+pub(crate) mod watch;

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use torvyn_cli::alloc_counter::CountingAllocator;
 use torvyn_cli::commands::{self, CliError, LimitArgs};
+use torvyn_cli::output::Format;
 use torvyn_cli::run::{self, RunArgs};
 
 #[global_allocator]
@@ -47,6 +48,23 @@ enum Command {
     Inspect {
         /// The component.
         component: String,
+        /// How to write the report.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Everything `run` would refuse in a flow file, found without running a
+    /// stage: the file, each component's path, its compilation, the export
+    /// of each node's role, imports nobody serves, connector settings, the
+    /// graph. Prints each problem with its place; exit 1 if any.
+    Check {
+        /// The flow file.
+        flow_file: std::path::PathBuf,
+        /// Only this flow of the file.
+        #[arg(long)]
+        flow: Option<String>,
+        /// How to write the report.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     /// Runs a flow (from a flow file, or source → processors → sink) and
     /// prints a summary and a per-node report.
@@ -112,6 +130,29 @@ enum Command {
         /// source (default 100).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         batch: Option<u32>,
+        /// Flow files: run each component project's build first (its
+        /// `build_command`, else `cargo component build` with `[build]`).
+        #[arg(long)]
+        build: bool,
+        /// Upgrade nodes in place while the flow runs: when a component's
+        /// file (or the flow file naming it) changes, or on SIGHUP, the new
+        /// version takes over between two elements, with its state.
+        #[arg(long)]
+        watch: bool,
+        /// Flows with connector nodes: keep the state of stages exporting
+        /// torvyn:state in this directory: saved at SIGINT/SIGTERM (their
+        /// inputs then acked), restored at start, removed at the stream's end.
+        #[arg(long, value_name = "DIR", conflicts_with = "state_bucket")]
+        state_dir: Option<std::path::PathBuf>,
+        /// Flows with connector nodes: as --state-dir, in this JetStream
+        /// key-value bucket on the server of the flow's first `nats` node
+        /// (created when missing).
+        #[arg(long, value_name = "BUCKET")]
+        state_bucket: Option<String>,
+        /// How to write the report: `json` is one JSON document (with
+        /// --print, one JSON line per element before it).
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
         #[command(flatten)]
         limits: Limits,
     },
@@ -156,7 +197,12 @@ fn main() -> ExitCode {
     // to it from tokio's blocking threads (a held lock would deadlock them).
     let mut out = std::io::stdout();
     let result = match cli.command {
-        Command::Inspect { component } => commands::inspect(&component, &mut out),
+        Command::Inspect { component, format } => commands::inspect(&component, format, &mut out),
+        Command::Check {
+            flow_file,
+            flow,
+            format,
+        } => torvyn_cli::check::check(&flow_file, flow.as_deref(), format, &mut out),
         Command::Run {
             flow_file,
             flow,
@@ -176,6 +222,11 @@ fn main() -> ExitCode {
             partition,
             metrics,
             batch,
+            build,
+            watch,
+            state_dir,
+            state_bucket,
+            format,
             limits: l,
         } => {
             if let Some(level) = log {
@@ -208,6 +259,11 @@ fn main() -> ExitCode {
                     partition,
                     metrics,
                     batch: batch.map(|b| b as usize),
+                    build,
+                    format,
+                    watch,
+                    state_dir,
+                    state_bucket,
                 },
                 &mut out,
             )

@@ -17,6 +17,10 @@ use torvyn_engine::{
 
 use crate::bundled;
 use crate::commands::{engine_with, CliError, LimitArgs};
+use crate::output::{
+    nodes_of, to_line, CopyDocument, ElementDocument, Format, RunDocument, UpgradeDocument, SCHEMA,
+};
+use crate::watch::{self, WatchTotals};
 
 /// What `torvyn run` does.
 #[derive(Debug, Clone, Default)]
@@ -58,19 +62,37 @@ pub struct RunArgs {
     pub metrics: Option<String>,
     /// Connector flows: most inputs per batch from each source.
     pub batch: Option<usize>,
+    /// Run each component project's build command first.
+    pub build: bool,
+    /// How the report is written.
+    pub format: crate::output::Format,
+    /// Upgrade nodes in place when their component files change (or on
+    /// SIGHUP).
+    pub watch: bool,
+    /// Connector flows: stages' state kept in this directory across stops.
+    pub state_dir: Option<PathBuf>,
+    /// Connector flows: stages' state kept in this JetStream key-value
+    /// bucket (on the server of the flow's first `nats` node).
+    pub state_bucket: Option<String>,
 }
 
 /// What `torvyn run` runs: the flow, where its components are, and the
-/// file's `[runtime] worker_threads`.
-struct Chosen {
-    spec: FlowSpec,
-    locations: BTreeMap<String, String>,
-    worker_threads: Option<usize>,
+/// file it came from (its `[runtime]` settings), if any.
+pub(crate) struct Chosen {
+    pub(crate) spec: FlowSpec,
+    pub(crate) locations: BTreeMap<String, String>,
+    pub(crate) file: Option<FlowFile>,
+}
+
+impl Chosen {
+    fn worker_threads(&self) -> Option<usize> {
+        self.file.as_ref().and_then(|f| f.runtime.worker_threads)
+    }
 }
 
 /// The flow to run and its components (name → location), from the file or
 /// from the linear flags.
-fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
+pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
     if let Some(path) = &args.flow_file {
         if args.source.is_some() || args.sink.is_some() || !args.processors.is_empty() {
             return Err(CliError::Usage(
@@ -86,6 +108,9 @@ fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
         let mut file = FlowFile::read(path)?;
         if let Some(partition) = &args.partition {
             file.substitute("partition", partition);
+        }
+        if args.build {
+            crate::project::build_all(&file, &mut std::io::stderr())?;
         }
         let spec = file.flow(args.flow.as_deref())?.clone();
         for node in &spec.nodes {
@@ -103,10 +128,11 @@ fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
                 )));
             }
         }
+        let locations = crate::project::resolve_all(&file, &spec, &mut std::io::stderr())?;
         return Ok(Chosen {
             spec,
-            locations: file.components,
-            worker_threads: file.worker_threads,
+            locations,
+            file: Some(file),
         });
     }
     let (Some(source), Some(sink)) = (&args.source, &args.sink) else {
@@ -144,16 +170,25 @@ fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
     let sink = nodes.pop().expect("the linear shortcut has a sink");
     let source = nodes.remove(0);
     let spec = FlowSpec::linear(source, nodes, sink);
+    if args.build {
+        return Err(CliError::Usage(
+            "--build is for a flow file's component projects".into(),
+        ));
+    }
     Ok(Chosen {
         spec,
         locations: components,
-        worker_threads: None,
+        file: None,
     })
 }
 
-/// The engine, with the WASI grants of the command line.
-fn engine(args: &RunArgs) -> Result<WasmtimeEngine, CliError> {
+/// The engine, with the flow file's `[runtime]` settings and the command
+/// line's WASI grants and limits (over the file's).
+pub(crate) fn engine(args: &RunArgs, file: Option<&FlowFile>) -> Result<WasmtimeEngine, CliError> {
     let mut config = EngineConfig::builder().wasi_inherit_stdio(args.inherit_stdio);
+    if let Some(file) = file {
+        config = file.engine_config(config);
+    }
     for pair in &args.env {
         let (key, value) = pair
             .split_once('=')
@@ -176,7 +211,7 @@ fn engine(args: &RunArgs) -> Result<WasmtimeEngine, CliError> {
 }
 
 /// Compiles each component the flow uses, named as the flow names it.
-fn compile_all(
+pub(crate) fn compile_all(
     engine: &WasmtimeEngine,
     spec: &FlowSpec,
     locations: &BTreeMap<String, String>,
@@ -201,15 +236,24 @@ fn compile_all(
 
 /// `torvyn run`.
 pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let chosen = flow_of(args)?;
+    let worker_threads = chosen.worker_threads();
     let Chosen {
         spec,
         locations,
-        worker_threads,
-    } = flow_of(args)?;
-    let engine = engine(args)?;
+        file,
+    } = chosen;
+    let engine = engine(args, file.as_ref())?;
     let components = compile_all(&engine, &spec, &locations)?;
     let connected = spec.nodes.iter().any(|node| node.connector.is_some());
     if connected {
+        if args.format == Format::Json {
+            return Err(CliError::Usage(
+                "--format json is for flows of components; a flow with connectors reports \
+                 through --metrics (Prometheus) and its summary lines"
+                    .into(),
+            ));
+        }
         if args.flows > 1 {
             return Err(CliError::Usage(
                 "--flows is for flows of components; to share a stream's work, run more \
@@ -217,11 +261,26 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
                     .into(),
             ));
         }
-        return crate::serve::run_served(args, engine, spec, components, worker_threads, out);
+        return crate::serve::run_served(
+            args,
+            engine,
+            spec,
+            components,
+            &locations,
+            worker_threads,
+            out,
+        );
     }
     if args.partition.is_some() || args.metrics.is_some() || args.idle_timeout.is_some() {
         return Err(CliError::Usage(
             "--partition, --metrics and --idle-timeout are for flows with connector nodes".into(),
+        ));
+    }
+    if args.state_dir.is_some() || args.state_bucket.is_some() {
+        return Err(CliError::Usage(
+            "--state-dir and --state-bucket are for flows with connector nodes: a flow of \
+             components alone runs its sources from their start every time"
+                .into(),
         ));
     }
     if args.flows > 1 {
@@ -230,15 +289,29 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
             Arc::new(engine),
             spec,
             &components,
+            &locations,
             worker_threads,
             out,
         );
     }
-    let mut flow = Flow::instantiate(&engine, spec, &components)?;
+    let metered = engine.config().limits().fuel_per_call.is_some()
+        || spec
+            .nodes
+            .iter()
+            .any(|node| node.limits.fuel_per_call.is_some());
+    let json = args.format == Format::Json;
+    let engine = Arc::new(engine);
+    let watcher = args
+        .watch
+        .then(|| watch::start(args, engine.clone(), &spec, &locations, None));
+    let mut flow = Flow::instantiate(&*engine, spec, &components)?;
     if let Some(count) = args.count {
         flow = flow.limit(count);
     }
-    let bar = args.progress.then(|| progress_bar(args.count));
+    if let Some(watcher) = &watcher {
+        let _ = watcher.upgraders().send(flow.upgrader());
+    }
+    let bar = (args.progress && !json).then(|| progress_bar(args.count));
     let mut bytes = 0u64;
     let mut printed = Vec::new();
     let started = Instant::now();
@@ -248,35 +321,91 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
             bar.inc(1);
         }
         if args.print {
-            printed.push(describe(sink, element));
+            printed.push(match json {
+                true => ElementDocument::line(0, sink, element),
+                false => describe(sink, element),
+            });
         }
     });
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let totals = watcher.map(watch::Watcher::finish);
     for line in &printed {
         writeln!(out, "{line}")?;
     }
+    let upgrades = UpgradeDocument::of(0, flow.upgrades());
     let report = flow.report(started.elapsed());
+    let dropped: u64 = report.nodes.iter().map(|n| n.dropped).sum();
+    let fuel: u64 = report.nodes.iter().map(|n| n.fuel).sum();
+    let rate = report.delivered() as f64 / report.elapsed.as_secs_f64().max(f64::EPSILON);
+    if json {
+        let document = RunDocument {
+            kind: "run",
+            schema: SCHEMA,
+            flow: report.flow.clone(),
+            copies: 1,
+            delivered: report.delivered(),
+            dropped,
+            bytes,
+            elements_per_second: rate,
+            fuel: metered.then_some(fuel),
+            error: result.as_ref().err().map(ToString::to_string),
+            nodes: nodes_of([&report]),
+            per_copy: vec![CopyDocument {
+                copy: 0,
+                delivered: report.delivered(),
+                dropped,
+                bytes,
+                elements_per_second: rate,
+            }],
+            upgrades,
+        };
+        writeln!(out, "{}", to_line(&document))?;
+        return result.map(drop).map_err(Into::into);
+    }
     if let Err(error) = result {
         // What ran before the failure is still worth seeing.
         write_nodes(out, &report)?;
+        write_upgrades(&mut std::io::stderr(), &upgrades, 1, totals)?;
         return Err(error.into());
     }
-    let dropped: u64 = report.nodes.iter().map(|n| n.dropped).sum();
-    let fuel: u64 = report.nodes.iter().map(|n| n.fuel).sum();
     writeln!(
         out,
-        "elements: {} delivered, {dropped} dropped; bytes: {bytes}; {:.0} elements/s; fuel: {}; errors: 0",
+        "elements: {} delivered, {dropped} dropped; bytes: {bytes}; {rate:.0} elements/s; fuel: {}; errors: 0",
         report.delivered(),
-        report.delivered() as f64 / report.elapsed.as_secs_f64().max(f64::EPSILON),
-        if args.limits.fuel.is_some() {
+        if metered {
             fuel.to_string()
         } else {
             "not metered".into()
         },
     )?;
     write_nodes(out, &report)?;
+    write_upgrades(out, &upgrades, 1, totals)?;
+    Ok(())
+}
+
+/// With `--watch`: what the watcher handed over and what each upgrade did.
+pub(crate) fn write_upgrades(
+    out: &mut dyn Write,
+    upgrades: &[UpgradeDocument],
+    copies: usize,
+    totals: Option<WatchTotals>,
+) -> std::io::Result<()> {
+    let Some(totals) = totals else {
+        return Ok(());
+    };
+    let refused = upgrades.iter().filter(|u| u.failed.is_some()).count();
+    writeln!(
+        out,
+        "upgrades: {} applied, {} refused by the flow, {} not handed over (see the watch lines)",
+        upgrades.len() - refused,
+        refused,
+        totals.failed
+    )?;
+    for upgrade in upgrades {
+        writeln!(out, "{}", upgrade.text(copies))?;
+    }
     Ok(())
 }
 
@@ -351,8 +480,8 @@ pub(crate) fn tokio_runtime(
 ) -> Result<tokio::runtime::Runtime, CliError> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
-    if let Some(threads) = worker_threads {
-        builder.worker_threads(threads.max(1));
+    if let Some(threads) = worker_threads.filter(|&threads| threads > 0) {
+        builder.worker_threads(threads);
     }
     builder
         .build()
@@ -366,10 +495,20 @@ fn run_copies(
     engine: Arc<WasmtimeEngine>,
     spec: FlowSpec,
     components: &BTreeMap<String, CompiledComponent>,
+    locations: &BTreeMap<String, String>,
     worker_threads: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     let runtime = tokio_runtime(worker_threads)?;
+    let watcher = args
+        .watch
+        .then(|| watch::start(args, engine.clone(), &spec, locations, None));
+    let upgraders = watcher.as_ref().map(watch::Watcher::upgraders);
+    let metered = engine.config().limits().fuel_per_call.is_some()
+        || spec
+            .nodes
+            .iter()
+            .any(|node| node.limits.fuel_per_call.is_some());
     let started = Instant::now();
     let reports = runtime.block_on(async {
         let mut flows = tokio::task::JoinSet::new();
@@ -381,11 +520,16 @@ fn run_copies(
                 args.count,
                 args.print,
             );
+            let json = args.format == Format::Json;
+            let upgraders = upgraders.clone();
             flows.spawn(async move {
                 let report = async {
                     let mut flow = Flow::instantiate_async(&*engine, spec, &components).await?;
                     if let Some(count) = count {
                         flow = flow.limit(count);
+                    }
+                    if let Some(upgraders) = &upgraders {
+                        let _ = upgraders.send(flow.upgrader());
                     }
                     let mut bytes = 0u64;
                     let mut printed = Vec::new();
@@ -393,11 +537,15 @@ fn run_copies(
                         .run_async(|sink, element| {
                             bytes += element.payload.len() as u64;
                             if print {
-                                printed.push(format!("flow {copy} {}", describe(sink, element)));
+                                printed.push(match json {
+                                    true => ElementDocument::line(copy, sink, element),
+                                    false => format!("flow {copy} {}", describe(sink, element)),
+                                });
                             }
                         })
                         .await?;
-                    Ok::<_, torvyn_engine::Error>((report, bytes, printed))
+                    let upgrades = UpgradeDocument::of(copy, flow.upgrades());
+                    Ok::<_, torvyn_engine::Error>((report, bytes, printed, upgrades))
                 }
                 .await;
                 (copy, report)
@@ -411,33 +559,69 @@ fn run_copies(
         reports.sort_by_key(|(copy, _)| *copy);
         Ok::<_, CliError>(reports)
     })?;
+    let totals = watcher.map(watch::Watcher::finish);
     let elapsed = started.elapsed();
-    let reports = reports
+    let mut reports = reports
         .into_iter()
         .map(|(copy, report)| report.map(|report| (copy, report)))
         .collect::<Result<Vec<_>, _>>()?;
     // With `--print`: every copy's elements, copy by copy, then the counts.
-    for (_, (_, _, printed)) in &reports {
+    for (_, (_, _, printed, _)) in &reports {
         for line in printed {
             writeln!(out, "{line}")?;
         }
     }
-    let mut delivered = 0;
-    for (copy, (report, bytes, _)) in reports {
-        delivered += report.delivered();
+    let delivered: u64 = reports.iter().map(|(_, (r, ..))| r.delivered()).sum();
+    let total_rate = delivered as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
+    let per_copy: Vec<CopyDocument> = reports
+        .iter()
+        .map(|(copy, (report, bytes, ..))| CopyDocument {
+            copy: *copy,
+            delivered: report.delivered(),
+            dropped: report.nodes.iter().map(|n| n.dropped).sum(),
+            bytes: *bytes,
+            elements_per_second: report.delivered() as f64
+                / report.elapsed.as_secs_f64().max(f64::EPSILON),
+        })
+        .collect();
+    let upgrades: Vec<UpgradeDocument> = reports
+        .iter_mut()
+        .flat_map(|(_, (.., upgrades))| std::mem::take(upgrades))
+        .collect();
+    if args.format == Format::Json {
+        let nodes = nodes_of(reports.iter().map(|(_, (report, ..))| report));
+        let document = RunDocument {
+            kind: "run",
+            schema: SCHEMA,
+            flow: reports
+                .first()
+                .map_or_else(String::new, |(_, (r, ..))| r.flow.clone()),
+            copies: args.flows,
+            delivered,
+            dropped: per_copy.iter().map(|c| c.dropped).sum(),
+            bytes: per_copy.iter().map(|c| c.bytes).sum(),
+            elements_per_second: total_rate,
+            fuel: metered.then(|| nodes.iter().map(|n| n.fuel).sum()),
+            error: None,
+            nodes,
+            per_copy,
+            upgrades,
+        };
+        writeln!(out, "{}", to_line(&document))?;
+        return Ok(());
+    }
+    for copy in &per_copy {
         writeln!(
             out,
-            "flow {copy}: elements: {} delivered, {} dropped; bytes: {bytes}; {:.0} elements/s",
-            report.delivered(),
-            report.nodes.iter().map(|n| n.dropped).sum::<u64>(),
-            report.delivered() as f64 / report.elapsed.as_secs_f64().max(f64::EPSILON),
+            "flow {}: elements: {} delivered, {} dropped; bytes: {}; {:.0} elements/s",
+            copy.copy, copy.delivered, copy.dropped, copy.bytes, copy.elements_per_second,
         )?;
     }
     writeln!(
         out,
-        "total: {} flows, {delivered} elements delivered; {:.0} elements/s; errors: 0",
+        "total: {} flows, {delivered} elements delivered; {total_rate:.0} elements/s; errors: 0",
         args.flows,
-        delivered as f64 / elapsed.as_secs_f64().max(f64::EPSILON),
     )?;
+    write_upgrades(out, &upgrades, args.flows, totals)?;
     Ok(())
 }

@@ -9,15 +9,20 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use torvyn_engine::connect::nats::KvStateStore;
 use torvyn_engine::connect::Connectors;
-use torvyn_engine::flow::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
+use torvyn_engine::flow::{
+    ConnectorReport, DirStore, Respawn, ServeOptions, ServeReport, StateOptions, StateStore, Stop,
+};
 use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
 
 use crate::commands::CliError;
 use crate::metrics::Metrics;
-use crate::run::{describe, tokio_runtime, write_nodes, RunArgs};
+use crate::output::UpgradeDocument;
+use crate::run::{describe, tokio_runtime, write_nodes, write_upgrades, RunArgs};
+use crate::watch::Shared;
 
 /// Whether the flow has a connector writing to this process's stdout (then
 /// the summary goes to stderr, not into the data).
@@ -58,6 +63,7 @@ pub fn run_served(
     engine: WasmtimeEngine,
     spec: FlowSpec,
     components: BTreeMap<String, CompiledComponent>,
+    locations: &BTreeMap<String, String>,
     worker_threads: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
@@ -84,26 +90,35 @@ pub fn run_served(
     let print = args.print;
     let started = Instant::now();
     let mut bytes = 0u64;
-    let (report, served) = runtime.block_on(async {
-        let engine = Arc::new(engine);
-        let components = Arc::new(components);
+    let engine = Arc::new(engine);
+    // Shared with the watcher: a node respawned after an upgrade gets the
+    // new version.
+    let shared: Shared = Arc::new(Mutex::new(components.clone()));
+    let watcher = args
+        .watch
+        .then(|| crate::watch::start(args, engine.clone(), &spec, locations, Some(shared.clone())));
+    let ran = runtime.block_on(async {
         let mut flow: Flow<WasmtimeInstance> =
             Flow::instantiate_connected(&*engine, spec, &components, &Connectors::builtin())
                 .await?;
         if let Some(count) = args.count {
             flow = flow.limit(count);
         }
+        if let Some(watcher) = &watcher {
+            let _ = watcher.upgraders().send(flow.upgrader());
+        }
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let signals = tokio::spawn(stop_on_signal(stop));
         let mut options: ServeOptions<WasmtimeInstance> = ServeOptions {
             idle_timeout: args.idle_timeout,
             shutdown: Some(stopped),
-            respawn: Some(respawn(engine.clone(), components.clone())),
+            respawn: Some(respawn(engine.clone(), shared.clone())),
             ..ServeOptions::default()
         };
         if let Some(batch) = args.batch {
             options.batch = batch;
         }
+        options.state = state_options(args, flow.spec()).await?;
         let mut server = None;
         if let Some(address) = &args.metrics {
             let listener = tokio::net::TcpListener::bind(address)
@@ -133,35 +148,86 @@ pub fn run_served(
         if let Some(server) = server {
             server.abort();
         }
-        Ok::<_, CliError>((flow.report(started.elapsed()), served))
-    })?;
+        let upgrades = UpgradeDocument::of(0, flow.upgrades());
+        Ok::<_, CliError>((flow.report(started.elapsed()), served, upgrades))
+    });
+    // A stdin source's read is a blocking thread that may wait forever on
+    // an open terminal or pipe: the runtime is not waited for on the way out.
+    runtime.shutdown_background();
+    let (report, served, upgrades) = ran?;
+    let totals = watcher.map(crate::watch::Watcher::finish);
     let mut stderr = std::io::stderr();
     let out: &mut dyn Write = if to_stderr { &mut stderr } else { out };
     match served {
         Err(error) => {
             write_nodes(out, &report)?;
+            write_upgrades(out, &upgrades, 1, totals)?;
             Err(error.into())
         }
-        Ok(served) => write_summary(out, &served, bytes),
+        Ok(served) => {
+            write_summary(out, &served, bytes)?;
+            write_upgrades(out, &upgrades, 1, totals)?;
+            Ok(())
+        }
     }
 }
 
+/// Where stages keep their state (`--state-dir`, `--state-bucket`); keys
+/// are scoped by the flow's name and `--partition`, so partitions keep
+/// theirs apart.
+async fn state_options(args: &RunArgs, spec: &FlowSpec) -> Result<Option<StateOptions>, CliError> {
+    let scope = match &args.partition {
+        Some(partition) => format!("{}.{partition}", spec.name),
+        None => spec.name.clone(),
+    };
+    let store: Arc<dyn StateStore> = if let Some(dir) = &args.state_dir {
+        Arc::new(DirStore::open(dir)?)
+    } else if let Some(bucket) = &args.state_bucket {
+        let (node, connector) = spec
+            .nodes
+            .iter()
+            .find_map(|node| {
+                let connector = node.connector.as_ref()?;
+                (connector.kind == "nats").then_some((&node.name, connector))
+            })
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--state-bucket {bucket}: flow `{}` has no `nats` node to find the server by; \
+                     use --state-dir",
+                    spec.name
+                ))
+            })?;
+        Arc::new(KvStateStore::open(node, connector, bucket).await?)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(StateOptions { store, scope }))
+}
+
 /// A fresh instance of a node's component, for nodes whose instance failed.
-fn respawn(
-    engine: Arc<WasmtimeEngine>,
-    components: Arc<BTreeMap<String, CompiledComponent>>,
-) -> Respawn<WasmtimeInstance> {
+fn respawn(engine: Arc<WasmtimeEngine>, components: Shared) -> Respawn<WasmtimeInstance> {
     Box::new(move |node| {
-        let (engine, components, name) =
-            (engine.clone(), components.clone(), node.component.clone());
+        let (engine, components, name, limits) = (
+            engine.clone(),
+            components.clone(),
+            node.component.clone(),
+            node.limits,
+        );
         Box::pin(async move {
             let component = components
-                .get(&name)
+                .lock()
+                .ok()
+                .and_then(|components| components.get(&name).cloned())
                 .ok_or_else(|| torvyn_engine::Error::Flow {
                     flow: name.clone(),
                     detail: format!("component `{name}` is not compiled"),
                 })?;
-            engine.instantiate_async(component).await
+            // A respawned instance keeps the node's own limits.
+            let component = match limits.is_set() {
+                true => engine.with_node_limits(&component, &limits)?,
+                false => component,
+            };
+            engine.instantiate_async(&component).await
         })
     })
 }
@@ -194,6 +260,13 @@ fn write_summary(out: &mut dyn Write, served: &ServeReport, bytes: u64) -> Resul
         served.respawned,
         report.delivered() as f64 / report.elapsed.as_secs_f64().max(f64::EPSILON),
     )?;
+    if served.states_restored + served.states_saved > 0 {
+        writeln!(
+            out,
+            "state: {} restored at start, {} saved at stop",
+            served.states_restored, served.states_saved
+        )?;
+    }
     write_nodes(out, report)?;
     write_connectors(out, &served.connectors)?;
     Ok(())

@@ -1216,3 +1216,85 @@ fn redelivered_inputs_store_no_output_twice() {
     assert_eq!(duplicates(&stdout), 100, "{stdout}");
     assert_eq!(rt.block_on(count(&js, "OUT")), 100, "nothing stored twice");
 }
+
+/// `--state-bucket`: a counting aggregator (exporting torvyn:state) told to
+/// stop keeps its count in a JetStream key-value bucket, and the inputs it
+/// counted are acknowledged once the bucket has it (not handed back); the
+/// next worker restores the count, and the one aggregate at the end of the
+/// stream counts every input exactly once. The bucket's key is removed
+/// then: the count was emitted.
+#[test]
+fn a_counters_state_survives_sigterm_in_a_key_value_bucket() {
+    let Setup {
+        server,
+        dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let flow = in_out_flow(
+        &dir,
+        &server,
+        "bundled:counter",
+        AGGREGATOR,
+        "count",
+        "",
+        "",
+    );
+    let first_inputs: Vec<String> = (0..30).map(|i| format!("a{i}")).collect();
+    rt.block_on(publish(&js, "in", &first_inputs));
+    let first = worker(&flow, &["--state-bucket", "STATE"]);
+    rt.block_on(until(
+        "all 30 inputs held",
+        Duration::from_secs(30),
+        || async {
+            try_consumer_info(&js, "IN", "count")
+                .await
+                .is_some_and(|info| info.num_ack_pending == 30)
+        },
+    ));
+    signal(&first, libc::SIGTERM);
+    let output = finish(first, Duration::from_secs(10));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("state: 0 restored at start, 1 saved at stop"),
+        "{stdout}\n{stderr}"
+    );
+    assert_eq!(rt.block_on(count(&js, "OUT")), 0, "nothing emitted yet");
+    let info = rt.block_on(consumer_info(&js, "IN", "count"));
+    assert_eq!(
+        (info.num_ack_pending, info.num_pending),
+        (0, 0),
+        "the counted inputs are acked, not handed back"
+    );
+    let stored = rt.block_on(async {
+        let bucket = js.get_key_value("STATE").await.expect("the bucket exists");
+        bucket.get("main.stage").await.expect("key read")
+    });
+    assert_eq!(
+        stored.as_deref(),
+        Some(&30u64.to_le_bytes()[..]),
+        "the count, as the component saved it"
+    );
+
+    let second_inputs: Vec<String> = (0..20).map(|i| format!("b{i}")).collect();
+    rt.block_on(publish(&js, "in", &second_inputs));
+    let second = worker(&flow, &["--state-bucket", "STATE", "--idle-timeout", "2"]);
+    let output = finish(second, Duration::from_secs(30));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("state: 1 restored at start, 0 saved at stop"),
+        "{stdout}\n{stderr}"
+    );
+    let outputs = rt.block_on(read_stream(&js, "OUT"));
+    let payloads: Vec<&str> = outputs.iter().map(|o| o.payload.as_str()).collect();
+    assert_eq!(payloads, ["50"], "one run's total over both workers");
+    let info = rt.block_on(consumer_info(&js, "IN", "count"));
+    assert_eq!((info.num_ack_pending, info.num_pending), (0, 0));
+    let left = rt.block_on(async {
+        let bucket = js.get_key_value("STATE").await.expect("the bucket exists");
+        bucket.get("main.stage").await.expect("key read")
+    });
+    assert_eq!(left, None, "the emitted count's state is removed");
+}

@@ -97,30 +97,60 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
     }
 
     /// The async driver's streaming: the sources' pulls and the rest of the
-    /// graph run concurrently in the flow's task, joined by a queue of
-    /// `depth` elements per source. A source whose queue is full, or one of
-    /// whose sinks said `pause`, is told `pause`, then `ready`.
+    /// graph run concurrently in the flow's task, joined by one queue in
+    /// which each source may hold at most its own bound
+    /// (`FlowSpec::source_queue_depth`: the flow's `queue_depth`, or a
+    /// smaller edge `queue_depth`). A source at its bound, or one of whose
+    /// sinks said `pause`, is told `pause`, then `ready`.
     pub(super) async fn stream_queued<C: Calls<I>>(
         &mut self,
         delivered: &mut impl FnMut(&str, &Element),
-        depth: usize,
     ) -> Result<()> {
         let sources: Vec<(usize, Stage<'a, I>)> = self
             .sources()
             .into_iter()
             .filter_map(|source| Some((source, self.stages[source].take()?)))
             .collect();
-        let (sender, mut receiver) =
-            tokio::sync::mpsc::channel::<(usize, Element)>(depth * sources.len().max(1));
+        // Room per source, as permits: taken before a pull, given back when
+        // the element leaves the queue. The channel holds every source's
+        // bound at once, so a send never waits on it.
+        let room: Vec<Option<tokio::sync::Semaphore>> = (0..self.spec.nodes.len())
+            .map(|node| {
+                (self.spec.nodes[node].role == Interface::Source)
+                    .then(|| tokio::sync::Semaphore::new(self.spec.source_queue_depth(node)))
+            })
+            .collect();
+        let capacity = sources
+            .iter()
+            .map(|(source, _)| self.spec.source_queue_depth(*source))
+            .sum::<usize>()
+            .max(1);
+        let (sender, mut receiver) = tokio::sync::mpsc::channel::<(usize, Element)>(capacity);
+        // Told each time the consumer takes an element (or stops): the feeder
+        // waits on it when every source is at its bound.
+        let taken = tokio::sync::Notify::new();
         let pauses = self.pauses;
-        let feed = feed_sources::<I, C>(sources, sender, pauses, self.budget);
+        let feed = feed_sources::<I, C>(sources, sender, &room, &taken, pauses, self.budget);
         let graph = &mut *self;
+        let (room, taken) = (&room, &taken);
         let consume = async move {
-            while let Some((source, element)) = receiver.recv().await {
-                graph.take_upgrades::<C>(delivered).await?;
-                graph.forward::<C>(source, element, delivered).await?;
+            let consumed = async {
+                while let Some((source, element)) = receiver.recv().await {
+                    if let Some(room) = &room[source] {
+                        room.add_permits(1);
+                    }
+                    taken.notify_one();
+                    graph.take_upgrades::<C>(delivered).await?;
+                    graph.forward::<C>(source, element, delivered).await?;
+                }
+                Ok::<(), Error>(())
             }
-            Ok::<(), Error>(())
+            .await;
+            // A failed rest of the flow stops the feeder: it sees the queue
+            // closed when it wakes.
+            drop(receiver);
+            taken.notify_one();
+            consumed
         };
         let (fed, consumed) = tokio::join!(feed, consume);
         consumed.and(fed)
@@ -394,48 +424,72 @@ pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result
     }))
 }
 
-/// The async driver's sources: each pull waits for room in the queue
-/// first (reserve, then pull: a pulled element is never left unsent).
+/// The async driver's sources, in turn: each pull waits for room in its
+/// source's share of the queue (room, then a slot, then the pull: a pulled
+/// element is never left unsent). A source at its bound is told `pause`
+/// and passed over, so the others keep their own bounds; when every source
+/// is at its bound, the feeder waits for the consumer to take an element.
 async fn feed_sources<I, C: Calls<I>>(
     mut sources: Vec<(usize, Stage<'_, I>)>,
     queue: tokio::sync::mpsc::Sender<(usize, Element)>,
+    room: &[Option<tokio::sync::Semaphore>],
+    taken: &tokio::sync::Notify,
     pauses: &PauseCounts,
     mut budget: u64,
 ) -> Result<()> {
     let mut exhausted = vec![false; sources.len()];
+    let mut at_bound = vec![false; sources.len()];
     while exhausted.iter().any(|done| !done) && budget > 0 {
+        let mut pulled = false;
         for (i, (source, stage)) in sources.iter_mut().enumerate() {
             if exhausted[i] || budget == 0 {
                 continue;
             }
-            let permit = match queue.try_reserve() {
-                Ok(permit) => permit,
-                Err(tokio::sync::mpsc::error::TrySendError::Full(())) => {
+            let Some(room) = &room[*source] else {
+                unreachable!("every source has room in the queue")
+            };
+            let Ok(held) = room.try_acquire() else {
+                if !at_bound[i] {
+                    at_bound[i] = true;
                     pauses.add(*source, true);
                     if let Some(signal) = pauses.change(*source) {
                         C::notify_backpressure(stage.slot.instance(), signal).await?;
                     }
-                    let permit = queue.reserve().await;
-                    pauses.add(*source, false);
-                    match permit {
-                        Ok(permit) => permit,
-                        // The rest of the flow stopped (it failed): stop feeding.
-                        Err(_) => return Ok(()),
-                    }
                 }
-                Err(tokio::sync::mpsc::error::TrySendError::Closed(())) => return Ok(()),
+                continue;
+            };
+            if at_bound[i] {
+                at_bound[i] = false;
+                pauses.add(*source, false);
+            }
+            // Given back by the consumer when the element leaves the queue.
+            held.forget();
+            // The channel has room for every source's bound: this waits
+            // only if the rest of the flow stopped, which ends the feeding.
+            let Ok(slot) = queue.reserve().await else {
+                return Ok(());
             };
             if let Some(signal) = pauses.change(*source) {
                 C::notify_backpressure(stage.slot.instance(), signal).await?;
             }
+            pulled = true;
             match pull_one::<I, C>(stage).await? {
                 Some(element) => {
                     budget -= 1;
-                    permit.send((*source, element));
+                    slot.send((*source, element));
                 }
                 // (A pull that finds the source exhausted costs no budget.)
-                None => exhausted[i] = true,
+                None => {
+                    room.add_permits(1);
+                    exhausted[i] = true;
+                }
             }
+        }
+        if !pulled {
+            if queue.is_closed() {
+                return Ok(());
+            }
+            taken.notified().await;
         }
     }
     Ok(())

@@ -31,9 +31,11 @@
 pub mod file;
 mod graph;
 mod pipeline;
+pub mod project;
 mod report;
 mod serve;
 mod spec;
+pub mod state;
 mod upgrade;
 
 use std::time::{Duration, Instant};
@@ -41,7 +43,8 @@ use std::time::{Duration, Instant};
 pub use pipeline::{Pipeline, PipelineReport};
 pub use report::{FlowReport, NodeReport};
 pub use serve::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
-pub use spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+pub use spec::{role_of, EdgeSpec, FlowSpec, NodeLimits, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+pub use state::{DirStore, StateOptions, StateStore};
 pub use upgrade::{Carried, UpgradeOutcome, Upgrader};
 
 use crate::calls::{AsyncCalls, Calls, SyncCalls};
@@ -171,7 +174,7 @@ impl<I: ComponentInvoker> Flow<I> {
             .iter()
             .map(|node| {
                 engine
-                    .instantiate(component_of(&spec, node, components)?)
+                    .instantiate(&component_of(engine, &spec, node, components)?)
                     .map(Slot::Component)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -251,18 +254,18 @@ impl<I: ComponentInvoker> Flow<I> {
     /// what happened up to it.
     pub fn run(&mut self, delivered: impl FnMut(&str, &Element)) -> Result<FlowReport> {
         refuse_connectors(&self.spec, "Flow::run")?;
-        run_ready(self.run_with::<SyncCalls>(delivered, None))
+        run_ready(self.run_with::<SyncCalls>(delivered, false))
     }
 
     async fn run_with<C: Calls<I>>(
         &mut self,
         mut delivered: impl FnMut(&str, &Element),
-        queue_depth: Option<usize>,
+        queued: bool,
     ) -> Result<FlowReport> {
         let started = Instant::now();
         let mut result = self.init_with::<C>().await;
         if result.is_ok() {
-            result = self.stream_with::<C>(&mut delivered, queue_depth).await;
+            result = self.stream_with::<C>(&mut delivered, queued).await;
         }
         let teardown = self.teardown_with::<C>().await;
         result.and(teardown)?;
@@ -270,18 +273,18 @@ impl<I: ComponentInvoker> Flow<I> {
     }
 
     /// The run between `init` and `teardown`: every element moved, the
-    /// aggregators flushed, the sinks completed. `queue_depth`: the async
-    /// driver's queue behind each source (`None`: pulled in step).
+    /// aggregators flushed, the sinks completed. `queued`: the async
+    /// driver's queue behind each source (else pulled in step).
     async fn stream_with<C: Calls<I>>(
         &mut self,
         delivered: &mut impl FnMut(&str, &Element),
-        queue_depth: Option<usize>,
+        queued: bool,
     ) -> Result<()> {
         let pauses = PauseCounts::new(self.spec.nodes.len());
         let mut graph = self.graph(&pauses, None);
-        match queue_depth {
-            None => graph.stream::<C>(delivered).await?,
-            Some(depth) => graph.stream_queued::<C>(delivered, depth).await?,
+        match queued {
+            false => graph.stream::<C>(delivered).await?,
+            true => graph.stream_queued::<C>(delivered).await?,
         }
         graph.finish::<C>(delivered).await
     }
@@ -380,7 +383,7 @@ impl<I: AsyncComponentInvoker> Flow<I> {
                 },
                 None => Slot::Component(
                     engine
-                        .instantiate_async(component_of(&spec, node, components)?)
+                        .instantiate_async(&component_of(engine, &spec, node, components)?)
                         .await?,
                 ),
             });
@@ -405,8 +408,7 @@ impl<I: AsyncComponentInvoker> Flow<I> {
             let served = self.serve(ServeOptions::default(), delivered).await?;
             return Ok(served.flow);
         }
-        let depth = self.spec.queue_depth.max(1);
-        self.run_with::<AsyncCalls>(delivered, Some(depth)).await
+        self.run_with::<AsyncCalls>(delivered, true).await
     }
 }
 
@@ -427,18 +429,30 @@ fn refuse_connectors(spec: &FlowSpec, entry: &str) -> Result<()> {
     }
 }
 
-fn component_of<'c, C>(
+/// The component node `node` runs: the one its flow names, with the
+/// node's own limits when it has any.
+fn component_of<E: WasmEngine>(
+    engine: &E,
     spec: &FlowSpec,
     node: &NodeSpec,
-    components: &'c std::collections::BTreeMap<String, C>,
-) -> Result<&'c C> {
-    components.get(&node.component).ok_or_else(|| Error::Flow {
+    components: &std::collections::BTreeMap<String, E::Component>,
+) -> Result<E::Component> {
+    let component = components.get(&node.component).ok_or_else(|| Error::Flow {
         flow: spec.name.clone(),
         detail: format!(
             "node `{}` names component `{}`, which is not declared",
             node.name, node.component
         ),
-    })
+    })?;
+    if !node.limits.is_set() {
+        return Ok(component.clone());
+    }
+    engine
+        .with_node_limits(component, &node.limits)
+        .map_err(|error| Error::Flow {
+            flow: spec.name.clone(),
+            detail: format!("node `{}`: its limits: {error}", node.name),
+        })
 }
 
 /// Nanoseconds since the Unix epoch (the runtime's element timestamps).

@@ -161,7 +161,7 @@ impl<I: ComponentInvoker> Pipeline<I> {
             bytes += element.payload.len() as u64;
             delivered(element);
         };
-        self.flow.stream_with::<C>(&mut sink, None).await?;
+        self.flow.stream_with::<C>(&mut sink, false).await?;
         let after = self.flow.report(Duration::ZERO);
         let mut report = PipelineReport::between(&before, &after, started.elapsed());
         report.bytes_delivered = bytes;

@@ -23,6 +23,27 @@ pub struct NodeSpec {
     pub config: String,
     /// When the node is a connector, not a component: its kind and settings.
     pub connector: Option<ConnectorSpec>,
+    /// Limits of this node's instance over its component's (a flow file's
+    /// node `fuel_budget` and `max_memory`): applied when the flow is
+    /// instantiated, through [`WasmEngine::with_node_limits`](crate::WasmEngine::with_node_limits).
+    pub limits: NodeLimits,
+}
+
+/// A node's own limits, each over the engine's default when set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Fuel for each call of this node (the flow file's `fuel_budget`).
+    pub fuel_per_call: Option<u64>,
+    /// Largest linear memory of this node's instance, in bytes (the flow
+    /// file's `max_memory`).
+    pub max_memory_bytes: Option<u64>,
+}
+
+impl NodeLimits {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.fuel_per_call.is_some() || self.max_memory_bytes.is_some()
+    }
 }
 
 impl NodeSpec {
@@ -34,6 +55,7 @@ impl NodeSpec {
             role,
             config: config.to_string(),
             connector: None,
+            limits: NodeLimits::default(),
         }
     }
 
@@ -45,6 +67,7 @@ impl NodeSpec {
             role,
             config: String::new(),
             connector: Some(connector),
+            limits: NodeLimits::default(),
         }
     }
 }
@@ -66,6 +89,30 @@ pub struct EdgeSpec {
     pub from: PortRef,
     /// Where they arrive.
     pub to: PortRef,
+    /// Elements this edge may hold (a flow file's edge `queue_depth`);
+    /// `None` = the flow's [`FlowSpec::queue_depth`]. Only an edge leaving a
+    /// source has a queue (the async driver's, between the source's pulls
+    /// and the rest of the flow): the source's queue holds at most the
+    /// smallest depth of its edges. Every other edge is passed depth-first,
+    /// one element at a time, so it never holds more than one.
+    pub queue_depth: Option<usize>,
+}
+
+impl EdgeSpec {
+    /// An edge from `from.from_port` to `to.to_port` with the flow's queue depth.
+    pub fn new(from: &str, from_port: &str, to: &str, to_port: &str) -> EdgeSpec {
+        EdgeSpec {
+            from: PortRef {
+                node: from.to_string(),
+                port: from_port.to_string(),
+            },
+            to: PortRef {
+                node: to.to_string(),
+                port: to_port.to_string(),
+            },
+            queue_depth: None,
+        }
+    }
 }
 
 impl std::fmt::Display for EdgeSpec {
@@ -142,6 +189,7 @@ impl FlowSpec {
             .map(|pair| EdgeSpec {
                 from: port(&pair[0], "output"),
                 to: port(&pair[1], "input"),
+                queue_depth: None,
             })
             .collect();
         FlowSpec {
@@ -163,6 +211,19 @@ impl FlowSpec {
     /// input into a source and no output from a sink, every other node
     /// both fed and drained, at least one source and one sink, no cycle.
     /// The first problem is returned, naming the node or edge at fault.
+    /// How many elements source `node`'s queue holds on the async driver:
+    /// the smallest `queue_depth` of the edges leaving it, else the flow's.
+    pub(crate) fn source_queue_depth(&self, node: usize) -> usize {
+        let name = &self.nodes[node].name;
+        self.edges
+            .iter()
+            .filter(|edge| &edge.from.node == name)
+            .filter_map(|edge| edge.queue_depth)
+            .min()
+            .unwrap_or(self.queue_depth)
+            .max(1)
+    }
+
     pub(crate) fn validate(&self) -> Result<Plan> {
         let mut index = BTreeMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
@@ -201,6 +262,9 @@ impl FlowSpec {
                 })
             };
             let (from, to) = (lookup(&edge.from.node)?, lookup(&edge.to.node)?);
+            if edge.queue_depth == Some(0) {
+                return Err(self.error(format!("edge {edge}: queue_depth must be at least 1")));
+            }
             if self.nodes[from].role == Interface::Sink {
                 return Err(self.error(format!(
                     "edge {edge} leaves sink `{}`: a sink has no outputs",

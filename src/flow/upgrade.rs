@@ -117,14 +117,11 @@ impl<I: ComponentInvoker> Upgrader<I> {
             .position(|(name, _, _)| name == node)
             .ok_or_else(|| error(format!("upgrade: no node `{node}`")))?;
         let (_, role, config) = &self.nodes[index];
-        if *role == Interface::Source || !instance.has(*role) {
+        if !instance.has(*role) {
             return Err(error(format!(
-                "upgrade of node `{node}`: component `{}` {}",
+                "upgrade of node `{node}`: component `{}` does not export `{}`",
                 instance.name(),
-                match role {
-                    Interface::Source => "is a source: sources are not upgraded yet".to_string(),
-                    role => format!("does not export `{}`", role.wit_name()),
-                }
+                role.wit_name()
             )));
         }
         if instance.has(Interface::Lifecycle) {
@@ -140,19 +137,27 @@ impl<I: ComponentInvoker> Upgrader<I> {
 }
 
 impl<I: ComponentInvoker> Graph<'_, I> {
-    /// Applies every upgrade queued so far (before the next element).
+    /// Applies every upgrade queued so far (before the next element);
+    /// returns how many were taken (applied or refused).
     pub(super) async fn take_upgrades<C: Calls<I>>(
         &mut self,
         delivered: &mut impl FnMut(&str, &Element),
-    ) -> Result<()> {
+    ) -> Result<usize> {
+        let mut taken = 0;
         while let Some(pending) = self.upgrades.as_mut().and_then(|q| q.try_recv().ok()) {
             let outcome = self.swap::<C>(pending, delivered).await?;
-            if let Some(why) = &outcome.failed {
-                tracing::warn!(flow = %self.spec.name, node = %outcome.node, %why, "upgrade refused; the old instance keeps serving");
+            match &outcome.failed {
+                Some(why) => {
+                    tracing::warn!(flow = %self.spec.name, node = %outcome.node, %why, "upgrade refused; the old instance keeps serving")
+                }
+                None => {
+                    tracing::info!(flow = %self.spec.name, node = %outcome.node, after_inputs = outcome.after_inputs, carried = ?outcome.carried, "upgraded")
+                }
             }
             self.outcomes.push(outcome);
+            taken += 1;
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// One swap at node `pending.node`.
@@ -164,6 +169,20 @@ impl<I: ComponentInvoker> Graph<'_, I> {
         let Pending { node, mut instance } = pending;
         let name = self.spec.nodes[node].name.clone();
         let aggregator = self.spec.nodes[node].role == Interface::Aggregator;
+        if self.stages[node].is_none() {
+            // The async driver's sources are pulled by its feeder, apart from
+            // the graph: they are replaced on the sync and service drivers.
+            return Ok(UpgradeOutcome {
+                node: name,
+                after_inputs: 0,
+                carried: Carried::Nothing,
+                failed: Some(
+                    "a source is upgraded on Flow::run and Flow::serve, not on run_async's \
+                     feeder"
+                        .into(),
+                ),
+            });
+        }
         let stage = self.stage(node);
         let after_inputs = stage.report.elements_in;
         let old = stage.slot.instance();

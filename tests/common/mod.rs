@@ -3,7 +3,7 @@
 
 pub mod alloc;
 
-use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef};
+use torvyn_engine::flow::{EdgeSpec, NodeSpec};
 use torvyn_engine::{CompiledComponent, EngineConfig, Interface, WasmEngine, WasmtimeEngine};
 
 /// An engine with default limits.
@@ -42,14 +42,5 @@ pub fn flow_node(name: &str, component: &str, role: Interface, config: &str) -> 
 
 /// A flow edge from `from`'s `port` to `to`'s input.
 pub fn flow_edge(from: &str, port: &str, to: &str) -> EdgeSpec {
-    EdgeSpec {
-        from: PortRef {
-            node: from.into(),
-            port: port.into(),
-        },
-        to: PortRef {
-            node: to.into(),
-            port: "input".into(),
-        },
-    }
+    EdgeSpec::new(from, port, to, "input")
 }

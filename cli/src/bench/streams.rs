@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use futures_util::StreamExt;
 use torvyn_engine::connect::{ConnectorSpec, Connectors};
-use torvyn_engine::flow::{EdgeSpec, NodeSpec, PortRef, ServeOptions};
+use torvyn_engine::flow::{EdgeSpec, NodeSpec, ServeOptions};
 use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, Interface, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
@@ -239,16 +239,7 @@ async fn bare_worker(
 /// The engine's pipeline as a flow: nats source → uppercase → nats sink.
 fn flow_spec(url: &str, stream: &str, consumer: &str, out: &str) -> FlowSpec {
     let nats = |settings: Vec<(&str, &str)>| ConnectorSpec::new("nats", settings);
-    let edge = |from: &str, to: &str| EdgeSpec {
-        from: PortRef {
-            node: from.into(),
-            port: "output".into(),
-        },
-        to: PortRef {
-            node: to.into(),
-            port: "input".into(),
-        },
-    };
+    let edge = |from: &str, to: &str| EdgeSpec::new(from, "output", to, "input");
     FlowSpec {
         name: "bench".into(),
         nodes: vec![

@@ -48,9 +48,11 @@ use crate::interfaces::Interface;
 
 mod sink;
 mod source;
+mod state;
 
 pub use sink::NatsSink;
 pub use source::NatsSource;
+pub use state::KvStateStore;
 
 const SOURCE_KEYS: &[&str] = &[
     "url",

@@ -25,8 +25,9 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
+use super::state::{state_key, StateOptions};
 use super::{pull_one, Flow, FlowReport, FlowSpec, Graph, NodeSpec, PauseCounts, Slot};
-use crate::calls::AsyncCalls;
+use crate::calls::{AsyncCalls, Calls};
 use crate::connect::{Failed, Fetched};
 use crate::error::{Error, Result};
 use crate::flow::now_ns;
@@ -73,6 +74,8 @@ fn stop_requested(shutdown: &Option<tokio::sync::watch::Receiver<bool>>) -> bool
 struct Counts {
     failed_inputs: u64,
     respawned: u64,
+    states_restored: u64,
+    states_saved: u64,
 }
 
 impl<I: AsyncComponentInvoker> Flow<I> {
@@ -134,6 +137,8 @@ impl<I: AsyncComponentInvoker> Flow<I> {
             stop,
             failed_inputs: counts.failed_inputs,
             respawned: counts.respawned,
+            states_restored: counts.states_restored,
+            states_saved: counts.states_saved,
         })
     }
 
@@ -175,6 +180,14 @@ fn connector_reports<'a, I: 'a>(
     reports.into_iter().map(|(_, report)| report).collect()
 }
 
+/// The scope of the flow's state keys: the options', else the flow's name.
+fn scope_of<'s>(spec: &'s FlowSpec, state: &'s StateOptions) -> &'s str {
+    match state.scope.is_empty() {
+        true => &spec.name,
+        false => &state.scope,
+    }
+}
+
 impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
     fn tracking(&mut self) -> &mut Tracking {
         self.tracking
@@ -196,6 +209,12 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
         // Connector inputs taken and not yet settled.
         let mut pending: HashSet<InputKey> = HashSet::new();
         let mut last_input = Instant::now();
+        if let Some(state) = &options.state {
+            counts.states_restored = self.restore_states(state).await?;
+        }
+        // Whether every output so far is stored: only then may a saved
+        // state stand for the inputs it absorbed.
+        let mut sinks_flushed = true;
         let mut stop = loop {
             if stop_requested(&options.shutdown) {
                 break Stop::Shutdown;
@@ -206,6 +225,29 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
             let inputs = self
                 .take_batch(&sources, batch, &mut ended, &options.shutdown)
                 .await?;
+            // Upgrades take over between batches: every input of the last
+            // batch went through the old instance and is settled. Taken
+            // after the fetch, which may have waited long for input: what
+            // was queued meanwhile serves this batch.
+            if self.take_upgrades::<AsyncCalls>(delivered).await? > 0 {
+                // What a replaced aggregator flushed is stored, and the
+                // inputs it held settled, before this batch.
+                if !self
+                    .flush_sinks(&options.shutdown, options.sink_retry)
+                    .await?
+                {
+                    // The batch taken goes back with what else is pending.
+                    for (source, _, handle, _) in &inputs {
+                        if let Some(handle) = handle {
+                            pending.insert((*source, *handle));
+                        }
+                    }
+                    sinks_flushed = false;
+                    break Stop::Shutdown;
+                }
+                let held = self.ack_settled(&mut pending).await?;
+                self.keep_held(held).await?;
+            }
             if inputs.is_empty() {
                 if sources.iter().all(|&source| ended[source]) {
                     break Stop::Ended;
@@ -244,6 +286,7 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                 .flush_sinks(&options.shutdown, options.sink_retry)
                 .await?
             {
+                sinks_flushed = false;
                 break Stop::Shutdown;
             }
             let held = self.ack_settled(&mut pending).await?;
@@ -259,11 +302,32 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                 .await?
             {
                 self.ack_settled(&mut pending).await?;
+                if let Some(state) = &options.state {
+                    // Flushed downstream and stored: the state was emitted.
+                    self.remove_states(state).await?;
+                }
             } else {
+                // Aggregators flushed into sinks that did not store it.
+                sinks_flushed = false;
                 stop = Stop::Shutdown;
             }
         }
         if stop == Stop::Shutdown {
+            if let (Some(state), true) = (&options.state, sinks_flushed) {
+                // What a stored state absorbed is acknowledged, not handed back.
+                let (saved, absorbed) = self.save_states(state).await;
+                counts.states_saved = saved;
+                let held = self.tracking().held();
+                let mut settled = Vec::new();
+                for key in absorbed {
+                    if !held.contains(&key) && pending.remove(&key) {
+                        settled.push(key);
+                    }
+                }
+                for (source, handles) in by_source(settled) {
+                    self.source_connector(source)?.ack(&handles).await?;
+                }
+            }
             // Held and unstored inputs go back to their sources: redelivered, not lost.
             self.release(pending).await?;
         }
@@ -277,6 +341,108 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
             observe(&self.report(started.elapsed()), &self.connector_reports());
         }
         Ok(stop)
+    }
+
+    /// The component stages exporting `torvyn:state`: (node, its key).
+    fn stateful(&mut self, state: &StateOptions) -> Vec<(usize, String)> {
+        let spec: &FlowSpec = self.spec;
+        let scope = scope_of(spec, state);
+        (0..spec.nodes.len())
+            .filter(|&node| {
+                self.stages[node].as_mut().is_some_and(|stage| {
+                    matches!(&*stage.slot, Slot::Component(instance) if instance.has(Interface::Snapshot))
+                })
+            })
+            .map(|node| (node, state_key(scope, &spec.nodes[node].name)))
+            .collect()
+    }
+
+    /// Restores every stateful stage's stored state (after its `init`). A
+    /// state stored for a stage that cannot take it is an error: the inputs
+    /// it absorbed were acknowledged, so dropping it would lose them.
+    async fn restore_states(&mut self, state: &StateOptions) -> Result<u64> {
+        let mut restored = 0;
+        let spec: &FlowSpec = self.spec;
+        let scope = scope_of(spec, state);
+        for (node, stage) in self.stages.iter_mut().enumerate() {
+            let Some(stage) = stage else { continue };
+            let Slot::Component(instance) = &mut *stage.slot else {
+                continue;
+            };
+            let name = &spec.nodes[node].name;
+            let key = state_key(scope, name);
+            let Some(saved) = state.store.load(&key).await? else {
+                continue;
+            };
+            let error = |detail: String, source: Option<Error>| Error::State {
+                store: state.store.describe(),
+                detail,
+                source: source.map(|e| Box::new(e) as _),
+            };
+            if !instance.has(Interface::Snapshot) {
+                return Err(error(
+                    format!(
+                        "node `{name}`: a state is stored under `{key}` but component `{}` does \
+                         not export torvyn:state/snapshot to take it; run a version that \
+                         does, or remove the key to drop what it counted",
+                        instance.name()
+                    ),
+                    None,
+                ));
+            }
+            AsyncCalls::restore(instance, &saved).await.map_err(|e| {
+                error(
+                    format!(
+                        "node `{name}`: restoring its stored state ({} bytes, key `{key}`)",
+                        saved.len()
+                    ),
+                    Some(e),
+                )
+            })?;
+            tracing::info!(flow = %spec.name, node = %name, bytes = saved.len(), %key, "state restored");
+            restored += 1;
+        }
+        Ok(restored)
+    }
+
+    /// Saves every stateful stage's state into the store; returns the inputs
+    /// the stored states absorbed (no longer held). A stage whose `save` or
+    /// store fails keeps its inputs held: they are handed back.
+    async fn save_states(&mut self, state: &StateOptions) -> (u64, BTreeSet<InputKey>) {
+        let mut absorbed = BTreeSet::new();
+        let mut saved_count = 0;
+        for (node, key) in self.stateful(state) {
+            let name = self.spec.nodes[node].name.clone();
+            let Some(stage) = self.stages[node].as_mut() else {
+                continue;
+            };
+            let Slot::Component(instance) = &mut *stage.slot else {
+                continue;
+            };
+            let saved = match AsyncCalls::save(instance).await {
+                Ok(saved) => state.store.store(&key, &saved).await.map(|()| saved.len()),
+                Err(error) => Err(error),
+            };
+            match saved {
+                Ok(bytes) => {
+                    tracing::info!(flow = %self.spec.name, node = %name, bytes, %key, "state saved");
+                    absorbed.extend(std::mem::take(&mut self.tracking().holds[node]));
+                    saved_count += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(flow = %self.spec.name, node = %name, %error, "state not saved; its inputs are handed back")
+                }
+            }
+        }
+        (saved_count, absorbed)
+    }
+
+    /// Removes every stateful stage's stored state (emitted at the end).
+    async fn remove_states(&mut self, state: &StateOptions) -> Result<()> {
+        for (_, key) in self.stateful(state) {
+            state.store.remove(&key).await?;
+        }
+        Ok(())
     }
 
     /// Up to `batch` inputs from every source not ended, each numbered as it

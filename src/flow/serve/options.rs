@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{FlowReport, NodeSpec};
+use super::{FlowReport, NodeSpec, StateOptions};
 use crate::connect::ConnectorStats;
 use crate::error::Result;
 use crate::interfaces::Interface;
@@ -33,6 +33,11 @@ pub struct ServeOptions<I> {
     pub sink_retry: Duration,
     /// Called after every batch.
     pub on_batch: Option<BatchObserver>,
+    /// Where stages exporting `torvyn:state` keep their state across a
+    /// stop: restored at the start, saved at a requested stop (their inputs
+    /// then acknowledged, not handed back), removed at the end of the
+    /// stream. See [`crate::flow::state`].
+    pub state: Option<StateOptions>,
 }
 
 impl<I> Default for ServeOptions<I> {
@@ -44,6 +49,7 @@ impl<I> Default for ServeOptions<I> {
             respawn: None,
             sink_retry: Duration::from_secs(60),
             on_batch: None,
+            state: None,
         }
     }
 }
@@ -87,4 +93,8 @@ pub struct ServeReport {
     pub failed_inputs: u64,
     /// Instances replaced after a failure.
     pub respawned: u64,
+    /// Stages whose stored state was restored at the start.
+    pub states_restored: u64,
+    /// Stages whose state was saved at a requested stop.
+    pub states_saved: u64,
 }

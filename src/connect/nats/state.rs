@@ -1,0 +1,118 @@
+//! A JetStream key-value bucket as a served flow's state store
+//! ([`StateStore`]): a worker that stops on one machine may come back on
+//! another and find its stages' state where it left it.
+//!
+//! The bucket is on the server of one of the flow's `nats` nodes (its `url`
+//! and credentials), created when missing with file storage and one value
+//! per key. A `put` returns once JetStream has stored the value, so the
+//! inputs a state absorbed are acknowledged only after that.
+
+use async_nats::jetstream::{self, kv, stream};
+use async_trait::async_trait;
+
+use super::connect;
+use crate::connect::{ConnectorSpec, Settings};
+use crate::error::{Cause, Error, Result};
+use crate::flow::StateStore;
+
+/// A key-value bucket holding stages' state.
+pub struct KvStateStore {
+    store: kv::Store,
+    described: String,
+}
+
+impl std::fmt::Debug for KvStateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.described)
+    }
+}
+
+impl KvStateStore {
+    /// The bucket `bucket` on the server of the `nats` node `node` (whose
+    /// connector spec is `spec`), created when missing.
+    pub async fn open(node: &str, spec: &ConnectorSpec, bucket: &str) -> Result<KvStateStore> {
+        let settings = Settings { node, spec };
+        let (client, shown) = connect(&settings).await?;
+        let described = format!("NATS key-value bucket `{bucket}` at {shown}");
+        let error = |detail: String, source: Cause| Error::State {
+            store: described.clone(),
+            detail,
+            source: Some(source),
+        };
+        let valid = !bucket.is_empty()
+            && bucket
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !valid {
+            return Err(Error::State {
+                store: described,
+                detail: "a bucket name is letters, digits, `-` and `_`".into(),
+                source: None,
+            });
+        }
+        let js = jetstream::new(client);
+        if js.get_key_value(bucket).await.is_err() {
+            // The bucket's stream, made as the client's `create_key_value`
+            // makes it: that call first asks for the account's info in a
+            // shape nats-server 2.9 does not answer ("data did not match any
+            // variant"), while creating the stream works on 2.9 and later.
+            js.get_or_create_stream(stream::Config {
+                name: format!("KV_{bucket}"),
+                description: Some("torvyn stages' state (torvyn:state)".into()),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| error("cannot create the bucket".into(), e.into()))?;
+        }
+        let store = js
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| error("cannot open the bucket".into(), e.into()))?;
+        Ok(KvStateStore { store, described })
+    }
+
+    fn error(&self, detail: String, source: Cause) -> Error {
+        Error::State {
+            store: self.described.clone(),
+            detail,
+            source: Some(source),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for KvStateStore {
+    fn describe(&self) -> String {
+        self.described.clone()
+    }
+
+    async fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.store
+            .get(key)
+            .await
+            .map(|found| found.map(|bytes| bytes.to_vec()))
+            .map_err(|e| self.error(format!("cannot read key `{key}`"), e.into()))
+    }
+
+    async fn store(&self, key: &str, state: &[u8]) -> Result<()> {
+        self.store
+            .put(key, bytes::Bytes::copy_from_slice(state))
+            .await
+            .map(drop)
+            .map_err(|e| self.error(format!("cannot store key `{key}`"), e.into()))
+    }
+
+    async fn remove(&self, key: &str) -> Result<()> {
+        self.store
+            .purge(key)
+            .await
+            .map_err(|e| self.error(format!("cannot remove key `{key}`"), e.into()))
+    }
+}
