@@ -170,7 +170,8 @@ enum Command {
         /// Fewer iterations (for CI).
         #[arg(long)]
         quick: bool,
-        /// Measures only the operations whose names contain this text, for
+        /// Measures only the operations whose names contain this text (`swap`:
+        /// the live-upgrade table), for
         /// longer (e.g. under `perf record`), and prints their rows.
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,

@@ -8,6 +8,8 @@
 //! | `torvyn_node_elements_out_total` | flow, node, role | elements it sent on (a sink: accepted) |
 //! | `torvyn_node_dropped_total` | flow, node, role | elements it dropped |
 //! | `torvyn_node_errors_total` | flow, node, role | calls that failed |
+//! | `torvyn_node_upgrades_total` | flow, node, role | live upgrades that took over (`--watch`) |
+//! | `torvyn_node_upgrades_refused_total` | flow, node, role | live upgrades refused; the old version kept serving |
 //! | `torvyn_node_call_seconds` | flow, node, role | histogram of its call times |
 //! | `torvyn_source_pending` | flow, node | messages the broker still has for the consumer |
 //! | `torvyn_source_ack_pending` | flow, node | delivered, not yet acknowledged |
@@ -46,6 +48,8 @@ pub struct Metrics {
     elements_out: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
     errors: Family<Labels, Counter>,
+    upgrades: Family<Labels, Counter>,
+    upgrades_refused: Family<Labels, Counter>,
     call_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     pending: Family<Labels, Gauge>,
     ack_pending: Family<Labels, Gauge>,
@@ -80,6 +84,14 @@ impl Metrics {
         );
         let dropped = counter("torvyn_node_dropped", "Elements the node dropped");
         let errors = counter("torvyn_node_errors", "Calls of the node that failed");
+        let upgrades = counter(
+            "torvyn_node_upgrades",
+            "Live upgrades that took over at the node",
+        );
+        let upgrades_refused = counter(
+            "torvyn_node_upgrades_refused",
+            "Live upgrades refused at the node (the old version kept serving)",
+        );
         let redeliveries = counter(
             "torvyn_source_redeliveries",
             "Messages received that had been delivered before",
@@ -118,6 +130,8 @@ impl Metrics {
             elements_out,
             dropped,
             errors,
+            upgrades,
+            upgrades_refused,
             call_seconds,
             pending,
             ack_pending,
@@ -162,6 +176,12 @@ impl Metrics {
                 (self.elements_out.clone(), "out", node.elements_out),
                 (self.dropped.clone(), "dropped", node.dropped),
                 (self.errors.clone(), "errors", node.errors),
+                (self.upgrades.clone(), "upgrades", node.upgrades),
+                (
+                    self.upgrades_refused.clone(),
+                    "upgrades_refused",
+                    node.upgrades_refused,
+                ),
             ];
             for (family, metric, total) in families {
                 self.advance(&family, &labels, (name(), metric), total);

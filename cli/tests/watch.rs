@@ -57,6 +57,28 @@ fn wait_for(
     }
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
+
+/// The Prometheus exposition at `address`.
+fn scrape(address: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(address).expect("metrics listening");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}
+
 /// Replaces `path` as an editor or a build does: a new file renamed over it.
 fn replace(path: &std::path::Path, bytes: &[u8]) {
     let next = path.with_extension("next");
@@ -93,8 +115,10 @@ to = { node = "output" }
 "#,
     )
     .unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(TORVYN)
         .args(["run", flow.to_str().unwrap(), "--watch", "--batch", "1"])
+        .args(["--metrics", &metrics])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -141,6 +165,15 @@ to = { node = "output" }
     );
     send("four");
     assert_eq!(wait_for(&out, &mut seen_out, |_| true), "four");
+    // The metrics count the upgrade that took over, not the file refused
+    // before it reached the flow.
+    let scraped = scrape(&metrics);
+    for line in [
+        r#"torvyn_node_upgrades_total{flow="main",node="step",role="processor"} 1"#,
+        r#"torvyn_node_upgrades_refused_total{flow="main",node="step",role="processor"} 0"#,
+    ] {
+        assert!(scraped.lines().any(|l| l == line), "no `{line}` in:\n{scraped}");
+    }
 
     drop(input);
     let status = running.0.take().unwrap().wait().unwrap();

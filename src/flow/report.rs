@@ -121,6 +121,10 @@ pub struct NodeReport {
     pub fuel: u64,
     /// Times its sink answered `pause`.
     pub pauses: u64,
+    /// Live upgrades that took over at this node.
+    pub upgrades: u64,
+    /// Live upgrades refused at this node (the old version kept serving).
+    pub upgrades_refused: u64,
     pub(crate) latencies: Latencies,
 }
 
@@ -135,6 +139,8 @@ impl NodeReport {
             errors: 0,
             fuel: 0,
             pauses: 0,
+            upgrades: 0,
+            upgrades_refused: 0,
             latencies: Latencies::default(),
         }
     }

@@ -145,7 +145,14 @@ impl<I: ComponentInvoker> Graph<'_, I> {
     ) -> Result<usize> {
         let mut taken = 0;
         while let Some(pending) = self.upgrades.as_mut().and_then(|q| q.try_recv().ok()) {
+            let node = pending.node;
             let outcome = self.swap::<C>(pending, delivered).await?;
+            if let Some(stage) = self.stages[node].as_mut() {
+                match outcome.failed {
+                    Some(_) => stage.report.upgrades_refused += 1,
+                    None => stage.report.upgrades += 1,
+                }
+            }
             match &outcome.failed {
                 Some(why) => {
                     tracing::warn!(flow = %self.spec.name, node = %outcome.node, %why, "upgrade refused; the old instance keeps serving")

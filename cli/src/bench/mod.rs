@@ -20,6 +20,7 @@ use crate::alloc_counter;
 mod compute;
 mod settings;
 pub mod streams;
+mod swap;
 mod transitions;
 
 pub use transitions::{transition_cases, LOOP_REPETITIONS};
@@ -517,6 +518,9 @@ fn batch_size(case: &Case, per_batch: u32) -> u32 {
 /// The cases whose names contain `filter`, measured over many batches (for
 /// profiling one operation), as a Markdown table.
 pub fn only(filter: &str, quick: bool) -> String {
+    if filter == "swap" {
+        return swap::report(&swap::measure(swap_elements(quick), 20));
+    }
     let mut cases: Vec<Case> = all_cases()
         .into_iter()
         .filter(|case| case.name.contains(filter))
@@ -534,6 +538,15 @@ pub fn only(filter: &str, quick: bool) -> String {
         ));
     }
     out
+}
+
+/// Elements of the live-upgrade runs: long enough for 20 swaps 5 ms apart.
+fn swap_elements(quick: bool) -> u64 {
+    if quick {
+        300_000
+    } else {
+        1_000_000
+    }
 }
 
 /// Rows printed in their own tables (transitions, settings), not the first.
@@ -614,6 +627,7 @@ pub fn report(quick: bool) -> String {
     out.push_str(&transitions::report(&ns, &allocs, 1e9 / rate_small));
     out.push_str(&settings::report(&ns));
     out.push_str(&compute::report(&ns));
+    out.push_str(&swap::report(&swap::measure(swap_elements(quick), 20)));
 
     out.push_str("\n| ratio | measured | target |\n|---|---:|---|\n");
     let ratios = [
