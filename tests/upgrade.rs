@@ -259,3 +259,71 @@ fn an_upgrade_that_cannot_serve_is_refused_before_it_reaches_the_flow() {
         .unwrap_err();
     assert!(gone.to_string().ends_with("the flow is gone"), "{gone}");
 }
+
+/// counting source (200 elements) → sink, the source replaced by a fresh
+/// instance of itself after 50 deliveries: the new one starts again from
+/// `element 0` (a source without `torvyn:state` carries nothing), the old
+/// one's elements already pulled are delivered first, none twice or lost.
+/// Returns how many the old instance gave.
+fn source_swapped(run_async: bool) -> usize {
+    let engine = common::engine();
+    let v = versions(&engine);
+    let spec = FlowSpec::linear(
+        flow_node("source", "source", Interface::Source, "200"),
+        vec![],
+        flow_node("sink", "sink", Interface::Sink, "1000000000"),
+    );
+    let instances = [&v.source, &v.sink]
+        .into_iter()
+        .map(|c| engine.instantiate(c).unwrap())
+        .collect();
+    let mut flow: Flow<WasmtimeInstance> = Flow::new(spec, instances).unwrap();
+    let upgrader = flow.upgrader();
+    let mut delivered: Vec<String> = Vec::new();
+    let record = |_: &str, element: &Element| {
+        delivered.push(String::from_utf8_lossy(&element.payload).into_owned());
+        if delivered.len() == 50 {
+            upgrader
+                .upgrade("source", engine.instantiate(&v.source).unwrap())
+                .unwrap();
+        }
+    };
+    match run_async {
+        true => common::runtime(2).block_on(async {
+            flow.run_async(record).await.unwrap();
+        }),
+        false => {
+            flow.run(record).unwrap();
+        }
+    }
+    let outcomes = flow.upgrades();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].node, "source");
+    assert_eq!(outcomes[0].failed, None);
+    let old = outcomes[0].after_inputs as usize;
+    assert!(old >= 50, "{old}");
+    let expected: Vec<String> = (0..old)
+        .chain(0..200)
+        .map(|i| format!("element {i}"))
+        .collect();
+    assert_eq!(delivered, expected);
+    let report = flow.report(std::time::Duration::ZERO);
+    assert_eq!(
+        (report.nodes[0].upgrades, report.nodes[0].upgrades_refused),
+        (1, 0)
+    );
+    old
+}
+
+#[test]
+fn a_source_is_upgraded_between_two_pulls_on_both_drivers() {
+    // The sync driver pulls one element at a time: the swap comes at once.
+    assert_eq!(source_swapped(false), 50);
+    // The async driver's feeder pulls ahead of the deliveries (up to the
+    // queue's depth): the swap comes at its next pull.
+    let old = source_swapped(true);
+    assert!(
+        old <= 50 + torvyn_engine::flow::DEFAULT_QUEUE_DEPTH + 1,
+        "{old}"
+    );
+}

@@ -172,7 +172,10 @@ to = { node = "output" }
         r#"torvyn_node_upgrades_total{flow="main",node="step",role="processor"} 1"#,
         r#"torvyn_node_upgrades_refused_total{flow="main",node="step",role="processor"} 0"#,
     ] {
-        assert!(scraped.lines().any(|l| l == line), "no `{line}` in:\n{scraped}");
+        assert!(
+            scraped.lines().any(|l| l == line),
+            "no `{line}` in:\n{scraped}"
+        );
     }
 
     drop(input);

@@ -42,6 +42,9 @@ pub(super) struct Graph<'a, I> {
     pub(super) upgrades: Option<&'a mut std::sync::mpsc::Receiver<super::upgrade::Pending<I>>>,
     /// What each upgrade did.
     pub(super) outcomes: &'a mut Vec<super::UpgradeOutcome>,
+    /// On `run_async` with an upgrader: where upgrades of the sources (which
+    /// its feeder holds) go.
+    pub(super) to_feeder: Option<std::sync::mpsc::Sender<super::upgrade::Pending<I>>>,
 }
 
 impl<'a, I: ComponentInvoker> Graph<'a, I> {
@@ -130,7 +133,21 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         // waits on it when every source is at its bound.
         let taken = tokio::sync::Notify::new();
         let pauses = self.pauses;
-        let feed = feed_sources::<I, C>(sources, sender, &room, &taken, pauses, self.budget);
+        let source_upgrades = self.upgrades.is_some().then(|| {
+            let (to_feeder, upgrades) = std::sync::mpsc::channel();
+            self.to_feeder = Some(to_feeder);
+            upgrades
+        });
+        let feed = feed_sources::<I, C>(
+            self.spec,
+            sources,
+            sender,
+            &room,
+            &taken,
+            pauses,
+            self.budget,
+            source_upgrades,
+        );
         let graph = &mut *self;
         let (room, taken) = (&room, &taken);
         let consume = async move {
@@ -153,6 +170,8 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
             consumed
         };
         let (fed, consumed) = tokio::join!(feed, consume);
+        self.to_feeder = None;
+        let fed = fed.map(|outcomes| self.outcomes.extend(outcomes));
         consumed.and(fed)
     }
 
@@ -429,17 +448,38 @@ pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result
 /// element is never left unsent). A source at its bound is told `pause`
 /// and passed over, so the others keep their own bounds; when every source
 /// is at its bound, the feeder waits for the consumer to take an element.
-async fn feed_sources<I, C: Calls<I>>(
+#[allow(clippy::too_many_arguments)]
+async fn feed_sources<I: ComponentInvoker, C: Calls<I>>(
+    spec: &FlowSpec,
     mut sources: Vec<(usize, Stage<'_, I>)>,
     queue: tokio::sync::mpsc::Sender<(usize, Element)>,
     room: &[Option<tokio::sync::Semaphore>],
     taken: &tokio::sync::Notify,
     pauses: &PauseCounts,
     mut budget: u64,
-) -> Result<()> {
+    upgrades: Option<std::sync::mpsc::Receiver<super::upgrade::Pending<I>>>,
+) -> Result<Vec<super::UpgradeOutcome>> {
     let mut exhausted = vec![false; sources.len()];
     let mut at_bound = vec![false; sources.len()];
+    let mut outcomes = Vec::new();
     while exhausted.iter().any(|done| !done) && budget > 0 {
+        // Upgrades of sources take over between two pulls.
+        while let Some(pending) = upgrades.as_ref().and_then(|u| u.try_recv().ok()) {
+            let node = pending.node;
+            let Some((_, stage)) = sources.iter_mut().find(|(source, _)| *source == node) else {
+                continue;
+            };
+            let instance = pending.into_instance();
+            outcomes.push(
+                super::upgrade::swap_source::<I, C>(
+                    &spec.name,
+                    &spec.nodes[node].name,
+                    stage,
+                    instance,
+                )
+                .await,
+            );
+        }
         let mut pulled = false;
         for (i, (source, stage)) in sources.iter_mut().enumerate() {
             if exhausted[i] || budget == 0 {
@@ -467,7 +507,7 @@ async fn feed_sources<I, C: Calls<I>>(
             // The channel has room for every source's bound: this waits
             // only if the rest of the flow stopped, which ends the feeding.
             let Ok(slot) = queue.reserve().await else {
-                return Ok(());
+                return Ok(outcomes);
             };
             if let Some(signal) = pauses.change(*source) {
                 C::notify_backpressure(stage.slot.instance(), signal).await?;
@@ -487,12 +527,12 @@ async fn feed_sources<I, C: Calls<I>>(
         }
         if !pulled {
             if queue.is_closed() {
-                return Ok(());
+                return Ok(outcomes);
             }
             taken.notified().await;
         }
     }
-    Ok(())
+    Ok(outcomes)
 }
 
 /// Pause requests per source: how many of the sinks it feeds are paused,

@@ -312,6 +312,7 @@ impl<I: ComponentInvoker> Flow<I> {
             work: Vec::new(),
             upgrades: self.upgrade_queue.as_mut().map(|(_, queue)| queue),
             outcomes: &mut self.upgrades,
+            to_feeder: None,
         }
     }
 

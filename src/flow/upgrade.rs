@@ -20,12 +20,12 @@ use crate::error::{Error, Result};
 use crate::interfaces::Interface;
 use crate::invoker::{ComponentInvoker, Element};
 
-use super::graph::Graph;
+use super::graph::{Graph, Stage};
 use super::Slot;
 
 /// A new instance for a node, waiting for the driver.
 pub(super) struct Pending<I> {
-    node: usize,
+    pub(super) node: usize,
     instance: I,
 }
 
@@ -92,6 +92,13 @@ impl<I> std::fmt::Debug for Pending<I> {
     }
 }
 
+impl<I> Pending<I> {
+    /// The new instance.
+    pub(super) fn into_instance(self) -> I {
+        self.instance
+    }
+}
+
 impl<I: ComponentInvoker> Upgrader<I> {
     pub(super) fn new(
         flow: String,
@@ -138,31 +145,40 @@ impl<I: ComponentInvoker> Upgrader<I> {
 
 impl<I: ComponentInvoker> Graph<'_, I> {
     /// Applies every upgrade queued so far (before the next element);
-    /// returns how many were taken (applied or refused).
+    /// returns how many were taken (applied, refused, or handed to the
+    /// async driver's feeder for a source it pulls).
     pub(super) async fn take_upgrades<C: Calls<I>>(
         &mut self,
         delivered: &mut impl FnMut(&str, &Element),
     ) -> Result<usize> {
         let mut taken = 0;
         while let Some(pending) = self.upgrades.as_mut().and_then(|q| q.try_recv().ok()) {
-            let node = pending.node;
-            let outcome = self.swap::<C>(pending, delivered).await?;
-            if let Some(stage) = self.stages[node].as_mut() {
-                match outcome.failed {
-                    Some(_) => stage.report.upgrades_refused += 1,
-                    None => stage.report.upgrades += 1,
-                }
-            }
-            match &outcome.failed {
-                Some(why) => {
-                    tracing::warn!(flow = %self.spec.name, node = %outcome.node, %why, "upgrade refused; the old instance keeps serving")
-                }
-                None => {
-                    tracing::info!(flow = %self.spec.name, node = %outcome.node, after_inputs = outcome.after_inputs, carried = ?outcome.carried, "upgraded")
-                }
-            }
-            self.outcomes.push(outcome);
             taken += 1;
+            if self.stages[pending.node].is_none() {
+                // A source pulled by `run_async`'s feeder: the feeder swaps
+                // it between two of its pulls.
+                let refused = match &self.to_feeder {
+                    Some(feeder) => feeder.send(pending).err().map(|returned| {
+                        // The feeder has finished: nothing left to pull.
+                        (returned.0.node, "the source has ended")
+                    }),
+                    None => Some((pending.node, "the source is pulled apart from the graph")),
+                };
+                if let Some((node, why)) = refused {
+                    let outcome = UpgradeOutcome {
+                        node: self.spec.nodes[node].name.clone(),
+                        after_inputs: 0,
+                        carried: Carried::Nothing,
+                        failed: Some(why.into()),
+                    };
+                    log_outcome(&self.spec.name, &outcome);
+                    self.outcomes.push(outcome);
+                }
+                continue;
+            }
+            let outcome = self.swap::<C>(pending, delivered).await?;
+            log_outcome(&self.spec.name, &outcome);
+            self.outcomes.push(outcome);
         }
         Ok(taken)
     }
@@ -176,59 +192,104 @@ impl<I: ComponentInvoker> Graph<'_, I> {
         let Pending { node, mut instance } = pending;
         let name = self.spec.nodes[node].name.clone();
         let aggregator = self.spec.nodes[node].role == Interface::Aggregator;
-        if self.stages[node].is_none() {
-            // The async driver's sources are pulled by its feeder, apart from
-            // the graph: they are replaced on the sync and service drivers.
-            return Ok(UpgradeOutcome {
-                node: name,
-                after_inputs: 0,
-                carried: Carried::Nothing,
-                failed: Some(
-                    "a source is upgraded on Flow::run and Flow::serve, not on run_async's \
-                     feeder"
-                        .into(),
-                ),
-            });
-        }
         let stage = self.stage(node);
-        let after_inputs = stage.report.elements_in;
-        let old = stage.slot.instance();
         let mut outcome = UpgradeOutcome {
             node: name,
-            after_inputs,
+            after_inputs: stage.report.elements_in,
             carried: Carried::Nothing,
             failed: None,
         };
-        if old.has(Interface::Snapshot) && instance.has(Interface::Snapshot) {
-            let carried = match C::save(old).await {
-                Ok(state) => C::restore(&mut instance, &state)
-                    .await
-                    .map(|()| state.len()),
-                Err(error) => Err(error),
-            };
-            match carried {
-                Ok(bytes) => outcome.carried = Carried::State(bytes),
-                Err(error) => {
-                    // The old instance keeps serving; the new one is dropped.
-                    outcome.failed = Some(error.to_string());
-                    return Ok(outcome);
-                }
+        match carry::<I, C>(stage.slot.instance(), &mut instance).await {
+            Ok(Some(bytes)) => outcome.carried = Carried::State(bytes),
+            Ok(None) if aggregator => {
+                // No state to carry: what the old one holds goes downstream now.
+                self.flush_downstream::<C>(node, delivered).await?;
+                outcome.carried = Carried::Flushed;
             }
-        } else if aggregator {
-            // No state to carry: what the old one holds goes downstream now.
-            self.flush_downstream::<C>(node, delivered).await?;
-            outcome.carried = Carried::Flushed;
+            Ok(None) => {}
+            Err(error) => {
+                // The old instance keeps serving; the new one is dropped.
+                stage.report.upgrades_refused += 1;
+                outcome.failed = Some(error.to_string());
+                return Ok(outcome);
+            }
         }
         let stage = self.stage(node);
-        let mut old = std::mem::replace(stage.slot, Slot::Component(instance));
-        let old = old.instance();
-        if old.has(Interface::Lifecycle) {
-            // The old version is done either way: its teardown's failure
-            // is reported, not a reason to stop the flow.
-            if let Err(error) = C::teardown(old).await {
-                tracing::warn!(node = %outcome.node, %error, "teardown of the replaced instance failed");
-            }
-        }
+        take_over::<I, C>(&outcome.node, stage, instance).await;
         Ok(outcome)
+    }
+}
+
+/// `save` on `old` and `restore` into `new` when both export
+/// `torvyn:state`: the bytes carried; `None` when either does not. An
+/// error: the old instance keeps serving.
+async fn carry<I: ComponentInvoker, C: Calls<I>>(
+    old: &mut I,
+    new: &mut I,
+) -> Result<Option<usize>> {
+    if !(old.has(Interface::Snapshot) && new.has(Interface::Snapshot)) {
+        return Ok(None);
+    }
+    let state = C::save(old).await?;
+    C::restore(new, &state).await?;
+    Ok(Some(state.len()))
+}
+
+/// `instance` serves `stage` from now on; the old one gets `teardown`.
+async fn take_over<I: ComponentInvoker, C: Calls<I>>(
+    node: &str,
+    stage: &mut Stage<'_, I>,
+    instance: I,
+) {
+    let mut old = std::mem::replace(stage.slot, Slot::Component(instance));
+    stage.report.upgrades += 1;
+    let old = old.instance();
+    if old.has(Interface::Lifecycle) {
+        // The old version is done either way: its teardown's failure is
+        // reported, not a reason to stop the flow.
+        if let Err(error) = C::teardown(old).await {
+            tracing::warn!(%node, %error, "teardown of the replaced instance failed");
+        }
+    }
+}
+
+/// A source's swap on `run_async`, whose feeder holds the source's stage:
+/// the steps of [`Graph::swap`] (a source is no aggregator: nothing to flush).
+pub(super) async fn swap_source<I: ComponentInvoker, C: Calls<I>>(
+    flow: &str,
+    node: &str,
+    stage: &mut Stage<'_, I>,
+    mut instance: I,
+) -> UpgradeOutcome {
+    let mut outcome = UpgradeOutcome {
+        node: node.to_string(),
+        after_inputs: stage.report.elements_in,
+        carried: Carried::Nothing,
+        failed: None,
+    };
+    match carry::<I, C>(stage.slot.instance(), &mut instance).await {
+        Ok(carried) => {
+            if let Some(bytes) = carried {
+                outcome.carried = Carried::State(bytes);
+            }
+            take_over::<I, C>(node, stage, instance).await;
+        }
+        Err(error) => {
+            stage.report.upgrades_refused += 1;
+            outcome.failed = Some(error.to_string());
+        }
+    }
+    log_outcome(flow, &outcome);
+    outcome
+}
+
+fn log_outcome(flow: &str, outcome: &UpgradeOutcome) {
+    match &outcome.failed {
+        Some(why) => {
+            tracing::warn!(%flow, node = %outcome.node, %why, "upgrade refused; the old instance keeps serving")
+        }
+        None => {
+            tracing::info!(%flow, node = %outcome.node, after_inputs = outcome.after_inputs, carried = ?outcome.carried, "upgraded")
+        }
     }
 }

@@ -143,8 +143,7 @@ pub fn measure(elements: u64, swaps: usize) -> SwapNumbers {
     .collect();
     let every = Duration::from_millis(5);
     let (_, pause_plain, _) = run(&engine, &compiled, elements, 0, every);
-    let (mut times, pause_swapped, gap_at_swap) =
-        run(&engine, &compiled, elements, swaps, every);
+    let (mut times, pause_swapped, gap_at_swap) = run(&engine, &compiled, elements, swaps, every);
     times.sort();
     SwapNumbers {
         swaps: times.len(),
