@@ -137,7 +137,11 @@ fn count_with_swap(
     old: &[u8],
     new: &[u8],
     swap_after: u64,
-) -> (Vec<String>, Flow<WasmtimeInstance>) {
+) -> (
+    Vec<String>,
+    Flow<WasmtimeInstance>,
+    Option<torvyn_engine::Result<()>>,
+) {
     let spec = FlowSpec {
         name: "counting".into(),
         nodes: vec![
@@ -167,28 +171,27 @@ fn count_with_swap(
     let new = common::compile(engine, "new", new);
     let mut flow = Flow::instantiate(engine, spec, &components).unwrap();
     let upgrader = flow.upgrader();
-    let (mut taps, mut counts) = (0, Vec::new());
+    let (mut taps, mut counts, mut asked) = (0, Vec::new(), None);
     // (`counts`: every element `sink` got.)
     flow.run(|sink, element| match sink {
         "sink2" => {
             taps += 1;
             if taps == swap_after {
-                upgrader
-                    .upgrade("counter", engine.instantiate(&new).unwrap())
-                    .unwrap();
+                asked = Some(upgrader.upgrade("counter", engine.instantiate(&new).unwrap()));
             }
         }
         _ => counts.push(String::from_utf8_lossy(&element.payload).into_owned()),
     })
     .unwrap();
-    (counts, flow)
+    (counts, flow, asked)
 }
 
 #[test]
 fn an_aggregators_state_is_carried_across_a_swap() {
     let engine = common::engine();
     let counter = torvyn_fixtures::counting_aggregator(0);
-    let (counts, flow) = count_with_swap(&engine, &counter, &counter, 400);
+    let (counts, flow, asked) = count_with_swap(&engine, &counter, &counter, 400);
+    asked.expect("asked").expect("queued");
     assert_eq!(
         counts,
         ["1000"],
@@ -207,7 +210,8 @@ fn an_aggregator_without_state_is_flushed_downstream_at_the_swap() {
     let engine = common::engine();
     // Concatenates every 4 inputs; swapped after 402, holding 2.
     let concat = torvyn_fixtures::concat_aggregator();
-    let (outputs, flow) = count_with_swap(&engine, &concat, &concat, 402);
+    let (outputs, flow, asked) = count_with_swap(&engine, &concat, &concat, 402);
+    asked.expect("asked").expect("queued");
     let inputs: String = (0..1000).map(|i| format!("element {i}")).collect();
     assert_eq!(outputs.concat(), inputs, "every input once, in order");
     // 100 groups of 4, the 2 held flushed at the swap, then 149 groups of 4
@@ -222,12 +226,13 @@ fn a_state_over_the_limit_leaves_the_old_version_serving() {
     let engine =
         WasmtimeEngine::new(EngineConfig::builder().max_state_bytes(64).build().unwrap()).unwrap();
     // The old version's state (8 + 100 bytes) is over max_state_bytes.
-    let (counts, flow) = count_with_swap(
+    let (counts, flow, asked) = count_with_swap(
         &engine,
         &torvyn_fixtures::counting_aggregator(100),
         &torvyn_fixtures::counting_aggregator(0),
         400,
     );
+    asked.expect("asked").expect("queued");
     assert_eq!(counts, ["1000"], "the old version counted everything");
     let outcome = &flow.upgrades()[0];
     assert_eq!(outcome.carried, Carried::Nothing);
@@ -326,4 +331,50 @@ fn a_source_is_upgraded_between_two_pulls_on_both_drivers() {
         old <= 50 + torvyn_engine::flow::DEFAULT_QUEUE_DEPTH + 1,
         "{old}"
     );
+}
+
+/// A broken new version of a counting aggregator: one whose `init` traps is
+/// refused by `upgrade` itself (the flow never sees it), one whose
+/// `restore` traps is refused by the flow at the swap. Either way the old
+/// version counts every element: the output equals an unswapped run's.
+#[test]
+fn a_new_version_that_traps_in_init_or_restore_leaves_the_old_one_counting() {
+    let engine = common::engine();
+    let counter = torvyn_fixtures::counting_aggregator(0);
+    let (unswapped, _, _) = count_with_swap(&engine, &counter, &counter, u64::MAX);
+    assert_eq!(unswapped, ["1000"]);
+
+    let (counts, flow, asked) = count_with_swap(
+        &engine,
+        &counter,
+        &torvyn_fixtures::counting_aggregator_trapping_init(),
+        400,
+    );
+    let refused = asked.expect("asked").unwrap_err();
+    assert!(
+        matches!(refused, torvyn_engine::Error::Trap { ref site, .. }
+            if site.function == "init" && site.component == "new"),
+        "{refused:?}"
+    );
+    assert_eq!(counts, unswapped);
+    assert!(flow.upgrades().is_empty(), "{:?}", flow.upgrades());
+
+    let (counts, flow, asked) = count_with_swap(
+        &engine,
+        &counter,
+        &torvyn_fixtures::counting_aggregator_trapping_restore(),
+        400,
+    );
+    asked.expect("asked").expect("queued: its init is fine");
+    assert_eq!(counts, unswapped);
+    let outcome = &flow.upgrades()[0];
+    assert_eq!(
+        (outcome.after_inputs, outcome.carried),
+        (400, Carried::Nothing)
+    );
+    let why = outcome.failed.as_deref().unwrap_or_default();
+    assert!(why.contains("restore"), "{why}");
+    let report = flow.report(std::time::Duration::ZERO);
+    let counter_row = report.nodes.iter().find(|n| n.name == "counter").unwrap();
+    assert_eq!((counter_row.upgrades, counter_row.upgrades_refused), (0, 1));
 }
