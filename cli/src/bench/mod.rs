@@ -519,7 +519,8 @@ fn batch_size(case: &Case, per_batch: u32) -> u32 {
 /// profiling one operation), as a Markdown table.
 pub fn only(filter: &str, quick: bool) -> String {
     if filter == "swap" {
-        return swap::report(&swap::measure(swap_elements(quick), 20));
+        let table = swap::report(&swap::measure(swap_elements(quick), 20));
+        return format!("{table}\n{}\n", cpu_model());
     }
     let mut cases: Vec<Case> = all_cases()
         .into_iter()
@@ -537,6 +538,7 @@ pub fn only(filter: &str, quick: bool) -> String {
             row.name, row.ns, row.allocations
         ));
     }
+    out.push_str(&format!("\n{}\n", cpu_model()));
     out
 }
 
@@ -689,8 +691,23 @@ pub fn report(quick: bool) -> String {
         out.push_str(&format!("| {name} | {value:.2} | {target} |\n"));
     }
     out.push_str(&format!(
-        "\n{} cores; medians of {batches} batches; pooling instantiation target ≤ 20 µs.\n",
+        "\n{}; {} cores; medians of {batches} batches; pooling instantiation target ≤ 20 µs.\n",
+        cpu_model(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     ));
     out
+}
+
+/// The machine's CPU model (`model name` of `/proc/cpuinfo`): ratios differ
+/// between machines of one kind, and the table says which it was.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, model)| format!("CPU: {}", model.trim()))
+        })
+        .unwrap_or_else(|| "CPU: unknown (no /proc/cpuinfo model name)".into())
 }

@@ -524,5 +524,6 @@ async fn run(quick: bool) -> BenchResult<String> {
         micros(engine_p50),
         micros(engine_p99),
     );
+    let _ = writeln!(out, "\n{}", super::cpu_model());
     Ok(out)
 }
