@@ -51,6 +51,7 @@ fn inspect_reads_component_files() {
 
 #[test]
 fn run_prints_a_summary() {
+    let started = std::time::Instant::now();
     let (code, out, err) = torvyn(&[
         "run",
         "--source",
@@ -79,7 +80,15 @@ fn run_prints_a_summary() {
     let bytes: usize = (0..500).map(|n| format!("ELEMENT {n}").len()).sum();
     assert_eq!(fields[2], format!("bytes: {bytes}"), "{summary}");
     let rate: f64 = fields[3].trim_end_matches(" elements/s").parse().unwrap();
-    assert!(rate > 0.0, "{summary}");
+    // The rate is the 500 elements over the run's own time, which the
+    // process's lifetime contains: a rate in the wrong unit (per ms, per
+    // µs) or over the wrong count lands outside.
+    let process = started.elapsed().as_secs_f64();
+    assert!(
+        rate.is_finite() && 500.0 / rate <= process,
+        "{rate} elements/s would take {} s, the process ran {process} s: {summary}",
+        500.0 / rate
+    );
     let fuel: u64 = fields[4].trim_start_matches("fuel: ").parse().unwrap();
     // Every stage of every element used fuel: far more than one per element.
     assert!(fuel > 500 * 4 * 100, "{summary}");
@@ -433,6 +442,10 @@ fn the_linear_shortcut_takes_a_config_per_stage() {
         "bundled:counting-source",
     ]);
     assert_eq!(code, 2, "{err}");
+    assert_eq!(
+        err,
+        "error: give either a flow file or --source/--processor/--sink, not both\n"
+    );
 }
 
 #[test]
@@ -500,7 +513,27 @@ fn a_bad_flow_file_is_one_line_naming_the_key() {
     std::fs::write(&path, text).unwrap();
     let (code, _, err) = torvyn(&["run", path.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("unknown field `interfac`"), "{err}");
+    // One line: the flow, the file, the node, the key and its line, then
+    // what is expected there (no `caused by:` lines: the parser's error is
+    // the message).
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let line = text_line_of(&std::fs::read_to_string(&path).unwrap(), "interfac =");
+    assert!(
+        err.starts_with(&format!(
+            "error: flow `main`: {}: node `filter`: unknown field `interfac` (line {line}), \
+             expected one of `component`, `interface`,",
+            path.display()
+        )),
+        "{err}"
+    );
+}
+
+/// The 1-based number of the first line of `text` starting with `start`.
+fn text_line_of(text: &str, start: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(start))
+        .expect("the line is there")
+        + 1
 }
 
 #[test]
