@@ -406,3 +406,55 @@ fn fuel_metering_follows_the_configuration() {
         Some(Duration::from_millis(50))
     );
 }
+
+/// Unbounded recursion on every kind of instance: guarded or dense
+/// (`InstanceDensity::Dense`: no guard pages, explicit bounds and stack
+/// checks), on-demand or pooled, called sync or on an async fiber. Each
+/// ends in a stack-overflow trap of that call, never a crash of the host
+/// (this test's process would die), and a healthy instance of the same
+/// engine keeps working after it.
+#[test]
+fn unbounded_recursion_is_a_stack_overflow_trap_under_every_density_and_allocator() {
+    use torvyn_engine::{Allocation, AsyncComponentInvoker, InstanceDensity};
+    let runtime = common::runtime(2);
+    for density in [InstanceDensity::Guarded, InstanceDensity::Dense] {
+        for allocation in [
+            Allocation::OnDemand,
+            Allocation::Pooling { max_instances: 8 },
+        ] {
+            let engine = engine_with(
+                EngineConfig::builder()
+                    .density(density)
+                    .allocation(allocation),
+            );
+            let recursion = common::compile(&engine, "recursion", &faults::unbounded_recursion());
+            let healthy =
+                common::compile(&engine, "healthy", &torvyn_fixtures::uppercase_processor());
+            let case = format!("{density:?}, {allocation:?}");
+            let check = |error: Error, how: &str| {
+                assert_eq!(
+                    trap_code(&error),
+                    Some(wasmtime::Trap::StackOverflow),
+                    "{case}, {how}: {error}"
+                );
+                assert!(
+                    trap_message(&error).contains("call stack exhausted"),
+                    "{case}, {how}: {error}"
+                );
+            };
+            let mut sync = engine.instantiate(&recursion).unwrap();
+            check(sync.process(&element(0)).unwrap_err(), "sync");
+            let mut on_fiber = engine.instantiate(&recursion).unwrap();
+            let error = runtime
+                .block_on(on_fiber.process_async(&element(0)))
+                .unwrap_err();
+            check(error, "async");
+            let mut fine = engine.instantiate(&healthy).unwrap();
+            assert_eq!(
+                runtime.block_on(fine.process_async(&element(3))).unwrap(),
+                ProcessOutcome::Emit(Element::new(3, "text/plain", "PAYLOAD 3")),
+                "{case}"
+            );
+        }
+    }
+}
