@@ -312,7 +312,7 @@ impl FlowSpec {
         })
     }
 
-    /// Kahn's algorithm; what is left over is on a cycle.
+    /// Kahn's algorithm; what is left over is on a cycle or after one.
     fn topological_order(
         &self,
         outputs: &[Vec<(String, usize)>],
@@ -332,8 +332,24 @@ impl FlowSpec {
             }
         }
         if order.len() < self.nodes.len() {
+            // Left over: the cycles and everything downstream of them. The
+            // nodes downstream are peeled off from the end (a leftover node
+            // none of whose outputs stays left over is on no cycle), so the
+            // message names only the nodes on a cycle.
+            let mut left: Vec<bool> = waiting.iter().map(|&w| w > 0).collect();
+            loop {
+                let peel: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| left[i] && !outputs[i].iter().any(|&(_, to)| left[to]))
+                    .collect();
+                if peel.is_empty() {
+                    break;
+                }
+                for i in peel {
+                    left[i] = false;
+                }
+            }
             let cycle: Vec<&str> = (0..self.nodes.len())
-                .filter(|&i| waiting[i] > 0)
+                .filter(|&i| left[i])
                 .map(|i| self.nodes[i].name.as_str())
                 .collect();
             return Err(self.error(format!(
