@@ -172,6 +172,11 @@ impl EngineConfig {
         self.epoch_tick
     }
 
+    /// The wasm stack each call may use.
+    pub fn max_stack_bytes(&self) -> usize {
+        self.max_stack_bytes
+    }
+
     /// How long an async call runs before it yields to its executor.
     pub fn time_slice(&self) -> Duration {
         self.time_slice

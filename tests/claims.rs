@@ -213,3 +213,70 @@ fn the_epoch_ticker_stops_with_its_engine() {
     // Dropping an engine joins its ticker: gone at once, no settling needed.
     assert_eq!(threads_named("torvyn-epoch"), before);
 }
+
+/// The README's table of limit defaults ("Limits and containment") is what
+/// `EngineConfig::builder().build()` gives, row by row: a default changed in
+/// one place and not the other fails here.
+#[test]
+fn the_readme_s_table_of_limit_defaults_is_the_builder_s() {
+    let readme = include_str!("../README.md");
+    let row = |name: &str| -> String {
+        let start = format!("| `{name}` | ");
+        let line = readme
+            .lines()
+            .find(|line| line.starts_with(&start))
+            .unwrap_or_else(|| panic!("no README row for `{name}`"));
+        line.split('|')
+            .nth(2)
+            .expect("a default column")
+            .trim()
+            .to_string()
+    };
+    let config = torvyn_engine::EngineConfig::builder().build().unwrap();
+    let limits = config.limits();
+    let mib = |bytes: u64| {
+        assert_eq!(bytes % (1 << 20), 0, "{bytes} is whole MiB");
+        format!("{} MiB", bytes >> 20)
+    };
+    let thousands = |n: usize| {
+        let text = n.to_string();
+        let mut out = String::new();
+        for (i, digit) in text.chars().enumerate() {
+            if i > 0 && (text.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    };
+    assert_eq!(limits.fuel_per_call, None);
+    assert_eq!(row("fuel_per_call"), "off");
+    let deadline = limits.call_deadline.expect("a default deadline");
+    assert_eq!(
+        row("call_deadline"),
+        format!("{} s", deadline.as_secs_f64())
+    );
+    assert_eq!(row("max_memory_bytes"), mib(limits.max_memory_bytes));
+    assert_eq!(
+        row("max_table_elements"),
+        thousands(limits.max_table_elements)
+    );
+    assert_eq!(
+        row("max_instance_parts"),
+        format!(
+            "{} / {} / {}",
+            limits.max_core_instances, limits.max_memories, limits.max_tables
+        )
+    );
+    assert_eq!(row("buffer_budget_bytes"), mib(limits.buffer_budget_bytes));
+    assert_eq!(row("max_handles"), thousands(limits.max_handles));
+    assert_eq!(
+        row("max_transfer_bytes"),
+        mib(limits.max_transfer_bytes as u64)
+    );
+    assert_eq!(row("max_state_bytes"), mib(limits.max_state_bytes as u64));
+    assert_eq!(
+        row("max_stack_bytes"),
+        format!("{} KiB", config.max_stack_bytes() >> 10)
+    );
+}
