@@ -862,3 +862,171 @@ fn a_node_s_own_limits_apply_to_its_instance_only() {
         other => panic!("expected a flow error, got {:?}", other.map(|_| ())),
     }
 }
+
+/// Runs `flow` on the sync driver or as a task of a 2-worker runtime
+/// (bounded: a hang fails the test, named), returning what each sink got.
+fn run_on(
+    flow: &mut Flow<WasmtimeInstance>,
+    on_async: bool,
+) -> torvyn_engine::Result<Vec<(String, String)>> {
+    if !on_async {
+        return run_collecting(flow);
+    }
+    let mut seen = Vec::new();
+    let ran = common::runtime(2).block_on(async {
+        let run = flow.run_async(|sink, element| {
+            seen.push((
+                sink.to_string(),
+                String::from_utf8(element.payload.to_vec()).unwrap(),
+            ))
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(60), run)
+            .await
+            .expect("the async driver ended within 60 s after a failure")
+    });
+    ran.map(|_| seen)
+}
+
+/// Whether node `name`'s instance ran its `teardown` (the fixtures report
+/// it as the capability query `fixture:teardown`).
+fn torn_down(flow: &mut Flow<WasmtimeInstance>, name: &str) -> bool {
+    flow.instance(name)
+        .unwrap()
+        .host()
+        .capability_queries()
+        .iter()
+        .any(|query| query == "fixture:teardown")
+}
+
+/// A stage failing mid-flow, on both drivers: the run returns that error
+/// (its kind, component and function), does not hang, every other node's
+/// `teardown` runs, and the report's rows are what ran. The failure is in
+/// `process` (a trap at the third element), in a source's `pull` and in an
+/// aggregator's end-of-stream `flush` (both spin until their fuel is gone).
+#[test]
+fn a_stage_failing_mid_flow_ends_either_driver_with_its_error_and_every_teardown() {
+    use torvyn_fixtures::hostile::{spins_in, SpinIn};
+    let engine = WasmtimeEngine::new(
+        torvyn_engine::EngineConfig::builder()
+            .fuel_per_call(Some(20_000_000))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut components = components(&engine);
+    for (name, bytes) in [
+        ("spinning-pull", spins_in(SpinIn::Pull)),
+        ("spinning-flush", spins_in(SpinIn::Flush)),
+    ] {
+        components.insert(name.into(), common::compile(&engine, name, &bytes));
+    }
+    for on_async in [false, true] {
+        let driver = if on_async { "async" } else { "sync" };
+        // A trap in `process` at the third element.
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("numbers", "source", Interface::Source, "10"),
+                    node("trap", "third-traps", Interface::Processor, ""),
+                    node("out", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("numbers", "output", "trap"),
+                    edge("trap", "output", "out"),
+                ],
+            ),
+            &components,
+        )
+        .unwrap();
+        let error = run_on(&mut flow, on_async).unwrap_err();
+        assert!(
+            matches!(&error, Error::Trap { site, .. }
+                if site.component == "third-traps" && site.function == "process"),
+            "{driver}: {error:?}"
+        );
+        let report = flow.report(std::time::Duration::ZERO);
+        let trap = report.node("trap").unwrap();
+        assert_eq!(
+            (
+                trap.elements_in,
+                trap.elements_out,
+                trap.dropped,
+                trap.errors
+            ),
+            (3, 0, 2, 1),
+            "{driver}"
+        );
+        assert_eq!(report.node("out").unwrap().elements_in, 0, "{driver}");
+        // The sync driver pulls one element at a time; the async feeder
+        // pulls ahead of the failure, up to the source's queue bound.
+        let pulled = report.node("numbers").unwrap().elements_out;
+        match on_async {
+            false => assert_eq!(pulled, 3),
+            true => assert!((3..=10).contains(&pulled), "{pulled}"),
+        }
+        for name in ["numbers", "out"] {
+            assert!(torn_down(&mut flow, name), "{driver}: {name} torn down");
+        }
+
+        // A source whose `pull` never returns: its fuel ends it.
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("spin", "spinning-pull", Interface::Source, ""),
+                    node("out", "sink", Interface::Sink, "1000"),
+                ],
+                vec![edge("spin", "output", "out")],
+            ),
+            &components,
+        )
+        .unwrap();
+        let error = run_on(&mut flow, on_async).unwrap_err();
+        assert!(
+            matches!(&error, Error::FuelExhausted { site }
+                if site.component == "spinning-pull" && site.function == "pull"),
+            "{driver}: {error:?}"
+        );
+        let report = flow.report(std::time::Duration::ZERO);
+        assert_eq!(report.node("spin").unwrap().errors, 1, "{driver}");
+        assert_eq!(report.node("out").unwrap().elements_in, 0, "{driver}");
+        assert!(torn_down(&mut flow, "out"), "{driver}: out torn down");
+
+        // An aggregator whose end-of-stream `flush` never returns.
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("numbers", "source", Interface::Source, "5"),
+                    node("agg", "spinning-flush", Interface::Aggregator, ""),
+                    node("out", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("numbers", "output", "agg"),
+                    edge("agg", "output", "out"),
+                ],
+            ),
+            &components,
+        )
+        .unwrap();
+        let error = run_on(&mut flow, on_async).unwrap_err();
+        assert!(
+            matches!(&error, Error::FuelExhausted { site }
+                if site.component == "spinning-flush" && site.function == "flush"),
+            "{driver}: {error:?}"
+        );
+        let report = flow.report(std::time::Duration::ZERO);
+        let agg = report.node("agg").unwrap();
+        assert_eq!(
+            (agg.elements_in, agg.elements_out, agg.errors),
+            (5, 0, 1),
+            "{driver}"
+        );
+        assert_eq!(report.node("numbers").unwrap().elements_out, 5, "{driver}");
+        assert_eq!(report.node("out").unwrap().elements_in, 0, "{driver}");
+        for name in ["numbers", "out"] {
+            assert!(torn_down(&mut flow, name), "{driver}: {name} torn down");
+        }
+    }
+}
