@@ -253,3 +253,147 @@ fn real_toolchain_guests_run_as_concurrent_async_flows() {
     });
     assert_eq!(engine.totals().live_instances(), 0);
 }
+
+/// Fuel ends an async call as it ends a sync one: `FuelExhausted` at that
+/// component and function, and the instance is poisoned.
+#[test]
+fn fuel_ends_an_async_call_with_fuel_exhausted() {
+    let engine = engine_with(EngineConfig::builder().fuel_per_call(Some(1_000_000)));
+    let looper = common::compile(&engine, "looper", &faults::infinite_loop());
+    runtime(1).block_on(async {
+        let mut looper = engine.instantiate_async(&looper).await.unwrap();
+        let element = Element::new(0, "", "x");
+        let error = looper.process_async(&element).await.unwrap_err();
+        assert!(
+            matches!(&error, Error::FuelExhausted { site }
+                if site.component == "looper" && site.function == "process"),
+            "{error:?}"
+        );
+        assert!(matches!(
+            looper.process_async(&element).await,
+            Err(Error::Poisoned { .. })
+        ));
+    });
+}
+
+/// An aborted task cancels the call it was awaiting: the guest (asleep for
+/// 10 s) is unwound at once, the instance is poisoned as cancelled and
+/// every buffer its guest held is released.
+#[test]
+fn aborting_a_task_cancels_its_call() {
+    let engine = engine_with(EngineConfig::builder());
+    let sleeper = common::compile(&engine, "sleeper", &hostile::wasi_sleeper(10_000));
+    runtime(2).block_on(async {
+        let guest = Arc::new(tokio::sync::Mutex::new(
+            engine.instantiate_async(&sleeper).await.unwrap(),
+        ));
+        let task = {
+            let guest = guest.clone();
+            tokio::spawn(async move {
+                let mut guest = guest.lock().await;
+                guest.process_async(&Element::new(0, "", "x")).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let asked = Instant::now();
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+        let mut guest = guest.lock().await;
+        let why = guest.poisoned().expect("poisoned").to_string();
+        assert!(
+            why.ends_with("the call was cancelled before it returned (its future was dropped)"),
+            "{why}"
+        );
+        assert_eq!(guest.guest_resources(), 0);
+        assert!(matches!(
+            guest.process_async(&Element::new(1, "", "y")).await,
+            Err(Error::Poisoned { .. })
+        ));
+    });
+    assert_eq!(engine.totals().guest_buffer_bytes(), 0);
+}
+
+/// Dropping an `instantiate_async` future whose component never finishes
+/// starting (its start function spins) drops the half-made instance: the
+/// engine counts no live instance after it.
+#[test]
+fn dropping_an_instantiate_async_future_drops_the_half_made_instance() {
+    let engine = engine_with(EngineConfig::builder().call_deadline(Some(Duration::from_secs(30))));
+    let never = common::compile(&engine, "never", &hostile::spins_in(hostile::SpinIn::Start));
+    runtime(1).block_on(async {
+        let mut making = Box::pin(engine.instantiate_async(&never));
+        let counted = tokio::select! {
+            _ = &mut making => panic!("the start function never returns"),
+            _ = tokio::time::sleep(Duration::from_millis(200)) => engine.totals().live_instances(),
+        };
+        assert_eq!(
+            counted, 1,
+            "the half-made instance is counted while it starts"
+        );
+        drop(making);
+        assert_eq!(
+            engine.totals().live_instances(),
+            0,
+            "and gone with its future"
+        );
+    });
+}
+
+/// A `Flow::run_async` future dropped mid-run (its processor asleep in a
+/// call) ends at once: the cancelled call poisons its instance and the
+/// flow's other instances are untouched.
+#[test]
+fn dropping_a_flow_run_async_future_cancels_it() {
+    use torvyn_engine::{Flow, FlowSpec, Interface};
+    let engine = engine_with(EngineConfig::builder());
+    let compile = |name: &str, bytes: Vec<u8>| common::compile(&engine, name, &bytes);
+    let spec = FlowSpec::linear(
+        common::flow_node("source", "source", Interface::Source, "5"),
+        vec![common::flow_node(
+            "sleep",
+            "sleeper",
+            Interface::Processor,
+            "",
+        )],
+        common::flow_node("sink", "sink", Interface::Sink, "100"),
+    );
+    let instances = vec![
+        engine
+            .instantiate(&compile("source", torvyn_fixtures::counting_source()))
+            .unwrap(),
+        engine
+            .instantiate(&compile("sleeper", hostile::wasi_sleeper(10_000)))
+            .unwrap(),
+        engine
+            .instantiate(&compile("sink", torvyn_fixtures::recording_sink()))
+            .unwrap(),
+    ];
+    let mut flow = Flow::new(spec, instances).unwrap();
+    runtime(2).block_on(async {
+        let started = Instant::now();
+        let ran = tokio::time::timeout(Duration::from_millis(200), flow.run_async(|_, _| {})).await;
+        assert!(ran.is_err(), "the sleeper holds the flow");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+    let why = flow
+        .instance("sleep")
+        .unwrap()
+        .poisoned()
+        .map(str::to_string);
+    assert!(
+        why.as_deref()
+            .is_some_and(|why| why.ends_with("(its future was dropped)")),
+        "{why:?}"
+    );
+    assert_eq!(flow.instance("source").unwrap().poisoned(), None);
+    assert_eq!(flow.instance("sink").unwrap().poisoned(), None);
+}
