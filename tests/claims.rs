@@ -242,7 +242,7 @@ fn the_readme_s_table_of_limit_defaults_is_the_builder_s() {
         let text = n.to_string();
         let mut out = String::new();
         for (i, digit) in text.chars().enumerate() {
-            if i > 0 && (text.len() - i) % 3 == 0 {
+            if i > 0 && (text.len() - i).is_multiple_of(3) {
                 out.push(',');
             }
             out.push(digit);
