@@ -90,15 +90,21 @@ fn filter_aggregator_and_per_node_config_on_the_sync_driver() {
     let components = components(&engine);
     let mut flow = Flow::instantiate(&engine, token_flow(22), &components).unwrap();
     let seen = run_collecting(&mut flow).unwrap();
-    let expected = expected_sentences(22);
+    // Tokens 0..21; the filter drops every third (0, 3, ..., 21); the
+    // aggregator joins 4 at a time and flushes the rest of 2 at the end.
+    let expected = [
+        "element 1element 2element 4element 5",
+        "element 7element 8element 10element 11",
+        "element 13element 14element 16element 17",
+        "element 19element 20",
+    ]
+    .map(|payload| ("out".to_string(), payload.to_string()));
+    assert_eq!(seen, expected);
     assert_eq!(
-        expected.len(),
-        4,
-        "three batches of 4 and a flushed rest of 2"
+        expected_sentences(22),
+        expected.map(|(_, payload)| payload),
+        "the helper the other tests use says the same"
     );
-    let got: Vec<String> = seen.iter().map(|(_, payload)| payload.clone()).collect();
-    assert_eq!(got, expected);
-    assert!(seen.iter().all(|(sink, _)| sink == "out"));
 
     let report = flow.report(std::time::Duration::ZERO);
     let node = |name: &str| report.node(name).unwrap().clone();
@@ -703,17 +709,43 @@ fn flow_file_mistakes_are_named() {
     );
     // Broken TOML.
     refused("[flow.main\n", &["line 1"]);
-    // Which flow?
-    let two = format!("{TOKEN_FILE}\n[flow.other.nodes.a]\ncomponent = \"token-source\"\ninterface = \"torvyn:streaming/source\"\n");
-    match FlowFile::parse(path, &two) {
-        Err(Error::Flow { detail, .. }) => assert!(
-            detail.contains("no outgoing edge") || detail.contains("no sink"),
-            "{detail}"
+    // Every flow of a file is checked, chosen or not.
+    let unfinished = format!("{TOKEN_FILE}\n[flow.other.nodes.a]\ncomponent = \"token-source\"\ninterface = \"torvyn:streaming/source\"\n");
+    match FlowFile::parse(path, &unfinished) {
+        Err(Error::Flow { flow, detail }) => {
+            assert_eq!(
+                (flow.as_str(), detail.as_str()),
+                ("other", "the flow has no sink")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Which flow? Two valid ones: none chosen is an error naming both,
+    // each name gives its own.
+    let two = format!(
+        "{TOKEN_FILE}\n[flow.other.nodes.a]\ncomponent = \"token-source\"\ninterface = \"torvyn:streaming/source\"\n\
+         [flow.other.nodes.b]\ncomponent = \"output-sink\"\ninterface = \"torvyn:streaming/sink\"\n\
+         [[flow.other.edges]]\nfrom = {{ node = \"a\" }}\nto = {{ node = \"b\" }}\n"
+    );
+    let file = FlowFile::parse(path, &two).unwrap();
+    match file.flow(None) {
+        Err(Error::Flow { detail, .. }) => assert_eq!(
+            detail,
+            "the file has several flows (main, other); choose one with --flow"
         ),
         other => panic!("{other:?}"),
     }
+    let other = file.flow(Some("other")).unwrap();
+    let names: Vec<&str> = other.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!((other.name.as_str(), names), ("other", vec!["a", "b"]));
+    let main = file.flow(Some("main")).unwrap();
+    assert_eq!((main.name.as_str(), main.nodes.len()), ("main", 4));
     let file = FlowFile::parse(path, TOKEN_FILE).unwrap();
-    assert!(file.flow(Some("main")).is_ok());
+    assert_eq!(
+        file.flow(None).unwrap().name,
+        "main",
+        "one flow: no need to choose"
+    );
     match file.flow(Some("mian")) {
         Err(Error::Flow { detail, .. }) => {
             assert!(detail.contains("no flow `mian` (flows: main)"), "{detail}")

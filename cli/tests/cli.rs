@@ -620,3 +620,60 @@ fn quiet_hides_the_progress_bar() {
     );
     assert!(quiet.contains("elements: 20000 delivered"), "{quiet}");
 }
+
+/// `--flow NAME` picks one flow of a file with several (in `run` and
+/// `check`); without it `run` names the choices; an unknown name is named.
+#[test]
+fn flow_name_chooses_among_a_file_s_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.toml");
+    let text = std::fs::read_to_string(example_flow()).unwrap()
+        + "\n[flow.short.nodes.numbers]\ncomponent = \"token-source\"\n\
+           interface = \"torvyn:streaming/source\"\nconfig = \"3\"\n\
+           [flow.short.nodes.out]\ncomponent = \"output-sink\"\n\
+           interface = \"torvyn:streaming/sink\"\n\
+           [[flow.short.edges]]\nfrom = { node = \"numbers\" }\nto = { node = \"out\" }\n";
+    std::fs::write(&path, text).unwrap();
+    let file = path.to_str().unwrap();
+    let (code, out, err) = torvyn(&["run", file, "--flow", "short", "--print", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    let printed: Vec<&str> = out.lines().take(3).collect();
+    assert_eq!(
+        printed,
+        [
+            "[out] #0     text/plain   \"element 0\"",
+            "[out] #1     text/plain   \"element 1\"",
+            "[out] #2     text/plain   \"element 2\"",
+        ]
+    );
+    assert!(
+        out.lines()
+            .nth(3)
+            .unwrap()
+            .starts_with("elements: 3 delivered, 0 dropped;"),
+        "{out}"
+    );
+    let (code, out, err) = torvyn(&["run", file, "--flow", "main", "--quiet"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("elements: 4 delivered, 8 dropped;"),
+        "{out}"
+    );
+    let (code, _, err) = torvyn(&["run", file, "--quiet"]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "error: flow `{file}`: the file has several flows (main, short); choose one with --flow\n"
+        )
+    );
+    let (code, _, err) = torvyn(&["run", file, "--flow", "shrot"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no flow `shrot` (flows: main, short)"),
+        "{err}"
+    );
+    let (code, out, err) = torvyn(&["check", file, "--flow", "short"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("ok: 2 nodes checked\n"), "{out}");
+}
