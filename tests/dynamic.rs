@@ -355,25 +355,67 @@ fn every_role_runs_on_the_dynamic_path_as_on_the_typed_one() {
             .collect()
     };
     assert_eq!(counts(&dynamic_report), counts(&typed_report));
-    // The flow did what it says: the pieces are there, and sinks paused.
-    assert!(typed
-        .iter()
-        .any(|(sink, payload)| sink == "evens" && payload.matches("element").count() == 2));
-    assert!(typed.iter().any(|(sink, _)| sink == "audit"));
-    for expected in [
+    // And both did what the flow says, not only the same thing: elements
+    // 0..39; `not-thirds` drops the 14 multiples of 3; `split` sees the 26
+    // left numbered 0..25 (the runtime renumbers each stage's input): even
+    // numbers to `evens` through `pairs` (joined 2 by 2, the odd one
+    // flushed at the end), odd ones to `odds`, every 5th to `audit` too.
+    let expected: Vec<(String, String)> = [
+        ("audit", "element 1"),
+        ("odds", "element 2"),
+        ("evens", "element 1element 4"),
+        ("odds", "element 5"),
+        ("odds", "element 8"),
+        ("audit", "element 8"),
+        ("evens", "element 7element 10"),
+        ("odds", "element 11"),
+        ("odds", "element 14"),
+        ("evens", "element 13element 16"),
+        ("audit", "element 16"),
+        ("odds", "element 17"),
+        ("odds", "element 20"),
+        ("evens", "element 19element 22"),
+        ("odds", "element 23"),
+        ("audit", "element 23"),
+        ("odds", "element 26"),
+        ("evens", "element 25element 28"),
+        ("odds", "element 29"),
+        ("audit", "element 31"),
+        ("odds", "element 32"),
+        ("evens", "element 31element 34"),
+        ("odds", "element 35"),
+        ("odds", "element 38"),
+        ("audit", "element 38"),
+        ("evens", "element 37"),
+    ]
+    .into_iter()
+    .map(|(sink, payload)| (sink.to_string(), payload.to_string()))
+    .collect();
+    assert_eq!(dynamic, expected);
+    let rows: Vec<(String, u64, u64, u64, u64)> = [
+        ("numbers", 40, 40, 0, 0),
+        ("not-thirds", 40, 26, 14, 0),
+        ("split", 26, 32, 0, 0),
+        ("audit", 6, 6, 0, 0),
+        ("odds", 13, 13, 0, 3),
+        ("pairs", 13, 7, 0, 0),
+        ("evens", 7, 7, 0, 2),
+    ]
+    .into_iter()
+    .map(|(name, a, b, c, d)| (name.to_string(), a, b, c, d))
+    .collect();
+    assert_eq!(counts(&dynamic_report), rows);
+    // The sinks' pauses reached the source, and every stage ended.
+    let mut queries = vec!["numbers: fixture:pause", "numbers: fixture:ready"].repeat(3);
+    queries.extend([
         "numbers: fixture:pause",
-        "numbers: fixture:ready",
         "numbers: fixture:teardown",
         "evens: fixture:complete",
+        "evens: fixture:teardown",
+        "odds: fixture:complete",
+        "odds: fixture:teardown",
+        "audit: fixture:complete",
         "audit: fixture:teardown",
-    ] {
-        assert!(
-            typed_queries.iter().any(|q| q == expected),
-            "{expected} missing: {typed_queries:?}"
-        );
-    }
-    assert!(typed_report
-        .nodes
-        .iter()
-        .any(|n| n.name == "pairs" && n.elements_out > 0));
+    ]);
+    assert_eq!(dynamic_queries, queries);
 }
