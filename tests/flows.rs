@@ -1062,3 +1062,75 @@ fn a_stage_failing_mid_flow_ends_either_driver_with_its_error_and_every_teardown
         }
     }
 }
+
+/// The smallest streams, on both drivers: a source with nothing to give
+/// (every node still runs its end: the aggregator flushes nothing, the sink
+/// completes, all rows are zero) and payloads of zero bytes (they go
+/// through a processor, a filter and an aggregator as any other).
+#[test]
+fn an_empty_source_and_empty_payloads_flow_like_any_other() {
+    let engine = engine();
+    let mut components = components(&engine);
+    components.insert(
+        "empty-payloads".into(),
+        common::compile(&engine, "empty-payloads", &torvyn_fixtures::sized_source(0)),
+    );
+    for on_async in [false, true] {
+        let driver = if on_async { "async" } else { "sync" };
+        let mut flow = Flow::instantiate(&engine, token_flow(0), &components).unwrap();
+        let seen = run_on(&mut flow, on_async).unwrap();
+        assert_eq!(seen, [], "{driver}");
+        let report = flow.report(std::time::Duration::ZERO);
+        let rows: Vec<(u64, u64, u64)> = report
+            .nodes
+            .iter()
+            .map(|n| (n.elements_in, n.elements_out, n.dropped))
+            .collect();
+        assert_eq!(rows, [(0, 0, 0); 4], "{driver}");
+        // One pull that found it exhausted.
+        assert_eq!(report.node("tokens").unwrap().calls(), 1, "{driver}");
+        let sink = flow
+            .instance("out")
+            .unwrap()
+            .host()
+            .capability_queries()
+            .to_vec();
+        assert_eq!(sink, ["fixture:complete", "fixture:teardown"], "{driver}");
+
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("zeros", "empty-payloads", Interface::Source, "6"),
+                    node("upper", "upper", Interface::Processor, ""),
+                    node("pairs", "aggregator", Interface::Aggregator, "4"),
+                    node("out", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("zeros", "output", "upper"),
+                    edge("upper", "output", "pairs"),
+                    edge("pairs", "output", "out"),
+                ],
+            ),
+            &components,
+        )
+        .unwrap();
+        let seen = run_on(&mut flow, on_async).unwrap();
+        // Four joined into one empty payload, the last two flushed as one.
+        assert_eq!(
+            seen,
+            [
+                ("out".to_string(), String::new()),
+                ("out".to_string(), String::new())
+            ],
+            "{driver}"
+        );
+        let report = flow.report(std::time::Duration::ZERO);
+        let rows: Vec<(u64, u64)> = report
+            .nodes
+            .iter()
+            .map(|n| (n.elements_in, n.elements_out))
+            .collect();
+        assert_eq!(rows, [(6, 6), (6, 6), (6, 2), (2, 2)], "{driver}");
+    }
+}
