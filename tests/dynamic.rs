@@ -406,7 +406,7 @@ fn every_role_runs_on_the_dynamic_path_as_on_the_typed_one() {
     .collect();
     assert_eq!(counts(&dynamic_report), rows);
     // The sinks' pauses reached the source, and every stage ended.
-    let mut queries = vec!["numbers: fixture:pause", "numbers: fixture:ready"].repeat(3);
+    let mut queries = ["numbers: fixture:pause", "numbers: fixture:ready"].repeat(3);
     queries.extend([
         "numbers: fixture:pause",
         "numbers: fixture:teardown",

@@ -1134,3 +1134,73 @@ fn an_empty_source_and_empty_payloads_flow_like_any_other() {
         assert_eq!(rows, [(6, 6), (6, 6), (6, 2), (2, 2)], "{driver}");
     }
 }
+
+/// One source feeding two sinks, one of which pauses every 2 elements: a
+/// pause holds nothing back (both sinks get every element, in order), and
+/// the source is told `pause` when the pausing sink asks and `ready` when
+/// it takes the next element.
+#[test]
+fn one_source_two_sinks_one_pausing() {
+    let engine = engine();
+    let components = components(&engine);
+    for on_async in [false, true] {
+        let driver = if on_async { "async" } else { "sync" };
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("numbers", "source", Interface::Source, "5"),
+                    node("slow", "sink", Interface::Sink, "2"),
+                    node("fast", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("numbers", "output", "slow"),
+                    edge("numbers", "output", "fast"),
+                ],
+            ),
+            &components,
+        )
+        .unwrap();
+        let seen = run_on(&mut flow, on_async).unwrap();
+        let expected: Vec<(String, String)> = (0..5)
+            .flat_map(|i| ["slow", "fast"].map(|sink| (sink.to_string(), format!("element {i}"))))
+            .collect();
+        assert_eq!(seen, expected, "{driver}: depth-first, edge by edge");
+        let report = flow.report(std::time::Duration::ZERO);
+        assert_eq!(
+            (
+                report.node("slow").unwrap().pauses,
+                report.node("fast").unwrap().pauses
+            ),
+            (2, 0),
+            "{driver}"
+        );
+        let queries = flow
+            .instance("numbers")
+            .unwrap()
+            .host()
+            .capability_queries()
+            .to_vec();
+        let told = [
+            "fixture:pause",
+            "fixture:ready",
+            "fixture:pause",
+            "fixture:ready",
+            "fixture:teardown",
+        ];
+        match on_async {
+            // Paused at the sink's 2nd and 4th element, ready at its 3rd
+            // and 5th: the sync driver tells the source at once.
+            false => assert_eq!(queries, told),
+            // The async feeder tells the source before its next pull, and
+            // it may have pulled all 5 before the sink's first pause: it
+            // hears none, or the same pairs in the same order.
+            true => {
+                let heard = queries.len() - 1;
+                assert!(heard % 2 == 0 && heard <= 4, "{queries:?}");
+                assert_eq!(queries[..heard], told[..heard], "{queries:?}");
+                assert_eq!(queries[heard], "fixture:teardown");
+            }
+        }
+    }
+}
