@@ -1204,3 +1204,79 @@ fn one_source_two_sinks_one_pausing() {
         }
     }
 }
+
+/// Inputs near and over the buffer budget and the transfer limit inside a
+/// flow: under them every element goes through source, processor and sink
+/// whole; over them the source's `pull` fails, and the error names the
+/// limit (the budget: the guest traps without its buffer, and the trap
+/// carries the host's refusal; the transfer: a `MemoryLimit`).
+#[test]
+fn inputs_near_and_over_the_buffer_budget_and_transfer_limit_in_a_flow() {
+    let run = |budget: u64, transfer: usize, payload: u32| {
+        let engine = WasmtimeEngine::new(
+            torvyn_engine::EngineConfig::builder()
+                .buffer_budget_bytes(budget)
+                .max_transfer_bytes(transfer)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let mut components = components(&engine);
+        let big = common::compile(&engine, "big", &torvyn_fixtures::sized_source(payload));
+        components.insert("big".into(), big);
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("big", "big", Interface::Source, "3"),
+                    node("upper", "upper", Interface::Processor, ""),
+                    node("out", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("big", "output", "upper"),
+                    edge("upper", "output", "out"),
+                ],
+            ),
+            &components,
+        )
+        .unwrap();
+        let mut sizes = Vec::new();
+        flow.run(|_, element| sizes.push(element.payload.len()))
+            .map(|_| sizes)
+    };
+    let (kib, mib) = (1u64 << 10, 1u64 << 20);
+    // Under a 64 KiB budget: 60 KiB payloads pass every stage.
+    assert_eq!(run(64 * kib, 64 << 20, 60 << 10).unwrap(), [60 << 10; 3]);
+    match run(64 * kib, 64 << 20, 64 << 10).unwrap_err() {
+        Error::Trap { site, trap, .. } => {
+            assert_eq!(
+                (site.component.as_str(), site.function.as_str()),
+                ("big", "pull")
+            );
+            assert!(
+                trap.ends_with(
+                    "(after the host refused it: buffer budget exhausted: 0 of 65536 bytes in \
+                     use, 65536 more requested (limit buffer_budget_bytes))"
+                ),
+                "{trap}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Under a 64 KiB transfer limit (default budget): 60 KiB pass, 80 KiB not.
+    assert_eq!(run(64 * mib, 64 << 10, 60 << 10).unwrap(), [60 << 10; 3]);
+    match run(64 * mib, 64 << 10, 80 << 10).unwrap_err() {
+        Error::MemoryLimit { site, detail } => {
+            assert_eq!(
+                (site.component.as_str(), site.function.as_str()),
+                ("big", "pull")
+            );
+            assert_eq!(
+                detail,
+                "the guest passed more than 65536 bytes to the host in one transfer \
+                 (limit max_transfer_bytes)"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -101,6 +101,10 @@ pub struct HostState {
     copy_fuel_limit: Option<u64>,
     /// Fuel charged for the host's copying in the current call.
     copy_fuel_used: u64,
+    /// The last budget refusal of the current call: a guest that traps
+    /// after it (it could not go on without the buffer) gets it in its
+    /// trap's message, so the error names the limit.
+    refusal: Option<String>,
 }
 
 impl HostState {
@@ -123,6 +127,7 @@ impl HostState {
             capabilities: Capabilities::new(capabilities),
             copy_fuel_limit: None,
             copy_fuel_used: 0,
+            refusal: None,
         }
     }
 
@@ -130,6 +135,14 @@ impl HostState {
     pub(crate) fn begin_call(&mut self, fuel_limit: Option<u64>) {
         self.copy_fuel_limit = fuel_limit;
         self.copy_fuel_used = 0;
+        if self.refusal.is_some() {
+            self.refusal = None;
+        }
+    }
+
+    /// The budget refusal of the current call, if there was one.
+    pub(crate) fn take_refusal(&mut self) -> Option<String> {
+        self.refusal.take()
     }
 
     /// Fuel the host's copying took in the current (or last) call.
@@ -423,10 +436,14 @@ impl HostState {
                 self.charged = total;
                 Ok(cost)
             }
-            _ => Err(BufferError::AllocationFailed(format!(
-                "buffer budget exhausted: {} of {} bytes in use, {requested} more requested",
-                self.charged, self.budget
-            ))),
+            _ => {
+                let refused = format!(
+                    "buffer budget exhausted: {} of {} bytes in use, {requested} more requested",
+                    self.charged, self.budget
+                );
+                self.refusal = Some(format!("{refused} (limit buffer_budget_bytes)"));
+                Err(BufferError::AllocationFailed(refused))
+            }
         }
     }
 

@@ -476,6 +476,12 @@ fn classify(
     error: wasmtime::Error,
 ) -> Error {
     let refused = store.data_mut().limiter.refused.take();
+    // A trap right after the host refused the guest a buffer is most likely
+    // the guest giving up without it: the trap says so, naming the limit.
+    let mut after = |trap: String| match store.data_mut().host.take_refusal() {
+        Some(refusal) => format!("{trap} (after the host refused it: {refusal})"),
+        None => trap,
+    };
     let message = format!("{error:#}");
     match (error.downcast_ref::<Trap>(), refused) {
         (Some(Trap::OutOfFuel), _) => Error::FuelExhausted { site },
@@ -498,12 +504,12 @@ fn classify(
         },
         (Some(trap), None) => Error::Trap {
             site,
-            trap: trap.to_string(),
+            trap: after(trap.to_string()),
             code: Some(*trap),
         },
         (None, None) => Error::Trap {
             site,
-            trap: message,
+            trap: after(message),
             code: None,
         },
     }
