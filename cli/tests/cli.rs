@@ -677,3 +677,42 @@ fn flow_name_chooses_among_a_file_s_flows() {
     assert_eq!(code, 0, "{err}");
     assert!(out.ends_with("ok: 2 nodes checked\n"), "{out}");
 }
+
+/// `--fuel` too small for one call: exit 1, the error names the stage and
+/// its function, and the per-node report of what ran comes first.
+#[test]
+fn fuel_exhaustion_exits_1_with_the_node_report() {
+    let (code, out, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        "bundled:uppercase",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "5",
+        "--fuel",
+        "300",
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert_eq!(
+        err,
+        "error: component `processor-1`, function `process`: fuel exhausted\n"
+    );
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().take(6).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["source", "source", "1", "1", "0", "0"],
+            vec!["processor-1", "processor", "1", "0", "0", "1"],
+            vec!["sink", "sink", "0", "0", "0", "0"],
+        ],
+        "{out}"
+    );
+}

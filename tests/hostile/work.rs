@@ -60,3 +60,23 @@ fn host_copies_are_charged_one_fuel_per_16_bytes() {
         "1 MiB: {large}, 16 KiB: {small}, expected a difference of {copied}"
     );
 }
+
+/// The host's copying *into* host buffers is charged like its reads:
+/// `mutable-buffer.write` and `append` of 64 bytes cost 64 / 16 = 4 fuel
+/// each, so 1,000 of either cost exactly 4,000 (the host's own count of its
+/// copying fuel), besides the guest's instructions.
+#[test]
+fn writes_and_appends_are_charged_one_fuel_per_16_bytes() {
+    use torvyn_fixtures::transitions::{host_call_loop, LoopOp};
+    let engine = engine_with(EngineConfig::builder().fuel_per_call(Some(50_000_000)));
+    let mut guest = crate::instance(&engine, "host-loop", &host_call_loop());
+    for op in [LoopOp::Write64, LoopOp::Append64] {
+        let element = Element::new(op.sequence(1_000), "", vec![7u8; 64]);
+        guest.process(&element).expect("1,000 copies of 64 bytes");
+        assert_eq!(
+            guest.host().copy_fuel_used(),
+            1_000 * 64 / HOST_COPY_BYTES_PER_FUEL,
+            "{op:?}"
+        );
+    }
+}
