@@ -287,4 +287,32 @@ mod tests {
         std::fs::write(&path, forged).unwrap();
         assert!(matches!(cache.load(&digest), Err(Miss::Refused(_))));
     }
+
+    /// A file cut short after the magic (no whole tag) and one over the
+    /// 1 GiB bound are refused by what they are, the second before a byte
+    /// of it is read (a sparse file: nothing is written to disk).
+    #[test]
+    fn refuses_a_truncated_file_and_one_past_the_size_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = DiskCache::open(dir.path()).unwrap();
+        let digest = [9u8; 32];
+        let path = cache.path_for(&digest);
+        let mut cut = MAGIC.to_vec();
+        cut.extend_from_slice(&[0u8; TAG_LEN - 1]);
+        std::fs::write(&path, cut).unwrap();
+        assert_eq!(
+            cache.load(&digest),
+            Err(Miss::Refused(format!("{} is truncated", path.display())))
+        );
+        let huge = File::create(&path).unwrap();
+        huge.set_len(MAX_ARTIFACT_BYTES + 1).unwrap();
+        assert_eq!(MAX_ARTIFACT_BYTES, 1 << 30);
+        assert_eq!(
+            cache.load(&digest),
+            Err(Miss::Refused(format!(
+                "{}: is 1073741825 bytes, more than the 1073741824-byte limit",
+                path.display()
+            )))
+        );
+    }
 }
