@@ -204,10 +204,26 @@ impl WasmtimeInstance {
                 };
                 let mut detail = trap.clone();
                 if trap.contains(PART_COUNT_TOO_HIGH) {
-                    detail.push_str(&format!(
-                        " (limits: max_core_instances = {}, max_memories = {}, max_tables = {})",
-                        limits.max_core_instances, limits.max_memories, limits.max_tables
-                    ));
+                    // wasmtime names the part ("instance", "memory",
+                    // "table"); the limit is named after it.
+                    let limit = [
+                        (
+                            "instance count",
+                            "max_core_instances",
+                            limits.max_core_instances,
+                        ),
+                        ("memory count", "max_memories", limits.max_memories),
+                        ("table count", "max_tables", limits.max_tables),
+                    ]
+                    .into_iter()
+                    .find(|(part, _, _)| trap.contains(part));
+                    detail.push_str(&match limit {
+                        Some((_, name, value)) => format!(" (limit {name} = {value})"),
+                        None => format!(
+                            " (limits: max_core_instances = {}, max_memories = {}, max_tables = {})",
+                            limits.max_core_instances, limits.max_memories, limits.max_tables
+                        ),
+                    });
                 }
                 return Err(Error::instantiate(&name, detail, Some(Box::new(error))));
             }

@@ -33,7 +33,10 @@ fn too_many_memories_are_refused_at_instantiation() {
             source,
         }) => {
             assert_eq!(component, "memories");
-            assert!(detail.contains("max_memories = 4"), "{detail}");
+            assert_eq!(
+                detail,
+                "resource limit exceeded: memory count too high at 5 (limit max_memories = 4)"
+            );
             // The refusal itself is kept as the cause, not only its text.
             let cause = source.expect("the refusal is kept as the source");
             assert!(
@@ -109,5 +112,39 @@ fn freezing_a_spent_buffer_is_refused() {
     assert!(
         trap_in(&error, "process").contains("frozen already"),
         "{error}"
+    );
+}
+
+/// The other two part limits, each named when it is the one exceeded: a
+/// module with 5 extra tables against `max_tables = 2`, and a component
+/// whose core instances (its module and wit-component's shims) are more
+/// than `max_core_instances = 1`.
+#[test]
+fn too_many_tables_or_core_instances_are_refused_naming_the_limit() {
+    let refused = |parts: (usize, usize, usize), bytes: &[u8]| {
+        let engine =
+            engine_with(EngineConfig::builder().max_instance_parts(parts.0, parts.1, parts.2));
+        let component = common::compile(&engine, "parts", bytes);
+        match engine.instantiate(&component) {
+            Err(Error::Instantiate {
+                component, detail, ..
+            }) => {
+                assert_eq!(component, "parts");
+                assert_eq!(engine.totals().live_instances(), 0);
+                detail
+            }
+            other => panic!("expected an instantiate error, got {other:?}"),
+        }
+    };
+    let detail = refused((100, 16, 2), &hostile::many_tables(5));
+    assert!(
+        detail.starts_with("resource limit exceeded: table count too high at ")
+            && detail.ends_with(" (limit max_tables = 2)"),
+        "{detail}"
+    );
+    let detail = refused((1, 16, 32), &torvyn_fixtures::uppercase_processor());
+    assert_eq!(
+        detail,
+        "resource limit exceeded: instance count too high at 2 (limit max_core_instances = 1)"
     );
 }
