@@ -109,10 +109,18 @@ fn a_pool_sized_by_the_memory_limit_holds_thousands() {
         assert_eq!(instance.process(&element).unwrap(), ProcessOutcome::Drop);
     }
     // One more than the pool holds is refused, not a crash.
-    assert!(matches!(
-        engine.instantiate(&component),
-        Err(Error::Instantiate { .. })
-    ));
+    match engine.instantiate(&component) {
+        Err(Error::Instantiate {
+            component, detail, ..
+        }) => assert_eq!(
+            (component.as_str(), detail.as_str()),
+            (
+                "drop",
+                "maximum concurrent limit of 5000 for component instances reached"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -879,7 +879,21 @@ fn a_node_s_own_limits_apply_to_its_instance_only() {
         fuel_per_call: None,
         max_memory_bytes: Some(1024),
     };
-    assert!(Flow::instantiate(&engine, spec.clone(), &compiled).is_err());
+    match Flow::instantiate(&engine, spec.clone(), &compiled) {
+        Err(Error::MemoryLimit { site, detail }) => {
+            assert_eq!(
+                (site.component.as_str(), site.function.as_str()),
+                ("filter", "instantiate")
+            );
+            assert_eq!(
+                detail,
+                "linear memory growth from 0 to 65536 bytes refused: the instance's memories \
+                 would hold 65536 bytes, limit 1024"
+            );
+        }
+        Err(other) => panic!("expected a memory limit, got {other:?}"),
+        Ok(_) => panic!("instantiated under a 1 KiB memory limit"),
+    }
     // On an engine without per-component fuel, a node's fuel is refused
     // when the flow is made, naming the node.
     let plain = common::engine();

@@ -101,10 +101,10 @@ fn guest_errors_map_by_case_and_only_fatal_retires_the_instance() {
         if !fatal {
             let mut guest = crate::instance(&engine, "reporter", &bytes);
             for sequence in 0..3 {
-                assert!(matches!(
-                    guest.process(&crate::element(sequence)),
-                    Err(Error::Guest { .. })
-                ));
+                match guest.process(&crate::element(sequence)) {
+                    Err(Error::Guest { error, .. }) => assert_eq!(error, expected),
+                    other => panic!("case {case}: {other:?}"),
+                }
             }
         }
     }
