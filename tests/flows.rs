@@ -1294,3 +1294,69 @@ fn inputs_near_and_over_the_buffer_budget_and_transfer_limit_in_a_flow() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The other list a guest returns that the host acts on, `flush`'s
+/// elements, on the typed and the dynamic path: each needs a buffer handle
+/// of its own (one handle twice is a trap), so a flush carries at most the
+/// handles the guest may hold (`max_handles`, 10,000 by default), each made
+/// by the guest, one host call at a time. 5,000 arrive whole and in order;
+/// 20,000 stop at the 10,001st handle, with the limit named.
+#[test]
+fn a_flush_list_is_bounded_by_the_handles_its_guest_may_hold() {
+    let engine = engine();
+    let mut components = components(&engine);
+    for (name, count) in [("flood-5000", 5_000), ("flood-20000", 20_000)] {
+        let typed = torvyn_fixtures::hostile::flush_flood(count);
+        let dynamic = torvyn_fixtures::at_contract_version("0.2.0", || {
+            torvyn_fixtures::hostile::flush_flood(count)
+        });
+        components.insert(name.into(), common::compile(&engine, name, &typed));
+        let name_02 = format!("{name}-0.2");
+        let compiled = common::compile(&engine, &name_02, &dynamic);
+        components.insert(name_02, compiled);
+    }
+    let flow = |aggregator: &str| {
+        spec(
+            vec![
+                node("numbers", "source", Interface::Source, "1"),
+                node("agg", aggregator, Interface::Aggregator, ""),
+                node("out", "sink", Interface::Sink, "1000000"),
+            ],
+            vec![
+                edge("numbers", "output", "agg"),
+                edge("agg", "output", "out"),
+            ],
+        )
+    };
+    for suffix in ["", "-0.2"] {
+        let mut small =
+            Flow::instantiate(&engine, flow(&format!("flood-5000{suffix}")), &components).unwrap();
+        let mut delivered = 0u64;
+        small
+            .run(|_, element| {
+                assert_eq!(
+                    element.meta.sequence, delivered,
+                    "the sink numbers what it gets"
+                );
+                assert_eq!(element.payload.len(), 4, "each its own 4-byte buffer");
+                delivered += 1;
+            })
+            .unwrap();
+        assert_eq!(delivered, 5_000, "{suffix}");
+        let report = small.report(std::time::Duration::ZERO);
+        assert_eq!(report.node("agg").unwrap().elements_out, 5_000);
+
+        let mut large =
+            Flow::instantiate(&engine, flow(&format!("flood-20000{suffix}")), &components).unwrap();
+        match large.run(|_, _| panic!("nothing of a refused flush is delivered")) {
+            Err(Error::MemoryLimit { site, detail }) => {
+                assert_eq!(site.function, "flush", "{suffix}");
+                assert_eq!(
+                    detail,
+                    "the guest would hold more than 10000 handles at once (limit max_handles)"
+                );
+            }
+            other => panic!("{suffix}: expected the handle limit, got {other:?}"),
+        }
+    }
+}
