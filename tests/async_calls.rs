@@ -397,3 +397,84 @@ fn dropping_a_flow_run_async_future_cancels_it() {
     assert_eq!(flow.instance("source").unwrap().poisoned(), None);
     assert_eq!(flow.instance("sink").unwrap().poisoned(), None);
 }
+
+/// A WASI guest waiting in `pollable.block` runs on an executor that is not
+/// tokio (a parked thread): the engine's own runtime drives the wait and
+/// wakes the call when the 20 ms are up. Then the deadline counts the wait:
+/// a 10 s sleep under a 100 ms deadline ends at 100 ms (less one epoch tick
+/// at most), not sooner and not at 10 s.
+#[test]
+fn wasi_waits_work_from_any_executor_and_count_toward_the_deadline() {
+    let engine =
+        engine_with(EngineConfig::builder().call_deadline(Some(Duration::from_millis(100))));
+    let napper = common::compile(&engine, "napper", &hostile::wasi_sleeper(20));
+    let sleeper = common::compile(&engine, "sleeper", &hostile::wasi_sleeper(10_000));
+    let element = Element::new(0, "", "x");
+    let mut napper = common::block_on_parked(engine.instantiate_async(&napper)).unwrap();
+    let started = Instant::now();
+    let out = common::block_on_parked(napper.process_async(&element)).unwrap();
+    let took = started.elapsed();
+    assert_eq!(out, ProcessOutcome::Drop);
+    assert!(
+        took >= Duration::from_millis(20) && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+
+    let mut sleeper = common::block_on_parked(engine.instantiate_async(&sleeper)).unwrap();
+    let started = Instant::now();
+    let error = common::block_on_parked(sleeper.process_async(&element)).unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(error, Error::DeadlineExceeded { .. }), "{error:?}");
+    let tick = engine.config().epoch_tick();
+    assert!(
+        took >= Duration::from_millis(100) - tick && took < Duration::from_secs(1),
+        "{took:?}"
+    );
+}
+
+/// A task whose every call is short and ready at once still yields to the
+/// other tasks of its worker once it has had the thread for a time slice:
+/// on a one-worker runtime, a ticker beside a task calling `process_async`
+/// in a loop for 300 ms keeps ticking.
+#[test]
+fn a_task_of_short_calls_yields_after_its_time_slice() {
+    let engine = engine_with(EngineConfig::builder());
+    let upper = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
+    let ticks = Arc::new(AtomicU64::new(0));
+    let calls = runtime(1).block_on(async {
+        let ticker = {
+            let ticks = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        // Let the ticker start.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let mut upper = engine.instantiate_async(&upper).await.unwrap();
+        // A task of its own, on the one worker beside the ticker (the
+        // block_on future itself runs on the test's thread).
+        let caller = tokio::spawn(async move {
+            let element = Element::new(0, "text/plain", "abc");
+            let started = Instant::now();
+            let mut calls = 0u64;
+            // No await in this loop but the calls': without the yield, the
+            // ticker would not run until it ends.
+            while started.elapsed() < Duration::from_millis(300) {
+                upper.process_async(&element).await.unwrap();
+                calls += 1;
+            }
+            calls
+        });
+        let calls = caller.await.unwrap();
+        ticker.abort();
+        calls
+    });
+    let ticks = ticks.load(Ordering::Relaxed);
+    assert!(calls > 1_000, "{calls} calls");
+    // A 1 ms ticker over 300 ms: well over 50 ticks when it gets the thread
+    // every slice (1 ms), 1 or 2 if it waits for the loop to end.
+    assert!(ticks >= 50, "{ticks} ticks beside {calls} calls");
+}

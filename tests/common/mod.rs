@@ -44,3 +44,25 @@ pub fn flow_node(name: &str, component: &str, role: Interface, config: &str) -> 
 pub fn flow_edge(from: &str, port: &str, to: &str) -> EdgeSpec {
     EdgeSpec::new(from, port, to, "input")
 }
+
+/// Runs `future` to completion on this thread with no runtime at all: the
+/// thread parks until the future's waker is called. A future that is never
+/// woken (a wait nobody ends) hangs here, so it shows that whatever the
+/// future waits on wakes it by itself.
+pub fn block_on_parked<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
+            return value;
+        }
+        std::thread::park();
+    }
+}
