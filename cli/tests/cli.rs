@@ -500,6 +500,67 @@ fn log_trace_shows_every_node_call() {
         .count();
     // 22 filter calls, 14 ingests, 4 pushes (pulls are timed, not spanned).
     assert_eq!(calls, 22 + 14 + 4, "{err}");
+    // Each span names the flow, the node, its role and the node's own
+    // numbering of the element: the filter's 22 in order, then the others.
+    let fields: Vec<String> = err
+        .lines()
+        .filter(|l| l.contains("node{") && l.contains("close"))
+        .map(|l| {
+            let start = l.find("node{").unwrap();
+            let end = l[start..].find('}').unwrap() + start + 1;
+            l[start..end].to_string()
+        })
+        .collect();
+    for (node, role, count) in [
+        ("filter", "filter", 22),
+        ("aggregator", "aggregator", 14),
+        ("sink", "sink", 4),
+    ] {
+        let seen: Vec<&String> = fields
+            .iter()
+            .filter(|f| f.contains(&format!("node={node} ")))
+            .collect();
+        let expected: Vec<String> = (0..count)
+            .map(|n| format!("node{{flow=main node={node} role=\"{role}\" sequence={n}}}"))
+            .collect();
+        assert_eq!(seen, expected.iter().collect::<Vec<_>>(), "{node}");
+    }
+}
+
+/// `--log warn`: a call that poisons its instance is one `warn` event
+/// naming the component, the function and the cause, before the error.
+#[test]
+fn log_warn_shows_the_poisoning_event() {
+    let (code, _, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        "bundled:uppercase",
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "5",
+        "--fuel",
+        "300",
+        "--quiet",
+        "--log",
+        "warn",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].ends_with(
+            " WARN torvyn_engine::instance::call: instance poisoned component=\"processor-1\" \
+             function=\"process\" cause=component `processor-1`, function `process`: fuel exhausted"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1],
+        "error: component `processor-1`, function `process`: fuel exhausted"
+    );
 }
 
 #[test]
