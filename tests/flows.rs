@@ -1360,3 +1360,88 @@ fn a_flush_list_is_bounded_by_the_handles_its_guest_may_hold() {
         }
     }
 }
+
+/// Where the async driver's queue depth comes from in a flow file, first
+/// given wins: the flow's `default_queue_depth`, its
+/// `backpressure.default_queue_depth`, then `[runtime.backpressure]
+/// default_queue_depth`; an edge's `queue_depth` bounds its source alone.
+#[test]
+fn queue_depths_come_from_the_flow_then_runtime_backpressure() {
+    let path = Path::new("/flows/Torvyn.toml");
+    let depth = |text: &str| {
+        FlowFile::parse(path, text)
+            .unwrap()
+            .flow(None)
+            .unwrap()
+            .queue_depth
+    };
+    let without = TOKEN_FILE.replace("default_queue_depth = 2\n", "");
+    assert_eq!(depth(TOKEN_FILE), 2);
+    let runtime = format!("{without}\n[runtime.backpressure]\ndefault_queue_depth = 7\n");
+    assert_eq!(depth(&runtime), 7, "from [runtime.backpressure]");
+    let both = format!("{TOKEN_FILE}\n[runtime.backpressure]\ndefault_queue_depth = 7\n");
+    assert_eq!(depth(&both), 2, "the flow's own wins");
+    let flow_backpressure = without.replace(
+        "[flow.main]\n",
+        "[flow.main]\nbackpressure = { default_queue_depth = 5 }\n",
+    );
+    let with_runtime =
+        format!("{flow_backpressure}\n[runtime.backpressure]\ndefault_queue_depth = 7\n");
+    assert_eq!(
+        depth(&with_runtime),
+        5,
+        "the flow's backpressure table before the runtime's"
+    );
+    assert_eq!(
+        depth(&without),
+        torvyn_engine::flow::DEFAULT_QUEUE_DEPTH,
+        "none given"
+    );
+}
+
+/// Two aggregators in a chain, on both drivers: the second joins what the
+/// first emits; at the end of the stream the first flushes before the
+/// second (upstream first), so its rest reaches the second's flush.
+#[test]
+fn chained_aggregators_flush_upstream_first() {
+    let engine = engine();
+    let components = components(&engine);
+    for on_async in [false, true] {
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("numbers", "source", Interface::Source, "9"),
+                    node("pairs", "aggregator", Interface::Aggregator, "2"),
+                    node("quads", "aggregator", Interface::Aggregator, "2"),
+                    node("out", "sink", Interface::Sink, "1000"),
+                ],
+                vec![
+                    edge("numbers", "output", "pairs"),
+                    edge("pairs", "output", "quads"),
+                    edge("quads", "output", "out"),
+                ],
+            ),
+            &components,
+        )
+        .unwrap();
+        let seen = run_on(&mut flow, on_async).unwrap();
+        let payloads: Vec<&str> = seen.iter().map(|(_, p)| p.as_str()).collect();
+        assert_eq!(
+            payloads,
+            [
+                "element 0element 1element 2element 3",
+                "element 4element 5element 6element 7",
+                "element 8",
+            ],
+            "async: {on_async}"
+        );
+        let report = flow.report(std::time::Duration::ZERO);
+        let rows: Vec<(u64, u64)> = report
+            .nodes
+            .iter()
+            .map(|n| (n.elements_in, n.elements_out))
+            .collect();
+        assert_eq!(rows, [(9, 9), (9, 5), (5, 3), (3, 3)], "async: {on_async}");
+    }
+}
