@@ -239,15 +239,42 @@ fn a_limit_counts_elements_not_the_pull_that_finds_a_source_exhausted() {
             "element 6"
         ]
     );
+    // The sink numbers what it gets, whichever source it came from.
+    let mut numbered = Vec::new();
+    let mut flow = Flow::instantiate(&engine, two_sources(), &components)
+        .unwrap()
+        .limit(10);
+    flow.run(|_, element| numbered.push(element.meta.sequence))
+        .unwrap();
+    assert_eq!(numbered, (0..10).collect::<Vec<u64>>());
+    // The async feeder takes the sources in the same turns.
+    let mut async_seen = Vec::new();
     let report = common::runtime(1).block_on(async {
         let mut flow = Flow::instantiate_async(&engine, two_sources(), &components)
             .await
             .unwrap()
             .limit(10);
-        flow.run_async(|_, _| {}).await.unwrap()
+        flow.run_async(|_, element| {
+            async_seen.push((
+                element.meta.sequence,
+                String::from_utf8(element.payload.to_vec()).unwrap(),
+            ))
+        })
+        .await
+        .unwrap()
     });
-    assert_eq!(report.delivered(), 10, "async driver");
-    assert_eq!(report.node("long").unwrap().elements_out, 7);
+    let expected: Vec<(u64, String)> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i as u64, p.to_string()))
+        .collect();
+    assert_eq!(async_seen, expected, "async driver");
+    let rows: Vec<(u64, u64)> = report
+        .nodes
+        .iter()
+        .map(|n| (n.elements_in, n.elements_out))
+        .collect();
+    assert_eq!(rows, [(3, 3), (7, 7), (10, 10)], "async driver");
 }
 
 #[test]

@@ -777,3 +777,63 @@ fn fuel_exhaustion_exits_1_with_the_node_report() {
         "{out}"
     );
 }
+
+/// `--count N` with two sources into one sink: N elements exactly, taken
+/// from the sources in turn, a source found exhausted costing nothing.
+#[test]
+fn count_is_exact_over_two_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two-sources.toml");
+    std::fs::write(
+        &path,
+        r#"[[component]]
+name = "numbers"
+path = "bundled:counting-source"
+[[component]]
+name = "sink"
+path = "bundled:recording-sink"
+[flow.main.nodes.short]
+component = "numbers"
+interface = "torvyn:streaming/source"
+config = "2"
+[flow.main.nodes.long]
+component = "numbers"
+interface = "torvyn:streaming/source"
+config = "100"
+[flow.main.nodes.out]
+component = "sink"
+interface = "torvyn:streaming/sink"
+[[flow.main.edges]]
+from = { node = "short" }
+to = { node = "out" }
+[[flow.main.edges]]
+from = { node = "long" }
+to = { node = "out" }
+"#,
+    )
+    .unwrap();
+    let (code, out, err) = torvyn(&[
+        "run",
+        path.to_str().unwrap(),
+        "--count",
+        "6",
+        "--print",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let printed: Vec<&str> = out.lines().take_while(|l| l.starts_with('[')).collect();
+    let expected: Vec<String> = [
+        "element 0",
+        "element 0",
+        "element 1",
+        "element 1",
+        "element 2",
+        "element 3",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, p)| format!("[out] #{i:<5} text/plain   \"{p}\""))
+    .collect();
+    assert_eq!(printed, expected);
+    assert!(out.contains("elements: 6 delivered, 0 dropped;"), "{out}");
+}
