@@ -113,6 +113,15 @@ pub(crate) fn engine(limits: &LimitArgs) -> Result<WasmtimeEngine, CliError> {
     engine_with(limits, EngineConfig::builder())
 }
 
+/// WASI grants of `invoke`: what `run`'s `--env` and `--dir` give.
+#[derive(Debug, Clone, Default)]
+pub struct WasiArgs {
+    /// Environment variables granted (`KEY=VALUE`).
+    pub env: Vec<String>,
+    /// Directories granted (`HOST::GUEST[:ro]`).
+    pub dirs: Vec<String>,
+}
+
 /// An engine with `limits` on top of `config`.
 pub(crate) fn engine_with(
     limits: &LimitArgs,
@@ -285,9 +294,11 @@ pub fn invoke(
     spec: &str,
     call: &str,
     limits: &LimitArgs,
+    wasi: &WasiArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let engine = engine(limits)?;
+    let config = crate::run::wasi_grants(EngineConfig::builder(), &wasi.env, &wasi.dirs)?;
+    let engine = engine_with(limits, config)?;
     let mut instance = engine.instantiate(&compile(&engine, spec)?)?;
     let result = instance.invoke(call)?;
     writeln!(out, "{result}")?;

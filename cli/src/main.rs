@@ -162,6 +162,12 @@ enum Command {
         component: String,
         /// The call, `name(args...)`, args in WAVE.
         call: String,
+        /// WASI: an environment variable the guest sees (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// WASI: a directory the guest sees (repeatable; `:ro` for read-only).
+        #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
+        dirs: Vec<String>,
         #[command(flatten)]
         limits: Limits,
     },
@@ -272,8 +278,16 @@ fn main() -> ExitCode {
         Command::Invoke {
             component,
             call,
+            env,
+            dirs,
             limits: l,
-        } => commands::invoke(&component, &call, &limits(l), &mut out),
+        } => commands::invoke(
+            &component,
+            &call,
+            &limits(l),
+            &commands::WasiArgs { env, dirs },
+            &mut out,
+        ),
         Command::Bench {
             quick,
             only,

@@ -189,13 +189,23 @@ pub(crate) fn engine(args: &RunArgs, file: Option<&FlowFile>) -> Result<Wasmtime
     if let Some(file) = file {
         config = file.engine_config(config);
     }
-    for pair in &args.env {
+    engine_with(&args.limits, wasi_grants(config, &args.env, &args.dirs)?)
+}
+
+/// `--env KEY=VALUE` and `--dir HOST::GUEST[:ro]` (of `run` and `invoke`)
+/// granted on `config`.
+pub(crate) fn wasi_grants(
+    mut config: torvyn_engine::EngineConfigBuilder,
+    env: &[String],
+    dirs: &[String],
+) -> Result<torvyn_engine::EngineConfigBuilder, CliError> {
+    for pair in env {
         let (key, value) = pair
             .split_once('=')
             .ok_or_else(|| CliError::Usage(format!("--env `{pair}`: expected KEY=VALUE")))?;
         config = config.wasi_env(key, value);
     }
-    for dir in &args.dirs {
+    for dir in dirs {
         let (host, guest) = dir.split_once("::").ok_or_else(|| {
             CliError::Usage(format!(
                 "--dir `{dir}`: expected HOST::GUEST or HOST::GUEST:ro"
@@ -207,7 +217,7 @@ pub(crate) fn engine(args: &RunArgs, file: Option<&FlowFile>) -> Result<Wasmtime
         };
         config = config.wasi_preopen(host, guest, read_only);
     }
-    engine_with(&args.limits, config)
+    Ok(config)
 }
 
 /// Compiles each component the flow uses, named as the flow names it.

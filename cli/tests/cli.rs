@@ -837,3 +837,30 @@ to = { node = "out" }
     assert_eq!(printed, expected);
     assert!(out.contains("elements: 6 delivered, 0 dropped;"), "{out}");
 }
+
+/// `--dir HOST::GUEST[:ro]` and `--env` as the guest sees them (through
+/// `invoke` of the WASI probe): nothing by default; a read-only directory
+/// refuses a `mkdir` (WASI's `not-permitted`, case 31) and leaves the host
+/// folder as it was; a writable one takes it.
+#[test]
+fn granted_dirs_and_env_reach_the_guest_read_only_or_not() {
+    let read_only = tempfile::tempdir().unwrap();
+    let writable = tempfile::tempdir().unwrap();
+    let probe = |call: &str, extra: &[&str]| {
+        let mut args = vec!["invoke", "bundled:wasi-probe", call];
+        args.extend_from_slice(extra);
+        let (code, out, err) = torvyn(&args);
+        assert_eq!(code, 0, "{err}");
+        out.trim().to_string()
+    };
+    let ro = format!("{}::/data:ro", read_only.path().display());
+    let rw = format!("{}::/data", writable.path().display());
+    assert_eq!(probe("preopens()", &[]), "[]");
+    assert_eq!(probe("preopens()", &["--dir", &ro]), r#"["/data"]"#);
+    assert_eq!(probe(r#"mkdir("made")"#, &["--dir", &ro]), "31");
+    assert!(!read_only.path().join("made").exists());
+    assert_eq!(probe(r#"mkdir("made")"#, &["--dir", &rw]), "-1");
+    assert!(writable.path().join("made").is_dir());
+    assert_eq!(probe("env()", &[]), "[]");
+    assert_eq!(probe("env()", &["--env", "A=1"]), r#"[("A", "1")]"#);
+}
