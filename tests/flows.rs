@@ -1008,6 +1008,10 @@ fn a_stage_failing_mid_flow_ends_either_driver_with_its_error_and_every_teardown
     for (name, bytes) in [
         ("spinning-pull", spins_in(SpinIn::Pull)),
         ("spinning-flush", spins_in(SpinIn::Flush)),
+        (
+            "trapping-complete",
+            torvyn_fixtures::recording_sink_trapping_complete(),
+        ),
     ] {
         components.insert(name.into(), common::compile(&engine, name, &bytes));
     }
@@ -1083,6 +1087,33 @@ fn a_stage_failing_mid_flow_ends_either_driver_with_its_error_and_every_teardown
         assert_eq!(report.node("spin").unwrap().errors, 1, "{driver}");
         assert_eq!(report.node("out").unwrap().elements_in, 0, "{driver}");
         assert!(torn_down(&mut flow, "out"), "{driver}: out torn down");
+
+        // A sink whose `complete` traps at the end of the stream.
+        let mut flow = Flow::instantiate(
+            &engine,
+            spec(
+                vec![
+                    node("numbers", "source", Interface::Source, "3"),
+                    node("out", "trapping-complete", Interface::Sink, "1000"),
+                ],
+                vec![edge("numbers", "output", "out")],
+            ),
+            &components,
+        )
+        .unwrap();
+        let error = run_on(&mut flow, on_async).unwrap_err();
+        assert!(
+            matches!(&error, Error::Trap { site, .. }
+                if site.component == "trapping-complete" && site.function == "complete"),
+            "{driver}: {error:?}"
+        );
+        let report = flow.report(std::time::Duration::ZERO);
+        let out = report.node("out").unwrap();
+        assert_eq!((out.elements_in, out.errors), (3, 1), "{driver}");
+        assert!(
+            torn_down(&mut flow, "numbers"),
+            "{driver}: numbers torn down"
+        );
 
         // An aggregator whose end-of-stream `flush` never returns.
         let mut flow = Flow::instantiate(
