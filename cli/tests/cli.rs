@@ -527,11 +527,10 @@ fn log_trace_shows_every_node_call() {
     }
 }
 
-/// `--log warn`: a call that poisons its instance is one `warn` event
-/// naming the component, the function and the cause, before the error.
-#[test]
-fn log_warn_shows_the_poisoning_event() {
-    let (code, _, err) = torvyn(&[
+/// source → uppercase → sink of 5 elements with fuel (300) too small for
+/// the processor's first call, and `extra` arguments.
+fn starved(extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
         "run",
         "--source",
         "bundled:counting-source",
@@ -544,9 +543,16 @@ fn log_warn_shows_the_poisoning_event() {
         "--fuel",
         "300",
         "--quiet",
-        "--log",
-        "warn",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    torvyn(&args)
+}
+
+/// `--log warn`: a call that poisons its instance is one `warn` event
+/// naming the component, the function and the cause, before the error.
+#[test]
+fn log_warn_shows_the_poisoning_event() {
+    let (code, _, err) = starved(&["--log", "warn"]);
     assert_eq!(code, 1, "{err}");
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 2, "{err}");
@@ -743,20 +749,7 @@ fn flow_name_chooses_among_a_file_s_flows() {
 /// its function, and the per-node report of what ran comes first.
 #[test]
 fn fuel_exhaustion_exits_1_with_the_node_report() {
-    let (code, out, err) = torvyn(&[
-        "run",
-        "--source",
-        "bundled:counting-source",
-        "--processor",
-        "bundled:uppercase",
-        "--sink",
-        "bundled:recording-sink",
-        "--config",
-        "5",
-        "--fuel",
-        "300",
-        "--quiet",
-    ]);
+    let (code, out, err) = starved(&[]);
     assert_eq!(code, 1, "{out}{err}");
     assert_eq!(
         err,

@@ -2,31 +2,16 @@
 //! a stop of a service, on one machine. Stdin in, stdout out: which inputs
 //! reach which run is the test's to say.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{free_port, Running};
+
 const TORVYN: &str = env!("CARGO_BIN_EXE_torvyn");
-
-/// Kills the child if the test fails before it exits.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
-}
 
 /// stdin → `count` (the component at `counter`) → stdout.
 fn flow_file(dir: &Path, counter: &str) -> std::path::PathBuf {

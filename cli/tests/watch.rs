@@ -3,24 +3,16 @@
 //! upgrades nothing that did not change; a broken new file leaves the
 //! running version serving.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{free_port, Running};
+
 const TORVYN: &str = env!("CARGO_BIN_EXE_torvyn");
-
-/// Kills the child if the test fails before it exits.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Each line of `reader`, as it comes, on a channel.
 fn lines_of(reader: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -55,13 +47,6 @@ fn wait_for(
             Err(_) => panic!("no such line within 30 s; seen: {seen:#?}"),
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
 }
 
 /// The Prometheus exposition at `address`.

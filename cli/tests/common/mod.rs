@@ -1,0 +1,24 @@
+//! Helpers shared by the CLI's integration tests.
+#![allow(dead_code)]
+
+use std::process::Child;
+
+/// A child process killed (and reaped) if the test ends before it exits.
+pub struct Running(pub Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A free loopback port (for `--metrics` and servers the tests start).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free loopback port")
+}
