@@ -16,31 +16,8 @@ const TORVYN: &str = env!("CARGO_BIN_EXE_torvyn");
 /// stdin → `count` (the component at `counter`) → stdout.
 fn flow_file(dir: &Path, counter: &str) -> std::path::PathBuf {
     let path = dir.join("Torvyn.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"[[component]]
-name = "counter"
-path = "{counter}"
-[flow.main.nodes.input]
-connector = "stdin"
-interface = "torvyn:streaming/source"
-[flow.main.nodes.count]
-component = "counter"
-interface = "torvyn:aggregation/aggregator"
-[flow.main.nodes.output]
-connector = "stdout"
-interface = "torvyn:streaming/sink"
-[[flow.main.edges]]
-from = {{ node = "input" }}
-to = {{ node = "count" }}
-[[flow.main.edges]]
-from = {{ node = "count" }}
-to = {{ node = "output" }}
-"#
-        ),
-    )
-    .unwrap();
+    let text = common::stdio_flow("count", counter, "torvyn:aggregation/aggregator");
+    std::fs::write(&path, text).unwrap();
     path
 }
 

@@ -77,29 +77,8 @@ fn a_replaced_component_file_changes_the_outputs_of_a_running_flow() {
     let step = dir.path().join("step.wasm");
     std::fs::write(&step, torvyn_fixtures::uppercase_processor()).unwrap();
     let flow = dir.path().join("Torvyn.toml");
-    std::fs::write(
-        &flow,
-        r#"[[component]]
-name = "step"
-path = "step.wasm"
-[flow.main.nodes.input]
-connector = "stdin"
-interface = "torvyn:streaming/source"
-[flow.main.nodes.step]
-component = "step"
-interface = "torvyn:streaming/processor"
-[flow.main.nodes.output]
-connector = "stdout"
-interface = "torvyn:streaming/sink"
-[[flow.main.edges]]
-from = { node = "input" }
-to = { node = "step" }
-[[flow.main.edges]]
-from = { node = "step" }
-to = { node = "output" }
-"#,
-    )
-    .unwrap();
+    let text = common::stdio_flow("step", "step.wasm", "torvyn:streaming/processor");
+    std::fs::write(&flow, text).unwrap();
     let metrics = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(TORVYN)
         .args(["run", flow.to_str().unwrap(), "--watch", "--batch", "1"])

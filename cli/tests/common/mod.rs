@@ -22,3 +22,29 @@ pub fn free_port() -> u16 {
         .map(|address| address.port())
         .expect("a free loopback port")
 }
+
+/// A flow file's text: stdin → node `name` (component `name` at `path`, in
+/// role `interface`) → stdout.
+pub fn stdio_flow(name: &str, path: &str, interface: &str) -> String {
+    format!(
+        r#"[[component]]
+name = "{name}"
+path = "{path}"
+[flow.main.nodes.input]
+connector = "stdin"
+interface = "torvyn:streaming/source"
+[flow.main.nodes.{name}]
+component = "{name}"
+interface = "{interface}"
+[flow.main.nodes.output]
+connector = "stdout"
+interface = "torvyn:streaming/sink"
+[[flow.main.edges]]
+from = {{ node = "input" }}
+to = {{ node = "{name}" }}
+[[flow.main.edges]]
+from = {{ node = "{name}" }}
+to = {{ node = "output" }}
+"#
+    )
+}
