@@ -89,14 +89,17 @@ pub trait WasmEngine {
     ) -> impl Future<Output = Result<Self::Instance>> + Send;
 
     /// `component` with a flow node's own limits over its own (a flow
-    /// file's node `fuel_budget` and `max_memory`). A backend without
-    /// per-component limits refuses any.
+    /// file's node `fuel_budget` and `max_memory`); `component` as it is
+    /// when the node sets none. A backend without per-component limits
+    /// refuses any that is set.
     fn with_node_limits(
         &self,
         component: &Self::Component,
         limits: &NodeLimits,
     ) -> Result<Self::Component> {
-        let _ = component;
+        if !limits.is_set() {
+            return Ok(component.clone());
+        }
         Err(Error::Config(format!(
             "this engine has no per-component limits ({limits:?} asked)"
         )))
@@ -451,6 +454,9 @@ impl WasmEngine for WasmtimeEngine {
         component: &CompiledComponent,
         limits: &NodeLimits,
     ) -> Result<CompiledComponent> {
+        if !limits.is_set() {
+            return Ok(component.clone());
+        }
         let own = component.limits();
         component.with_limits(Limits {
             fuel_per_call: limits.fuel_per_call.or(own.fuel_per_call),

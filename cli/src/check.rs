@@ -181,10 +181,8 @@ fn findings(path: &Path, only: Option<&str>) -> Findings {
                         ),
                     ),
                 }
-                if node.limits.is_set() {
-                    if let Err(error) = engine.with_node_limits(&component, &node.limits) {
-                        found.problem(&place, format!("its limits: {error}"));
-                    }
+                if let Err(error) = engine.with_node_limits(&component, &node.limits) {
+                    found.problem(&place, format!("its limits: {error}"));
                 }
             }
             found.nodes.push(checked);

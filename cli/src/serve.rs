@@ -223,10 +223,7 @@ fn respawn(engine: Arc<WasmtimeEngine>, components: Shared) -> Respawn<WasmtimeI
                     detail: format!("component `{name}` is not compiled"),
                 })?;
             // A respawned instance keeps the node's own limits.
-            let component = match limits.is_set() {
-                true => engine.with_node_limits(&component, &limits)?,
-                false => component,
-            };
+            let component = engine.with_node_limits(&component, &limits)?;
             engine.instantiate_async(&component).await
         })
     })

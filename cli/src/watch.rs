@@ -329,11 +329,7 @@ impl Watched {
             .cloned()
             .collect();
         for node in &nodes {
-            let for_node = match node.limits.is_set() {
-                true => self.engine.with_node_limits(&compiled, &node.limits),
-                false => Ok(compiled.clone()),
-            };
-            let for_node = match for_node {
+            let for_node = match self.engine.with_node_limits(&compiled, &node.limits) {
                 Ok(component) => component,
                 Err(error) => {
                     eprintln!(

@@ -445,9 +445,6 @@ fn component_of<E: WasmEngine>(
             node.name, node.component
         ),
     })?;
-    if !node.limits.is_set() {
-        return Ok(component.clone());
-    }
     engine
         .with_node_limits(component, &node.limits)
         .map_err(|error| Error::Flow {
