@@ -123,9 +123,10 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                     .then(|| tokio::sync::Semaphore::new(self.spec.source_queue_depth(node)))
             })
             .collect();
-        let capacity = sources
+        let capacity = room
             .iter()
-            .map(|(source, _)| self.spec.source_queue_depth(*source))
+            .flatten()
+            .map(tokio::sync::Semaphore::available_permits)
             .sum::<usize>()
             .max(1);
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<(usize, Element)>(capacity);

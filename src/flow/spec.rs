@@ -207,10 +207,6 @@ impl FlowSpec {
         }
     }
 
-    /// Checks the graph: unique node names, edges between known nodes, no
-    /// input into a source and no output from a sink, every other node
-    /// both fed and drained, at least one source and one sink, no cycle.
-    /// The first problem is returned, naming the node or edge at fault.
     /// How many elements source `node`'s queue holds on the async driver:
     /// the smallest `queue_depth` of the edges leaving it, else the flow's.
     pub(crate) fn source_queue_depth(&self, node: usize) -> usize {
@@ -224,6 +220,10 @@ impl FlowSpec {
             .max(1)
     }
 
+    /// Checks the graph: unique node names, edges between known nodes, no
+    /// input into a source and no output from a sink, every other node
+    /// both fed and drained, at least one source and one sink, no cycle.
+    /// The first problem is returned, naming the node or edge at fault.
     pub(crate) fn validate(&self) -> Result<Plan> {
         let mut index = BTreeMap::new();
         for (i, node) in self.nodes.iter().enumerate() {
