@@ -192,32 +192,43 @@ impl<I: ComponentInvoker> Graph<'_, I> {
         let Pending { node, mut instance } = pending;
         let name = self.spec.nodes[node].name.clone();
         let aggregator = self.spec.nodes[node].role == Interface::Aggregator;
-        let stage = self.stage(node);
-        let mut outcome = UpgradeOutcome {
-            node: name,
-            after_inputs: stage.report.elements_in,
-            carried: Carried::Nothing,
-            failed: None,
-        };
-        match carry::<I, C>(stage.slot.instance(), &mut instance).await {
-            Ok(Some(bytes)) => outcome.carried = Carried::State(bytes),
-            Ok(None) if aggregator => {
-                // No state to carry: what the old one holds goes downstream now.
-                self.flush_downstream::<C>(node, delivered).await?;
-                outcome.carried = Carried::Flushed;
-            }
-            Ok(None) => {}
-            Err(error) => {
-                // The old instance keeps serving; the new one is dropped.
-                stage.report.upgrades_refused += 1;
-                outcome.failed = Some(error.to_string());
-                return Ok(outcome);
-            }
+        let mut outcome = prepare::<I, C>(name, self.stage(node), &mut instance).await;
+        if outcome.failed.is_some() {
+            return Ok(outcome);
         }
-        let stage = self.stage(node);
-        take_over::<I, C>(&outcome.node, stage, instance).await;
+        if aggregator && outcome.carried == Carried::Nothing {
+            // No state to carry: what the old one holds goes downstream now.
+            self.flush_downstream::<C>(node, delivered).await?;
+            outcome.carried = Carried::Flushed;
+        }
+        take_over::<I, C>(&outcome.node, self.stage(node), instance).await;
         Ok(outcome)
     }
+}
+
+/// The first steps of every swap: the old instance's state carried into
+/// the new one when both export `torvyn:state`. A failure is in the
+/// outcome (and the node's row): the old instance keeps serving.
+async fn prepare<I: ComponentInvoker, C: Calls<I>>(
+    node: String,
+    stage: &mut Stage<'_, I>,
+    instance: &mut I,
+) -> UpgradeOutcome {
+    let mut outcome = UpgradeOutcome {
+        node,
+        after_inputs: stage.report.elements_in,
+        carried: Carried::Nothing,
+        failed: None,
+    };
+    match carry::<I, C>(stage.slot.instance(), instance).await {
+        Ok(Some(bytes)) => outcome.carried = Carried::State(bytes),
+        Ok(None) => {}
+        Err(error) => {
+            stage.report.upgrades_refused += 1;
+            outcome.failed = Some(error.to_string());
+        }
+    }
+    outcome
 }
 
 /// `save` on `old` and `restore` into `new` when both export
@@ -261,23 +272,9 @@ pub(super) async fn swap_source<I: ComponentInvoker, C: Calls<I>>(
     stage: &mut Stage<'_, I>,
     mut instance: I,
 ) -> UpgradeOutcome {
-    let mut outcome = UpgradeOutcome {
-        node: node.to_string(),
-        after_inputs: stage.report.elements_in,
-        carried: Carried::Nothing,
-        failed: None,
-    };
-    match carry::<I, C>(stage.slot.instance(), &mut instance).await {
-        Ok(carried) => {
-            if let Some(bytes) = carried {
-                outcome.carried = Carried::State(bytes);
-            }
-            take_over::<I, C>(node, stage, instance).await;
-        }
-        Err(error) => {
-            stage.report.upgrades_refused += 1;
-            outcome.failed = Some(error.to_string());
-        }
+    let outcome = prepare::<I, C>(node.to_string(), stage, &mut instance).await;
+    if outcome.failed.is_none() {
+        take_over::<I, C>(node, stage, instance).await;
     }
     log_outcome(flow, &outcome);
     outcome
