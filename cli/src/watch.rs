@@ -36,6 +36,9 @@ pub(crate) const POLL: Duration = Duration::from_millis(250);
 /// the new version, not the one the flow started with.
 pub(crate) type Shared = Arc<Mutex<BTreeMap<String, CompiledComponent>>>;
 
+/// Each watched file's (modified, length); None where it cannot be read.
+type Stamps = BTreeMap<PathBuf, Option<(SystemTime, u64)>>;
+
 /// What the watcher did, for the summary.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WatchTotals {
@@ -94,8 +97,8 @@ struct Watched {
     locations: BTreeMap<String, String>,
     /// Component name → SHA-256 of the bytes running.
     digests: BTreeMap<String, [u8; 32]>,
-    /// The last look at every watched file: (modified, length).
-    seen: BTreeMap<PathBuf, Option<(SystemTime, u64)>>,
+    /// The last look at every watched file.
+    seen: Stamps,
     engine: Arc<WasmtimeEngine>,
     shared: Option<Shared>,
     upgraders: Vec<Upgrader<WasmtimeInstance>>,
@@ -208,14 +211,24 @@ impl Watched {
         self.totals
     }
 
-    /// Every watched file's (modified, length), None where it cannot be
-    /// read (a file being replaced).
-    fn look(&self) -> BTreeMap<PathBuf, Option<(SystemTime, u64)>> {
+    /// Every watched file's (modified, length) as it is now: the flow file
+    /// read again and its project directories resolved again (a newer build
+    /// may have appeared), else the files loaded.
+    fn look(&self) -> Stamps {
+        match self.reread(&mut std::io::sink()) {
+            Ok((_, locations)) => self.stamps(&locations),
+            Err(_) => self.stamps(&self.locations),
+        }
+    }
+
+    /// (modified, length) of the flow file and of each of `locations`, None
+    /// where one cannot be read (a file being replaced).
+    fn stamps(&self, locations: &BTreeMap<String, String>) -> Stamps {
         let files = self
             .flow_file
             .iter()
             .cloned()
-            .chain(self.current_locations().into_values().map(PathBuf::from));
+            .chain(locations.values().map(PathBuf::from));
         files
             .map(|file| {
                 let stamp = std::fs::metadata(&file)
@@ -224,16 +237,6 @@ impl Watched {
                 (file, stamp)
             })
             .collect()
-    }
-
-    /// Where each component is now: the flow file read again and its
-    /// project directories resolved again (a newer build may have appeared),
-    /// else where it was loaded from.
-    fn current_locations(&self) -> BTreeMap<String, String> {
-        match self.reread(&mut std::io::sink()) {
-            Ok((_, locations)) => locations,
-            Err(_) => self.locations.clone(),
-        }
     }
 
     /// The flow file read again: the flow and its components' files.
@@ -259,8 +262,12 @@ impl Watched {
 
     /// Reads what changed and hands every changed component to the flows.
     fn check(&mut self) {
-        self.seen = self.look();
-        let (spec, locations) = match self.reread(&mut std::io::stderr()) {
+        let reread = self.reread(&mut std::io::stderr());
+        self.seen = match &reread {
+            Ok((_, locations)) => self.stamps(locations),
+            Err(_) => self.stamps(&self.locations),
+        };
+        let (spec, locations) = match reread {
             Ok(found) => found,
             Err(why) => {
                 eprintln!("watch: the flow file cannot be used ({why}); the running flow goes on unchanged");
@@ -269,7 +276,9 @@ impl Watched {
             }
         };
         if let Some(spec) = &spec {
-            if restart_needed(&self.spec, spec) {
+            // Anything else of the flow (nodes, edges, configs, limits,
+            // queue depths) is fixed while it runs.
+            if spec != &self.spec {
                 eprintln!(
                     "watch: flow `{}`: its nodes, edges or configs changed; those changes need a \
                      restart (only components' bytes are upgraded in place)",
@@ -370,26 +379,4 @@ impl Watched {
             }
         }
     }
-}
-
-/// Whether `new` differs from `running` in more than its components' bytes.
-fn restart_needed(running: &FlowSpec, new: &FlowSpec) -> bool {
-    let shape = |spec: &FlowSpec| {
-        let nodes: Vec<_> = spec
-            .nodes
-            .iter()
-            .map(|n| {
-                (
-                    n.name.clone(),
-                    n.component.clone(),
-                    n.role,
-                    n.config.clone(),
-                    n.limits,
-                )
-            })
-            .collect();
-        let edges: Vec<_> = spec.edges.iter().map(|e| format!("{:?}", e)).collect();
-        (nodes, edges)
-    };
-    shape(running) != shape(new)
 }
