@@ -304,11 +304,7 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
             out,
         );
     }
-    let metered = engine.config().limits().fuel_per_call.is_some()
-        || spec
-            .nodes
-            .iter()
-            .any(|node| node.limits.fuel_per_call.is_some());
+    let metered = metered(&engine, &spec);
     let json = args.format == Format::Json;
     let engine = Arc::new(engine);
     let watcher = args
@@ -419,6 +415,16 @@ pub(crate) fn write_upgrades(
     Ok(())
 }
 
+/// Whether fuel is counted: engine-wide or a node's own `fuel_budget`
+/// (else the report says "not metered", not 0).
+fn metered(engine: &WasmtimeEngine, spec: &FlowSpec) -> bool {
+    engine.config().limits().fuel_per_call.is_some()
+        || spec
+            .nodes
+            .iter()
+            .any(|node| node.limits.fuel_per_call.is_some())
+}
+
 /// One printed element: `[sink] #sequence content-type "payload"`.
 pub(crate) fn describe(sink: &str, element: &Element) -> String {
     let payload = String::from_utf8_lossy(&element.payload);
@@ -514,11 +520,7 @@ fn run_copies(
         .watch
         .then(|| watch::start(args, engine.clone(), &spec, locations, None));
     let upgraders = watcher.as_ref().map(watch::Watcher::upgraders);
-    let metered = engine.config().limits().fuel_per_call.is_some()
-        || spec
-            .nodes
-            .iter()
-            .any(|node| node.limits.fuel_per_call.is_some());
+    let metered = metered(&engine, &spec);
     let started = Instant::now();
     let reports = runtime.block_on(async {
         let mut flows = tokio::task::JoinSet::new();
