@@ -10,7 +10,6 @@ use std::path::Path;
 
 use torvyn_engine::connect::Connectors;
 use torvyn_engine::flow::file::FlowFile;
-use torvyn_engine::flow::project;
 use torvyn_engine::{
     CallPath, CompiledComponent, EngineConfig, ImportProvider, WasmEngine, WasmtimeEngine,
 };
@@ -200,9 +199,7 @@ fn load(
     found: &mut Findings,
 ) -> Option<(String, CompiledComponent)> {
     let place = format!("component `{name}`");
-    let location = file.components.get(name)?;
-    let command = file.build_commands.get(name).map(String::as_str);
-    let resolved = match project::resolve(location, command, &file.build) {
+    let resolved = match file.resolve_component(name)? {
         Ok(resolved) => resolved,
         Err(why) => {
             found.problem(&place, why);

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Command;
 
 use torvyn_engine::flow::file::FlowFile;
-use torvyn_engine::flow::project;
 use torvyn_engine::FlowSpec;
 
 use crate::bundled::LoadError;
@@ -62,14 +61,13 @@ pub fn resolve_all(
 ) -> Result<BTreeMap<String, String>, CliError> {
     let mut resolved = BTreeMap::new();
     for node in &spec.nodes {
-        let Some(location) = file.components.get(&node.component) else {
-            continue;
-        };
         if resolved.contains_key(&node.component) {
             continue;
         }
-        let command = file.build_commands.get(&node.component).map(String::as_str);
-        let found = project::resolve(location, command, &file.build).map_err(|why| {
+        let Some(found) = file.resolve_component(&node.component) else {
+            continue;
+        };
+        let found = found.map_err(|why| {
             CliError::Load(LoadError::Project(format!(
                 "component `{}`: {why}",
                 node.component

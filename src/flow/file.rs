@@ -465,6 +465,18 @@ impl FlowFile {
         builder
     }
 
+    /// Where component `name`'s bytes are: its location, resolved as
+    /// [`super::project::resolve`] does with its `build_command` and the
+    /// `[build]` settings; `None` when the file does not declare it.
+    pub fn resolve_component(
+        &self,
+        name: &str,
+    ) -> Option<std::result::Result<super::project::Resolved, String>> {
+        let location = self.components.get(name)?;
+        let command = self.build_commands.get(name).map(String::as_str);
+        Some(super::project::resolve(location, command, &self.build))
+    }
+
     /// Replaces `{name}` with `value` in every connector setting of every
     /// flow (`torvyn run --partition P` fills `{partition}`).
     pub fn substitute(&mut self, name: &str, value: &str) {
