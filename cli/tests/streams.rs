@@ -4,14 +4,16 @@
 //!
 //! Every wait is bounded: a test that hangs fails with what it waited for.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull};
+use common::free_port;
 
 const TORVYN: &str = env!("CARGO_BIN_EXE_torvyn");
 
@@ -40,13 +42,6 @@ fn nats_server_binary() -> PathBuf {
         "nats-server not found: these tests need a real server. Install it with \
          `./scripts/install-nats.sh` (Debian's nats-server 2.9, JetStream on)"
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
 }
 
 /// A JetStream server on a free loopback port with its store in a temp
