@@ -59,22 +59,34 @@ impl Call<'_> {
         self.unlend();
         match result {
             Some(Ok(value)) => Ok(value),
-            Some(Err(error)) => {
-                let error = classify(
-                    self.store,
-                    limits,
-                    site(self.component.name(), self.function),
-                    error,
-                );
-                self.poison(error.to_string());
-                Err(error)
-            }
-            None => Err(Error::NotExported {
-                component: self.component.name().to_string(),
-                // (Only contract functions are dispatched this way.)
-                interface: crate::contract::interface_of(self.function)
-                    .map_or_else(|| self.function.to_string(), |i| i.to_string()),
-            }),
+            Some(Err(error)) => Err(self.failed(error)),
+            None => Err(self.not_exported()),
+        }
+    }
+
+    /// Maps a failed call (poisoning the instance). Cold and out of line,
+    /// as every failure path: the hot path stays a few dense cache lines.
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, error: wasmtime::Error) -> Error {
+        let error = classify(
+            self.store,
+            self.component.limits(),
+            site(self.component.name(), self.function),
+            error,
+        );
+        self.poison(error.to_string());
+        error
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn not_exported(&self) -> Error {
+        Error::NotExported {
+            component: self.component.name().to_string(),
+            // (Only contract functions are dispatched this way.)
+            interface: crate::contract::interface_of(self.function)
+                .map_or_else(|| self.function.to_string(), |i| i.to_string()),
         }
     }
 
@@ -90,6 +102,8 @@ impl Call<'_> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     fn poison(&mut self, cause: String) {
         tracing::warn!(
             component = self.component.name(),
@@ -105,14 +119,23 @@ impl Call<'_> {
     }
 }
 
+impl Call<'_> {
+    /// The call's future was dropped mid-call.
+    #[cold]
+    #[inline(never)]
+    fn cancelled(&mut self) {
+        let site = site(self.component.name(), self.function);
+        self.unlend();
+        self.poison(format!(
+            "{site}: the call was cancelled before it returned (its future was dropped)"
+        ));
+    }
+}
+
 impl Drop for Call<'_> {
     fn drop(&mut self) {
         if self.open {
-            let site = site(self.component.name(), self.function);
-            self.unlend();
-            self.poison(format!(
-                "{site}: the call was cancelled before it returned (its future was dropped)"
-            ));
+            self.cancelled();
         }
         // Finished, failed or cancelled: the engine's totals see the charge.
         self.store.data_mut().host.publish_totals();

@@ -315,11 +315,8 @@ impl WasmtimeInstance {
         function: &'a str,
         payload: Option<&Bytes>,
     ) -> Result<Call<'a>> {
-        if let Some(cause) = &self.state.poisoned {
-            return Err(Error::Poisoned {
-                site: site(self.component.name(), function),
-                cause: cause.clone(),
-            });
+        if self.state.poisoned.is_some() {
+            return Err(self.refusal(function));
         }
         let limits = self.component.limits();
         let store = &mut self.store;
@@ -362,6 +359,19 @@ impl WasmtimeInstance {
         Ok(call)
     }
 
+    /// The refusal of a call on a poisoned instance. (Out of line and
+    /// cold, as every failure path of a call: the hot path is then a few
+    /// dense cache lines, which is what machines with smaller caches
+    /// notice most.)
+    #[cold]
+    #[inline(never)]
+    fn refusal(&self, function: &str) -> Error {
+        Error::Poisoned {
+            site: site(self.component.name(), function),
+            cause: self.state.poisoned.clone().unwrap_or_default(),
+        }
+    }
+
     /// Takes ownership of a guest's output element.
     fn output(&mut self, function: &str, output: OutputElement) -> Result<Element> {
         let buffer = match self.store.data_mut().host().take_buffer(output.payload) {
@@ -371,13 +381,7 @@ impl WasmtimeInstance {
         let (payload, buffer_content_type) = buffer.into_parts();
         let mut content_type = output.meta.content_type;
         if content_type.len() > MAX_CONTENT_TYPE_BYTES {
-            return Err(self.fault(
-                function,
-                format!(
-                    "the output's content type is {} bytes, longer than the {MAX_CONTENT_TYPE_BYTES}-byte limit",
-                    content_type.len()
-                ),
-            ));
+            return Err(self.content_type_too_long(function, content_type.len()));
         }
         if content_type.is_empty() {
             content_type = buffer_content_type;
@@ -392,7 +396,20 @@ impl WasmtimeInstance {
         })
     }
 
+    #[cold]
+    #[inline(never)]
+    fn content_type_too_long(&mut self, function: &str, bytes: usize) -> Error {
+        self.fault(
+            function,
+            format!(
+                "the output's content type is {bytes} bytes, longer than the {MAX_CONTENT_TYPE_BYTES}-byte limit"
+            ),
+        )
+    }
+
     /// Poisons the instance for a contract violation found after the call.
+    #[cold]
+    #[inline(never)]
     fn fault(&mut self, function: &str, trap: String) -> Error {
         let error = Error::Trap {
             site: site(self.component.name(), function),
@@ -403,6 +420,8 @@ impl WasmtimeInstance {
         error
     }
 
+    #[cold]
+    #[inline(never)]
     fn poison_with(&mut self, error: &Error) {
         tracing::warn!(component = self.component.name(), %error, "instance poisoned");
         self.state.poisoned = Some(error.to_string());
@@ -412,6 +431,8 @@ impl WasmtimeInstance {
 
     /// Maps a guest's `process-error` (its text cut to a bounded length);
     /// `fatal` also retires the instance.
+    #[cold]
+    #[inline(never)]
     fn guest_error(&mut self, function: &str, error: ProcessError) -> Error {
         let error = Error::Guest {
             site: site(self.component.name(), function),
@@ -435,6 +456,8 @@ impl WasmtimeInstance {
 
     /// A call the wall-clock deadline ended while the host awaited for the
     /// guest (a WASI timer, say), where epoch interruption cannot reach.
+    #[cold]
+    #[inline(never)]
     fn deadline_passed(&mut self, function: &str) -> Error {
         let error = Error::DeadlineExceeded {
             site: site(self.component.name(), function),
@@ -444,6 +467,7 @@ impl WasmtimeInstance {
     }
 
     /// Whether this async call should yield to its executor first.
+    #[inline]
     fn tick_passed(&self) -> bool {
         crate::gate::turn_over(
             self.component
