@@ -500,6 +500,14 @@ fn log_trace_shows_every_node_call() {
         .count();
     // 22 filter calls, 14 ingests, 4 pushes (pulls are timed, not spanned).
     assert_eq!(calls, 22 + 14 + 4, "{err}");
+    // Each call ran inside its span: a span never entered while its guest
+    // ran (created, then closed around an un-instrumented call) closes with
+    // no busy time.
+    let never_entered: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("node{") && l.contains("close") && l.contains("time.busy=0.00ns"))
+        .collect();
+    assert!(never_entered.is_empty(), "{never_entered:#?}");
     // Each span names the flow, the node, its role and the node's own
     // numbering of the element: the filter's 22 in order, then the others.
     let fields: Vec<String> = err

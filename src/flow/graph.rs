@@ -47,6 +47,21 @@ pub(super) struct Graph<'a, I> {
     pub(super) to_feeder: Option<std::sync::mpsc::Sender<super::upgrade::Pending<I>>>,
 }
 
+/// Awaits a stage call, inside the node's span when a subscriber wants
+/// it. Without one the call's future is awaited as it is: wrapping it in
+/// `Instrumented` anyway moved every call's future once more (with the
+/// async invoker's futures, ~430 instructions an element, 13 % of what the
+/// async flow costs beyond the sync one).
+macro_rules! traced {
+    ($span:expr, $call:expr) => {
+        if $span.is_disabled() {
+            $call.await
+        } else {
+            $call.instrument($span.clone()).await
+        }
+    };
+}
+
 impl<'a, I: ComponentInvoker> Graph<'a, I> {
     pub(super) fn sources(&self) -> Vec<usize> {
         (0..self.spec.nodes.len())
@@ -304,9 +319,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         let started = stage.report.latencies.start();
         match role {
             Interface::Processor => {
-                let outcome = C::process(stage.slot.instance(), &element)
-                    .instrument(span.clone())
-                    .await;
+                let outcome = traced!(span, C::process(stage.slot.instance(), &element));
                 stage.report.latencies.stop(started);
                 match outcome? {
                     ProcessOutcome::Emit(mut output) => {
@@ -319,9 +332,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Filter => {
-                let keep = C::evaluate(stage.slot.instance(), &element)
-                    .instrument(span.clone())
-                    .await;
+                let keep = traced!(span, C::evaluate(stage.slot.instance(), &element));
                 stage.report.latencies.stop(started);
                 if keep? {
                     stage.report.elements_out += 1;
@@ -331,9 +342,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Router => {
-                let ports = C::route(stage.slot.instance(), &element)
-                    .instrument(span.clone())
-                    .await;
+                let ports = traced!(span, C::route(stage.slot.instance(), &element));
                 stage.report.latencies.stop(started);
                 let ports = ports?;
                 if ports.is_empty() {
@@ -372,9 +381,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
             }
             Interface::Aggregator => {
-                let emitted = C::ingest(stage.slot.instance(), &element)
-                    .instrument(span.clone())
-                    .await;
+                let emitted = traced!(span, C::ingest(stage.slot.instance(), &element));
                 stage.report.latencies.stop(started);
                 let emitted = emitted?;
                 if let Some(tracking) = &mut self.tracking {
@@ -401,9 +408,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                         sink.accept(&element, &id).map(|()| Backpressure::Ready)
                     }
                     slot => {
-                        C::push(slot.instance(), &element)
-                            .instrument(span.clone())
-                            .await
+                        traced!(span, C::push(slot.instance(), &element))
                     }
                 };
                 stage.report.latencies.stop(started);
