@@ -1284,10 +1284,12 @@ fn one_source_two_sinks_one_pausing() {
             false => assert_eq!(queries, told),
             // The async feeder tells the source before its next pull, and
             // it may have pulled all 5 before the sink's first pause: it
-            // hears none, or the same pairs in the same order.
+            // hears a prefix of the same signals in the same order (a
+            // `ready` due after its last pull is never told: it would
+            // change nothing; seen under load, a lone `pause`).
             true => {
                 let heard = queries.len() - 1;
-                assert!(heard % 2 == 0 && heard <= 4, "{queries:?}");
+                assert!(heard <= 4, "{queries:?}");
                 assert_eq!(queries[..heard], told[..heard], "{queries:?}");
                 assert_eq!(queries[heard], "fixture:teardown");
             }
