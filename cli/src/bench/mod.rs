@@ -6,11 +6,9 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use std::sync::Arc;
-
 use torvyn_engine::{
     Allocation, AsyncComponentInvoker, ComponentInvoker, Element, EngineConfig, InstanceDensity,
-    Pipeline, ProcessOutcome, WasmEngine, WasmtimeEngine,
+    ProcessOutcome, WasmEngine, WasmtimeEngine,
 };
 use wasmtime::component::{Component, ComponentExportIndex, Instance, Linker, TypedFunc, Val};
 use wasmtime::Store;
@@ -18,11 +16,13 @@ use wasmtime::Store;
 use crate::alloc_counter;
 
 mod compute;
+mod flows;
 mod settings;
 pub mod streams;
 mod swap;
 mod transitions;
 
+pub use flows::{async_flows_rate, pipeline_rate};
 pub use transitions::{transition_cases, LOOP_REPETITIONS};
 
 /// One measured operation: `run` does it `ops` times.
@@ -140,6 +140,8 @@ pub mod row {
     pub const DYNAMIC_UPPERCASE: &str = "dynamic uppercase copy 1 KiB";
     /// The row of one 64 B element pulled, passed through and pushed by hand.
     pub const ELEMENT_BY_HAND: &str = "typed pull -> process -> push (64 B), by hand";
+    /// The same through the async invoker (`call_async`).
+    pub const ELEMENT_BY_HAND_ASYNC: &str = "async typed pull -> process -> push (64 B), by hand";
 }
 
 /// The call-level cases, in the order of the report.
@@ -212,13 +214,7 @@ pub fn call_cases() -> Vec<Case> {
     let mut sink = instance(&engine, "sink", &torvyn_fixtures::recording_sink());
     sink.init("1000000").expect("init");
     let mut sink_sequence = 0u64;
-    // One element through source → passthrough → sink by hand: the
-    // pipeline's calls without its driver.
-    let mut chain_source = instance(&engine, "source", &torvyn_fixtures::sized_source(64));
-    chain_source.init(&u64::MAX.to_string()).expect("init");
-    let mut chain_pass = instance(&engine, "pass", &torvyn_fixtures::passthrough_processor());
-    let mut chain_sink = instance(&engine, "sink", &torvyn_fixtures::recording_sink());
-    chain_sink.init("1000000").expect("init");
+    let element_by_hand = element_by_hand_case(&engine);
 
     let small = Element::new(1, "text/plain", vec![b'a'; 64]);
     let kib = Element::new(1, "text/plain", vec![b'a'; 1024]);
@@ -300,14 +296,7 @@ pub fn call_cases() -> Vec<Case> {
                 .expect("push");
             sink_sequence += 1;
         }),
-        case(row::ELEMENT_BY_HAND, move || {
-            let element = chain_source.pull().expect("pull").expect("an element");
-            let ProcessOutcome::Emit(element) = chain_pass.process(&element).expect("process")
-            else {
-                panic!("the passthrough emits");
-            };
-            chain_sink.push(&element).expect("push");
-        }),
+        element_by_hand,
         case("instantiate (on-demand)", move || {
             drop(engine.instantiate(&upper).expect("instantiate"));
         }),
@@ -324,6 +313,57 @@ pub fn call_cases() -> Vec<Case> {
                     .expect("instantiate"),
             );
         }),
+    ]
+}
+
+/// One element through source → passthrough → sink by hand: the
+/// pipeline's calls without its driver.
+pub(super) fn element_by_hand_case(engine: &WasmtimeEngine) -> Case {
+    element_by_hand(engine, false)
+}
+
+/// [`element_by_hand_case`] through the async invoker when `yielding`.
+pub(super) fn element_by_hand(engine: &WasmtimeEngine, yielding: bool) -> Case {
+    let mut source = instance(engine, "source", &torvyn_fixtures::sized_source(64));
+    source.init(&u64::MAX.to_string()).expect("init");
+    let mut pass = instance(engine, "pass", &torvyn_fixtures::passthrough_processor());
+    let mut sink = instance(engine, "sink", &torvyn_fixtures::recording_sink());
+    sink.init("1000000").expect("init");
+    let name = match yielding {
+        true => row::ELEMENT_BY_HAND_ASYNC,
+        false => row::ELEMENT_BY_HAND,
+    };
+    case(name, move || {
+        let element = match yielding {
+            true => block_on(source.pull_async()),
+            false => source.pull(),
+        };
+        let element = element.expect("pull").expect("an element");
+        let outcome = match yielding {
+            true => block_on(pass.process_async(&element)),
+            false => pass.process(&element),
+        };
+        let ProcessOutcome::Emit(element) = outcome.expect("process") else {
+            panic!("the passthrough emits");
+        };
+        match yielding {
+            true => block_on(sink.push_async(&element)),
+            false => sink.push(&element),
+        }
+        .expect("push");
+    })
+}
+
+/// The element by hand on the engine and the same guests on bare
+/// wasmtime's floor host, and nothing else: `torvyn bench --only element`,
+/// light enough to run under `valgrind` (every other case reserves its
+/// instances' address space too).
+fn element_cases() -> Vec<Case> {
+    let engine = default_engine();
+    vec![
+        element_by_hand_case(&engine),
+        transitions::floor_element_case(engine.wasmtime(), false),
+        transitions::floor_element_case(engine.wasmtime(), true),
     ]
 }
 
@@ -381,85 +421,6 @@ pub fn measure_all(
             }
         })
         .collect()
-}
-
-/// Elements per second through source → passthrough → sink with payloads of
-/// `payload_bytes`, over `flows` pipelines on as many threads.
-pub fn pipeline_rate(payload_bytes: u32, elements: u64, flows: usize) -> f64 {
-    let engine = default_engine();
-    let source = engine
-        .compile("source", &torvyn_fixtures::sized_source(payload_bytes))
-        .expect("source");
-    let upper = engine
-        .compile("passthrough", &torvyn_fixtures::passthrough_processor())
-        .expect("passthrough");
-    let sink = engine
-        .compile("sink", &torvyn_fixtures::recording_sink())
-        .expect("sink");
-    let run_flow = || {
-        let mut pipeline = Pipeline::new(
-            engine.instantiate(&source).expect("source"),
-            vec![engine.instantiate(&upper).expect("upper")],
-            engine.instantiate(&sink).expect("sink"),
-        )
-        .expect("pipeline");
-        pipeline.init(&elements.to_string()).expect("init");
-        let report = pipeline.run(|_| {}).expect("run");
-        assert_eq!(report.delivered, elements);
-    };
-    let start = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..flows {
-            scope.spawn(run_flow);
-        }
-    });
-    (elements * flows as u64) as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Elements per second through `flows` concurrent source → passthrough →
-/// sink flows of 64 B elements, each a task on a tokio runtime with
-/// `workers` worker threads (all calls async).
-pub fn async_flows_rate(flows: usize, elements_per_flow: u64, workers: usize) -> f64 {
-    let engine = Arc::new(default_engine());
-    let compile = |name: &str, bytes: &[u8]| engine.compile(name, bytes).expect(name);
-    let source = compile("source", &torvyn_fixtures::sized_source(64));
-    let pass = compile("passthrough", &torvyn_fixtures::passthrough_processor());
-    let sink = compile("sink", &torvyn_fixtures::recording_sink());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let mut pipelines = Vec::with_capacity(flows);
-        for _ in 0..flows {
-            let mut pipeline = Pipeline::new(
-                engine.instantiate_async(&source).await.expect("source"),
-                vec![engine.instantiate_async(&pass).await.expect("pass")],
-                engine.instantiate_async(&sink).await.expect("sink"),
-            )
-            .expect("pipeline");
-            pipeline
-                .init_async(&elements_per_flow.to_string())
-                .await
-                .expect("init");
-            pipelines.push(pipeline);
-        }
-        let start = Instant::now();
-        let tasks: Vec<_> = pipelines
-            .into_iter()
-            .map(|mut pipeline| {
-                tokio::spawn(async move {
-                    let report = pipeline.run_async(|_| {}).await.expect("run");
-                    assert_eq!(report.delivered, elements_per_flow);
-                })
-            })
-            .collect();
-        for task in tasks {
-            task.await.expect("flow");
-        }
-        (flows as u64 * elements_per_flow) as f64 / start.elapsed().as_secs_f64()
-    })
 }
 
 /// What `count` live instances of the uppercase component cost on a
@@ -522,9 +483,17 @@ pub fn only(filter: &str, quick: bool) -> String {
         let table = swap::report(&swap::measure(swap_elements(quick), 20));
         return format!("{table}\n{}\n", cpu_model());
     }
-    let mut cases: Vec<Case> = all_cases()
+    if filter == "flows" {
+        return format!("{}\n{}\n", flows::breakdown(quick), cpu_model());
+    }
+    let all = if filter == "element" {
+        element_cases()
+    } else {
+        all_cases()
+    };
+    let mut cases: Vec<Case> = all
         .into_iter()
-        .filter(|case| case.name.contains(filter))
+        .filter(|case| filter == "element" || case.name.contains(filter))
         .collect();
     if cases.is_empty() {
         return format!("no benchmark operation contains `{filter}`\n");
@@ -593,10 +562,7 @@ pub fn report(quick: bool) -> String {
         ));
     }
     // Alternate one- and two-flow runs and keep the medians, for a fair ratio.
-    let median = |mut rates: Vec<f64>| {
-        rates.sort_by(f64::total_cmp);
-        rates[rates.len() / 2]
-    };
+    let median = flows::median;
     let (mut ones, mut twos) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         ones.push(pipeline_rate(64, elements / 2, 1));
@@ -675,6 +641,16 @@ pub fn report(quick: bool) -> String {
             "1,000 async flows (2 workers) / 1 sync flow",
             async_flows / rate_small,
             "≥ 1.6",
+        ),
+        (
+            "its ceiling with wasmtime's fibers as the only async cost (`--only flows`)",
+            flows::ceiling(
+                rate_two / rate_small,
+                1e9 / rate_small,
+                // 3 calls an element, each priced as process → drop's.
+                3.0 * (ns(transitions::FLOOR_DROP_ASYNC) - ns(transitions::FLOOR_DROP)),
+            ),
+            "-",
         ),
         (
             "dense / guarded, typed drop (explicit bounds checks)",

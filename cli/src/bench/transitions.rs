@@ -272,64 +272,98 @@ pub(super) fn lent(meta: &ElementMetaResult, payload: u32) -> StreamElement<'_> 
 /// One 64 B element through the pipeline's own three guests (source,
 /// passthrough, sink) on the floor host, called by hand through the
 /// generated bindings on bare wasmtime: what wasmtime alone costs for the
-/// element, with no host work at all.
-fn floor_element_case(engine: &wasmtime::Engine) -> Case {
+/// element, with no host work at all. With `store_each`, each guest has a
+/// store of its own, as on the engine (an instance that traps must be
+/// dropped without its neighbours, and a store is wasmtime's unit of
+/// that); without, the three share one, whose data then stays warmer.
+pub(super) fn floor_element_case(engine: &wasmtime::Engine, store_each: bool) -> Case {
+    floor_element(engine, store_each, false)
+}
+
+/// [`floor_element_case`], each export entered with `call_async` when
+/// `yielding` (a store each): wasmtime's own price of the async element.
+pub(super) fn floor_element(engine: &wasmtime::Engine, store_each: bool, yielding: bool) -> Case {
     let linker = floor_linker(engine, 64).expect("floor linker");
-    let mut store = bare_store(engine);
     let load = |bytes: Vec<u8>| Component::new(engine, bytes).expect("compiles");
+    let mut stores: Vec<Store<()>> = (0..if store_each { 3 } else { 1 })
+        .map(|_| bare_store(engine))
+        .collect();
+    let [source_store, pass_store, sink_store] = if store_each { [0, 1, 2] } else { [0, 0, 0] };
     let source = DataSource::instantiate(
-        &mut store,
+        &mut stores[source_store],
         &load(torvyn_fixtures::sized_source(64)),
         &linker,
     )
     .expect("source");
     let pass = Transform::instantiate(
-        &mut store,
+        &mut stores[pass_store],
         &load(torvyn_fixtures::passthrough_processor()),
         &linker,
     )
     .expect("passthrough");
     let sink = DataSink::instantiate(
-        &mut store,
+        &mut stores[sink_store],
         &load(torvyn_fixtures::recording_sink()),
         &linker,
     )
     .expect("sink");
     source
         .torvyn_streaming_lifecycle()
-        .call_init(&mut store, &u64::MAX.to_string())
+        .call_init(&mut stores[source_store], &u64::MAX.to_string())
         .expect("init runs")
         .expect("init succeeds");
     sink.torvyn_streaming_lifecycle()
-        .call_init(&mut store, "1000000")
+        .call_init(&mut stores[sink_store], "1000000")
         .expect("init runs")
         .expect("init succeeds");
-    looped(FLOOR_ELEMENT, 1, move || {
-        let pulled = source
-            .torvyn_streaming_source()
-            .call_pull(&mut store)
-            .expect("pull runs")
-            .expect("pull succeeds")
-            .expect("an element");
-        let ProcessResult::Emit(passed) = pass
-            .torvyn_streaming_processor()
-            .call_process(&mut store, lent(&pulled.meta, pulled.payload.rep()))
-            .expect("process runs")
-            .expect("process succeeds")
-        else {
+    let name = match (store_each, yielding) {
+        (_, true) => FLOOR_ELEMENT_ASYNC,
+        (true, false) => FLOOR_ELEMENT_STORES,
+        (false, false) => FLOOR_ELEMENT,
+    };
+    looped(name, 1, move || {
+        // The same three exports either way; `enter` picks the door.
+        macro_rules! enter {
+            ($func:expr, $store:expr, $params:expr) => {{
+                let func = $func;
+                let store = &mut stores[$store];
+                if yielding {
+                    super::block_on(func.call_async(store, $params))
+                } else {
+                    func.call(store, $params)
+                }
+            }};
+        }
+        let (pulled,) = enter!(
+            source.torvyn_streaming_source().func_pull(),
+            source_store,
+            ()
+        )
+        .expect("pull runs");
+        let pulled = pulled.expect("pull succeeds").expect("an element");
+        let (processed,) = enter!(
+            pass.torvyn_streaming_processor().func_process(),
+            pass_store,
+            (lent(&pulled.meta, pulled.payload.rep()),)
+        )
+        .expect("process runs");
+        let ProcessResult::Emit(passed) = processed.expect("process succeeds") else {
             panic!("the passthrough emits");
         };
-        sink.torvyn_streaming_sink()
-            .call_push(&mut store, lent(&passed.meta, passed.payload.rep()))
-            .expect("push runs")
-            .expect("push succeeds");
+        let (pushed,) = enter!(
+            sink.torvyn_streaming_sink().func_push(),
+            sink_store,
+            (lent(&passed.meta, passed.payload.rep()),)
+        )
+        .expect("push runs");
+        pushed.expect("push succeeds");
     })
 }
 
 /// `process` → `drop` of the engine's drop processor on the floor host,
 /// called through the generated bindings on bare wasmtime: wasmtime's own
 /// cost of exactly that export call (with `call_async` when `yielding`).
-fn floor_drop_case(engine: &wasmtime::Engine, yielding: bool) -> Case {
+pub(super) fn floor_drop_case(engine: &wasmtime::Engine, yielding: bool) -> Case {
     let linker = floor_linker(engine, 64).expect("floor linker");
     let mut store = bare_store(engine);
     let component =
@@ -380,9 +414,16 @@ pub const FLOOR_DROP: &str = "floor: typed process -> drop, the same guest on th
 /// `process` → `drop` on the floor host through `call_async`.
 pub const FLOOR_DROP_ASYNC: &str =
     "floor: async typed process -> drop, the same guest on the floor host";
-/// One 64 B element through the pipeline's guests on the floor host.
+/// One 64 B element through the pipeline's guests on the floor host, all
+/// three in one store.
 pub const FLOOR_ELEMENT: &str =
     "floor: typed pull -> process -> push (64 B), the same guests on the floor host";
+/// The same with `call_async`, a store each.
+pub const FLOOR_ELEMENT_ASYNC: &str =
+    "floor: async typed pull -> process -> push (64 B), the same guests on the floor host, a store each";
+/// The same, each guest in a store of its own (as on the engine).
+pub const FLOOR_ELEMENT_STORES: &str =
+    "floor: typed pull -> process -> push (64 B), the same guests on the floor host, a store each";
 /// Host memcpy of 1 KiB.
 pub const MEMCPY_KIB: &str = "host memcpy 1 KiB";
 
@@ -446,7 +487,8 @@ pub fn transition_cases() -> Vec<Case> {
 
     cases.push(floor_drop_case(&wasm, false));
     cases.push(floor_drop_case(&wasm, true));
-    cases.push(floor_element_case(&wasm));
+    cases.push(floor_element_case(&wasm, false));
+    cases.push(floor_element_case(&wasm, true));
     let engine_loop = engine
         .compile("host-loop", &host_call_loop())
         .expect("the loop compiles");
@@ -563,6 +605,7 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
 
     let by_hand = ns(super::row::ELEMENT_BY_HAND);
     let bare = ns(FLOOR_ELEMENT);
+    let bare_stores = ns(FLOOR_ELEMENT_STORES);
     let drop_floor = ns(EMPTY_CALL) + 2.0 * ns(BORROW_LENT_DROPPED) + ns(STRING_PARAM);
     let typed_drop = ns(super::row::TYPED_DROP);
     let mut sum = 0.0;
@@ -578,7 +621,8 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
     out.push_str(&format!(
         "\n| one 64 B element, source → passthrough → sink: floors | count × ns | ns |\n|---|---:|---:|\n{list}\
          | **sum of floors** | | **{sum:.1}** |\n\
-         | bare wasmtime: the same 3 guests on the floor host, by hand | | {bare:.1} |\n\
+         | bare wasmtime: the same 3 guests on the floor host, by hand, one store | | {bare:.1} |\n\
+         | bare wasmtime: the same, a store each (as on the engine) | | {bare_stores:.1} |\n\
          | engine: the 3 calls by hand, no driver | | {by_hand:.1} |\n\
          | engine: `Pipeline::run`, 1 flow | | {pipeline_ns:.1} |\n"
     ));
@@ -602,7 +646,12 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
         typed_drop / bare_drop
     ));
     out.push_str(&format!(
-        "| (reference) one 64 B element by hand / the same guests on bare wasmtime's floor host | {:.2}× | - |\n",
+        "| one 64 B element by hand ≤ 1.2× the same guests on bare wasmtime's floor host, a store each ({bare_stores:.1} ns) | {:.2}× | {} |\n",
+        by_hand / bare_stores,
+        verdict(by_hand <= 1.2 * bare_stores)
+    ));
+    out.push_str(&format!(
+        "| (reference) the same, the floor's guests sharing one store ({bare:.1} ns) | {:.2}× | - |\n",
         by_hand / bare
     ));
     out.push_str(&format!(
