@@ -102,6 +102,17 @@ impl Call<'_> {
         }
     }
 
+    /// The call's future was dropped mid-call.
+    #[cold]
+    #[inline(never)]
+    fn cancelled(&mut self) {
+        let site = site(self.component.name(), self.function);
+        self.unlend();
+        self.poison(format!(
+            "{site}: the call was cancelled before it returned (its future was dropped)"
+        ));
+    }
+
     #[cold]
     #[inline(never)]
     fn poison(&mut self, cause: String) {
@@ -116,19 +127,6 @@ impl Call<'_> {
             .data_mut()
             .host
             .release_guest_held(self.input, self.flow);
-    }
-}
-
-impl Call<'_> {
-    /// The call's future was dropped mid-call.
-    #[cold]
-    #[inline(never)]
-    fn cancelled(&mut self) {
-        let site = site(self.component.name(), self.function);
-        self.unlend();
-        self.poison(format!(
-            "{site}: the call was cancelled before it returned (its future was dropped)"
-        ));
     }
 }
 

@@ -214,7 +214,7 @@ pub fn call_cases() -> Vec<Case> {
     let mut sink = instance(&engine, "sink", &torvyn_fixtures::recording_sink());
     sink.init("1000000").expect("init");
     let mut sink_sequence = 0u64;
-    let element_by_hand = element_by_hand_case(&engine);
+    let element_by_hand = element_by_hand(&engine, false);
 
     let small = Element::new(1, "text/plain", vec![b'a'; 64]);
     let kib = Element::new(1, "text/plain", vec![b'a'; 1024]);
@@ -317,12 +317,8 @@ pub fn call_cases() -> Vec<Case> {
 }
 
 /// One element through source → passthrough → sink by hand: the
-/// pipeline's calls without its driver.
-pub(super) fn element_by_hand_case(engine: &WasmtimeEngine) -> Case {
-    element_by_hand(engine, false)
-}
-
-/// [`element_by_hand_case`] through the async invoker when `yielding`.
+/// pipeline's calls without its driver; through the async invoker when
+/// `yielding`.
 pub(super) fn element_by_hand(engine: &WasmtimeEngine, yielding: bool) -> Case {
     let mut source = instance(engine, "source", &torvyn_fixtures::sized_source(64));
     source.init(&u64::MAX.to_string()).expect("init");
@@ -361,9 +357,9 @@ pub(super) fn element_by_hand(engine: &WasmtimeEngine, yielding: bool) -> Case {
 fn element_cases() -> Vec<Case> {
     let engine = default_engine();
     vec![
-        element_by_hand_case(&engine),
-        transitions::floor_element_case(engine.wasmtime(), false),
-        transitions::floor_element_case(engine.wasmtime(), true),
+        element_by_hand(&engine, false),
+        transitions::floor_element(engine.wasmtime(), false, false),
+        transitions::floor_element(engine.wasmtime(), true, false),
     ]
 }
 
@@ -486,15 +482,14 @@ pub fn only(filter: &str, quick: bool) -> String {
     if filter == "flows" {
         return format!("{}\n{}\n", flows::breakdown(quick), cpu_model());
     }
-    let all = if filter == "element" {
+    let mut cases: Vec<Case> = if filter == "element" {
         element_cases()
     } else {
         all_cases()
+            .into_iter()
+            .filter(|case| case.name.contains(filter))
+            .collect()
     };
-    let mut cases: Vec<Case> = all
-        .into_iter()
-        .filter(|case| filter == "element" || case.name.contains(filter))
-        .collect();
     if cases.is_empty() {
         return format!("no benchmark operation contains `{filter}`\n");
     }
@@ -647,8 +642,7 @@ pub fn report(quick: bool) -> String {
             flows::ceiling(
                 rate_two / rate_small,
                 1e9 / rate_small,
-                // 3 calls an element, each priced as process → drop's.
-                3.0 * (ns(transitions::FLOOR_DROP_ASYNC) - ns(transitions::FLOOR_DROP)),
+                ns(transitions::FLOOR_ELEMENT_ASYNC) - ns(transitions::FLOOR_ELEMENT_STORES),
             ),
             "-",
         ),
