@@ -54,7 +54,6 @@ impl WasmtimeInstance {
         let handles = results
             .iter()
             .fold(false, |any, value| drop_handles(&mut *store, value) | any);
-        store.data_mut().host.publish_totals();
         if handles {
             return Err(bad(
                 "the result holds resource handles, which WAVE cannot show; they were dropped"

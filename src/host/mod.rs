@@ -258,11 +258,10 @@ impl HostState {
     }
 
     /// Takes ownership of a buffer the guest handed over (an output payload).
-    /// Done after a call has ended: the engine's totals see the charge go.
+    /// Done after a call has ended, before its entry publishes the charge.
     pub(crate) fn take_buffer(&mut self, buffer: Resource<Buffer>) -> wasmtime::Result<Buffer> {
         let buffer = self.buffers.delete(buffer)?;
         self.release(buffer.charged);
-        self.publish_totals();
         Ok(buffer)
     }
 
@@ -413,8 +412,9 @@ impl HostState {
     }
 
     /// Brings the engine's totals up to this instance's charge: done when a
-    /// call ends, and by the methods that change the charge outside a call
-    /// (`take_buffer`, `release_guest_held`); see [`EngineTotals`].
+    /// contract function returns (its outputs taken), when a call is
+    /// cancelled, and by `release_guest_held`; see [`EngineTotals`].
+    #[inline]
     pub(crate) fn publish_totals(&mut self) {
         if self.charged > self.published {
             self.totals.add(self.shard, self.charged - self.published);

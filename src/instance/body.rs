@@ -229,15 +229,17 @@ macro_rules! in_wasi_runtime {
 /// The sync entry: the blocking gate, or, for a component that imports
 /// WASI (linked async), the yielding gate driven on this thread.
 macro_rules! blocking {
-    ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {
-        match $self.component.inner.wasi_runtime.clone() {
+    ($self:ident, $function:literal, $method:ident($($arg:expr),*)) => {{
+        let result = match $self.component.inner.wasi_runtime.clone() {
             None => run_ready(Body::<Blocking>::$method($self $(, $arg)*)),
             Some(runtime) => match block_on(in_wasi_runtime!($self, runtime, $method($($arg),*))) {
                 Some(result) => result,
                 None => Err($self.deadline_passed($function)),
             },
-        }
-    };
+        };
+        $self.settle();
+        result
+    }};
 }
 
 /// The async entry: the yielding gate; for a component that imports WASI,
@@ -250,13 +252,15 @@ macro_rules! yielding {
             if $self.tick_passed() {
                 tokio::task::yield_now().await;
             }
-            match $self.component.inner.wasi_runtime.clone() {
+            let result = match $self.component.inner.wasi_runtime.clone() {
                 None => Body::<Yielding>::$method($self $(, $arg)*).await,
                 Some(runtime) => match in_wasi_runtime!($self, runtime, $method($($arg),*)).await {
                     Some(result) => result,
                     None => Err($self.deadline_passed($function)),
                 },
-            }
+            };
+            $self.settle();
+            result
         }
     };
 }

@@ -132,10 +132,12 @@ impl Call<'_> {
 
 impl Drop for Call<'_> {
     fn drop(&mut self) {
+        // A finished call's charge is published by its entry once the
+        // outputs are taken (`settle`): a payload made and taken within one
+        // call then never reaches the shared totals at all.
         if self.open {
             self.cancelled();
+            self.store.data_mut().host.publish_totals();
         }
-        // Finished, failed or cancelled: the engine's totals see the charge.
-        self.store.data_mut().host.publish_totals();
     }
 }

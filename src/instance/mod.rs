@@ -466,6 +466,15 @@ impl WasmtimeInstance {
         error
     }
 
+    /// Brings the engine's totals up to this instance's charge, once a
+    /// contract function has returned and taken its outputs: a payload the
+    /// guest made in the call and the host took after it is never seen by
+    /// the shared counters (two atomic updates an output saved).
+    #[inline]
+    fn settle(&mut self) {
+        self.store.data_mut().host.publish_totals();
+    }
+
     /// Whether this async call should yield to its executor first.
     #[inline]
     fn tick_passed(&self) -> bool {
