@@ -49,6 +49,11 @@ impl<T: 'static> Slab<T> {
         Ok(Resource::new_own(rep))
     }
 
+    /// The error for a handle with no entry. Cold and out of line: every
+    /// host function looks handles up, and the formatting inlined at each
+    /// lookup sat between the hot blocks of the callers.
+    #[cold]
+    #[inline(never)]
     fn missing(rep: u32) -> wasmtime::Error {
         wasmtime::format_err!(
             "unknown {} handle {rep}",
