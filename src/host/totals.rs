@@ -20,10 +20,10 @@ pub struct CopyStats {
 /// runs an instance: one shared counter would be a cache line all those
 /// threads fight over. So each instance counts in one of several shards
 /// (each on its own cache line), and reading the total sums them. An
-/// instance publishes its charge when a call ends (not at every host call:
-/// an atomic add per `allocate` and per `drop` was a quarter of what the
-/// host adds to them), so during a call the totals show the charge as it
-/// was when the call began.
+/// instance publishes its charge when a contract function returns, its
+/// outputs taken (not at every host call: an atomic add per `allocate` and
+/// per `drop` was a quarter of what the host adds to them), so during a
+/// call the totals show the charge as it was when the call began.
 #[derive(Debug, Default)]
 pub struct EngineTotals {
     pub(super) instances: AtomicU64,

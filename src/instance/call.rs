@@ -133,11 +133,10 @@ impl Call<'_> {
 impl Drop for Call<'_> {
     fn drop(&mut self) {
         // A finished call's charge is published by its entry once the
-        // outputs are taken (`settle`): a payload made and taken within one
-        // call then never reaches the shared totals at all.
+        // outputs are taken (`settle`); a cancelled one's by the poisoning,
+        // which releases what the guest held (`release_guest_held`).
         if self.open {
             self.cancelled();
-            self.store.data_mut().host.publish_totals();
         }
     }
 }
