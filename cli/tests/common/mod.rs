@@ -3,6 +3,8 @@
 
 use std::process::Child;
 
+pub mod nats;
+
 /// A child process killed (and reaped) if the test ends before it exits.
 pub struct Running(pub Option<Child>);
 
