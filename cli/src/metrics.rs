@@ -17,6 +17,7 @@
 //! | `torvyn_source_dead_lettered_total` | flow, node | messages set aside after `max_deliver` failures |
 //! | `torvyn_sink_stored_total` | flow, node | outputs stored |
 //! | `torvyn_sink_duplicates_total` | flow, node | outputs the server already had (same `Nats-Msg-Id`) |
+//! | `torvyn_connector_lost_requests_total` | flow, node | requests the broker lost (a pull, a batch of publishes) and that were sent again |
 //!
 //! The exposition is refreshed after every batch (the driver hands over
 //! its report), so a scrape costs the flow nothing.
@@ -57,6 +58,7 @@ pub struct Metrics {
     dead_lettered: Family<Labels, Counter>,
     stored: Family<Labels, Counter>,
     duplicates: Family<Labels, Counter>,
+    lost_requests: Family<Labels, Counter>,
     /// What was already counted, per (node, metric): reports carry totals.
     seen: HashMap<(String, &'static str), u64>,
     seen_calls: HashMap<(String, u128), u64>,
@@ -105,6 +107,10 @@ impl Metrics {
             "torvyn_sink_duplicates",
             "Outputs the server already had (same Nats-Msg-Id): not stored again",
         );
+        let lost_requests = counter(
+            "torvyn_connector_lost_requests",
+            "Requests the broker lost (sent before the connection broke, or unanswered) and that were sent again",
+        );
         let call_seconds =
             Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(call_histogram);
         registry.register(
@@ -139,6 +145,7 @@ impl Metrics {
             dead_lettered,
             stored,
             duplicates,
+            lost_requests,
             seen: HashMap::new(),
             seen_calls: HashMap::new(),
         }
@@ -205,6 +212,8 @@ impl Metrics {
             ];
             let stats = &connector.stats;
             let name = || connector.node.clone();
+            let lost = self.lost_requests.clone();
+            self.advance(&lost, &labels, (name(), "lost"), stats.lost_requests);
             if connector.role == Interface::Source {
                 if let Some(pending) = stats.pending {
                     self.pending

@@ -276,7 +276,7 @@ fn write_connectors(out: &mut dyn Write, connectors: &[ConnectorReport]) -> std:
     }
     writeln!(
         out,
-        "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11}",
+        "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11} {:>13}",
         "connector",
         "kind",
         "role",
@@ -286,14 +286,15 @@ fn write_connectors(out: &mut dyn Write, connectors: &[ConnectorReport]) -> std:
         "dead-lettered",
         "duplicates",
         "pending",
-        "ack-pending"
+        "ack-pending",
+        "lost-requests"
     )?;
     let known = |value: Option<u64>| value.map_or_else(|| "-".to_string(), |v| v.to_string());
     for connector in connectors {
         let stats = &connector.stats;
         writeln!(
             out,
-            "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11}",
+            "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11} {:>13}",
             connector.node,
             connector.kind,
             connector.role.role(),
@@ -304,6 +305,7 @@ fn write_connectors(out: &mut dyn Write, connectors: &[ConnectorReport]) -> std:
             stats.duplicates,
             known(stats.pending),
             known(stats.ack_pending),
+            stats.lost_requests,
         )?;
     }
     Ok(())

@@ -184,6 +184,10 @@ pub struct ConnectorStats {
     pub stored: u64,
     /// Sink: outputs the broker already had (same id): not stored again.
     pub duplicates: u64,
+    /// Requests the broker lost and that were sent again: a source's
+    /// requests for input, a sink's publishes whose acks did not come
+    /// (sent before the connection broke, or unanswered within the bound).
+    pub lost_requests: u64,
 }
 
 /// A source of inputs from outside the flow.
@@ -208,6 +212,14 @@ pub trait SourceConnector: Send {
     /// These inputs are done with for good: every output derived from them
     /// was stored, or they were dropped.
     async fn ack(&mut self, handles: &[u64]) -> Result<()>;
+
+    /// As [`ack`](SourceConnector::ack), returning only once the broker
+    /// has confirmed each acknowledgement: for inputs nothing downstream
+    /// could recognise if they came again (a stored state absorbed them,
+    /// and a redelivery would be counted twice). The default is `ack`.
+    async fn ack_confirmed(&mut self, handles: &[u64]) -> Result<()> {
+        self.ack(handles).await
+    }
 
     /// Processing this input failed with `error`: deliver it again later,
     /// or set it aside when it was tried often enough.

@@ -29,8 +29,15 @@
 //! | `nak_delay_ms` | source | redelivery delay after a failure (500) |
 //! | `dead_letter` | source | subject for messages that failed `max_deliver` times (none: terminated and logged) |
 //! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
+//! | `answer_timeout_ms` | both | how long the server may take to answer a request (a pull's first message after its wait, the next message of a pull, a publish ack, the acks' flush) before it counts as lost and is sent again (5000) |
 //! | `token_env`, `token_file` | both | the auth token, from an environment variable or a file |
 //! | `creds_file` | both | a `.creds` file (JWT + NKey seed) |
+//!
+//! No wait on the server is unbounded: a request sent before the connection
+//! broke is sent again as soon as the client has reconnected (a restarted
+//! server or a moved stream leader has forgotten it), and one that gets no
+//! answer within `answer_timeout_ms` is sent again too (a pull) or fails
+//! its flush, which is retried (a publish).
 //!
 //! Secrets never stand in the flow file: only the variable or file that
 //! holds them. Errors and logs name the URL (with any `user:password@`
@@ -46,9 +53,12 @@ use super::{Connector, ConnectorFactory, Settings};
 use crate::error::{Cause, Error, Result};
 use crate::interfaces::Interface;
 
+mod link;
 mod sink;
 mod source;
 mod state;
+
+use link::Link;
 
 pub use sink::NatsSink;
 pub use source::NatsSource;
@@ -71,6 +81,7 @@ const SOURCE_KEYS: &[&str] = &[
     "nak_delay_ms",
     "dead_letter",
     "content_type",
+    "answer_timeout_ms",
     "token_env",
     "token_file",
     "creds_file",
@@ -86,7 +97,15 @@ pub const ORIGIN_HEADER: &str = "Torvyn-Origin";
 /// source's acks and a sink's publishes travel together).
 #[derive(Default)]
 pub(crate) struct NatsFactory {
-    clients: tokio::sync::Mutex<HashMap<String, (async_nats::Client, String)>>,
+    clients: tokio::sync::Mutex<HashMap<String, Connection>>,
+}
+
+/// A client, the URL to name in messages (no password), and its link.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    client: async_nats::Client,
+    url: String,
+    link: Link,
 }
 
 #[async_trait]
@@ -146,14 +165,21 @@ fn nats_error(node: &str, detail: String, source: impl Into<Cause>) -> Error {
 
 /// Connects with the node's URL and credentials. An unreachable server is
 /// an error within the connection timeout (5 s), not a retry loop; once
-/// connected, the client reconnects by itself.
-async fn connect(settings: &Settings<'_>) -> Result<(async_nats::Client, String)> {
+/// connected, the client reconnects by itself (its disconnections are
+/// counted on the connection's [`Link`]).
+async fn connect(settings: &Settings<'_>) -> Result<Connection> {
     let url = settings.required("url")?;
     let shown = redacted(url);
+    let (link, events) = link::link();
+    let events = std::sync::Arc::new(events);
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("torvyn {}", settings.node))
         .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None);
+        .max_reconnects(None)
+        .event_callback(move |event| {
+            events.observe(&event);
+            async {}
+        });
     if let Some(var) = settings.get("token_env") {
         let token = std::env::var(var).map_err(|_| {
             settings.error(
@@ -181,7 +207,20 @@ async fn connect(settings: &Settings<'_>) -> Result<(async_nats::Client, String)
         .connect(url)
         .await
         .map_err(|e| nats_error(settings.node, format!("cannot connect to {shown}"), e))?;
-    Ok((client, shown))
+    Ok(Connection {
+        client,
+        url: shown,
+        link,
+    })
+}
+
+/// The node's `answer_timeout_ms`.
+fn answer_timeout(settings: &Settings<'_>) -> Result<Duration> {
+    let timeout = millis(settings, "answer_timeout_ms", 5_000)?;
+    if timeout.is_zero() {
+        return Err(settings.error("answer_timeout_ms", "must be at least 1"));
+    }
+    Ok(timeout)
 }
 
 fn millis(settings: &Settings<'_>, key: &str, default: u64) -> Result<Duration> {

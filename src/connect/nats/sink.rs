@@ -1,6 +1,8 @@
 //! The JetStream sink: publishes with `Nats-Msg-Id` and awaits every
 //! publish ack at each flush.
 
+use std::time::Duration;
+
 use async_nats::jetstream::{self};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -9,7 +11,7 @@ use crate::connect::{ConnectorStats, Settings, SinkConnector};
 use crate::error::{Error, Result};
 use crate::invoker::Element;
 
-use super::{nats_error, stream_of};
+use super::{answer_timeout, nats_error, stream_of, Connection, Link};
 
 /// An output waiting for its publish ack.
 struct Outgoing {
@@ -23,6 +25,7 @@ pub struct NatsSink {
     node: String,
     url: String,
     client: async_nats::Client,
+    link: Link,
     js: jetstream::Context,
     subject: String,
     pending: Vec<Outgoing>,
@@ -32,9 +35,13 @@ pub struct NatsSink {
 impl NatsSink {
     pub(super) async fn open(
         settings: &Settings<'_>,
-        (client, url): (async_nats::Client, String),
+        Connection { client, url, link }: Connection,
     ) -> Result<NatsSink> {
-        let js = jetstream::new(client.clone());
+        let mut js = jetstream::new(client.clone());
+        // A publish ack that does not come within this fails the flush,
+        // which is retried: the outputs are published again under the same
+        // ids, and the server keeps one of each.
+        js.set_timeout(answer_timeout(settings)?);
         let subject = settings.required("subject")?;
         if let Some(stream) = settings.get("stream") {
             stream_of(settings, &js, stream, subject, &url).await?;
@@ -45,6 +52,7 @@ impl NatsSink {
             node: settings.node.to_string(),
             url,
             client,
+            link,
             js,
             subject: subject.to_string(),
             pending: Vec::new(),
@@ -82,6 +90,9 @@ impl SinkConnector for NatsSink {
         }
         let mut acks = Vec::with_capacity(self.pending.len());
         let mut first_error: Option<Error> = None;
+        // Publishes sent before a disconnection are lost with it: their acks
+        // are not waited for once the connection is back.
+        let mark = self.link.mark();
         for (index, out) in self.pending.iter().enumerate() {
             let mut publish = jetstream::message::PublishMessage::build()
                 .payload(out.payload.clone())
@@ -100,7 +111,19 @@ impl SinkConnector for NatsSink {
             }
         }
         let mut stored = vec![false; self.pending.len()];
-        for (index, ack) in futures_util::future::join_all(acks).await {
+        // Each ack is bounded by the context's timeout; a reconnection ends
+        // the wait for all of them at once (what came is kept).
+        let answered = std::sync::Mutex::new(Vec::with_capacity(acks.len()));
+        let all = futures_util::future::join_all(acks.into_iter().map(|ack| async {
+            let answer = ack.await;
+            answered.lock().expect("not poisoned").push(answer);
+        }));
+        if let Err(lost) = self.link.within(mark, Duration::MAX, all).await {
+            self.stats.lost_requests += 1;
+            let detail = format!("publish acks from `{}` on {}", self.subject, self.url);
+            first_error.get_or_insert(nats_error(&self.node, detail, lost));
+        }
+        for (index, ack) in answered.into_inner().expect("not poisoned") {
             match ack {
                 Ok(ack) => {
                     stored[index] = true;

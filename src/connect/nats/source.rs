@@ -11,10 +11,12 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 
 use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceConnector};
-use crate::error::Result;
+use crate::error::{Cause, Result};
 use crate::invoker::Element;
 
-use super::{millis, nats_error, stream_of, ERROR_HEADER, ORIGIN_HEADER};
+use super::{
+    answer_timeout, millis, nats_error, stream_of, Connection, Link, ERROR_HEADER, ORIGIN_HEADER,
+};
 
 /// A message delivered and not yet settled.
 struct Held {
@@ -30,11 +32,13 @@ pub struct NatsSource {
     node: String,
     url: String,
     client: async_nats::Client,
+    link: Link,
     js: jetstream::Context,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     stream: String,
     batch: usize,
     fetch_wait: Duration,
+    answer_timeout: Duration,
     ack_wait: Duration,
     max_deliver: i64,
     nak_delay: Duration,
@@ -52,23 +56,43 @@ pub struct NatsSource {
     outage_logged: bool,
 }
 
-/// One pull request of a [`NatsSource`].
-enum Pull {
-    /// Being sent; `true`: the server holds it up to `fetch_wait`.
-    Opening(
-        BoxFuture<'static, std::result::Result<pull::Batch, pull::BatchError>>,
-        bool,
-    ),
+/// One pull request of a [`NatsSource`], and when its answer is due.
+struct Pull {
+    state: PullState,
+    /// `true`: the server holds it up to `fetch_wait`.
+    wait: bool,
+    /// The link's disconnections when it was sent: a later one lost it.
+    mark: u64,
+    /// How long to wait for the next thing it brings: its wait (if any) and
+    /// `answer_timeout` for the first message, `answer_timeout` after.
+    next_within: Duration,
+}
+
+enum PullState {
+    /// Being sent.
+    Opening(BoxFuture<'static, std::result::Result<pull::Batch, pull::BatchError>>),
     /// Sent: its messages arrive until the server ends it.
     Open(Box<pull::Batch>),
+}
+
+/// What one wait on a pull brought.
+enum Answer {
+    Opened(pull::Batch),
+    Message(jetstream::Message),
+    Ended,
+    Failed(String),
 }
 
 impl NatsSource {
     pub(super) async fn open(
         settings: &Settings<'_>,
-        (client, url): (async_nats::Client, String),
+        Connection { client, url, link }: Connection,
     ) -> Result<NatsSource> {
-        let js = jetstream::new(client.clone());
+        let answer_timeout = answer_timeout(settings)?;
+        let mut js = jetstream::new(client.clone());
+        // Every request of this source (consumer info, a dead letter's
+        // publish ack) gives up after this.
+        js.set_timeout(answer_timeout);
         let stream_name = settings.required("stream")?;
         let subject = settings.required("subject")?;
         let consumer_name = settings.required("consumer")?;
@@ -150,10 +174,12 @@ impl NatsSource {
             node: settings.node.to_string(),
             url,
             client,
+            link,
             js,
             stream: stream_name.to_string(),
             batch: settings.parse("batch", 100)?,
             fetch_wait: millis(settings, "fetch_wait_ms", 500)?,
+            answer_timeout,
             ack_wait: info.config.ack_wait,
             max_deliver: if info.config.max_deliver > 0 {
                 info.config.max_deliver
@@ -194,33 +220,58 @@ impl NatsSource {
                 consumer.fetch().max_messages(count).messages().await
             }
         });
-        self.pull = Some(Pull::Opening(opening, wait));
+        self.pull = Some(Pull {
+            state: PullState::Opening(opening),
+            wait,
+            mark: self.link.mark(),
+            next_within: self.answer_timeout + if wait { fetch_wait } else { Duration::ZERO },
+        });
     }
 
     /// Everything the pull in flight brings, into `taken`, until the server
     /// ends it. Cancel safe: every await is on state kept in `self`. A
-    /// broker away: nothing (logged once).
+    /// broker away: nothing (logged once). A pull whose answer does not
+    /// come (sent before the connection broke, or silent past its bound)
+    /// is given up: the messages the server may have sent for it are
+    /// redelivered after the ack wait, and the next fetch sends a new one.
     async fn receive(&mut self) {
         while let Some(pull) = &mut self.pull {
-            let (error, wait) = match pull {
-                Pull::Opening(opening, wait) => match opening.as_mut().await {
-                    Ok(batch) => {
-                        *pull = Pull::Open(Box::new(batch));
-                        continue;
-                    }
-                    Err(error) => (error.to_string(), *wait),
-                },
-                Pull::Open(batch) => match batch.next().await {
-                    Some(Ok(message)) => {
-                        self.take(message);
-                        continue;
-                    }
-                    Some(Err(error)) => (error.to_string(), false),
-                    None => {
-                        self.pull = None;
-                        continue;
-                    }
-                },
+            let next = async {
+                match &mut pull.state {
+                    PullState::Opening(opening) => match opening.as_mut().await {
+                        Ok(batch) => Answer::Opened(batch),
+                        Err(error) => Answer::Failed(error.to_string()),
+                    },
+                    PullState::Open(batch) => match batch.next().await {
+                        Some(Ok(message)) => Answer::Message(message),
+                        Some(Err(error)) => Answer::Failed(error.to_string()),
+                        None => Answer::Ended,
+                    },
+                }
+            };
+            let (error, wait) = match self.link.within(pull.mark, pull.next_within, next).await {
+                Ok(Answer::Opened(batch)) => {
+                    pull.state = PullState::Open(Box::new(batch));
+                    continue;
+                }
+                Ok(Answer::Message(message)) => {
+                    // The rest of a batch comes at once: the wait is over.
+                    pull.next_within = self.answer_timeout;
+                    self.take(message);
+                    continue;
+                }
+                Ok(Answer::Ended) => {
+                    self.pull = None;
+                    continue;
+                }
+                Ok(Answer::Failed(error)) => (error, pull.wait),
+                Err(lost) => {
+                    self.stats.lost_requests += 1;
+                    tracing::warn!(node = %self.node, url = %self.url, cause = %lost,
+                        "pull request lost; sending a new one");
+                    self.pull = None;
+                    continue;
+                }
             };
             self.pull = None;
             self.outage("fetch", &error);
@@ -298,33 +349,48 @@ impl NatsSource {
         }
     }
 
-    /// Acks are fire-and-forget publishes the client buffers: out to the
-    /// socket before the batch counts as settled (and before a stopping
-    /// process exits).
-    async fn flush(&mut self) -> Result<()> {
-        self.client.flush().await.map_err(|e| {
-            nats_error(
-                &self.node,
-                format!("cannot send acknowledgements to {}", self.url),
-                e,
-            )
-        })
-    }
-
-    async fn settle(&mut self, handle: u64, kind: AckKind) -> Result<()> {
-        if let Some(held) = self.held.remove(&handle) {
-            let label = match kind {
-                AckKind::Ack => "ack",
-                AckKind::Nak(_) => "nak",
-                AckKind::Term => "terminate",
-                _ => "settle",
-            };
-            held.acker.ack_with(kind).await.map_err(|e| {
-                let detail = format!("cannot {label} message {} on {}", held.origin, self.url);
-                nats_error(&self.node, detail, e)
-            })?;
+    /// Sends `kind` for each of `handles` that is held, and flushes: acks
+    /// are fire-and-forget publishes the client buffers, out to the socket
+    /// before the batch counts as settled (and before a stopping process
+    /// exits). What is sent is no longer held, sent or not.
+    ///
+    /// Bounded by `answer_timeout`, and never an error: a settlement the
+    /// server does not get (it is away, or restarted under it) only means
+    /// the message is delivered again after its ack wait, and whatever it
+    /// produces again carries the same ids (stored once).
+    async fn settle(&mut self, handles: &[u64], kind: AckKind) {
+        let settled: Vec<Held> = handles
+            .iter()
+            .filter_map(|handle| self.held.remove(handle))
+            .collect();
+        if settled.is_empty() {
+            return;
         }
-        Ok(())
+        let client = &self.client;
+        let send = async {
+            for held in &settled {
+                held.acker.ack_with(kind).await?;
+            }
+            client.flush().await.map_err(Cause::from)
+        };
+        let error: Cause = match self
+            .link
+            .within(self.link.mark(), self.answer_timeout, send)
+            .await
+        {
+            Ok(Ok(())) => return,
+            Ok(Err(error)) => error,
+            Err(lost) => lost.into(),
+        };
+        self.stats.lost_requests += 1;
+        let what = match kind {
+            AckKind::Ack => "acknowledgements",
+            AckKind::Nak(_) => "negative acknowledgements",
+            AckKind::Term => "terminations",
+            _ => "settlements",
+        };
+        tracing::warn!(node = %self.node, url = %self.url, %error, messages = settled.len(),
+            "{what} not sent; the server delivers them again after the ack wait");
     }
 }
 
@@ -356,11 +422,46 @@ impl SourceConnector for NatsSource {
     }
 
     async fn ack(&mut self, handles: &[u64]) -> Result<()> {
+        self.stats.acked += handles.len() as u64;
+        self.settle(handles, AckKind::Ack).await;
+        Ok(())
+    }
+
+    async fn ack_confirmed(&mut self, handles: &[u64]) -> Result<()> {
         for &handle in handles {
-            self.settle(handle, AckKind::Ack).await?;
+            let Some(held) = self.held.get(&handle) else {
+                continue;
+            };
+            // An ack the server did not confirm (its answer lost with a
+            // restarted server) is sent again: a late ack of a delivery is
+            // still taken, and one already taken changes nothing.
+            let started = Instant::now();
+            loop {
+                let mark = self.link.mark();
+                let confirmed = self
+                    .link
+                    .within(mark, self.answer_timeout, held.acker.double_ack())
+                    .await;
+                let error: Cause = match confirmed {
+                    Ok(Ok(())) => break,
+                    Ok(Err(error)) => error,
+                    Err(lost) => lost.into(),
+                };
+                if started.elapsed() >= self.answer_timeout * 2 {
+                    let detail = format!(
+                        "the server did not confirm the ack of message {} on {}",
+                        held.origin, self.url
+                    );
+                    return Err(nats_error(&self.node, detail, error));
+                }
+                tracing::warn!(node = %self.node, url = %self.url, origin = %held.origin, %error,
+                    "acknowledgement not confirmed; sending it again");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            self.held.remove(&handle);
             self.stats.acked += 1;
         }
-        self.flush().await
+        Ok(())
     }
 
     async fn fail(&mut self, handle: u64, error: &str) -> Result<Failed> {
@@ -368,8 +469,8 @@ impl SourceConnector for NatsSource {
             return Ok(Failed::Retried);
         };
         if held.delivered < self.max_deliver {
-            self.settle(handle, AckKind::Nak(Some(self.nak_delay)))
-                .await?;
+            self.settle(&[handle], AckKind::Nak(Some(self.nak_delay)))
+                .await;
             return Ok(Failed::Retried);
         }
         // Tried often enough: store it aside with its error, then stop redelivery.
@@ -405,7 +506,7 @@ impl SourceConnector for NatsSource {
         }
         tracing::error!(node = %self.node, origin = %held.origin, error = %text,
             deliveries = held.delivered, "message dead-lettered");
-        self.settle(handle, AckKind::Term).await?;
+        self.settle(&[handle], AckKind::Term).await;
         self.stats.dead_lettered += 1;
         Ok(Failed::DeadLettered)
     }
@@ -432,10 +533,8 @@ impl SourceConnector for NatsSource {
         // `fetch_wait`): else the server could hand them straight back to
         // it, and they would wait out the ack wait.
         let delay = self.fetch_wait + Duration::from_millis(100);
-        for &handle in handles {
-            self.settle(handle, AckKind::Nak(Some(delay))).await?;
-        }
-        self.flush().await
+        self.settle(handles, AckKind::Nak(Some(delay))).await;
+        Ok(())
     }
 
     async fn stop(&mut self) -> Result<()> {

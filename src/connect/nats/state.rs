@@ -5,12 +5,17 @@
 //! The bucket is on the server of one of the flow's `nats` nodes (its `url`
 //! and credentials), created when missing with file storage and one value
 //! per key. A `put` returns once JetStream has stored the value, so the
-//! inputs a state absorbed are acknowledged only after that.
+//! inputs a state absorbed are acknowledged only after that. A put whose
+//! answer is lost (the server restarted under it) is sent again, for up to
+//! twice the node's `answer_timeout_ms`: putting the same value twice
+//! leaves one value, so a put that did land is harmless to repeat.
+
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
 
-use super::connect;
+use super::{answer_timeout, connect, Link};
 use crate::connect::{ConnectorSpec, Settings};
 use crate::error::{Cause, Error, Result};
 use crate::flow::StateStore;
@@ -19,6 +24,8 @@ use crate::flow::StateStore;
 pub struct KvStateStore {
     store: kv::Store,
     described: String,
+    link: Link,
+    answer_timeout: Duration,
 }
 
 impl std::fmt::Debug for KvStateStore {
@@ -32,8 +39,9 @@ impl KvStateStore {
     /// connector spec is `spec`), created when missing.
     pub async fn open(node: &str, spec: &ConnectorSpec, bucket: &str) -> Result<KvStateStore> {
         let settings = Settings { node, spec };
-        let (client, shown) = connect(&settings).await?;
-        let described = format!("NATS key-value bucket `{bucket}` at {shown}");
+        let connection = connect(&settings).await?;
+        let answer_timeout = answer_timeout(&settings)?;
+        let described = format!("NATS key-value bucket `{bucket}` at {}", connection.url);
         let error = |detail: String, source: Cause| Error::State {
             store: described.clone(),
             detail,
@@ -50,7 +58,8 @@ impl KvStateStore {
                 source: None,
             });
         }
-        let js = jetstream::new(client);
+        let mut js = jetstream::new(connection.client);
+        js.set_timeout(answer_timeout);
         if js.get_key_value(bucket).await.is_err() {
             // The bucket's stream, made as the client's `create_key_value`
             // makes it: that call first asks for the account's info in a
@@ -75,7 +84,12 @@ impl KvStateStore {
             .get_key_value(bucket)
             .await
             .map_err(|e| error("cannot open the bucket".into(), e.into()))?;
-        Ok(KvStateStore { store, described })
+        Ok(KvStateStore {
+            store,
+            described,
+            link: connection.link,
+            answer_timeout,
+        })
     }
 
     fn error(&self, detail: String, source: Cause) -> Error {
@@ -102,11 +116,22 @@ impl StateStore for KvStateStore {
     }
 
     async fn store(&self, key: &str, state: &[u8]) -> Result<()> {
-        self.store
-            .put(key, bytes::Bytes::copy_from_slice(state))
-            .await
-            .map(drop)
-            .map_err(|e| self.error(format!("cannot store key `{key}`"), e.into()))
+        let value = bytes::Bytes::copy_from_slice(state);
+        let started = Instant::now();
+        loop {
+            let mark = self.link.mark();
+            let put = self.store.put(key, value.clone());
+            let error: Cause = match self.link.within(mark, self.answer_timeout, put).await {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(error)) => error.into(),
+                Err(lost) => lost.into(),
+            };
+            if started.elapsed() >= self.answer_timeout * 2 {
+                return Err(self.error(format!("cannot store key `{key}`"), error));
+            }
+            tracing::warn!(store = %self.described, %key, %error, "storing a state failed; retrying");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn remove(&self, key: &str) -> Result<()> {

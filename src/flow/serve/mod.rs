@@ -325,7 +325,11 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
                     }
                 }
                 for (source, handles) in by_source(settled) {
-                    self.source_connector(source)?.ack(&handles).await?;
+                    // Nothing downstream could tell a redelivery of these
+                    // from a new input: the broker must have the ack.
+                    self.source_connector(source)?
+                        .ack_confirmed(&handles)
+                        .await?;
                 }
             }
             // Held and unstored inputs go back to their sources: redelivered, not lost.
