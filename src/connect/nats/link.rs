@@ -11,7 +11,12 @@
 //! connection is back. A request made while disconnected is buffered by the
 //! client and reaches the new server: it is not counted as lost.
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use tokio::sync::watch;
+
+use crate::error::Cause;
 
 /// Whether the client is connected, and how often it was disconnected.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,24 +80,15 @@ impl Link {
 }
 
 /// Why an answer did not come.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(super) enum Lost {
     /// The connection broke after the request was sent, and is back.
+    #[error("the connection to the server broke and is back")]
     Reconnected,
     /// No answer within the bound.
-    TimedOut(std::time::Duration),
+    #[error("no answer from the server within {0:?}")]
+    TimedOut(Duration),
 }
-
-impl std::fmt::Display for Lost {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Lost::Reconnected => f.write_str("the connection to the server broke and is back"),
-            Lost::TimedOut(bound) => write!(f, "no answer from the server within {bound:?}"),
-        }
-    }
-}
-
-impl std::error::Error for Lost {}
 
 impl Link {
     /// `answer`, unless the connection breaks after `mark` and comes back,
@@ -100,16 +96,48 @@ impl Link {
     pub(super) async fn within<T>(
         &self,
         mark: u64,
-        bound: std::time::Duration,
-        answer: impl std::future::Future<Output = T>,
+        bound: Duration,
+        answer: impl Future<Output = T>,
     ) -> Result<T, Lost> {
         tokio::select! {
-            // The answer first: when it is there, no timer is armed (this
-            // runs for every message a pull brings).
+            // The answer first: when it is there, neither the link nor the
+            // timer is looked at (this runs for every message a pull
+            // brings), and the timer is made only when polled.
             biased;
             answered = answer => Ok(answered),
             () = self.lost_since(mark) => Err(Lost::Reconnected),
-            () = tokio::time::sleep(bound) => Err(Lost::TimedOut(bound)),
+            () = async { tokio::time::sleep(bound).await } => Err(Lost::TimedOut(bound)),
+        }
+    }
+
+    /// `request()` until it answers `Ok`: sent again (after 100 ms) while it
+    /// fails or its answer is lost ([`within`](Self::within) `bound` each
+    /// time), for up to twice `bound` in all; then the last error.
+    /// `retrying` hears each failure that is followed by another try. For
+    /// requests that are harmless to repeat (a put of the same value, an
+    /// ack of the same delivery).
+    pub(super) async fn until_answered<T, E, F>(
+        &self,
+        bound: Duration,
+        mut request: impl FnMut() -> F,
+        mut retrying: impl FnMut(&Cause),
+    ) -> Result<T, Cause>
+    where
+        E: Into<Cause>,
+        F: Future<Output = Result<T, E>>,
+    {
+        let started = Instant::now();
+        loop {
+            let error: Cause = match self.within(self.mark(), bound, request()).await {
+                Ok(Ok(answer)) => return Ok(answer),
+                Ok(Err(error)) => error.into(),
+                Err(lost) => lost.into(),
+            };
+            if started.elapsed() >= bound * 2 {
+                return Err(error);
+            }
+            retrying(&error);
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }

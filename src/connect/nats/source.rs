@@ -435,28 +435,20 @@ impl SourceConnector for NatsSource {
             // An ack the server did not confirm (its answer lost with a
             // restarted server) is sent again: a late ack of a delivery is
             // still taken, and one already taken changes nothing.
-            let started = Instant::now();
-            loop {
-                let mark = self.link.mark();
-                let confirmed = self
-                    .link
-                    .within(mark, self.answer_timeout, held.acker.double_ack())
-                    .await;
-                let error: Cause = match confirmed {
-                    Ok(Ok(())) => break,
-                    Ok(Err(error)) => error,
-                    Err(lost) => lost.into(),
-                };
-                if started.elapsed() >= self.answer_timeout * 2 {
-                    let detail = format!(
-                        "the server did not confirm the ack of message {} on {}",
-                        held.origin, self.url
-                    );
-                    return Err(nats_error(&self.node, detail, error));
-                }
+            let retrying = |error: &Cause| {
                 tracing::warn!(node = %self.node, url = %self.url, origin = %held.origin, %error,
                     "acknowledgement not confirmed; sending it again");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            if let Err(error) = self
+                .link
+                .until_answered(self.answer_timeout, || held.acker.double_ack(), retrying)
+                .await
+            {
+                let detail = format!(
+                    "the server did not confirm the ack of message {} on {}",
+                    held.origin, self.url
+                );
+                return Err(nats_error(&self.node, detail, error));
             }
             self.held.remove(&handle);
             self.stats.acked += 1;

@@ -10,7 +10,7 @@
 //! twice the node's `answer_timeout_ms`: putting the same value twice
 //! leaves one value, so a put that did land is harmless to repeat.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
@@ -117,21 +117,15 @@ impl StateStore for KvStateStore {
 
     async fn store(&self, key: &str, state: &[u8]) -> Result<()> {
         let value = bytes::Bytes::copy_from_slice(state);
-        let started = Instant::now();
-        loop {
-            let mark = self.link.mark();
-            let put = self.store.put(key, value.clone());
-            let error: Cause = match self.link.within(mark, self.answer_timeout, put).await {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(error)) => error.into(),
-                Err(lost) => lost.into(),
-            };
-            if started.elapsed() >= self.answer_timeout * 2 {
-                return Err(self.error(format!("cannot store key `{key}`"), error));
-            }
+        let put = || self.store.put(key, value.clone());
+        let retrying = |error: &Cause| {
             tracing::warn!(store = %self.described, %key, %error, "storing a state failed; retrying");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
+        self.link
+            .until_answered(self.answer_timeout, put, retrying)
+            .await
+            .map(drop)
+            .map_err(|error| self.error(format!("cannot store key `{key}`"), error))
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
