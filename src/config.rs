@@ -68,6 +68,26 @@ impl Default for Limits {
     }
 }
 
+/// One instance's own limits, each over the engine's [`Limits`] when set:
+/// what a flow node asks for its component (a flow file's `fuel_budget` and
+/// `max_memory`), applied by
+/// [`WasmEngine::with_node_limits`](crate::WasmEngine::with_node_limits).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// Fuel for each call of this node (the flow file's `fuel_budget`).
+    pub fuel_per_call: Option<u64>,
+    /// Largest linear memory of this node's instance, in bytes (the flow
+    /// file's `max_memory`).
+    pub max_memory_bytes: Option<u64>,
+}
+
+impl NodeLimits {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.fuel_per_call.is_some() || self.max_memory_bytes.is_some()
+    }
+}
+
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Allocation {

@@ -72,7 +72,7 @@ mod store;
 
 pub use component::CompiledComponent;
 pub use config::{
-    Allocation, EngineConfig, EngineConfigBuilder, InstanceDensity, Limits, WasiGrants,
+    Allocation, EngineConfig, EngineConfigBuilder, InstanceDensity, Limits, NodeLimits, WasiGrants,
 };
 pub use engine::{CacheStats, WasmEngine, WasmtimeEngine};
 pub use error::{CallSite, Error, GuestError, Result};

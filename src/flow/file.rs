@@ -56,10 +56,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::spec::{
-    role_of, EdgeSpec, FlowSpec, NodeLimits, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH,
-};
-use crate::config::EngineConfigBuilder;
+use super::spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+use crate::config::{EngineConfigBuilder, NodeLimits};
 use crate::connect::ConnectorSpec;
 use crate::error::{Error, Result};
 

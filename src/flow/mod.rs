@@ -43,7 +43,10 @@ use std::time::{Duration, Instant};
 pub use pipeline::{Pipeline, PipelineReport};
 pub use report::{FlowReport, NodeReport};
 pub use serve::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
-pub use spec::{role_of, EdgeSpec, FlowSpec, NodeLimits, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
+// Where it stood before it moved to the engine's config (the engine knows
+// no flow); kept so `flow::NodeLimits` still names it.
+pub use crate::config::NodeLimits;
+pub use spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
 pub use state::{DirStore, StateOptions, StateStore};
 pub use upgrade::{Carried, UpgradeOutcome, Upgrader};
 

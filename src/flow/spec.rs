@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::config::NodeLimits;
 use crate::connect::ConnectorSpec;
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
@@ -27,23 +28,6 @@ pub struct NodeSpec {
     /// node `fuel_budget` and `max_memory`): applied when the flow is
     /// instantiated, through [`WasmEngine::with_node_limits`](crate::WasmEngine::with_node_limits).
     pub limits: NodeLimits,
-}
-
-/// A node's own limits, each over the engine's default when set.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NodeLimits {
-    /// Fuel for each call of this node (the flow file's `fuel_budget`).
-    pub fuel_per_call: Option<u64>,
-    /// Largest linear memory of this node's instance, in bytes (the flow
-    /// file's `max_memory`).
-    pub max_memory_bytes: Option<u64>,
-}
-
-impl NodeLimits {
-    /// Whether any limit is set.
-    pub fn is_set(&self) -> bool {
-        self.fuel_per_call.is_some() || self.max_memory_bytes.is_some()
-    }
 }
 
 impl NodeSpec {
