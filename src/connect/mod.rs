@@ -28,6 +28,7 @@
 pub mod lines;
 #[cfg(feature = "nats")]
 pub mod nats;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

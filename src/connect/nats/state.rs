@@ -16,9 +16,9 @@ use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
 
 use super::{answer_timeout, connect, Link};
+use crate::connect::state::StateStore;
 use crate::connect::{ConnectorSpec, Settings};
 use crate::error::{Cause, Error, Result};
-use crate::flow::StateStore;
 
 /// A key-value bucket holding stages' state.
 pub struct KvStateStore {
