@@ -112,30 +112,32 @@ impl SinkConnector for NatsSink {
         }
         let mut stored = vec![false; self.pending.len()];
         // Each ack is bounded by the context's timeout; a reconnection ends
-        // the wait for all of them at once (what came is kept).
-        let answered = std::sync::Mutex::new(Vec::with_capacity(acks.len()));
-        let all = futures_util::future::join_all(acks.into_iter().map(|ack| async {
-            let answer = ack.await;
-            answered.lock().expect("not poisoned").push(answer);
-        }));
-        if let Err(lost) = self.link.within(mark, Duration::MAX, all).await {
-            self.stats.lost_requests += 1;
-            let detail = format!("publish acks from `{}` on {}", self.subject, self.url);
-            first_error.get_or_insert(nats_error(&self.node, detail, lost));
-        }
-        for (index, ack) in answered.into_inner().expect("not poisoned") {
-            match ack {
-                Ok(ack) => {
-                    stored[index] = true;
-                    self.stats.stored += 1;
-                    if ack.duplicate {
-                        self.stats.duplicates += 1;
+        // the wait for all of them at once, and all are published again
+        // (those the server had are answered as duplicates: stored once).
+        let all = futures_util::future::join_all(acks);
+        match self.link.within(mark, Duration::MAX, all).await {
+            Ok(answered) => {
+                for (index, ack) in answered {
+                    match ack {
+                        Ok(ack) => {
+                            stored[index] = true;
+                            self.stats.stored += 1;
+                            if ack.duplicate {
+                                self.stats.duplicates += 1;
+                            }
+                        }
+                        Err(error) => {
+                            let detail =
+                                format!("no publish ack from `{}` on {}", self.subject, self.url);
+                            first_error.get_or_insert(nats_error(&self.node, detail, error));
+                        }
                     }
                 }
-                Err(error) => {
-                    let detail = format!("no publish ack from `{}` on {}", self.subject, self.url);
-                    first_error.get_or_insert(nats_error(&self.node, detail, error));
-                }
+            }
+            Err(lost) => {
+                self.stats.lost_requests += 1;
+                let detail = format!("publish acks from `{}` on {}", self.subject, self.url);
+                first_error.get_or_insert(nats_error(&self.node, detail, lost));
             }
         }
         let mut index = 0;

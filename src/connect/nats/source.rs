@@ -8,7 +8,7 @@ use async_nats::jetstream::{self, consumer::pull, AckKind};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceConnector};
 use crate::error::{Cause, Result};
@@ -249,7 +249,14 @@ impl NatsSource {
                     },
                 }
             };
-            let (error, wait) = match self.link.within(pull.mark, pull.next_within, next).await {
+            // Most of a batch is here already: taken without building the
+            // bound's future (a select over the link and a timer) for each.
+            let mut next = std::pin::pin!(next);
+            let answered = match next.as_mut().now_or_never() {
+                Some(answer) => Ok(answer),
+                None => self.link.within(pull.mark, pull.next_within, next).await,
+            };
+            let (error, wait) = match answered {
                 Ok(Answer::Opened(batch)) => {
                     pull.state = PullState::Open(Box::new(batch));
                     continue;
