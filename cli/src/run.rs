@@ -499,6 +499,13 @@ pub(crate) fn tokio_runtime(
     if let Some(threads) = worker_threads.filter(|&threads| threads > 0) {
         builder.worker_threads(threads);
     }
+    built(&mut builder)
+}
+
+/// The runtime `builder` makes, its failure in the CLI's words.
+pub(crate) fn built(
+    builder: &mut tokio::runtime::Builder,
+) -> Result<tokio::runtime::Runtime, CliError> {
     builder
         .build()
         .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))

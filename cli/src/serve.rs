@@ -21,7 +21,7 @@ use torvyn_engine::{
 use crate::commands::CliError;
 use crate::metrics::Metrics;
 use crate::output::UpgradeDocument;
-use crate::run::{describe, tokio_runtime, write_nodes, write_upgrades, RunArgs};
+use crate::run::{built, describe, tokio_runtime, write_nodes, write_upgrades, RunArgs};
 use crate::watch::Shared;
 
 /// Whether the flow has a connector writing to this process's stdout (then
@@ -81,10 +81,7 @@ pub fn run_served(
     // threads per batch). `[runtime] worker_threads` > 1 asks for more.
     let runtime = match worker_threads {
         Some(threads) if threads > 1 => tokio_runtime(Some(threads))?,
-        _ => tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| CliError::Runtime(format!("cannot start the tokio runtime: {e}")))?,
+        _ => built(tokio::runtime::Builder::new_current_thread().enable_all())?,
     };
     let to_stderr = writes_stdout(&spec);
     let print = args.print;

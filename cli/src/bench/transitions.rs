@@ -13,6 +13,8 @@
 
 use std::sync::Arc;
 
+use super::row;
+
 use torvyn_engine::bindings::data_sink::DataSink;
 use torvyn_engine::bindings::data_source::DataSource;
 use torvyn_engine::bindings::transform::Transform;
@@ -514,7 +516,7 @@ fn pipeline_floors() -> Vec<(&'static str, f64, String)> {
         (
             "export calls (pull, process, push)",
             3.0,
-            EMPTY_CALL.to_string(),
+            row::FLOOR.to_string(),
         ),
         (
             "source: allocate, freeze, drop (the frozen buffer goes to the host)",
@@ -541,9 +543,6 @@ fn pipeline_floors() -> Vec<(&'static str, f64, String)> {
     ]
 }
 
-/// The row of an empty export call (measured in the call cases).
-pub const EMPTY_CALL: &str = "empty component call (floor)";
-
 /// The transition sections of the report: floors, every host function
 /// against its floor, and the targets. `ns`/`allocs` look rows up
 /// by name; `pipeline_ns` is one 64 B element through source →
@@ -555,7 +554,7 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
         "\n| transition floor (bare wasmtime, repeated {LOOP_REPETITIONS}× in one export call) | ns/op |\n|---|---:|\n"
     ));
     for (label, name) in [
-        ("empty export call (one call per op)", EMPTY_CALL),
+        ("empty export call (one call per op)", row::FLOOR),
         ("no-op import call", NOOP_IMPORT),
         (
             "borrow lent in a call, then resource.drop",
@@ -605,7 +604,7 @@ pub fn report(ns: &dyn Fn(&str) -> f64, allocs: &dyn Fn(&str) -> f64, pipeline_n
     let by_hand = ns(super::row::ELEMENT_BY_HAND);
     let bare = ns(FLOOR_ELEMENT);
     let bare_stores = ns(FLOOR_ELEMENT_STORES);
-    let drop_floor = ns(EMPTY_CALL) + 2.0 * ns(BORROW_LENT_DROPPED) + ns(STRING_PARAM);
+    let drop_floor = ns(row::FLOOR) + 2.0 * ns(BORROW_LENT_DROPPED) + ns(STRING_PARAM);
     let typed_drop = ns(super::row::TYPED_DROP);
     let mut sum = 0.0;
     let mut list = String::new();
