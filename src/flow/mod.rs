@@ -230,23 +230,9 @@ impl<I: ComponentInvoker> Flow<I> {
 
     /// What the run so far did, per node (upstream first).
     pub fn report(&self, elapsed: Duration) -> FlowReport {
-        let nodes = self
-            .plan
-            .order
-            .iter()
-            .map(|&i| {
-                let mut node = self.reports[i].clone();
-                if let Slot::Component(instance) = &self.slots[i] {
-                    node.fuel = instance.total_fuel_consumed();
-                }
-                node
-            })
-            .collect();
-        FlowReport {
-            flow: self.spec.name.clone(),
-            nodes,
-            elapsed,
-        }
+        report_of(&self.spec, &self.plan.order, elapsed, |i| {
+            Some((&self.reports[i], &self.slots[i]))
+        })
     }
 
     /// Runs the flow to its end on this thread: `init` every node with its
@@ -462,4 +448,31 @@ pub(crate) fn now_ns() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     u64::try_from(since_epoch.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The report of a flow's nodes, upstream first: each node's counts with
+/// its instance's fuel so far. `node(i)` is node `i`'s counts and slot
+/// (`None`: not in the report, e.g. a source the async driver took out).
+fn report_of<'a, I: 'a + ComponentInvoker>(
+    spec: &FlowSpec,
+    order: &[usize],
+    elapsed: Duration,
+    node: impl Fn(usize) -> Option<(&'a NodeReport, &'a Slot<I>)>,
+) -> FlowReport {
+    let nodes = order
+        .iter()
+        .filter_map(|&i| {
+            let (report, slot) = node(i)?;
+            let mut report = report.clone();
+            if let Slot::Component(instance) = slot {
+                report.fuel = instance.total_fuel_consumed();
+            }
+            Some(report)
+        })
+        .collect();
+    FlowReport {
+        flow: spec.name.clone(),
+        nodes,
+        elapsed,
+    }
 }

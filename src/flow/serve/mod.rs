@@ -26,7 +26,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use super::state::{state_key, StateOptions};
-use super::{pull_one, Flow, FlowReport, FlowSpec, Graph, NodeSpec, PauseCounts, Slot};
+use super::{pull_one, report_of, Flow, FlowReport, FlowSpec, Graph, NodeSpec, PauseCounts, Slot};
 use crate::calls::{AsyncCalls, Calls};
 use crate::connect::{Failed, Fetched};
 use crate::error::{Error, Result};
@@ -665,24 +665,10 @@ impl<'a, I: AsyncComponentInvoker> Graph<'a, I> {
 
     /// The report so far, upstream first.
     fn report(&self, elapsed: Duration) -> FlowReport {
-        let nodes = self
-            .plan
-            .order
-            .iter()
-            .filter_map(|&i| {
-                let stage = self.stages[i].as_ref()?;
-                let mut node = stage.report.clone();
-                if let Slot::Component(instance) = &*stage.slot {
-                    node.fuel = instance.total_fuel_consumed();
-                }
-                Some(node)
-            })
-            .collect();
-        FlowReport {
-            flow: self.spec.name.clone(),
-            nodes,
-            elapsed,
-        }
+        report_of(self.spec, &self.plan.order, elapsed, |i| {
+            let stage = self.stages[i].as_ref()?;
+            Some((&*stage.report, &*stage.slot))
+        })
     }
 
     fn connector_reports(&self) -> Vec<ConnectorReport> {
