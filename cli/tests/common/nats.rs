@@ -409,16 +409,7 @@ pub const PROCESSOR: &str = "torvyn:streaming/processor";
 pub const AGGREGATOR: &str = "torvyn:aggregation/aggregator";
 
 /// A `torvyn run` process, killed if the test ends before it does.
-pub struct Worker(pub Option<Child>);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
+pub use super::Running as Worker;
 
 pub fn worker(flow: &Path, args: &[&str]) -> Worker {
     Worker(Some(spawn(
