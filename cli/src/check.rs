@@ -15,7 +15,7 @@ use torvyn_engine::{
 };
 
 use crate::bundled;
-use crate::commands::CliError;
+use crate::error::CliError;
 use crate::output::{to_line, CheckDocument, CheckedNodeDocument, Format, ProblemDocument, SCHEMA};
 
 /// What `check` found: the problems, each with its place, and the nodes.

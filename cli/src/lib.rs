@@ -7,6 +7,7 @@ pub mod bench;
 pub mod bundled;
 pub mod check;
 pub mod commands;
+pub mod error;
 pub mod metrics;
 pub mod output;
 pub mod project;

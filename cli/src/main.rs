@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use torvyn_cli::alloc_counter::CountingAllocator;
-use torvyn_cli::commands::{self, CliError, LimitArgs};
+use torvyn_cli::commands::{self, LimitArgs};
+use torvyn_cli::error::CliError;
 use torvyn_cli::output::Format;
 use torvyn_cli::run::{self, RunArgs};
 

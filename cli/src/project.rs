@@ -11,7 +11,7 @@ use torvyn_engine::flow::file::FlowFile;
 use torvyn_engine::FlowSpec;
 
 use crate::bundled::LoadError;
-use crate::commands::CliError;
+use crate::error::CliError;
 
 /// Runs the `build_command` of every declared component that has one, in
 /// the component's directory (its `path` when that is a directory, else

@@ -16,7 +16,8 @@ use torvyn_engine::{
 };
 
 use crate::bundled;
-use crate::commands::{engine_with, CliError, LimitArgs};
+use crate::commands::{engine_with, LimitArgs};
+use crate::error::CliError;
 use crate::output::{
     nodes_of, to_line, CopyDocument, ElementDocument, Format, RunDocument, UpgradeDocument, SCHEMA,
 };

@@ -18,7 +18,7 @@ use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
 
-use crate::commands::CliError;
+use crate::error::CliError;
 use crate::metrics::Metrics;
 use crate::output::UpgradeDocument;
 use crate::run::{built, describe, tokio_runtime, write_nodes, write_upgrades, RunArgs};
