@@ -25,6 +25,34 @@ pub(crate) fn engine(limits: &LimitArgs) -> Result<WasmtimeEngine, CliError> {
     engine_with(limits, EngineConfig::builder())
 }
 
+/// `--env KEY=VALUE` and `--dir HOST::GUEST[:ro]` (of `run` and `invoke`)
+/// granted on `config`.
+pub(crate) fn wasi_grants(
+    mut config: torvyn_engine::EngineConfigBuilder,
+    env: &[String],
+    dirs: &[String],
+) -> Result<torvyn_engine::EngineConfigBuilder, CliError> {
+    for pair in env {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--env `{pair}`: expected KEY=VALUE")))?;
+        config = config.wasi_env(key, value);
+    }
+    for dir in dirs {
+        let (host, guest) = dir.split_once("::").ok_or_else(|| {
+            CliError::Usage(format!(
+                "--dir `{dir}`: expected HOST::GUEST or HOST::GUEST:ro"
+            ))
+        })?;
+        let (guest, read_only) = match guest.strip_suffix(":ro") {
+            Some(guest) => (guest, true),
+            None => (guest, false),
+        };
+        config = config.wasi_preopen(host, guest, read_only);
+    }
+    Ok(config)
+}
+
 /// WASI grants of `invoke`: what `run`'s `--env` and `--dir` give.
 #[derive(Debug, Clone, Default)]
 pub struct WasiArgs {
@@ -209,7 +237,7 @@ pub fn invoke(
     wasi: &WasiArgs,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    let config = crate::run::wasi_grants(EngineConfig::builder(), &wasi.env, &wasi.dirs)?;
+    let config = wasi_grants(EngineConfig::builder(), &wasi.env, &wasi.dirs)?;
     let engine = engine_with(limits, config)?;
     let mut instance = engine.instantiate(&compile(&engine, spec)?)?;
     let result = instance.invoke(call)?;

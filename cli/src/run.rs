@@ -16,7 +16,7 @@ use torvyn_engine::{
 };
 
 use crate::bundled;
-use crate::commands::{engine_with, LimitArgs};
+use crate::commands::{engine_with, wasi_grants, LimitArgs};
 use crate::error::CliError;
 use crate::output::{
     nodes_of, to_line, CopyDocument, ElementDocument, Format, RunDocument, UpgradeDocument, SCHEMA,
@@ -191,34 +191,6 @@ pub(crate) fn engine(args: &RunArgs, file: Option<&FlowFile>) -> Result<Wasmtime
         config = file.engine_config(config);
     }
     engine_with(&args.limits, wasi_grants(config, &args.env, &args.dirs)?)
-}
-
-/// `--env KEY=VALUE` and `--dir HOST::GUEST[:ro]` (of `run` and `invoke`)
-/// granted on `config`.
-pub(crate) fn wasi_grants(
-    mut config: torvyn_engine::EngineConfigBuilder,
-    env: &[String],
-    dirs: &[String],
-) -> Result<torvyn_engine::EngineConfigBuilder, CliError> {
-    for pair in env {
-        let (key, value) = pair
-            .split_once('=')
-            .ok_or_else(|| CliError::Usage(format!("--env `{pair}`: expected KEY=VALUE")))?;
-        config = config.wasi_env(key, value);
-    }
-    for dir in dirs {
-        let (host, guest) = dir.split_once("::").ok_or_else(|| {
-            CliError::Usage(format!(
-                "--dir `{dir}`: expected HOST::GUEST or HOST::GUEST:ro"
-            ))
-        })?;
-        let (guest, read_only) = match guest.strip_suffix(":ro") {
-            Some(guest) => (guest, true),
-            None => (guest, false),
-        };
-        config = config.wasi_preopen(host, guest, read_only);
-    }
-    Ok(config)
 }
 
 /// Compiles each component the flow uses, named as the flow names it.
