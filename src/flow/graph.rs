@@ -12,7 +12,7 @@ use crate::interfaces::Interface;
 use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
 use tracing::Instrument;
 
-use super::{serve, FlowSpec, NodeReport, Slot};
+use super::{FlowSpec, NodeReport, Slot};
 
 /// A node's instance (or connector) and report, borrowed for one run.
 pub(super) struct Stage<'a, I> {
@@ -31,7 +31,7 @@ pub(super) struct Graph<'a, I> {
     /// Pulls left before the flow's limit.
     pub(super) budget: u64,
     /// On [`Flow::serve`]: which inputs what is being forwarded derives from.
-    pub(super) tracking: Option<serve::Tracking>,
+    pub(super) tracking: Option<super::tracking::Tracking>,
     /// The node whose call failed last (for `serve` to replace its instance).
     pub(super) failed_at: Option<usize>,
     /// [`Graph::forward`]'s list of (node, element) still to handle, kept

@@ -36,6 +36,7 @@ mod report;
 mod serve;
 mod spec;
 pub mod state;
+mod tracking;
 mod upgrade;
 
 use std::time::{Duration, Instant};
@@ -282,7 +283,7 @@ impl<I: ComponentInvoker> Flow<I> {
     fn graph<'a>(
         &'a mut self,
         pauses: &'a PauseCounts,
-        tracking: Option<serve::Tracking>,
+        tracking: Option<tracking::Tracking>,
     ) -> Graph<'a, I> {
         Graph {
             spec: &self.spec,

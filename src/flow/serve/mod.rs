@@ -35,11 +35,9 @@ use crate::interfaces::Interface;
 use crate::invoker::{AsyncComponentInvoker, Element};
 
 mod options;
-mod tracking;
 
+use super::tracking::{by_source, InputKey, Tracking};
 pub use options::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
-pub(crate) use tracking::Tracking;
-use tracking::{by_source, InputKey};
 
 /// A connector's fetch, given up when a stop is asked for meanwhile (a
 /// source waiting on stdin or an idle broker must not hold the shutdown).
