@@ -56,6 +56,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+// Kept where it stood before it moved to project.rs, which reads it.
+pub use super::project::BuildSettings;
 use super::spec::{role_of, EdgeSpec, FlowSpec, NodeSpec, PortRef, DEFAULT_QUEUE_DEPTH};
 use crate::config::{EngineConfigBuilder, NodeLimits};
 use crate::connect::ConnectorSpec;
@@ -97,28 +99,6 @@ pub struct RuntimeSettings {
     /// Whether any node has its own `fuel_budget` (the engine must then
     /// compile fuel metering in).
     pub node_fuel: bool,
-}
-
-/// The `[build]` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuildSettings {
-    /// The wasm32 target the default build command builds for (`target`;
-    /// default `wasm32-wasip2`, the runtime's).
-    pub target: String,
-    /// Whether it builds for release (`release`; default true).
-    pub release: bool,
-    /// Added to the default build command (`extra_args`).
-    pub extra_args: Vec<String>,
-}
-
-impl Default for BuildSettings {
-    fn default() -> Self {
-        BuildSettings {
-            target: "wasm32-wasip2".into(),
-            release: true,
-            extra_args: Vec::new(),
-        }
-    }
 }
 
 #[derive(Deserialize)]

@@ -7,10 +7,30 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::file::BuildSettings;
-
 /// The wasm32 targets a project's build may have written to.
 const WASM_TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-wasip1", "wasm32-unknown-unknown"];
+
+/// A flow file's `[build]` settings: how its components' projects build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSettings {
+    /// The wasm32 target the default build command builds for (`target`;
+    /// default `wasm32-wasip2`, the runtime's).
+    pub target: String,
+    /// Whether it builds for release (`release`; default true).
+    pub release: bool,
+    /// Added to the default build command (`extra_args`).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings {
+            target: "wasm32-wasip2".into(),
+            release: true,
+            extra_args: Vec::new(),
+        }
+    }
+}
 
 /// Where a component's bytes are, and how that was decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
