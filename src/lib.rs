@@ -52,7 +52,6 @@ mod component;
 mod config;
 pub mod connect;
 mod contract;
-mod direct;
 mod dynamic;
 mod engine;
 mod error;

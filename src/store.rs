@@ -9,7 +9,7 @@ use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::config::{Limits, WasiGrants};
-use crate::host::HostState;
+use crate::host::{HostState, HostView};
 
 /// What an instance's store holds: the host's contract state, the memory
 /// limiter, the WASI context of components that import WASI, and the state
@@ -110,6 +110,16 @@ impl HostImports<'_> {
             });
         }
         self
+    }
+}
+
+impl HostView for StoreState {
+    fn host(&mut self) -> &mut HostState {
+        &mut self.host
+    }
+
+    fn host_ref(&self) -> &HostState {
+        &self.host
     }
 }
 

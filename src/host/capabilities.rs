@@ -1,12 +1,7 @@
-//! `torvyn:capabilities/capability-query`: which capabilities the engine
-//! grants, and the log of what the guest asked. Its own state: a query
-//! touches no buffer, handle or budget.
+//! [`Capabilities`]: an instance's granted capability names and the log
+//! of what its guest asked (the state `capability-query` serves).
 
 use std::collections::BTreeSet;
-
-use crate::bindings::capability_query;
-
-use super::{cut, MAX_CAPABILITY_NAME_BYTES};
 
 /// Capability queries kept per instance; later ones are answered, not kept.
 const MAX_LOGGED_QUERIES: usize = 1024;
@@ -47,15 +42,5 @@ impl Capabilities {
                 kept.to_string()
             });
         }
-    }
-}
-
-impl capability_query::Host for Capabilities {
-    // Linked directly by the engine (`crate::direct`); this serves the
-    // same through the generated signature.
-    fn has_capability(&mut self, name: String) -> wasmtime::Result<bool> {
-        let kept = cut(&name, MAX_CAPABILITY_NAME_BYTES);
-        self.log(kept, kept.len() < name.len());
-        Ok(self.granted(&name))
     }
 }

@@ -1,8 +1,15 @@
 //! Unit tests of the host state.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use wasmtime::component::Resource;
+
 use super::*;
 use crate::bindings::buffer_allocator::Host as _;
 use crate::bindings::types;
+use crate::bindings::types::BufferError;
 use crate::bindings::types::{HostBuffer as _, HostMutableBuffer as _};
 use std::time::Instant;
 
