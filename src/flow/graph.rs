@@ -2,23 +2,23 @@
 //! each element through them, the sources' feed on the async driver and
 //! the pause counts behind backpressure.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
-use super::now_ns;
+use tracing::Instrument;
+
+use super::feed::{feed_sources, room_per_source};
+use super::pauses::PauseCounts;
+use super::report::report_of;
+use super::slot::Slot;
 use super::spec::Plan;
+use super::stage::{pull_one, Stage};
+use super::tracking::Tracking;
+use super::upgrade::{log_outcome, prepare, take_over, Pending};
+use super::{Carried, FlowReport, FlowSpec, UpgradeOutcome};
 use crate::calls::Calls;
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
 use crate::invoker::{Backpressure, ComponentInvoker, Element, ProcessOutcome};
-use tracing::Instrument;
-
-use super::{FlowSpec, NodeReport, Slot};
-
-/// A node's instance (or connector) and report, borrowed for one run.
-pub(super) struct Stage<'a, I> {
-    pub(super) slot: &'a mut Slot<I>,
-    pub(super) report: &'a mut NodeReport,
-}
 
 /// The flow's nodes during a run. On the async driver the sources are
 /// taken out (their stage is `None` here) and fed through a queue.
@@ -31,7 +31,7 @@ pub(super) struct Graph<'a, I> {
     /// Pulls left before the flow's limit.
     pub(super) budget: u64,
     /// On [`Flow::serve`]: which inputs what is being forwarded derives from.
-    pub(super) tracking: Option<super::tracking::Tracking>,
+    pub(super) tracking: Option<Tracking>,
     /// The node whose call failed last (for `serve` to replace its instance).
     pub(super) failed_at: Option<usize>,
     /// [`Graph::forward`]'s list of (node, element) still to handle, kept
@@ -39,12 +39,12 @@ pub(super) struct Graph<'a, I> {
     pub(super) work: Vec<(usize, Element)>,
     /// New instances queued by an [`Upgrader`](super::Upgrader), if the
     /// flow has one.
-    pub(super) upgrades: Option<&'a mut std::sync::mpsc::Receiver<super::upgrade::Pending<I>>>,
+    pub(super) upgrades: Option<&'a mut std::sync::mpsc::Receiver<Pending<I>>>,
     /// What each upgrade did.
-    pub(super) outcomes: &'a mut Vec<super::UpgradeOutcome>,
+    pub(super) outcomes: &'a mut Vec<UpgradeOutcome>,
     /// On `run_async` with an upgrader: where upgrades of the sources (which
     /// its feeder holds) go.
-    pub(super) to_feeder: Option<std::sync::mpsc::Sender<super::upgrade::Pending<I>>>,
+    pub(super) to_feeder: Option<std::sync::mpsc::Sender<Pending<I>>>,
 }
 
 /// Awaits a stage call, inside the node's span when a subscriber wants
@@ -129,21 +129,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
             .into_iter()
             .filter_map(|source| Some((source, self.stages[source].take()?)))
             .collect();
-        // Room per source, as permits: taken before a pull, given back when
-        // the element leaves the queue. The channel holds every source's
-        // bound at once, so a send never waits on it.
-        let room: Vec<Option<tokio::sync::Semaphore>> = (0..self.spec.nodes.len())
-            .map(|node| {
-                (self.spec.nodes[node].role == Interface::Source)
-                    .then(|| tokio::sync::Semaphore::new(self.spec.source_queue_depth(node)))
-            })
-            .collect();
-        let capacity = room
-            .iter()
-            .flatten()
-            .map(tokio::sync::Semaphore::available_permits)
-            .sum::<usize>()
-            .max(1);
+        let (room, capacity) = room_per_source(self.spec);
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<(usize, Element)>(capacity);
         // Told each time the consumer takes an element (or stops): the feeder
         // waits on it when every source is at its bound.
@@ -431,147 +417,82 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         }
         Ok(())
     }
-}
 
-/// One pull, numbered in the source's pull order.
-pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result<Option<Element>> {
-    let started = stage.report.latencies.start();
-    let pulled = C::pull(stage.slot.instance()).await;
-    let report = &mut *stage.report;
-    report.latencies.stop(started);
-    let pulled = pulled.inspect_err(|_| report.errors += 1)?;
-    Ok(pulled.map(|mut element| {
-        element.meta.sequence = report.elements_in;
-        element.meta.timestamp_ns = now_ns();
-        report.elements_in += 1;
-        report.elements_out += 1;
-        element
-    }))
-}
-
-/// The async driver's sources, in turn: each pull waits for room in its
-/// source's share of the queue (room, then a slot, then the pull: a pulled
-/// element is never left unsent). A source at its bound is told `pause`
-/// and passed over, so the others keep their own bounds; when every source
-/// is at its bound, the feeder waits for the consumer to take an element.
-#[allow(clippy::too_many_arguments)]
-async fn feed_sources<I: ComponentInvoker, C: Calls<I>>(
-    spec: &FlowSpec,
-    mut sources: Vec<(usize, Stage<'_, I>)>,
-    queue: tokio::sync::mpsc::Sender<(usize, Element)>,
-    room: &[Option<tokio::sync::Semaphore>],
-    taken: &tokio::sync::Notify,
-    pauses: &PauseCounts,
-    mut budget: u64,
-    upgrades: Option<std::sync::mpsc::Receiver<super::upgrade::Pending<I>>>,
-) -> Result<Vec<super::UpgradeOutcome>> {
-    let mut exhausted = vec![false; sources.len()];
-    let mut at_bound = vec![false; sources.len()];
-    let mut outcomes = Vec::new();
-    while exhausted.iter().any(|done| !done) && budget > 0 {
-        // Upgrades of sources take over between two pulls.
-        while let Some(pending) = upgrades.as_ref().and_then(|u| u.try_recv().ok()) {
-            let node = pending.node;
-            let Some((_, stage)) = sources.iter_mut().find(|(source, _)| *source == node) else {
-                continue;
-            };
-            let instance = pending.into_instance();
-            outcomes.push(
-                super::upgrade::swap_source::<I, C>(
-                    &spec.name,
-                    &spec.nodes[node].name,
-                    stage,
-                    instance,
-                )
-                .await,
-            );
-        }
-        let mut pulled = false;
-        for (i, (source, stage)) in sources.iter_mut().enumerate() {
-            if exhausted[i] || budget == 0 {
-                continue;
-            }
-            let Some(room) = &room[*source] else {
-                unreachable!("every source has room in the queue")
-            };
-            let Ok(held) = room.try_acquire() else {
-                if !at_bound[i] {
-                    at_bound[i] = true;
-                    pauses.add(*source, true);
-                    if let Some(signal) = pauses.change(*source) {
-                        C::notify_backpressure(stage.slot.instance(), signal).await?;
-                    }
+    /// Applies every upgrade queued so far (before the next element);
+    /// returns how many were taken (applied, refused, or handed to the
+    /// async driver's feeder for a source it pulls).
+    pub(super) async fn take_upgrades<C: Calls<I>>(
+        &mut self,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<usize> {
+        let mut taken = 0;
+        while let Some(pending) = self.upgrades.as_mut().and_then(|q| q.try_recv().ok()) {
+            taken += 1;
+            if self.stages[pending.node].is_none() {
+                // A source pulled by `run_async`'s feeder: the feeder swaps
+                // it between two of its pulls.
+                let refused = match &self.to_feeder {
+                    Some(feeder) => feeder.send(pending).err().map(|returned| {
+                        // The feeder has finished: nothing left to pull.
+                        (returned.0.node, "the source has ended")
+                    }),
+                    None => Some((pending.node, "the source is pulled apart from the graph")),
+                };
+                if let Some((node, why)) = refused {
+                    let outcome = UpgradeOutcome {
+                        node: self.spec.nodes[node].name.clone(),
+                        after_inputs: 0,
+                        carried: Carried::Nothing,
+                        failed: Some(why.into()),
+                    };
+                    log_outcome(&self.spec.name, &outcome);
+                    self.outcomes.push(outcome);
                 }
                 continue;
-            };
-            if at_bound[i] {
-                at_bound[i] = false;
-                pauses.add(*source, false);
             }
-            // Given back by the consumer when the element leaves the queue.
-            held.forget();
-            // The channel has room for every source's bound: this waits
-            // only if the rest of the flow stopped, which ends the feeding.
-            let Ok(slot) = queue.reserve().await else {
-                return Ok(outcomes);
-            };
-            if let Some(signal) = pauses.change(*source) {
-                C::notify_backpressure(stage.slot.instance(), signal).await?;
-            }
-            pulled = true;
-            match pull_one::<I, C>(stage).await? {
-                Some(element) => {
-                    budget -= 1;
-                    slot.send((*source, element));
-                }
-                // (A pull that finds the source exhausted costs no budget.)
-                None => {
-                    room.add_permits(1);
-                    exhausted[i] = true;
-                }
-            }
+            let outcome = self.swap::<C>(pending, delivered).await?;
+            log_outcome(&self.spec.name, &outcome);
+            self.outcomes.push(outcome);
         }
-        if !pulled {
-            if queue.is_closed() {
-                return Ok(outcomes);
-            }
-            taken.notified().await;
-        }
-    }
-    Ok(outcomes)
-}
-
-/// Pause requests per source: how many of the sinks it feeds are paused,
-/// and what the source was last told.
-pub(super) struct PauseCounts {
-    counts: Vec<AtomicU32>,
-    told_paused: Vec<AtomicBool>,
-}
-
-impl PauseCounts {
-    pub(super) fn new(nodes: usize) -> PauseCounts {
-        PauseCounts {
-            counts: (0..nodes).map(|_| AtomicU32::new(0)).collect(),
-            told_paused: (0..nodes).map(|_| AtomicBool::new(false)).collect(),
-        }
+        Ok(taken)
     }
 
-    pub(super) fn add(&self, source: usize, pause: bool) {
-        if pause {
-            self.counts[source].fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.counts[source].fetch_sub(1, Ordering::Relaxed);
+    /// One swap at node `pending.node`.
+    async fn swap<C: Calls<I>>(
+        &mut self,
+        pending: Pending<I>,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<UpgradeOutcome> {
+        let node = pending.node;
+        let mut instance = pending.into_instance();
+        let name = self.spec.nodes[node].name.clone();
+        let aggregator = self.spec.nodes[node].role == Interface::Aggregator;
+        let mut outcome = prepare::<I, C>(name, self.stage(node), &mut instance).await;
+        if outcome.failed.is_some() {
+            return Ok(outcome);
         }
+        if aggregator && outcome.carried == Carried::Nothing {
+            // No state to carry: what the old one holds goes downstream now.
+            self.flush_downstream::<C>(node, delivered).await?;
+            outcome.carried = Carried::Flushed;
+        }
+        take_over::<I, C>(&outcome.node, self.stage(node), instance).await;
+        Ok(outcome)
     }
 
-    /// The signal `source` must be told now, if its state changed.
-    pub(super) fn change(&self, source: usize) -> Option<Backpressure> {
-        let paused = self.counts[source].load(Ordering::Relaxed) > 0;
-        let told = self.told_paused[source].swap(paused, Ordering::Relaxed);
-        match (paused, told) {
-            (true, false) => Some(Backpressure::Pause),
-            (false, true) => Some(Backpressure::Ready),
-            _ => None,
-        }
+    /// On [`Flow::serve`](super::Flow::serve): which inputs what is being
+    /// forwarded derives from.
+    pub(super) fn tracking(&mut self) -> &mut Tracking {
+        self.tracking
+            .as_mut()
+            .expect("the service driver always tracks inputs")
+    }
+
+    /// The report so far, upstream first.
+    pub(super) fn report(&self, elapsed: Duration) -> FlowReport {
+        report_of(self.spec, &self.plan.order, elapsed, |i| {
+            let stage = self.stages[i].as_ref()?;
+            Some((&*stage.report, &*stage.slot))
+        })
     }
 }

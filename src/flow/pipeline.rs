@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Flow, FlowReport, FlowSpec, NodeSpec, Slot};
+use super::slot::Slot;
+use super::{Flow, FlowReport, FlowSpec, NodeSpec};
 use crate::calls::{AsyncCalls, Calls, SyncCalls};
 use crate::error::Result;
 use crate::gate::run_ready;

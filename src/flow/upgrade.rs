@@ -18,10 +18,10 @@ use std::sync::mpsc;
 use crate::calls::Calls;
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
-use crate::invoker::{ComponentInvoker, Element};
+use crate::invoker::ComponentInvoker;
 
-use super::graph::{Graph, Stage};
-use super::Slot;
+use super::slot::Slot;
+use super::stage::Stage;
 
 /// A new instance for a node, waiting for the driver.
 pub(super) struct Pending<I> {
@@ -143,73 +143,10 @@ impl<I: ComponentInvoker> Upgrader<I> {
     }
 }
 
-impl<I: ComponentInvoker> Graph<'_, I> {
-    /// Applies every upgrade queued so far (before the next element);
-    /// returns how many were taken (applied, refused, or handed to the
-    /// async driver's feeder for a source it pulls).
-    pub(super) async fn take_upgrades<C: Calls<I>>(
-        &mut self,
-        delivered: &mut impl FnMut(&str, &Element),
-    ) -> Result<usize> {
-        let mut taken = 0;
-        while let Some(pending) = self.upgrades.as_mut().and_then(|q| q.try_recv().ok()) {
-            taken += 1;
-            if self.stages[pending.node].is_none() {
-                // A source pulled by `run_async`'s feeder: the feeder swaps
-                // it between two of its pulls.
-                let refused = match &self.to_feeder {
-                    Some(feeder) => feeder.send(pending).err().map(|returned| {
-                        // The feeder has finished: nothing left to pull.
-                        (returned.0.node, "the source has ended")
-                    }),
-                    None => Some((pending.node, "the source is pulled apart from the graph")),
-                };
-                if let Some((node, why)) = refused {
-                    let outcome = UpgradeOutcome {
-                        node: self.spec.nodes[node].name.clone(),
-                        after_inputs: 0,
-                        carried: Carried::Nothing,
-                        failed: Some(why.into()),
-                    };
-                    log_outcome(&self.spec.name, &outcome);
-                    self.outcomes.push(outcome);
-                }
-                continue;
-            }
-            let outcome = self.swap::<C>(pending, delivered).await?;
-            log_outcome(&self.spec.name, &outcome);
-            self.outcomes.push(outcome);
-        }
-        Ok(taken)
-    }
-
-    /// One swap at node `pending.node`.
-    async fn swap<C: Calls<I>>(
-        &mut self,
-        pending: Pending<I>,
-        delivered: &mut impl FnMut(&str, &Element),
-    ) -> Result<UpgradeOutcome> {
-        let Pending { node, mut instance } = pending;
-        let name = self.spec.nodes[node].name.clone();
-        let aggregator = self.spec.nodes[node].role == Interface::Aggregator;
-        let mut outcome = prepare::<I, C>(name, self.stage(node), &mut instance).await;
-        if outcome.failed.is_some() {
-            return Ok(outcome);
-        }
-        if aggregator && outcome.carried == Carried::Nothing {
-            // No state to carry: what the old one holds goes downstream now.
-            self.flush_downstream::<C>(node, delivered).await?;
-            outcome.carried = Carried::Flushed;
-        }
-        take_over::<I, C>(&outcome.node, self.stage(node), instance).await;
-        Ok(outcome)
-    }
-}
-
 /// The first steps of every swap: the old instance's state carried into
 /// the new one when both export `torvyn:state`. A failure is in the
 /// outcome (and the node's row): the old instance keeps serving.
-async fn prepare<I: ComponentInvoker, C: Calls<I>>(
+pub(super) async fn prepare<I: ComponentInvoker, C: Calls<I>>(
     node: String,
     stage: &mut Stage<'_, I>,
     instance: &mut I,
@@ -247,7 +184,7 @@ async fn carry<I: ComponentInvoker, C: Calls<I>>(
 }
 
 /// `instance` serves `stage` from now on; the old one gets `teardown`.
-async fn take_over<I: ComponentInvoker, C: Calls<I>>(
+pub(super) async fn take_over<I: ComponentInvoker, C: Calls<I>>(
     node: &str,
     stage: &mut Stage<'_, I>,
     instance: I,
@@ -265,7 +202,8 @@ async fn take_over<I: ComponentInvoker, C: Calls<I>>(
 }
 
 /// A source's swap on `run_async`, whose feeder holds the source's stage:
-/// the steps of [`Graph::swap`] (a source is no aggregator: nothing to flush).
+/// the steps of the graph's own swap (a source is no aggregator: nothing
+/// to flush).
 pub(super) async fn swap_source<I: ComponentInvoker, C: Calls<I>>(
     flow: &str,
     node: &str,
@@ -280,7 +218,7 @@ pub(super) async fn swap_source<I: ComponentInvoker, C: Calls<I>>(
     outcome
 }
 
-fn log_outcome(flow: &str, outcome: &UpgradeOutcome) {
+pub(super) fn log_outcome(flow: &str, outcome: &UpgradeOutcome) {
     match &outcome.failed {
         Some(why) => {
             tracing::warn!(%flow, node = %outcome.node, %why, "upgrade refused; the old instance keeps serving")

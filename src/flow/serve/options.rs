@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use super::{FlowReport, NodeSpec, StateOptions};
 use crate::connect::ConnectorStats;
 use crate::error::Result;
+use crate::flow::{FlowReport, NodeSpec, StateOptions};
 use crate::interfaces::Interface;
 
 /// Makes a fresh instance for a node whose instance a failure poisoned.
@@ -97,4 +97,13 @@ pub struct ServeReport {
     pub states_restored: u64,
     /// Stages whose state was saved at a requested stop.
     pub states_saved: u64,
+}
+
+/// Counters of one run of [`Flow::serve`].
+#[derive(Default)]
+pub(in crate::flow) struct Counts {
+    pub(in crate::flow) failed_inputs: u64,
+    pub(in crate::flow) respawned: u64,
+    pub(in crate::flow) states_restored: u64,
+    pub(in crate::flow) states_saved: u64,
 }

@@ -1,0 +1,158 @@
+//! The service's batches: take, forward, settle, until a stop; then the
+//! end of the stream, or the stop's hand-back of what is not stored.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use super::intake::{source_connector, take_batch};
+use super::options::Counts;
+use super::recover::recover;
+use super::report::graph_connectors;
+use super::settle::{ack_settled, flush_sinks, keep_held, release, settle, stop_requested};
+use super::states::{remove_states, restore_states, save_states};
+use super::{ServeOptions, Stop};
+use crate::calls::AsyncCalls;
+use crate::error::Result;
+use crate::flow::graph::Graph;
+use crate::flow::tracking::{by_source, InputKey};
+use crate::invoker::{AsyncComponentInvoker, Element};
+
+/// The batches of [`Flow::serve`](crate::flow::Flow::serve), until a stop;
+/// returns why it stopped.
+pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
+    graph: &mut Graph<'_, I>,
+    options: &mut ServeOptions<I>,
+    delivered: &mut (impl FnMut(&str, &Element) + Send),
+    counts: &mut Counts,
+) -> Result<Stop> {
+    let started = Instant::now();
+    let sources = graph.sources();
+    let batch = options.batch.max(1);
+    let mut ended = vec![false; graph.spec.nodes.len()];
+    // Connector inputs taken and not yet settled.
+    let mut pending: HashSet<InputKey> = HashSet::new();
+    let mut last_input = Instant::now();
+    if let Some(state) = &options.state {
+        counts.states_restored = restore_states(graph, state).await?;
+    }
+    // Whether every output so far is stored: only then may a saved
+    // state stand for the inputs it absorbed.
+    let mut sinks_flushed = true;
+    let mut stop = loop {
+        if stop_requested(&options.shutdown) {
+            break Stop::Shutdown;
+        }
+        if graph.budget == 0 {
+            break Stop::Limit;
+        }
+        let inputs = take_batch(graph, &sources, batch, &mut ended, &options.shutdown).await?;
+        // Upgrades take over between batches: every input of the last
+        // batch went through the old instance and is settled. Taken
+        // after the fetch, which may have waited long for input: what
+        // was queued meanwhile serves this batch.
+        if graph.take_upgrades::<AsyncCalls>(delivered).await? > 0 {
+            // What a replaced aggregator flushed is stored, and the
+            // inputs it held settled, before this batch.
+            if !settle(graph, &mut pending, &options.shutdown, options.sink_retry).await? {
+                // The batch taken goes back with what else is pending.
+                for (source, _, handle, _) in &inputs {
+                    if let Some(handle) = handle {
+                        pending.insert((*source, *handle));
+                    }
+                }
+                sinks_flushed = false;
+                break Stop::Shutdown;
+            }
+        }
+        if inputs.is_empty() {
+            if sources.iter().all(|&source| ended[source]) {
+                break Stop::Ended;
+            }
+            if options
+                .idle_timeout
+                .is_some_and(|idle| last_input.elapsed() >= idle)
+            {
+                break Stop::Idle;
+            }
+            let held = graph.tracking().held();
+            keep_held(graph, held).await?;
+            if let Some(observe) = &mut options.on_batch {
+                // Idle too: the broker's counts (pending) stay current.
+                observe(&graph.report(started.elapsed()), &graph_connectors(graph));
+            }
+            continue;
+        }
+        last_input = Instant::now();
+        for (source, element, handle, origin) in inputs {
+            let key = (source, handle.unwrap_or(element.meta.sequence));
+            if handle.is_some() {
+                pending.insert(key);
+            }
+            graph.tracking().begin(key, &origin);
+            if let Err(error) = graph
+                .forward::<AsyncCalls>(source, element, delivered)
+                .await
+            {
+                if handle.is_none() {
+                    // A component source's element cannot come again.
+                    return Err(error);
+                }
+                recover(graph, error, key, &mut pending, options, counts).await?;
+            }
+        }
+        if !settle(graph, &mut pending, &options.shutdown, options.sink_retry).await? {
+            sinks_flushed = false;
+            break Stop::Shutdown;
+        }
+        if let Some(observe) = &mut options.on_batch {
+            observe(&graph.report(started.elapsed()), &graph_connectors(graph));
+        }
+    };
+    if stop != Stop::Shutdown {
+        graph.finish::<AsyncCalls>(delivered).await?;
+        if flush_sinks(graph, &options.shutdown, options.sink_retry).await? {
+            ack_settled(graph, &mut pending).await?;
+            if let Some(state) = &options.state {
+                // Flushed downstream and stored: the state was emitted.
+                remove_states(graph, state).await?;
+            }
+        } else {
+            // Aggregators flushed into sinks that did not store it.
+            sinks_flushed = false;
+            stop = Stop::Shutdown;
+        }
+    }
+    if stop == Stop::Shutdown {
+        if let (Some(state), true) = (&options.state, sinks_flushed) {
+            // What a stored state absorbed is acknowledged, not handed back.
+            let (saved, absorbed) = save_states(graph, state).await;
+            counts.states_saved = saved;
+            let held = graph.tracking().held();
+            let mut settled = Vec::new();
+            for key in absorbed {
+                if !held.contains(&key) && pending.remove(&key) {
+                    settled.push(key);
+                }
+            }
+            for (source, handles) in by_source(settled) {
+                // Nothing downstream could tell a redelivery of these
+                // from a new input: the broker must have the ack.
+                source_connector(graph, source)?
+                    .ack_confirmed(&handles)
+                    .await?;
+            }
+        }
+        // Held and unstored inputs go back to their sources: redelivered, not lost.
+        release(graph, pending).await?;
+    }
+    // A fetch dropped at the shutdown may have taken inputs no batch saw.
+    for &source in &sources {
+        if let Ok(connector) = source_connector(graph, source) {
+            connector.stop().await?;
+        }
+    }
+    if let Some(observe) = &mut options.on_batch {
+        observe(&graph.report(started.elapsed()), &graph_connectors(graph));
+    }
+    Ok(stop)
+}
