@@ -15,13 +15,13 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use wasmtime::component::{Instance, Resource};
-use wasmtime::{Store, Trap};
+use wasmtime::Store;
 
 use crate::bindings::types::{OutputElement, ProcessError};
 use crate::component::CompiledComponent;
 use crate::config::EngineConfig;
 use crate::dynamic::DynamicExport;
-use crate::error::{CallSite, Error, GuestError, Result};
+use crate::error::{Error, GuestError, Result};
 use crate::exports::Exports;
 use crate::gate::{block_on, enter, run_ready, Blocking, Gate, InRuntime, Yielding};
 use crate::host::{
@@ -32,9 +32,12 @@ use crate::store::{ticks, wasi_context, CallClock, StoreState, NO_DEADLINE};
 
 mod body;
 mod call;
+mod failure;
 
 pub(crate) use body::Body;
 pub(crate) use call::Call;
+pub(super) use failure::site;
+use failure::{classify, PART_COUNT_TOO_HIGH};
 
 /// A live instance of a compiled component.
 ///
@@ -494,72 +497,4 @@ fn deadline_of(component: &CompiledComponent) -> Option<Instant> {
         .limits()
         .call_deadline
         .and_then(|deadline| Instant::now().checked_add(deadline))
-}
-
-pub(super) fn site(component: &str, function: &str) -> CallSite {
-    CallSite {
-        component: component.to_string(),
-        function: function.to_string(),
-    }
-}
-
-/// wasmtime 48's messages for three refusals it reports without a trap
-/// code or error type of their own, so they are told apart by text; each is
-/// pinned by a test that provokes it (a wasmtime that words one differently
-/// fails that test instead of misreporting the refusal):
-/// - a guest passing more to the host in one transfer than its hostcall
-///   fuel allows (`tests/hostile/memory.rs`, `max_transfer_bytes`);
-const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
-/// - a guest holding more handles than the store allows
-///   (`tests/hostile/memory.rs`, `max_handles`);
-const HANDLE_LIMIT_EXCEEDED: &str = "store handle limit exceeded";
-/// - a component with more core instances, memories or tables than its
-///   limits (`tests/hostile/memory.rs`, `max_memories`).
-const PART_COUNT_TOO_HIGH: &str = "count too high";
-
-/// Classifies a failed guest call or instantiation.
-fn classify(
-    store: &mut Store<StoreState>,
-    limits: &crate::config::Limits,
-    site: CallSite,
-    error: wasmtime::Error,
-) -> Error {
-    let refused = store.data_mut().limiter.refused.take();
-    // A trap right after the host refused the guest a buffer is most likely
-    // the guest giving up without it: the trap says so, naming the limit.
-    let mut after = |trap: String| match store.data_mut().host.take_refusal() {
-        Some(refusal) => format!("{trap} (after the host refused it: {refusal})"),
-        None => trap,
-    };
-    let message = format!("{error:#}");
-    match (error.downcast_ref::<Trap>(), refused) {
-        (Some(Trap::OutOfFuel), _) => Error::FuelExhausted { site },
-        (Some(Trap::Interrupt), _) => Error::DeadlineExceeded { site },
-        (_, Some(detail)) => Error::MemoryLimit { site, detail },
-        _ if message.contains(HOSTCALL_FUEL_EXHAUSTED) => Error::MemoryLimit {
-            site,
-            detail: format!(
-                "the guest passed more than {} bytes to the host in one transfer \
-                     (limit max_transfer_bytes)",
-                limits.max_transfer_bytes
-            ),
-        },
-        _ if message.contains(HANDLE_LIMIT_EXCEEDED) => Error::MemoryLimit {
-            site,
-            detail: format!(
-                "the guest would hold more than {} handles at once (limit max_handles)",
-                limits.max_handles
-            ),
-        },
-        (Some(trap), None) => Error::Trap {
-            site,
-            trap: after(trap.to_string()),
-            code: Some(*trap),
-        },
-        (None, None) => Error::Trap {
-            site,
-            trap: after(message),
-            code: None,
-        },
-    }
 }

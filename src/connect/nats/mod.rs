@@ -53,7 +53,9 @@ use super::{Connector, ConnectorFactory, Settings};
 use crate::error::{Cause, Error, Result};
 use crate::interfaces::Interface;
 
+mod consumer;
 mod link;
+mod pull;
 mod sink;
 mod source;
 mod state;

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, consumer::pull, AckKind};
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 
+use super::consumer::{consumer_of, dead_letter_stream};
+use super::pull::{Answer, Held, Pull, PullState};
 use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceConnector};
 use crate::error::{Cause, Result};
 use crate::invoker::Element;
@@ -17,15 +18,6 @@ use crate::invoker::Element;
 use super::{
     answer_timeout, millis, nats_error, stream_of, Connection, Link, ERROR_HEADER, ORIGIN_HEADER,
 };
-
-/// A message delivered and not yet settled.
-struct Held {
-    acker: jetstream::message::Acker,
-    payload: Bytes,
-    origin: String,
-    delivered: i64,
-    kept: Instant,
-}
 
 /// A durable pull consumer as a flow source.
 pub struct NatsSource {
@@ -56,33 +48,6 @@ pub struct NatsSource {
     outage_logged: bool,
 }
 
-/// One pull request of a [`NatsSource`], and when its answer is due.
-struct Pull {
-    state: PullState,
-    /// `true`: the server holds it up to `fetch_wait`.
-    wait: bool,
-    /// The link's disconnections when it was sent: a later one lost it.
-    mark: u64,
-    /// How long to wait for the next thing it brings: its wait (if any) and
-    /// `answer_timeout` for the first message, `answer_timeout` after.
-    next_within: Duration,
-}
-
-enum PullState {
-    /// Being sent.
-    Opening(BoxFuture<'static, std::result::Result<pull::Batch, pull::BatchError>>),
-    /// Sent: its messages arrive until the server ends it.
-    Open(Box<pull::Batch>),
-}
-
-/// What one wait on a pull brought.
-enum Answer {
-    Opened(pull::Batch),
-    Message(jetstream::Message),
-    Ended,
-    Failed(String),
-}
-
 impl NatsSource {
     pub(super) async fn open(
         settings: &Settings<'_>,
@@ -102,73 +67,18 @@ impl NatsSource {
         if max_deliver < 1 {
             return Err(settings.error("max_deliver", "must be at least 1"));
         }
-        let consumer = match stream.get_consumer::<pull::Config>(consumer_name).await {
-            Ok(consumer) => {
-                let config = &consumer.cached_info().config;
-                if config.filter_subject != subject {
-                    return Err(settings.error(
-                        "subject",
-                        format!(
-                            "consumer `{consumer_name}` of stream `{stream_name}` filters `{}`, \
-                             not `{subject}` (one consumer per subject: name another)",
-                            config.filter_subject
-                        ),
-                    ));
-                }
-                consumer
-            }
-            Err(error) if !settings.flag("create", false)? => {
-                return Err(nats_error(
-                    settings.node,
-                    format!(
-                        "consumer `{consumer_name}` of stream `{stream_name}` not found on {url} \
-                         (set `create = true` to create it)"
-                    ),
-                    error,
-                ))
-            }
-            Err(_) => stream
-                .create_consumer(pull::Config {
-                    durable_name: Some(consumer_name.to_string()),
-                    filter_subject: subject.to_string(),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait,
-                    max_deliver,
-                    max_ack_pending: settings.parse("max_ack_pending", 1000)?,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    nats_error(
-                        settings.node,
-                        format!(
-                            "cannot create consumer `{consumer_name}` of stream `{stream_name}` \
-                             on {url}"
-                        ),
-                        e,
-                    )
-                })?,
-        };
+        let consumer = consumer_of(
+            settings,
+            &stream,
+            (stream_name, subject, consumer_name),
+            (ack_wait, max_deliver),
+            &url,
+        )
+        .await?;
         let info = consumer.cached_info();
         let dead_letter = settings.get("dead_letter").map(str::to_string);
         if let (Some(subject), true) = (&dead_letter, settings.flag("create", false)?) {
-            // A dead letter nobody stores is lost: make sure a stream captures it.
-            if js.stream_by_subject(subject.clone()).await.is_err() {
-                let name = format!("{stream_name}_DEAD");
-                js.get_or_create_stream(jetstream::stream::Config {
-                    name: name.clone(),
-                    subjects: vec![subject.clone()],
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    nats_error(
-                        settings.node,
-                        format!("cannot create dead-letter stream `{name}` on {url}"),
-                        e,
-                    )
-                })?;
-            }
+            dead_letter_stream(settings, &js, subject, stream_name, &url).await?;
         }
         Ok(NatsSource {
             node: settings.node.to_string(),

@@ -1,0 +1,95 @@
+//! A source's durable consumer found (its filter checked) or created, and
+//! the stream that captures its dead letters.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+
+use super::nats_error;
+use crate::connect::Settings;
+use crate::error::Result;
+
+/// The durable pull consumer `names` = (stream, subject, consumer) names,
+/// found (its filter must be `subject`) or, with `create = true`, created
+/// with `limits` = (ack wait, max deliveries).
+pub(super) async fn consumer_of(
+    settings: &Settings<'_>,
+    stream: &jetstream::stream::Stream,
+    (stream_name, subject, consumer_name): (&str, &str, &str),
+    (ack_wait, max_deliver): (Duration, i64),
+    url: &str,
+) -> Result<jetstream::consumer::Consumer<pull::Config>> {
+    match stream.get_consumer::<pull::Config>(consumer_name).await {
+        Ok(consumer) => {
+            let config = &consumer.cached_info().config;
+            if config.filter_subject != subject {
+                return Err(settings.error(
+                    "subject",
+                    format!(
+                        "consumer `{consumer_name}` of stream `{stream_name}` filters `{}`, \
+                         not `{subject}` (one consumer per subject: name another)",
+                        config.filter_subject
+                    ),
+                ));
+            }
+            Ok(consumer)
+        }
+        Err(error) if !settings.flag("create", false)? => Err(nats_error(
+            settings.node,
+            format!(
+                "consumer `{consumer_name}` of stream `{stream_name}` not found on {url} \
+                     (set `create = true` to create it)"
+            ),
+            error,
+        )),
+        Err(_) => stream
+            .create_consumer(pull::Config {
+                durable_name: Some(consumer_name.to_string()),
+                filter_subject: subject.to_string(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait,
+                max_deliver,
+                max_ack_pending: settings.parse("max_ack_pending", 1000)?,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                nats_error(
+                    settings.node,
+                    format!(
+                        "cannot create consumer `{consumer_name}` of stream `{stream_name}` \
+                         on {url}"
+                    ),
+                    e,
+                )
+            }),
+    }
+}
+
+/// A stream capturing `subject` (the dead letters), created when none
+/// does: a dead letter nobody stores is lost.
+pub(super) async fn dead_letter_stream(
+    settings: &Settings<'_>,
+    js: &jetstream::Context,
+    subject: &str,
+    stream_name: &str,
+    url: &str,
+) -> Result<()> {
+    if js.stream_by_subject(subject.to_string()).await.is_err() {
+        let name = format!("{stream_name}_DEAD");
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: name.clone(),
+            subjects: vec![subject.to_string()],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| {
+            nats_error(
+                settings.node,
+                format!("cannot create dead-letter stream `{name}` on {url}"),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
