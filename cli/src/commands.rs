@@ -12,12 +12,14 @@ use crate::bundled;
 use crate::error::CliError;
 use crate::output::{to_line, ExportDocument, Format, ImportDocument, InspectDocument, SCHEMA};
 
-/// Limits given on the command line.
-#[derive(Debug, Clone, Default)]
+/// Limits given on the command line (of `run` and `invoke`).
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct LimitArgs {
-    /// Fuel per call.
+    /// Fuel per call (turns fuel metering on).
+    #[arg(long)]
     pub fuel: Option<u64>,
-    /// Deadline per call, in milliseconds.
+    /// Wall-clock deadline per call, in milliseconds (default 5000).
+    #[arg(long)]
     pub deadline_ms: Option<u64>,
 }
 

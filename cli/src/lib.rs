@@ -12,5 +12,3 @@ pub mod metrics;
 pub mod output;
 pub mod project;
 pub mod run;
-pub mod serve;
-pub(crate) mod watch;

@@ -31,16 +31,6 @@ struct Cli {
     command: Command,
 }
 
-#[derive(clap::Args, Clone, Default)]
-struct Limits {
-    /// Fuel per call (turns fuel metering on).
-    #[arg(long)]
-    fuel: Option<u64>,
-    /// Wall-clock deadline per call, in milliseconds (default 5000).
-    #[arg(long)]
-    deadline_ms: Option<u64>,
-}
-
 // Parsed once per process: the size of the `run` variant costs nothing.
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
@@ -69,94 +59,7 @@ enum Command {
     },
     /// Runs a flow (from a flow file, or source → processors → sink) and
     /// prints a summary and a per-node report.
-    Run {
-        /// A flow file (the Torvyn runtime's `Torvyn.toml` shape); instead
-        /// of --source/--processor/--sink.
-        flow_file: Option<std::path::PathBuf>,
-        /// Which flow of the file (when it has several).
-        #[arg(long)]
-        flow: Option<String>,
-        /// The source component (linear shortcut).
-        #[arg(long)]
-        source: Option<String>,
-        /// A processor component (repeat for several, in order).
-        #[arg(long = "processor")]
-        processors: Vec<String>,
-        /// The sink component (linear shortcut).
-        #[arg(long)]
-        sink: Option<String>,
-        /// Config text for `init`: once for every stage, or once per stage
-        /// in order (source, processors, sink).
-        #[arg(long = "config")]
-        configs: Vec<String>,
-        /// Stop after this many elements.
-        #[arg(long)]
-        count: Option<u64>,
-        /// Run this many copies of the flow at once, each a task on a tokio
-        /// runtime with one worker per core; prints per-flow and total rates.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-        flows: u32,
-        /// Print each delivered element, with the sink it reached.
-        #[arg(long)]
-        print: bool,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-        /// WASI: give guests this process's stdin, stdout and stderr.
-        #[arg(long)]
-        inherit_stdio: bool,
-        /// WASI: an environment variable guests see (repeatable).
-        #[arg(long = "env", value_name = "KEY=VALUE")]
-        env: Vec<String>,
-        /// WASI: a directory guests see (repeatable; `:ro` for read-only).
-        #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
-        dirs: Vec<String>,
-        /// Log engine events (poisonings) and node calls to stderr at this
-        /// level: error, warn, info, debug or trace.
-        #[arg(long)]
-        log: Option<tracing::Level>,
-        /// Flows with connector nodes: end after this many seconds without
-        /// an input (batch jobs, tests); default: run until SIGINT/SIGTERM.
-        #[arg(long, value_name = "SECONDS", value_parser = torvyn_cli::serve::parse_seconds)]
-        idle_timeout: Option<std::time::Duration>,
-        /// Flows with connector nodes: the value of `{partition}` in
-        /// connector settings (bind this worker to one partition subject).
-        #[arg(long)]
-        partition: Option<String>,
-        /// Flows with connector nodes: serve Prometheus metrics at this
-        /// address (e.g. 127.0.0.1:9464).
-        #[arg(long, value_name = "ADDR")]
-        metrics: Option<String>,
-        /// Flows with connector nodes: most inputs per batch from each
-        /// source (default 100).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        batch: Option<u32>,
-        /// Flow files: run each component project's build first (its
-        /// `build_command`, else `cargo component build` with `[build]`).
-        #[arg(long)]
-        build: bool,
-        /// Upgrade nodes in place while the flow runs: when a component's
-        /// file (or the flow file naming it) changes, or on SIGHUP, the new
-        /// version takes over between two elements, with its state.
-        #[arg(long)]
-        watch: bool,
-        /// Flows with connector nodes: keep the state of stages exporting
-        /// torvyn:state in this directory: saved at SIGINT/SIGTERM (their
-        /// inputs then acked), restored at start, removed at the stream's end.
-        #[arg(long, value_name = "DIR", conflicts_with = "state_bucket")]
-        state_dir: Option<std::path::PathBuf>,
-        /// Flows with connector nodes: as --state-dir, in this JetStream
-        /// key-value bucket on the server of the flow's first `nats` node
-        /// (created when missing).
-        #[arg(long, value_name = "BUCKET")]
-        state_bucket: Option<String>,
-        /// How to write the report: `json` is one JSON document (with
-        /// --print, one JSON line per element before it).
-        #[arg(long, value_enum, default_value_t)]
-        format: Format,
-        #[command(flatten)]
-        limits: Limits,
-    },
+    Run(RunArgs),
     /// Calls an export by name with WAVE arguments: `torvyn invoke c.wasm 'add(1, 2)'`.
     Invoke {
         /// The component.
@@ -170,7 +73,7 @@ enum Command {
         #[arg(long = "dir", value_name = "HOST::GUEST[:ro]")]
         dirs: Vec<String>,
         #[command(flatten)]
-        limits: Limits,
+        limits: LimitArgs,
     },
     /// Measures the hot paths and prints ns/call, allocations and ratios.
     Bench {
@@ -192,13 +95,6 @@ enum Command {
     Bundled,
 }
 
-fn limits(limits: Limits) -> LimitArgs {
-    LimitArgs {
-        fuel: limits.fuel,
-        deadline_ms: limits.deadline_ms,
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Not locked for the whole command: a flow with a `stdout` connector writes
@@ -211,33 +107,8 @@ fn main() -> ExitCode {
             flow,
             format,
         } => torvyn_cli::check::check(&flow_file, flow.as_deref(), format, &mut out),
-        Command::Run {
-            flow_file,
-            flow,
-            source,
-            processors,
-            sink,
-            configs,
-            count,
-            flows,
-            print,
-            quiet,
-            inherit_stdio,
-            env,
-            dirs,
-            log,
-            idle_timeout,
-            partition,
-            metrics,
-            batch,
-            build,
-            watch,
-            state_dir,
-            state_bucket,
-            format,
-            limits: l,
-        } => {
-            if let Some(level) = log {
+        Command::Run(args) => {
+            if let Some(level) = args.log {
                 // At trace level, each node call's span is printed as it
                 // closes, with its time.
                 tracing_subscriber::fmt()
@@ -247,34 +118,7 @@ fn main() -> ExitCode {
                     .with_writer(std::io::stderr)
                     .init();
             }
-            run::run(
-                &RunArgs {
-                    flow_file,
-                    flow,
-                    source,
-                    processors,
-                    sink,
-                    configs,
-                    count,
-                    flows: flows as usize,
-                    print,
-                    progress: !quiet,
-                    limits: limits(l),
-                    inherit_stdio,
-                    env,
-                    dirs,
-                    idle_timeout,
-                    partition,
-                    metrics,
-                    batch: batch.map(|b| b as usize),
-                    build,
-                    format,
-                    watch,
-                    state_dir,
-                    state_bucket,
-                },
-                &mut out,
-            )
+            run::run(&args, &mut out)
         }
         Command::Invoke {
             component,
@@ -285,7 +129,7 @@ fn main() -> ExitCode {
         } => commands::invoke(
             &component,
             &call,
-            &limits(l),
+            &l,
             &commands::WasiArgs { env, dirs },
             &mut out,
         ),

@@ -9,7 +9,7 @@ use torvyn_engine::bindings::types::ElementMetaResult;
 use torvyn_engine::{ComponentInvoker, Element, EngineConfig, WasmEngine, WasmtimeEngine};
 use wasmtime::component::Component;
 
-use super::transitions::{floor_linker, lent, CONTENT_TYPE};
+use super::floor::{floor_linker, lent, CONTENT_TYPE};
 use super::{bare_store, case, Case};
 
 /// The sizes measured: (bytes, label).

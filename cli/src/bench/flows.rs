@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use torvyn_engine::{Pipeline, WasmEngine};
 
-use super::{default_engine, measure_all, transitions};
+use super::{default_engine, measure_all};
 
 /// Elements per second through source → passthrough → sink with payloads of
 /// `payload_bytes`, over `flows` pipelines on as many threads.
@@ -138,8 +138,8 @@ fn elements_by_hand(quick: bool) -> [f64; 4] {
     let engine = default_engine();
     let wasm = engine.wasmtime();
     let mut cases = vec![
-        transitions::floor_element(wasm, true, false),
-        transitions::floor_element(wasm, true, true),
+        super::floor::floor_element(wasm, true, false),
+        super::floor::floor_element(wasm, true, true),
         super::element_by_hand(&engine, false),
         super::element_by_hand(&engine, true),
     ];

@@ -7,7 +7,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Store,
 };
 
-use super::transitions::{floor_linker, FloorBuffer};
+use super::floor::{floor_linker, FloorBuffer};
 use super::{bare_store, export_index, looped, Case, LOOP_REPETITIONS};
 
 /// One configuration to measure: a name and the change it makes.

@@ -7,22 +7,21 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use torvyn_engine::connect::nats::KvStateStore;
 use torvyn_engine::connect::Connectors;
-use torvyn_engine::flow::{
-    ConnectorReport, DirStore, Respawn, ServeOptions, ServeReport, StateOptions, StateStore, Stop,
-};
+use torvyn_engine::flow::{DirStore, Respawn, ServeOptions, StateOptions, StateStore};
 use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
 
+use super::runtime::{built, tokio_runtime};
+use super::watch::Shared;
+use super::RunArgs;
 use crate::error::CliError;
 use crate::metrics::Metrics;
-use crate::output::UpgradeDocument;
-use crate::run::{built, describe, tokio_runtime, write_nodes, write_upgrades, RunArgs};
-use crate::watch::Shared;
+use crate::output::{describe, write_nodes, write_summary, write_upgrades, UpgradeDocument};
 
 /// Whether the flow has a connector writing to this process's stdout (then
 /// the summary goes to stderr, not into the data).
@@ -93,7 +92,7 @@ pub fn run_served(
     let shared: Shared = Arc::new(Mutex::new(components.clone()));
     let watcher = args
         .watch
-        .then(|| crate::watch::start(args, engine.clone(), &spec, locations, Some(shared.clone())));
+        .then(|| super::watch::start(args, engine.clone(), &spec, locations, Some(shared.clone())));
     let ran = runtime.block_on(async {
         let mut flow: Flow<WasmtimeInstance> =
             Flow::instantiate_connected(&*engine, spec, &components, &Connectors::builtin())
@@ -113,7 +112,7 @@ pub fn run_served(
             ..ServeOptions::default()
         };
         if let Some(batch) = args.batch {
-            options.batch = batch;
+            options.batch = batch as usize;
         }
         options.state = state_options(args, flow.spec()).await?;
         let mut server = None;
@@ -152,18 +151,18 @@ pub fn run_served(
     // an open terminal or pipe: the runtime is not waited for on the way out.
     runtime.shutdown_background();
     let (report, served, upgrades) = ran?;
-    let totals = watcher.map(crate::watch::Watcher::finish);
+    let not_handed_over = watcher.map(|watcher| watcher.finish().failed);
     let mut stderr = std::io::stderr();
     let out: &mut dyn Write = if to_stderr { &mut stderr } else { out };
     match served {
         Err(error) => {
             write_nodes(out, &report)?;
-            write_upgrades(out, &upgrades, 1, totals)?;
+            write_upgrades(out, &upgrades, 1, not_handed_over)?;
             Err(error.into())
         }
         Ok(served) => {
             write_summary(out, &served, bytes)?;
-            write_upgrades(out, &upgrades, 1, totals)?;
+            write_upgrades(out, &upgrades, 1, not_handed_over)?;
             Ok(())
         }
     }
@@ -224,97 +223,4 @@ fn respawn(engine: Arc<WasmtimeEngine>, components: Shared) -> Respawn<WasmtimeI
             engine.instantiate_async(&component).await
         })
     })
-}
-
-fn stop_text(stop: Stop) -> &'static str {
-    match stop {
-        Stop::Ended => "every source ended",
-        Stop::Idle => "idle timeout",
-        Stop::Limit => "--count reached",
-        Stop::Shutdown => "signal: in-flight batch finished, held inputs handed back",
-    }
-}
-
-fn write_summary(out: &mut dyn Write, served: &ServeReport, bytes: u64) -> Result<(), CliError> {
-    let report = &served.flow;
-    let taken: u64 = report
-        .nodes
-        .iter()
-        .filter(|n| n.role == torvyn_engine::Interface::Source)
-        .map(|n| n.elements_out)
-        .sum();
-    let dropped: u64 = report.nodes.iter().map(|n| n.dropped).sum();
-    writeln!(out, "stopped: {}", stop_text(served.stop))?;
-    writeln!(
-        out,
-        "elements: {taken} in, {} delivered, {dropped} dropped; failed inputs: {}; instances \
-         replaced: {}; bytes: {bytes}; {:.0} elements/s",
-        report.delivered(),
-        served.failed_inputs,
-        served.respawned,
-        report.delivered() as f64 / report.elapsed.as_secs_f64().max(f64::EPSILON),
-    )?;
-    if served.states_restored + served.states_saved > 0 {
-        writeln!(
-            out,
-            "state: {} restored at start, {} saved at stop",
-            served.states_restored, served.states_saved
-        )?;
-    }
-    write_nodes(out, report)?;
-    write_connectors(out, &served.connectors)?;
-    Ok(())
-}
-
-/// The per-connector report.
-fn write_connectors(out: &mut dyn Write, connectors: &[ConnectorReport]) -> std::io::Result<()> {
-    if connectors.is_empty() {
-        return Ok(());
-    }
-    writeln!(
-        out,
-        "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11} {:>13}",
-        "connector",
-        "kind",
-        "role",
-        "acked",
-        "stored",
-        "redelivered",
-        "dead-lettered",
-        "duplicates",
-        "pending",
-        "ack-pending",
-        "lost-requests"
-    )?;
-    let known = |value: Option<u64>| value.map_or_else(|| "-".to_string(), |v| v.to_string());
-    for connector in connectors {
-        let stats = &connector.stats;
-        writeln!(
-            out,
-            "{:<16} {:<8} {:<6} {:>9} {:>9} {:>12} {:>13} {:>10} {:>9} {:>11} {:>13}",
-            connector.node,
-            connector.kind,
-            connector.role.role(),
-            stats.acked,
-            stats.stored,
-            stats.redeliveries,
-            stats.dead_lettered,
-            stats.duplicates,
-            known(stats.pending),
-            known(stats.ack_pending),
-            stats.lost_requests,
-        )?;
-    }
-    Ok(())
-}
-
-/// `--idle-timeout SECONDS` as a duration.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|e| format!("`{text}` is not a number of seconds: {e}"))?;
-    if !(0.0..=1e9).contains(&seconds) {
-        return Err(format!("`{text}`: expected 0 to 1e9 seconds"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
 }

@@ -25,8 +25,8 @@ use torvyn_engine::flow::file::FlowFile;
 use torvyn_engine::flow::Upgrader;
 use torvyn_engine::{CompiledComponent, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance};
 
+use super::RunArgs;
 use crate::bundled;
-use crate::run::RunArgs;
 
 /// How often the watched files' times and lengths are looked at.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
