@@ -20,17 +20,23 @@ pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result
     let report = &mut *stage.report;
     report.latencies.stop(started);
     let pulled = pulled.inspect_err(|_| report.errors += 1)?;
-    Ok(pulled.map(|mut element| {
-        element.meta.sequence = report.elements_in;
-        element.meta.timestamp_ns = now_ns();
-        report.elements_in += 1;
-        report.elements_out += 1;
-        element
-    }))
+    Ok(pulled.map(|element| enter(report, element)))
+}
+
+/// `element` entering the flow at a source whose counts are `report`:
+/// numbered in the source's order, stamped, counted in and out (a source
+/// passes on all it takes). Component sources' pulls and connectors'
+/// fetches both go through here.
+pub(super) fn enter(report: &mut NodeReport, mut element: Element) -> Element {
+    element.meta.sequence = report.elements_in;
+    element.meta.timestamp_ns = now_ns();
+    report.elements_in += 1;
+    report.elements_out += 1;
+    element
 }
 
 /// Nanoseconds since the Unix epoch (the runtime's element timestamps).
-pub(super) fn now_ns() -> u64 {
+fn now_ns() -> u64 {
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();

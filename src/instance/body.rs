@@ -11,7 +11,8 @@ use crate::invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ProcessOutcome,
 };
 
-use super::{deadline_of, WasmtimeInstance};
+use super::wasmtime_instance::deadline_of;
+use super::WasmtimeInstance;
 
 fn signal(signal: BackpressureSignal) -> Backpressure {
     match signal {

@@ -13,7 +13,19 @@ use crate::host::Buffer;
 use crate::invoker::Element;
 use crate::store::StoreState;
 
-use super::{classify, site, CallState};
+use super::failure::{classify, site};
+
+/// Per-instance bookkeeping of calls (kept by the instance, lent to each
+/// call's scope).
+pub(super) struct CallState {
+    /// Epoch ticks each call may run ([`NO_DEADLINE`](crate::store::NO_DEADLINE) without a deadline).
+    pub(super) call_ticks: u64,
+    /// Epoch ticks between the yields of an async call.
+    pub(super) slice_ticks: u64,
+    pub(super) poisoned: Option<String>,
+    pub(super) fuel_consumed: u64,
+    pub(super) fuel_total: u64,
+}
 
 /// The scope of one guest call, over disjoint parts of the instance. It
 /// must be closed with [`Call::finish`]; dropped open, it means the call's

@@ -1,11 +1,11 @@
-//! A source's durable consumer found (its filter checked) or created, and
-//! the stream that captures its dead letters.
+//! The stream a node names, and a source's durable consumer, found (its
+//! filter checked) or created; the stream that captures dead letters.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 
-use super::nats_error;
+use super::connection::{millis, nats_error};
 use crate::connect::Settings;
 use crate::error::Result;
 
@@ -92,4 +92,53 @@ pub(super) async fn dead_letter_stream(
         })?;
     }
     Ok(())
+}
+
+/// Finds the stream `name`, or creates it when the node says `create`.
+pub(super) async fn stream_of(
+    settings: &Settings<'_>,
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+    url: &str,
+) -> Result<jetstream::stream::Stream> {
+    let found = js.get_stream(name).await;
+    match found {
+        Ok(stream) => Ok(stream),
+        Err(error) if !settings.flag("create", false)? => Err(nats_error(
+            settings.node,
+            format!("stream `{name}` not found on {url} (set `create = true` to create it)"),
+            error,
+        )),
+        Err(_) => {
+            let subjects = match settings.get("stream_subjects") {
+                Some(list) => list.split(',').map(|s| s.trim().to_string()).collect(),
+                None => vec![subject.to_string()],
+            };
+            let retention = match settings.get("retention").unwrap_or("limits") {
+                "limits" => jetstream::stream::RetentionPolicy::Limits,
+                "workqueue" => jetstream::stream::RetentionPolicy::WorkQueue,
+                other => {
+                    return Err(settings.error(
+                        "retention",
+                        format!("`{other}`: expected `limits` or `workqueue`"),
+                    ))
+                }
+            };
+            let config = jetstream::stream::Config {
+                name: name.to_string(),
+                subjects,
+                retention,
+                duplicate_window: millis(settings, "duplicate_window_ms", 120_000)?,
+                ..Default::default()
+            };
+            js.get_or_create_stream(config).await.map_err(|e| {
+                nats_error(
+                    settings.node,
+                    format!("cannot create stream `{name}` on {url}"),
+                    e,
+                )
+            })
+        }
+    }
 }

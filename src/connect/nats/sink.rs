@@ -11,7 +11,9 @@ use crate::connect::{ConnectorStats, Settings, SinkConnector};
 use crate::error::{Error, Result};
 use crate::invoker::Element;
 
-use super::{answer_timeout, nats_error, stream_of, Connection, Link};
+use super::connection::{answer_timeout, nats_error, Connection};
+use super::consumer::stream_of;
+use super::link::Link;
 
 /// An output waiting for its publish ack.
 struct Outgoing {

@@ -9,15 +9,16 @@ use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 
-use super::consumer::{consumer_of, dead_letter_stream};
+use super::consumer::{consumer_of, dead_letter_stream, stream_of};
 use super::pull::{Answer, Held, Pull, PullState};
 use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceConnector};
 use crate::error::{Cause, Result};
 use crate::invoker::Element;
 
-use super::{
-    answer_timeout, millis, nats_error, stream_of, Connection, Link, ERROR_HEADER, ORIGIN_HEADER,
+use super::connection::{
+    answer_timeout, millis, nats_error, Connection, ERROR_HEADER, ORIGIN_HEADER,
 };
+use super::link::Link;
 
 /// A durable pull consumer as a flow source.
 pub struct NatsSource {

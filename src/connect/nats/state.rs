@@ -15,7 +15,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
 
-use super::{answer_timeout, connect, Link};
+use super::connection::{answer_timeout, connect};
+use super::link::Link;
 use crate::connect::state::StateStore;
 use crate::connect::{ConnectorSpec, Settings};
 use crate::error::{Cause, Error, Result};

@@ -6,7 +6,7 @@ use crate::connect::{Fetched, SourceConnector};
 use crate::error::{Error, Result};
 use crate::flow::graph::Graph;
 use crate::flow::slot::Slot;
-use crate::flow::stage::{now_ns, pull_one};
+use crate::flow::stage::{enter, pull_one};
 use crate::flow::FlowSpec;
 use crate::invoker::{AsyncComponentInvoker, Element};
 
@@ -69,11 +69,7 @@ pub(super) async fn take_batch<I: AsyncComponentInvoker>(
                 }
                 Fetched::Inputs(fetched) => {
                     for input in fetched {
-                        let mut element = input.element;
-                        element.meta.sequence = stage.report.elements_in;
-                        element.meta.timestamp_ns = now_ns();
-                        stage.report.elements_in += 1;
-                        stage.report.elements_out += 1;
+                        let element = enter(stage.report, input.element);
                         graph.budget -= 1;
                         inputs.push((source, element, Some(input.handle), input.origin));
                     }
