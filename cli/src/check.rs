@@ -14,8 +14,8 @@ use torvyn_engine::{
     CallPath, CompiledComponent, EngineConfig, ImportProvider, WasmEngine, WasmtimeEngine,
 };
 
-use crate::bundled;
 use crate::error::CliError;
+use crate::load;
 use crate::output::{to_line, CheckDocument, CheckedNodeDocument, Format, ProblemDocument, SCHEMA};
 
 /// What `check` found: the problems, each with its place, and the nodes.
@@ -206,7 +206,7 @@ fn load(
             return None;
         }
     };
-    let bytes = match bundled::load(&resolved.file) {
+    let bytes = match load::load(&resolved.file) {
         Ok((_, bytes)) => bytes,
         Err(error) => {
             let cause = std::error::Error::source(&error)
@@ -216,10 +216,10 @@ fn load(
             return None;
         }
     };
-    let component = match engine.compile(name, &bytes) {
+    let component = match load::compile_bytes(engine, name, &resolved.file, &bytes) {
         Ok(component) => component,
         Err(error) => {
-            found.problem(&place, format!("{}: {error}", resolved.file));
+            found.problem(&place, error.to_string());
             return None;
         }
     };

@@ -4,12 +4,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use torvyn_engine::{
-    CallPath, CompiledComponent, EngineConfig, ImportProvider, Interface, WasmEngine,
-    WasmtimeEngine,
+    CallPath, EngineConfig, ImportProvider, Interface, WasmEngine, WasmtimeEngine,
 };
 
-use crate::bundled;
 use crate::error::CliError;
+use crate::load::compile;
 use crate::output::{to_line, ExportDocument, Format, ImportDocument, InspectDocument, SCHEMA};
 
 /// Limits given on the command line (of `run` and `invoke`).
@@ -78,27 +77,6 @@ pub(crate) fn engine_with(
         config = config.call_deadline(Some(Duration::from_millis(ms)));
     }
     Ok(WasmtimeEngine::new(config.build()?)?)
-}
-
-pub(crate) fn compile(engine: &WasmtimeEngine, spec: &str) -> Result<CompiledComponent, CliError> {
-    let (name, bytes) = bundled::load(spec)?;
-    compile_file(engine, &name, spec, &bytes)
-}
-
-/// Compiles the bytes read from `file` as component `name`; an error names
-/// the file as the user gave it.
-pub(crate) fn compile_file(
-    engine: &WasmtimeEngine,
-    name: &str,
-    file: &str,
-    bytes: &[u8],
-) -> Result<CompiledComponent, CliError> {
-    engine
-        .compile(name, bytes)
-        .map_err(|error| CliError::Component {
-            file: file.to_string(),
-            error,
-        })
 }
 
 /// The contract world whose exports are exactly `interfaces`, if any.

@@ -1,6 +1,6 @@
 //! The CLI's one error type: what a failed command prints and its exit code.
 
-use crate::bundled::LoadError;
+use crate::bundled;
 
 /// A failed command: what the process prints and its exit code.
 #[derive(Debug)]
@@ -88,5 +88,58 @@ impl From<LoadError> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::Output(e)
+    }
+}
+
+/// A component argument that could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Read {
+        /// The path given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No bundled component has this name.
+    UnknownBundled(String),
+    /// The file is a core module that cannot be made a component.
+    NotComponent {
+        /// The path given.
+        path: String,
+        /// What it is instead.
+        detail: String,
+    },
+    /// A component project directory with nothing built in it (or a build
+    /// output that is not there): what to run.
+    Project(String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Read { path, .. } => write!(f, "cannot read {path}"),
+            LoadError::NotComponent { path, detail } => write!(f, "{path}: {detail}"),
+            LoadError::Project(detail) => f.write_str(detail),
+            LoadError::UnknownBundled(name) => {
+                let names = bundled::names();
+                write!(
+                    f,
+                    "no bundled component `{name}` (bundled: {})",
+                    names.join(", ")
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LoadError::Read { source, .. } => Some(source),
+            LoadError::UnknownBundled(_)
+            | LoadError::NotComponent { .. }
+            | LoadError::Project(_) => None,
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod bundled;
 pub mod check;
 pub mod commands;
 pub mod error;
+pub mod load;
 pub mod metrics;
 pub mod output;
 pub mod project;

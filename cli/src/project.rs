@@ -10,8 +10,8 @@ use std::process::Command;
 use torvyn_engine::flow::file::FlowFile;
 use torvyn_engine::FlowSpec;
 
-use crate::bundled::LoadError;
 use crate::error::CliError;
+use crate::error::LoadError;
 
 /// Runs the `build_command` of every declared component that has one, in
 /// the component's directory (its `path` when that is a directory, else

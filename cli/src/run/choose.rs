@@ -7,9 +7,9 @@ use torvyn_engine::flow::NodeSpec;
 use torvyn_engine::{CompiledComponent, EngineConfig, FlowSpec, Interface, WasmtimeEngine};
 
 use super::RunArgs;
-use crate::bundled;
 use crate::commands::{engine_with, wasi_grants};
 use crate::error::CliError;
+use crate::load;
 
 /// What `torvyn run` runs: the flow, where its components are, and the
 /// file it came from (its `[runtime]` settings), if any.
@@ -142,10 +142,10 @@ pub(crate) fn compile_all(
         let Some(location) = locations.get(&node.component) else {
             continue;
         };
-        let (_, bytes) = bundled::load(location)?;
+        let (_, bytes) = load::load(location)?;
         compiled.insert(
             node.component.clone(),
-            crate::commands::compile_file(engine, &node.component, location, &bytes)?,
+            load::compile_bytes(engine, &node.component, location, &bytes)?,
         );
     }
     Ok(compiled)

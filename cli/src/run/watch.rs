@@ -26,7 +26,7 @@ use torvyn_engine::flow::Upgrader;
 use torvyn_engine::{CompiledComponent, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance};
 
 use super::RunArgs;
-use crate::bundled;
+use crate::load;
 
 /// How often the watched files' times and lengths are looked at.
 pub(crate) const POLL: Duration = Duration::from_millis(250);
@@ -132,7 +132,7 @@ pub(crate) fn start(
     // What runs now is the baseline: read before the flow starts, so a
     // change made while it starts is seen as one.
     for (component, location) in &watched.locations {
-        if let Ok((_, bytes)) = bundled::load(location) {
+        if let Ok((_, bytes)) = load::load(location) {
             watched
                 .digests
                 .insert(component.clone(), Sha256::digest(&bytes).into());
@@ -290,7 +290,7 @@ impl Watched {
             if !self.locations.contains_key(&component) {
                 continue;
             }
-            let bytes = match bundled::load(&location) {
+            let bytes = match load::load(&location) {
                 Ok((_, bytes)) => bytes,
                 Err(error) => {
                     // A file being written may be read again at the next poll.
@@ -314,8 +314,7 @@ impl Watched {
     /// A changed component: compiled once, then a new instance for every
     /// node using it in every copy.
     fn upgrade(&mut self, component: &str, location: &str, bytes: &[u8]) {
-        let compiled = match crate::commands::compile_file(&self.engine, component, location, bytes)
-        {
+        let compiled = match load::compile_bytes(&self.engine, component, location, bytes) {
             Ok(compiled) => compiled,
             Err(error) => {
                 eprintln!(
