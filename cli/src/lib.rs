@@ -2,8 +2,6 @@
 //! benchmarks (`benches/engine.rs`) and the tests share them.
 #![deny(missing_docs)]
 
-pub mod alloc_counter;
-pub mod bench;
 pub mod bundled;
 pub mod check;
 pub mod commands;

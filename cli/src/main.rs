@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use torvyn_cli::alloc_counter::CountingAllocator;
+use torvyn_bench::alloc_counter::CountingAllocator;
 use torvyn_cli::commands::{self, LimitArgs};
 use torvyn_cli::error::CliError;
 use torvyn_cli::output::Format;
@@ -139,9 +139,9 @@ fn main() -> ExitCode {
             streams,
         } => {
             let report = match only {
-                _ if streams => torvyn_cli::bench::streams::report(quick),
-                Some(filter) => torvyn_cli::bench::only(&filter, quick),
-                None => torvyn_cli::bench::report(quick),
+                _ if streams => torvyn_bench::streams::report(quick),
+                Some(filter) => torvyn_bench::only(&filter, quick),
+                None => torvyn_bench::report(quick),
             };
             write!(out, "{report}").map_err(CliError::Output)
         }

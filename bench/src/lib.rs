@@ -1,5 +1,14 @@
-//! The benchmark scenarios, shared by `torvyn bench` (one run, ratios) and
-//! the criterion benches (`cargo bench`).
+//! torvyn-bench: the benchmark scenarios of torvyn-engine, shared by
+//! `torvyn bench` (one run, ratios in one table) and the criterion benches
+//! (`cargo bench -p torvyn-bench`). One constant names each row.
+//!
+//! Here: calls (`calls.rs`), the floor host (`floor.rs`) and the transition
+//! table (`transitions.rs`), wasmtime settings (`settings.rs`),
+//! compute-bound guests (`compute.rs`), flows (`flows.rs`), live upgrade
+//! (`swap.rs`), the NATS pipeline (`streams.rs`, its server in
+//! `nats_server.rs`), measuring (`measure.rs`, `alloc_counter.rs`) and the
+//! report (`report.rs`).
+#![deny(missing_docs)]
 
 use std::future::Future;
 use std::pin::pin;
@@ -9,6 +18,7 @@ use torvyn_engine::{EngineConfig, InstanceDensity, WasmEngine, WasmtimeEngine};
 use wasmtime::component::{ComponentExportIndex, Instance};
 use wasmtime::Store;
 
+pub mod alloc_counter;
 mod calls;
 mod compute;
 mod floor;
@@ -22,10 +32,10 @@ mod swap;
 mod transitions;
 
 pub use calls::call_cases;
-pub(in crate::bench) use calls::{element_by_hand, element_cases};
+pub(crate) use calls::{element_by_hand, element_cases};
 pub use floor::LOOP_REPETITIONS;
 pub use flows::{async_flows_rate, pipeline_rate};
-pub(in crate::bench) use measure::{all_cases, batch_size};
+pub(crate) use measure::{all_cases, batch_size};
 pub use measure::{density, measure_all, Measurement};
 pub use report::{cpu_model, only, report};
 pub use transitions::transition_cases;

@@ -2,14 +2,14 @@
 //! `torvyn bench`, which prints them side by side with ratios).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use torvyn_cli::alloc_counter::CountingAllocator;
+use torvyn_bench::alloc_counter::CountingAllocator;
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 fn calls(c: &mut Criterion) {
     let mut group = c.benchmark_group("calls");
-    for mut case in torvyn_cli::bench::call_cases() {
+    for mut case in torvyn_bench::call_cases() {
         group.bench_function(case.name.as_str(), |b| b.iter(&mut case.run));
     }
     group.finish();
@@ -19,7 +19,7 @@ fn calls(c: &mut Criterion) {
 /// call `case.ops` times: the throughput is per repetition).
 fn transitions(c: &mut Criterion) {
     let mut group = c.benchmark_group("transitions");
-    for mut case in torvyn_cli::bench::transition_cases() {
+    for mut case in torvyn_bench::transition_cases() {
         group.throughput(Throughput::Elements(u64::from(case.ops)));
         group.bench_function(case.name.as_str(), |b| b.iter(&mut case.run));
     }
@@ -36,7 +36,7 @@ fn pipelines(c: &mut Criterion) {
     ] {
         group.throughput(Throughput::Elements(elements * flows as u64));
         group.bench_function(name, |b| {
-            b.iter(|| torvyn_cli::bench::pipeline_rate(payload, elements, flows))
+            b.iter(|| torvyn_bench::pipeline_rate(payload, elements, flows))
         });
     }
     group.finish();
@@ -48,7 +48,7 @@ fn async_flows(c: &mut Criterion) {
     let (flows, elements) = (100usize, 200u64);
     group.throughput(Throughput::Elements(flows as u64 * elements));
     group.bench_function("64B x100 flows on 2 workers", |b| {
-        b.iter(|| torvyn_cli::bench::async_flows_rate(flows, elements, 2))
+        b.iter(|| torvyn_bench::async_flows_rate(flows, elements, 2))
     });
     group.finish();
 }
