@@ -108,6 +108,34 @@ fn run_prints_a_summary() {
             ["sink", "sink", "500", "500"],
         ]
     );
+    // And from above: the run took at least its calls' time. At least half
+    // of each stage's 500 calls took its median (p50, printed rounded
+    // down), so the run took at least 250 × the sum of the medians: a rate
+    // in the wrong unit or over the wrong count lands above it.
+    let p50_seconds: f64 = out
+        .lines()
+        .skip(2)
+        .map(|line| {
+            let columns: Vec<&str> = line.split_whitespace().collect();
+            // `… fuel p50 p99`, each time `N ns`, `N µs`, `N ms` or `-`.
+            let p50 = &columns[columns.len() - 4..columns.len() - 2];
+            let value: f64 = p50[0].parse().unwrap_or(0.0);
+            value
+                * match p50[1] {
+                    "ns" => 1e-9,
+                    "µs" => 1e-6,
+                    "ms" => 1e-3,
+                    unit => panic!("unit `{unit}` in {line}"),
+                }
+        })
+        .sum();
+    assert!(p50_seconds > 0.0, "no call times: {out}");
+    assert!(
+        500.0 / rate >= 250.0 * p50_seconds,
+        "{rate} elements/s means {} s, but the calls took at least {} s: {out}",
+        500.0 / rate,
+        250.0 * p50_seconds
+    );
 }
 
 #[test]

@@ -21,7 +21,8 @@ use common::nats::*;
 /// Three workers share one durable consumer; one is SIGKILLed mid-stream
 /// and started again. Every output is stored exactly once: its unacked
 /// inputs came back after the ack wait, and the outputs they made again
-/// carried the same `Nats-Msg-Id`s, which the server dropped.
+/// carried the same `Nats-Msg-Id`s, which the server dropped. The kill hit
+/// work in flight: the survivors took inputs redelivered.
 #[test]
 fn three_workers_one_killed_every_output_exactly_once() {
     let Setup {
@@ -42,27 +43,73 @@ fn three_workers_one_killed_every_output_exactly_once() {
     let args = ["--idle-timeout", "6"];
     let mut workers: Vec<Worker> = (0..3).map(|_| worker(&flow, &args)).collect();
     let expected: Vec<String> = (0..10_000).map(|i| format!("msg-{i:05}")).collect();
-    let mut killed = None;
-    for (chunk, payloads) in expected.chunks(500).enumerate() {
+    for payloads in expected[..4500].chunks(500) {
         rt.block_on(publish(&js, "in", payloads));
-        if chunk == 8 {
-            // Mid-stream: wait until outputs flow, then kill -9 a worker.
-            rt.block_on(until(
-                "outputs before the kill",
-                Duration::from_secs(30),
-                || async { count(&js, "OUT").await > 1000 },
-            ));
-            let mut victim = workers.remove(0).0.take().expect("running");
-            victim.kill().expect("SIGKILL");
-            killed = Some(victim.wait().expect("killed worker reaped"));
-            workers.push(worker(&flow, &args));
-        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(
-        killed.is_some_and(|status| !status.success()),
-        "the worker was killed, not finished"
-    );
+    rt.block_on(until(
+        "outputs before the kill",
+        Duration::from_secs(30),
+        || async { count(&js, "OUT").await > 1000 },
+    ));
+    // The kill must land on a worker holding inputs (three fast workers are
+    // mostly idle between chunks). The victim is stopped (SIGSTOP) while a
+    // chunk is being published, a few milliseconds in (varied each try), so
+    // it stops mid-batch or with a pull the server goes on filling; once
+    // the other two have taken and acknowledged everything else, what the
+    // consumer shows unacknowledged is the victim's. Held: SIGKILL. Not:
+    // it goes on (SIGCONT) and the next chunk tries again.
+    let mut victim = workers.remove(0);
+    let pid = victim.0.as_ref().expect("running").id() as libc::pid_t;
+    let mut next = 4500;
+    let mut tries = 0;
+    let held = loop {
+        assert!(next < 9_500, "never caught the victim holding an input");
+        let delay = Duration::from_millis(2 + (tries * 7) % 30);
+        rt.block_on(async {
+            let stop = async {
+                tokio::time::sleep(delay).await;
+                // SAFETY: a signal to a child this test spawned and has not
+                // reaped.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+            };
+            tokio::join!(publish(&js, "in", &expected[next..next + 500]), stop);
+        });
+        next += 500;
+        tries += 1;
+        let held = rt.block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut previous = u64::MAX;
+            loop {
+                let info = consumer_info(&js, "IN", "work").await;
+                let now = info.num_ack_pending as u64;
+                if info.num_pending == 0 && now == previous {
+                    return now;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the other workers never finished what they took"
+                );
+                previous = now;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        });
+        if held > 0 {
+            break held;
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+    };
+    let mut child = victim.0.take().expect("running");
+    child.kill().expect("SIGKILL");
+    let killed = child.wait().expect("killed worker reaped");
+    assert!(!killed.success(), "the worker was killed, not finished");
+    println!("killed a worker holding {held} unacknowledged inputs (try {tries})");
+    workers.push(worker(&flow, &args));
+    for payloads in expected[next..].chunks(500) {
+        rt.block_on(publish(&js, "in", payloads));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let outputs: Vec<Output> = workers
         .into_iter()
         .map(|w| finish(w, Duration::from_secs(90)))
@@ -75,6 +122,14 @@ fn three_workers_one_killed_every_output_exactly_once() {
         );
         assert!(stdout.contains("stopped: idle timeout"), "{stdout}");
     }
+    let redelivered: u64 = outputs
+        .iter()
+        .map(|output| connector_count(&text(output).0, "input", "redelivered"))
+        .sum();
+    assert!(
+        redelivered > 0,
+        "the killed worker held no unacked input: nothing was redelivered"
+    );
     let stored = rt.block_on(read_stream(&js, "OUT"));
     assert_eq!(stored.len(), 10_000, "every output stored once");
     let ids: BTreeSet<&str> = stored.iter().filter_map(|s| s.id.as_deref()).collect();
@@ -88,7 +143,9 @@ fn three_workers_one_killed_every_output_exactly_once() {
 }
 
 /// The server is killed and restarted on the same store while a worker
-/// runs: the worker reconnects and resumes; nothing is lost or doubled.
+/// drains a backlog: the restart lands with thousands of inputs still to
+/// process (checked); the worker reconnects and resumes; inputs published
+/// after the restart are processed too; nothing is lost or doubled.
 #[test]
 fn server_restart_resumes_with_nothing_lost() {
     let Setup {
@@ -107,23 +164,31 @@ fn server_restart_resumes_with_nothing_lost() {
         "ack_wait_ms = 2000",
         "",
     );
-    let expected: Vec<String> = (0..600).map(|i| format!("r-{i:04}")).collect();
+    const BACKLOG: usize = 6000;
+    let expected: Vec<String> = (0..BACKLOG + 300).map(|i| format!("r-{i:05}")).collect();
+    rt.block_on(publish(&js, "in", &expected[..BACKLOG]));
     let child = worker(&flow, &["--idle-timeout", "10"]);
-    rt.block_on(publish(&js, "in", &expected[..300]));
     rt.block_on(until("first outputs", Duration::from_secs(30), || async {
         count(&js, "OUT").await >= 300
     }));
+    let out_at_restart = rt.block_on(count(&js, "OUT")) as usize;
     drop(js);
     server.restart();
+    println!("restarted with {out_at_restart} of {BACKLOG} outputs in");
+    assert!(
+        BACKLOG - out_at_restart >= 1000,
+        "the restart landed with only {} inputs left to process",
+        BACKLOG - out_at_restart
+    );
     let js = rt.block_on(context(&url, None));
-    rt.block_on(publish(&js, "in", &expected[300..]));
+    rt.block_on(publish(&js, "in", &expected[BACKLOG..]));
     let output = finish(child, Duration::from_secs(60));
     let (stdout, stderr) = text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     let stored = rt.block_on(read_stream(&js, "OUT"));
     let payloads: Vec<String> = stored.iter().map(|s| s.payload.clone()).collect();
     let wanted: Vec<String> = expected.iter().map(|p| p.to_uppercase()).collect();
-    assert_eq!(payloads.len(), 600, "{stdout}");
+    assert_eq!(payloads.len(), expected.len(), "{stdout}");
     assert_eq!(
         payloads.iter().collect::<BTreeSet<_>>(),
         wanted.iter().collect::<BTreeSet<_>>()

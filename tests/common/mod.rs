@@ -47,9 +47,18 @@ pub fn flow_edge(from: &str, port: &str, to: &str) -> EdgeSpec {
 
 /// Runs `future` to completion on this thread with no runtime at all: the
 /// thread parks until the future's waker is called. A future that is never
-/// woken (a wait nobody ends) hangs here, so it shows that whatever the
-/// future waits on wakes it by itself.
+/// woken (a wait nobody ends) fails the test after a minute, saying so,
+/// instead of hanging it: it shows that whatever the future waits on wakes
+/// it by itself.
 pub fn block_on_parked<F: std::future::Future>(future: F) -> F::Output {
+    block_on_parked_within(future, std::time::Duration::from_secs(60))
+}
+
+/// [`block_on_parked`] that fails the test once `limit` has passed.
+pub fn block_on_parked_within<F: std::future::Future>(
+    future: F,
+    limit: std::time::Duration,
+) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
         fn wake(self: std::sync::Arc<Self>) {
@@ -59,10 +68,16 @@ pub fn block_on_parked<F: std::future::Future>(future: F) -> F::Output {
     let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
     let mut context = std::task::Context::from_waker(&waker);
     let mut future = std::pin::pin!(future);
+    let deadline = std::time::Instant::now() + limit;
     loop {
         if let std::task::Poll::Ready(value) = future.as_mut().poll(&mut context) {
             return value;
         }
-        std::thread::park();
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "the future was not done within {limit:?}: nothing woke it (or it never ends)"
+        );
+        std::thread::park_timeout(left);
     }
 }

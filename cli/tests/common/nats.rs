@@ -466,3 +466,24 @@ pub fn signal(worker: &Worker, signal: i32) {
         "kill({pid}, {signal})"
     );
 }
+
+/// Column `column` of connector `node`'s row in a worker's summary table
+/// (`connector kind role acked stored redelivered …`).
+pub fn connector_count(stdout: &str, node: &str, column: &str) -> u64 {
+    let mut lines = stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("connector "));
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_else(|| panic!("no connector table in:\n{stdout}"))
+        .split_whitespace()
+        .collect();
+    let at = header
+        .iter()
+        .position(|name| *name == column)
+        .unwrap_or_else(|| panic!("no column `{column}` in {header:?}"));
+    let row = lines
+        .find(|line| line.split_whitespace().next() == Some(node))
+        .unwrap_or_else(|| panic!("no row `{node}` in:\n{stdout}"));
+    row.split_whitespace().nth(at).unwrap().parse().unwrap()
+}
