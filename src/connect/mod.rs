@@ -21,7 +21,7 @@
 //! so a redelivered input that produces the same outputs produces the same
 //! ids (a broker with de-duplication then stores them once).
 //!
-//! Built in: [`nats`] (JetStream, with the `nats` feature), and the line
+//! Built in: `nats` (JetStream, with the `nats` feature), and the line
 //! connectors of [`lines`] (`stdin`, `stdout`, `file`). An embedder adds a
 //! kind of their own with [`Connectors::register`].
 //!
@@ -32,6 +32,7 @@
 mod kinds;
 pub mod lines;
 #[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub mod nats;
 mod ports;
 mod settings;

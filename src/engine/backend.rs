@@ -9,7 +9,7 @@ use crate::invoker::AsyncComponentInvoker;
 
 /// A backend that compiles and instantiates components.
 ///
-/// [`WasmtimeEngine`] is the real one; [`MockEngine`](crate::mock::MockEngine)
+/// [`WasmtimeEngine`](crate::WasmtimeEngine) is the real one; [`MockEngine`](crate::mock::MockEngine)
 /// stands in for it in downstream tests.
 pub trait WasmEngine {
     /// A compiled, ready-to-instantiate component (cheap to clone).

@@ -10,7 +10,7 @@ use wasmtime::component::Component;
 use crate::cache::{DiskCache, Miss};
 use crate::error::{Error, Result};
 
-/// How [`WasmtimeEngine::compile`] calls were served.
+/// How [`WasmtimeEngine::compile`](crate::WasmEngine::compile) calls were served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Served from the in-memory cache.

@@ -11,7 +11,7 @@ pub const BUFFER_OVERHEAD_BYTES: u64 = 64;
 pub const MAX_CONTENT_TYPE_BYTES: usize = 256;
 
 /// Longest capability name kept in the query log
-/// ([`HostState::capability_queries`]); longer names are cut. No granted
+/// ([`HostState::capability_queries`](super::HostState::capability_queries)); longer names are cut. No granted
 /// capability is that long, so the answer is unaffected.
 pub const MAX_CAPABILITY_NAME_BYTES: usize = 256;
 

@@ -5,9 +5,9 @@
 //! resources its guest can see, a byte budget for the buffers the guest
 //! allocates, and counters of the bytes copied across the guest boundary.
 //!
-//! The host knows the store it lives in only through [`HostView`] (as
+//! The host knows the store it lives in only through `HostView` (as
 //! wasmtime-wasi knows its embedder through `WasiView`), and links itself
-//! with one [`add_to_linker`]. One file per WIT interface holds both of its
+//! with one `add_to_linker`. One file per WIT interface holds both of its
 //! halves: the generated trait impls, and the functions linked by hand
 //! over them where the generated signatures cost an allocation and a copy
 //! per call (measured against their transition floors by `torvyn bench`):
