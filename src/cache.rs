@@ -51,13 +51,17 @@ impl DiskCache {
     /// Opens (creating if needed) the cache folder and its key.
     pub(crate) fn open(dir: &Path) -> Result<DiskCache> {
         // (The key file's errors come as text: what is wrong with it, or
-        // the I/O error's message; no source to keep.)
+        // the I/O error's message.)
         let err = |path: &Path, detail: String| Error::Cache {
             path: path.to_path_buf(),
             detail,
             source: None,
         };
-        std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::Cache {
+            path: dir.to_path_buf(),
+            detail: "cannot create the folder".into(),
+            source: Some(e.into()),
+        })?;
         let key_path = dir.join(KEY_FILE);
         let key = match read_private(&key_path, KEY_LEN as u64) {
             Ok(Some(bytes)) => bytes,
@@ -124,7 +128,7 @@ impl DiskCache {
         contents.extend_from_slice(artifact);
         let fail = |e: std::io::Error| Error::Cache {
             path: path.clone(),
-            detail: e.to_string(),
+            detail: "cannot store the compiled component".into(),
             source: Some(e.into()),
         };
         let tmp = write_temporary(&self.dir, &hex(digest), &contents).map_err(fail)?;

@@ -90,6 +90,7 @@ impl NodeLimits {
 
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Allocation {
     /// Memory is mapped when an instance is created (wasmtime's default).
     #[default]
@@ -110,6 +111,7 @@ pub enum Allocation {
 /// the process memory mappings, which the kernel caps (`vm.max_map_count`,
 /// 65,530 by default): about 30,000 live instances at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum InstanceDensity {
     /// wasmtime's defaults: guard regions around memories and fiber stacks,
     /// no bounds checks in wasm code. The fastest calls.

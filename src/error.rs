@@ -44,6 +44,7 @@ impl std::fmt::Display for CallSite {
 
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The guest returned a `process-error`.
     #[error("{site}: guest reported {error}")]
@@ -98,6 +99,11 @@ pub enum Error {
         /// string that is no UTF-8, a stale handle, an output against the
         /// contract).
         code: Option<wasmtime::Trap>,
+        /// The guest's frames where it trapped, innermost first: function
+        /// names, and file:line where the component carries debug info
+        /// (its `Display` prints them one per line). `None` when wasmtime
+        /// captured none (a trap outside wasm code).
+        backtrace: Option<Box<wasmtime::WasmBacktrace>>,
     },
     /// An earlier call trapped; this instance takes no more calls.
     #[error("{site}: instance poisoned by an earlier failure: {cause}")]
@@ -143,11 +149,12 @@ pub enum Error {
         detail: String,
     },
     /// The bytes are not a valid component for this engine.
-    #[error("cannot compile component `{component}`: {detail}")]
+    #[error("cannot compile component `{component}`{}", colon(detail))]
     Compile {
         /// The component.
         component: String,
-        /// Why (with the underlying error's text, when there is one).
+        /// Why, in the engine's words (empty when the cause says it all);
+        /// the cause's own text is in `source`, never repeated here.
         detail: String,
         /// The underlying error (wasmtime's, the file system's), when
         /// there is one: downcast it to tell causes apart without
@@ -156,11 +163,12 @@ pub enum Error {
         source: Option<Cause>,
     },
     /// Linking or instantiating failed.
-    #[error("cannot instantiate component `{component}`: {detail}")]
+    #[error("cannot instantiate component `{component}`{}", colon(detail))]
     Instantiate {
         /// The component.
         component: String,
-        /// Why (with the underlying error's text, when there is one).
+        /// Why, in the engine's words (empty when the cause says it all);
+        /// the cause's own text is in `source`, never repeated here.
         detail: String,
         /// The underlying error (wasmtime's, the file system's), when
         /// there is one: downcast it to tell causes apart without
@@ -209,11 +217,12 @@ pub enum Error {
     #[error("invalid engine configuration: {0}")]
     Config(String),
     /// The compile cache on disk could not be used.
-    #[error("compile cache {path}: {detail}")]
+    #[error("compile cache {}{}", path.display(), colon(detail))]
     Cache {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
+        /// Why, in the engine's words; the cause's own text (an I/O
+        /// error) is in `source`, never repeated here.
         detail: String,
         /// The file system's error, when there is one.
         #[source]
@@ -221,7 +230,84 @@ pub enum Error {
     },
 }
 
+/// The class of an [`Error`], to branch on without matching message text.
+/// Classes may be added: match it with a wildcard arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The guest returned a `process-error` ([`Error::Guest`]).
+    Guest,
+    /// A limit stopped the call: fuel, deadline, memory, state size.
+    Limit,
+    /// The guest trapped, or its output broke the contract ([`Error::Trap`]).
+    Trap,
+    /// An earlier failure poisoned the instance ([`Error::Poisoned`]).
+    Poisoned,
+    /// The component does not fit the host: an export or import missing,
+    /// or a shape against the contract.
+    Contract,
+    /// A call by name could not be made ([`Error::BadCall`]).
+    BadCall,
+    /// The bytes could not be compiled ([`Error::Compile`]).
+    Compile,
+    /// Linking or instantiating failed ([`Error::Instantiate`]).
+    Instantiate,
+    /// A flow is not valid, or a router named a port no edge leaves.
+    Flow,
+    /// A connector could not be opened or failed.
+    Connector,
+    /// A state store could not be used.
+    State,
+    /// An engine configuration value is invalid.
+    Config,
+    /// The compile cache on disk could not be used.
+    Cache,
+}
+
 impl Error {
+    /// This error's class.
+    ///
+    /// ```
+    /// use torvyn_engine::{EngineConfig, ErrorKind, WasmEngine, WasmtimeEngine};
+    ///
+    /// let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+    /// let error = engine.compile("junk", b"not wasm").unwrap_err();
+    /// assert_eq!(error.kind(), ErrorKind::Compile);
+    /// # Ok::<(), torvyn_engine::Error>(())
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Guest { .. } => ErrorKind::Guest,
+            Error::FuelExhausted { .. }
+            | Error::DeadlineExceeded { .. }
+            | Error::MemoryLimit { .. }
+            | Error::StateLimit { .. } => ErrorKind::Limit,
+            Error::Trap { .. } => ErrorKind::Trap,
+            Error::Poisoned { .. } => ErrorKind::Poisoned,
+            Error::NotExported { .. }
+            | Error::ContractMismatch { .. }
+            | Error::MissingImports { .. } => ErrorKind::Contract,
+            Error::BadCall { .. } => ErrorKind::BadCall,
+            Error::Compile { .. } => ErrorKind::Compile,
+            Error::Instantiate { .. } => ErrorKind::Instantiate,
+            Error::Flow { .. } => ErrorKind::Flow,
+            Error::Connector { .. } => ErrorKind::Connector,
+            Error::State { .. } => ErrorKind::State,
+            Error::Config(_) => ErrorKind::Config,
+            Error::Cache { .. } => ErrorKind::Cache,
+        }
+    }
+
+    /// The guest's frames where it trapped (a [`Error::Trap`] that has
+    /// them): function names, and file:line where the component carries
+    /// debug info; its `Display` prints one frame per line.
+    pub fn backtrace(&self) -> Option<&wasmtime::WasmBacktrace> {
+        match self {
+            Error::Trap { backtrace, .. } => backtrace.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Whether this error leaves the instance unusable (it must be
     /// re-instantiated): a limit or a trap stopped the call, an earlier
     /// failure poisoned it, or the guest itself said `fatal`.
@@ -244,6 +330,15 @@ impl Error {
 /// The client's own error behind an [`Error::Connector`].
 pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 
+/// `detail` after a colon, or nothing when it is empty (the cause, kept as
+/// the source, says it all).
+fn colon(detail: &str) -> String {
+    match detail.is_empty() {
+        true => String::new(),
+        false => format!(": {detail}"),
+    }
+}
+
 impl Error {
     /// An [`Error::Compile`] of `component`; `source` kept as its cause.
     pub(crate) fn compile(component: &str, detail: String, source: Option<Cause>) -> Error {
@@ -263,10 +358,10 @@ impl Error {
         }
     }
 
-    /// An [`Error::Instantiate`] caused by wasmtime's `error`, its text
-    /// (with its context chain) after `what`.
+    /// An [`Error::Instantiate`] caused by wasmtime's `error` (kept as the
+    /// source, its text not repeated), `what` saying what was being done.
     pub(crate) fn instantiate_by(component: &str, what: &str, error: wasmtime::Error) -> Error {
-        Error::instantiate(component, format!("{what}{error:#}"), Some(error.into()))
+        Error::instantiate(component, what.to_string(), Some(error.into()))
     }
 
     /// An [`Error::Connector`] of node `node` (a `kind` connector), with the

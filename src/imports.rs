@@ -25,6 +25,7 @@ impl HostInterface {
 
 /// Who serves an import of a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ImportProvider {
     /// The host's implementation of a contract interface, under its own name.
     Contract,

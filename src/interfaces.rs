@@ -4,6 +4,7 @@ use std::fmt;
 
 /// An interface of the contract that a component can export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Interface {
     /// `torvyn:streaming/lifecycle`: `init`, `teardown`.
     Lifecycle,
@@ -146,6 +147,7 @@ pub struct ExportInfo {
 
 /// How the engine calls an export.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallPath {
     /// Through the generated typed bindings (no `Val` marshaling).
     Typed,

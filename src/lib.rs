@@ -43,7 +43,7 @@
 //! # Ok(())
 //! # }
 //! ```
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod bindings;
@@ -75,7 +75,7 @@ pub use config::{
     Allocation, EngineConfig, EngineConfigBuilder, InstanceDensity, Limits, NodeLimits, WasiGrants,
 };
 pub use engine::{CacheStats, WasmEngine, WasmtimeEngine};
-pub use error::{CallSite, Error, GuestError, Result};
+pub use error::{CallSite, Error, ErrorKind, GuestError, Result};
 pub use flow::{Flow, FlowReport, FlowSpec, Pipeline, PipelineReport};
 pub use imports::ImportProvider;
 pub use instance::WasmtimeInstance;
@@ -83,13 +83,23 @@ pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, 
 pub use invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome,
 };
-pub use store::{HostImports, StoreState, NO_DEADLINE};
+/// The call ticks of a component without a deadline (for the bench).
+#[doc(hidden)]
+pub use store::NO_DEADLINE;
+pub use store::{HostImports, StoreState};
 
+/// The attribute the connector traits are written with: implement
+/// [`connect::SourceConnector`] and [`connect::SinkConnector`] under
+/// `#[torvyn_engine::async_trait]`, with no dependency of your own.
+pub use async_trait::async_trait;
 /// Re-exported so users of [`Element`] need no direct `bytes` dependency.
 pub use bytes::Bytes;
 /// The wasmtime this engine is built on, for host interfaces of your own
 /// ([`WasmtimeEngine::with_host_imports`]) and generated bindings.
 pub use wasmtime;
+/// The wasmtime-wasi this engine serves WASI with ([`StoreState`] is its
+/// `WasiView`), for host interfaces of your own that use WASI's types.
+pub use wasmtime_wasi;
 
 /// Includes bindings that `torvyn-build` wrote into `OUT_DIR`:
 /// `include_bindings!("bindings")` includes `OUT_DIR/bindings.rs`.

@@ -264,6 +264,7 @@ impl MockInstance {
             },
             trap: "a mock handler panicked earlier".into(),
             code: None,
+            backtrace: None,
         })
     }
 }

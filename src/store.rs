@@ -24,6 +24,15 @@ pub struct StoreState {
     pub(crate) clock: CallClock,
 }
 
+impl std::fmt::Debug for StoreState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreState")
+            .field("host", &self.host)
+            .field("extensions", &self.extensions.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl StoreState {
     pub(crate) fn new(
         host: HostState,
@@ -90,6 +99,14 @@ pub(crate) struct ExtensionSlot {
 pub struct HostImports<'a> {
     pub(crate) linker: &'a mut Linker<StoreState>,
     pub(crate) states: Vec<ExtensionSlot>,
+}
+
+impl std::fmt::Debug for HostImports<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostImports")
+            .field("states", &self.states.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HostImports<'_> {

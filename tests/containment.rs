@@ -174,8 +174,30 @@ fn dropping_a_handle_twice_is_a_trap() {
         "double-drop",
         &faults::drops_handle_twice(),
     );
-    let trap = trap_message(&error);
-    assert!(trap.ends_with(": unknown handle index 1"), "{trap}");
+    // The message is the refusal alone: the guest's frames are the
+    // error's backtrace, not text in front of it.
+    assert_eq!(trap_message(&error), "unknown handle index 1");
+    assert!(error.backtrace().is_some(), "{error:?}");
+}
+
+/// A guest's trap carries wasmtime's backtrace: the frames where it
+/// trapped (here a recursion's, named after its function), printed one
+/// per line. Its text is not repeated in the message, and the class says
+/// trap.
+#[test]
+fn a_trap_carries_the_guests_backtrace() {
+    let error = fault(
+        &strict_engine(),
+        "recursion",
+        &faults::unbounded_recursion(),
+    );
+    assert_eq!(error.kind(), torvyn_engine::ErrorKind::Trap);
+    let frames = error.backtrace().expect("the trap's frames");
+    assert!(!frames.frames().is_empty());
+    let printed = frames.to_string();
+    assert!(printed.contains("wasm backtrace"), "{printed}");
+    assert!(printed.contains("recurse"), "{printed}");
+    assert!(!error.to_string().contains("wasm backtrace"), "{error}");
 }
 
 #[test]

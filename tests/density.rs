@@ -111,12 +111,22 @@ fn a_pool_sized_by_the_memory_limit_holds_thousands() {
     // One more than the pool holds is refused, not a crash.
     match engine.instantiate(&component) {
         Err(Error::Instantiate {
-            component, detail, ..
+            component,
+            detail,
+            source,
         }) => assert_eq!(
-            (component.as_str(), detail.as_str()),
+            (
+                component.as_str(),
+                detail.as_str(),
+                source.map(|cause| cause.to_string()).as_deref()
+            ),
             (
                 "drop",
-                "maximum concurrent limit of 5000 for component instances reached"
+                "",
+                Some(
+                    "component `drop`, function `instantiate`: trap: maximum concurrent limit of \
+                     5000 for component instances reached"
+                )
             )
         ),
         other => panic!("{other:?}"),

@@ -40,20 +40,35 @@ fn invalid_configurations_are_refused_with_the_reason() {
 #[test]
 fn garbage_bytes_are_a_compile_error_naming_the_component() {
     let engine = common::engine();
-    match engine.compile("junk", b"\0asm not really") {
-        Err(Error::Compile {
+    let error = engine.compile("junk", b"\0asm not really").unwrap_err();
+    // wasmparser's reason, where it stopped (not a magic dump: the file
+    // starts as WebAssembly does), printed once: the cause is the error's
+    // source, not repeated in its message.
+    let mut chain = vec![error.to_string()];
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        chain.push(inner.to_string());
+        cause = inner.source();
+    }
+    assert_eq!(
+        chain,
+        [
+            "cannot compile component `junk`",
+            "failed to parse WebAssembly module",
+            "unknown binary version: 0x746f6e20 (at offset 0x4)"
+        ]
+    );
+    match &error {
+        Error::Compile {
             component, detail, ..
-        }) => {
+        } => {
             assert_eq!(component, "junk");
-            // wasmparser's reason, where it stopped (not a magic dump: the
-            // file starts as WebAssembly does).
-            assert_eq!(
-                detail,
-                "failed to parse WebAssembly module: unknown binary version: 0x746f6e20 (at offset 0x4)"
-            );
+            assert_eq!(detail, "");
+            assert_eq!(error.to_string(), "cannot compile component `junk`");
         }
         other => panic!("expected a compile error, got {other:?}"),
     }
+    assert_eq!(error.kind(), torvyn_engine::ErrorKind::Compile);
 }
 
 #[test]

@@ -115,6 +115,8 @@ pub(crate) fn path_name(path: &CallPath) -> (&'static str, Option<String>) {
         CallPath::Typed => ("typed", None),
         CallPath::Dynamic(why) => ("dynamic", Some(why.clone())),
         CallPath::ByNameOnly(why) => ("by-name", Some(why.clone())),
+        // A path a newer engine added: named by its debug form.
+        other => ("other", Some(format!("{other:?}"))),
     }
 }
 
@@ -150,6 +152,7 @@ pub fn inspect(spec: &str, format: Format, out: &mut dyn Write) -> Result<(), Cl
                         }
                         ImportProvider::Custom => ("custom", None),
                         ImportProvider::Missing => ("missing", None),
+                        other => ("other", Some(format!("{other:?}"))),
                     };
                     ImportDocument {
                         name: name.to_string(),
@@ -190,6 +193,7 @@ pub fn inspect(spec: &str, format: Format, out: &mut dyn Write) -> Result<(), Cl
             ImportProvider::ServedAs(contract) => format!("host: served as {contract}"),
             ImportProvider::Custom => "host: custom".to_string(),
             ImportProvider::Missing => "MISSING".to_string(),
+            other => format!("host: {other:?}"),
         };
         writeln!(out, "  {import:<48} {provider}")?;
     }

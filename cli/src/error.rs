@@ -60,6 +60,16 @@ impl std::fmt::Display for CliError {
     }
 }
 
+impl CliError {
+    /// The engine's error behind this one, if any.
+    pub fn engine_error(&self) -> Option<&torvyn_engine::Error> {
+        match self {
+            CliError::Engine(e) | CliError::Component { error: e, .. } => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {

@@ -166,6 +166,12 @@ fn main() -> ExitCode {
                 }
                 cause = inner.source();
             }
+            // A guest's trap: where in the guest, frame by frame.
+            if let Some(frames) = error.engine_error().and_then(|e| e.backtrace()) {
+                for line in frames.to_string().lines() {
+                    eprintln!("  {line}");
+                }
+            }
             ExitCode::from(error.exit_code() as u8)
         }
     }

@@ -893,3 +893,38 @@ fn granted_dirs_and_env_reach_the_guest_read_only_or_not() {
     assert_eq!(probe("env()", &[]), "[]");
     assert_eq!(probe("env()", &["--env", "A=1"]), r#"[("A", "1")]"#);
 }
+
+/// A guest's trap is printed with the guest's frames under the error: the
+/// function it trapped in, named.
+#[test]
+fn a_trap_prints_the_guests_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let recursion = dir.path().join("recursion.wasm");
+    std::fs::write(&recursion, torvyn_fixtures::faults::unbounded_recursion()).unwrap();
+    let (code, _, err) = torvyn(&[
+        "run",
+        "--source",
+        "bundled:counting-source",
+        "--processor",
+        recursion.to_str().unwrap(),
+        "--sink",
+        "bundled:recording-sink",
+        "--config",
+        "3",
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let mut lines = err.lines();
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with("error: component `processor-1`, function `process`: trap: "),
+        "{err}"
+    );
+    assert!(!first.contains("backtrace"), "{err}");
+    let rest: Vec<&str> = lines.collect();
+    assert!(
+        rest.iter().any(|line| line.contains("wasm backtrace")),
+        "{err}"
+    );
+    assert!(rest.iter().any(|line| line.contains("recurse")), "{err}");
+}

@@ -22,6 +22,7 @@ pub struct Input {
 
 /// What one [`fetch`](SourceConnector::fetch) found.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Fetched {
     /// New inputs (at least one).
     Inputs(Vec<Input>),
@@ -33,6 +34,7 @@ pub enum Fetched {
 
 /// What became of an input whose processing failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failed {
     /// It will be delivered again.
     Retried,
@@ -43,6 +45,7 @@ pub enum Failed {
 
 /// Counters a connector keeps, for reports and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectorStats {
     /// Source: inputs the broker still has for this consumer (when known).
     pub pending: Option<u64>,

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 
 /// How [`WasmtimeEngine::compile`](crate::WasmEngine::compile) calls were served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CacheStats {
     /// Served from the in-memory cache.
     pub memory_hits: u64,
@@ -80,11 +81,11 @@ impl Compiler {
                     return Err(Error::compile(name, detail, None));
                 }
                 let component = Component::new(&self.engine, bytes)
-                    .map_err(|e| Error::compile(name, format!("{e:#}"), Some(e.into())))?;
+                    .map_err(|e| Error::compile(name, String::new(), Some(e.into())))?;
                 if let Some(disk) = &self.disk {
                     let artifact = component.serialize().map_err(|e| Error::Cache {
                         path: self.cache_dir.clone().unwrap_or_default(),
-                        detail: format!("{e:#}"),
+                        detail: "cannot serialize the compiled component".into(),
                         source: Some(e.into()),
                     })?;
                     disk.store(digest, &artifact)?;

@@ -188,7 +188,7 @@ impl WasmtimeEngine {
         linker.allow_shadowing(true);
         for (import, kind) in aliases {
             let link = |e: wasmtime::Error| {
-                Error::instantiate_by(name, &format!("serving import `{import}`: "), e)
+                Error::instantiate_by(name, &format!("serving import `{import}`"), e)
             };
             let mut instance = linker.instance(&import).map_err(link)?;
             host::add_to_linker_instance(&mut instance, kind).map_err(link)?;
@@ -204,7 +204,7 @@ impl WasmtimeEngine {
         let runtime = WasiRuntime::new().map_err(|e| {
             Error::instantiate(
                 name,
-                format!("cannot start the WASI runtime: {e}"),
+                "cannot start the WASI runtime".to_string(),
                 Some(e.into()),
             )
         })?;

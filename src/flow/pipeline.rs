@@ -21,6 +21,7 @@ use crate::invoker::{AsyncComponentInvoker, ComponentInvoker, Element};
 
 /// What a pipeline run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PipelineReport {
     /// Elements pulled from the source.
     pub pulled: u64,

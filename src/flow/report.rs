@@ -107,6 +107,7 @@ fn bucket_upper(bucket: usize) -> Duration {
 
 /// One node's part of a run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NodeReport {
     /// The node's name.
     pub name: String,
@@ -173,6 +174,7 @@ impl NodeReport {
 
 /// What a flow run did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FlowReport {
     /// The flow's name.
     pub flow: String,

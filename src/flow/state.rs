@@ -40,7 +40,7 @@ impl std::fmt::Debug for StateOptions {
 /// The key of `node`'s state in `scope`: only characters every store takes
 /// (a NATS key's `[-/_=.A-Za-z0-9]`, less `/` for file names); any other
 /// becomes `_`.
-pub fn state_key(scope: &str, node: &str) -> String {
+pub(crate) fn state_key(scope: &str, node: &str) -> String {
     format!("{scope}.{node}")
         .chars()
         .map(|c| match c {

@@ -35,6 +35,7 @@ pub(super) type Queue<I> = (mpsc::Sender<Pending<I>>, mpsc::Receiver<Pending<I>>
 
 /// What one upgrade did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UpgradeOutcome {
     /// The node.
     pub node: String,
@@ -48,6 +49,7 @@ pub struct UpgradeOutcome {
 
 /// How state crossed an upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Carried {
     /// `save` on the old instance, `restore` on the new one: this many bytes.
     State(usize),

@@ -40,7 +40,7 @@ pub(crate) fn cut(text: &str, max: usize) -> &str {
 
 /// A guest's error message, cut to [`MAX_GUEST_MESSAGE_BYTES`] with a
 /// marker naming how many bytes were cut.
-pub fn cut_guest_message(message: String) -> String {
+pub(crate) fn cut_guest_message(message: String) -> String {
     if message.len() <= MAX_GUEST_MESSAGE_BYTES {
         return message;
     }

@@ -39,8 +39,9 @@ mod types;
 mod view;
 
 pub use capabilities::Capabilities;
+pub(crate) use limits::cut_guest_message;
 pub use limits::{
-    cut_guest_message, BUFFER_OVERHEAD_BYTES, HOST_COPY_BYTES_PER_FUEL, MAX_CAPABILITY_NAME_BYTES,
+    BUFFER_OVERHEAD_BYTES, HOST_COPY_BYTES_PER_FUEL, MAX_CAPABILITY_NAME_BYTES,
     MAX_CONTENT_TYPE_BYTES, MAX_GUEST_MESSAGE_BYTES,
 };
 pub(crate) use linker::{add_to_linker, add_to_linker_instance};

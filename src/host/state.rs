@@ -51,7 +51,11 @@ pub struct HostState {
 impl HostState {
     /// A host state whose guest may hold at most `budget` bytes of buffers,
     /// counted in `totals` while it lives.
-    pub fn new(budget: u64, capabilities: BTreeSet<String>, totals: Arc<EngineTotals>) -> Self {
+    pub(crate) fn new(
+        budget: u64,
+        capabilities: BTreeSet<String>,
+        totals: Arc<EngineTotals>,
+    ) -> Self {
         totals.instances.fetch_add(1, Ordering::Relaxed);
         let shard = totals.assign_shard();
         HostState {

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes copied across the guest boundary by the host's buffer functions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CopyStats {
     /// Bytes copied from host buffers into guest memory (`read`, `read-all`).
     pub into_guest: u64,

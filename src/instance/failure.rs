@@ -1,7 +1,7 @@
 //! A failed guest call or instantiation, told apart: fuel, deadline,
 //! memory, handles, or a trap (named after the host's last refusal).
 
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, WasmBacktrace};
 
 use crate::error::{CallSite, Error};
 use crate::store::StoreState;
@@ -41,8 +41,15 @@ pub(super) fn classify(
         Some(refusal) => format!("{trap} (after the host refused it: {refusal})"),
         None => trap,
     };
-    let message = format!("{error:#}");
-    match (error.downcast_ref::<Trap>(), refused) {
+    let code = error.downcast_ref::<Trap>().copied();
+    // The guest's frames ride on the error as context; they are taken out
+    // (into the error's `backtrace`), so its text does not carry them too.
+    let mut message = format!("{error:#}");
+    if let Some(frames) = error.downcast_ref::<WasmBacktrace>() {
+        message = message.replacen(&format!("{frames}: "), "", 1);
+    }
+    let backtrace = error.downcast::<WasmBacktrace>().ok().map(Box::new);
+    match (code, refused) {
         (Some(Trap::OutOfFuel), _) => Error::FuelExhausted { site },
         (Some(Trap::Interrupt), _) => Error::DeadlineExceeded { site },
         (_, Some(detail)) => Error::MemoryLimit { site, detail },
@@ -64,12 +71,14 @@ pub(super) fn classify(
         (Some(trap), None) => Error::Trap {
             site,
             trap: after(trap.to_string()),
-            code: Some(*trap),
+            code: Some(trap),
+            backtrace,
         },
         (None, None) => Error::Trap {
             site,
             trap: after(message),
             code: None,
+            backtrace,
         },
     }
 }

@@ -121,10 +121,9 @@ impl WasmtimeInstance {
             totals,
         );
         let wasi = match component.inner.imports_wasi {
-            true => Some(
-                wasi_context(&config.wasi)
-                    .map_err(|e| Error::instantiate_by(component.name(), "WASI: ", e))?,
-            ),
+            true => Some(wasi_context(&config.wasi).map_err(|e| {
+                Error::instantiate_by(component.name(), "making its WASI context", e)
+            })?),
             false => None,
         };
         let mut store = Store::new(
@@ -180,7 +179,9 @@ impl WasmtimeInstance {
                 let Error::Trap { trap, .. } = &error else {
                     return Err(error);
                 };
-                let mut detail = trap.clone();
+                // The trap's own text is the source's; the detail names the
+                // limit it hit, when it was one.
+                let mut detail = String::new();
                 if trap.contains(PART_COUNT_TOO_HIGH) {
                     // wasmtime names the part ("instance", "memory",
                     // "table"); the limit is named after it.
@@ -196,9 +197,9 @@ impl WasmtimeInstance {
                     .into_iter()
                     .find(|(part, _, _)| trap.contains(part));
                     detail.push_str(&match limit {
-                        Some((_, name, value)) => format!(" (limit {name} = {value})"),
+                        Some((_, name, value)) => format!("over its limit {name} = {value}"),
                         None => format!(
-                            " (limits: max_core_instances = {}, max_memories = {}, max_tables = {})",
+                            "over its limits (max_core_instances = {}, max_memories = {}, max_tables = {})",
                             limits.max_core_instances, limits.max_memories, limits.max_tables
                         ),
                     });
@@ -393,6 +394,7 @@ impl WasmtimeInstance {
             site: site(self.component.name(), function),
             trap,
             code: None,
+            backtrace: None,
         };
         self.poison_with(&error);
         error

@@ -87,6 +87,7 @@ impl UpgradeDocument {
                     Carried::State(_) => "state",
                     Carried::Flushed => "flushed",
                     Carried::Nothing => "nothing",
+                    _ => "other",
                 },
                 state_bytes: match o.carried {
                     Carried::State(bytes) => bytes,

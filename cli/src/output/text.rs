@@ -90,6 +90,7 @@ fn stop_text(stop: Stop) -> &'static str {
         Stop::Idle => "idle timeout",
         Stop::Limit => "--count reached",
         Stop::Shutdown => "signal: in-flight batch finished, held inputs handed back",
+        _ => "stopped",
     }
 }
 

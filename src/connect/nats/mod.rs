@@ -58,7 +58,7 @@ mod sink;
 mod source;
 mod state;
 
-pub use connection::{redacted, ERROR_HEADER, ORIGIN_HEADER};
+pub use connection::{ERROR_HEADER, ORIGIN_HEADER};
 pub(crate) use factory::NatsFactory;
 pub use sink::NatsSink;
 pub use source::NatsSource;

@@ -34,6 +34,15 @@ pub struct NatsSink {
     stats: ConnectorStats,
 }
 
+impl std::fmt::Debug for NatsSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsSink")
+            .field("node", &self.node)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
 impl NatsSink {
     pub(super) async fn open(
         settings: &Settings<'_>,

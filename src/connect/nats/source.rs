@@ -49,6 +49,16 @@ pub struct NatsSource {
     outage_logged: bool,
 }
 
+impl std::fmt::Debug for NatsSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsSource")
+            .field("node", &self.node)
+            .field("url", &self.url)
+            .field("stream", &self.stream)
+            .finish_non_exhaustive()
+    }
+}
+
 impl NatsSource {
     pub(super) async fn open(
         settings: &Settings<'_>,

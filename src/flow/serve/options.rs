@@ -40,6 +40,18 @@ pub struct ServeOptions<I> {
     pub state: Option<StateOptions>,
 }
 
+impl<I> std::fmt::Debug for ServeOptions<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("batch", &self.batch)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("sink_retry", &self.sink_retry)
+            .field("respawn", &self.respawn.is_some())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<I> Default for ServeOptions<I> {
     fn default() -> Self {
         ServeOptions {
@@ -56,6 +68,7 @@ impl<I> Default for ServeOptions<I> {
 
 /// Why a served flow stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stop {
     /// Every source ended.
     Ended,
@@ -69,6 +82,7 @@ pub enum Stop {
 
 /// One connector's part of a served run.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ConnectorReport {
     /// The node.
     pub node: String,
@@ -82,6 +96,7 @@ pub struct ConnectorReport {
 
 /// What a served run did.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServeReport {
     /// Per node, as [`Flow::run`](crate::Flow::run) reports.
     pub flow: FlowReport,
