@@ -6,25 +6,50 @@ use std::future::Future;
 use bytes::Bytes;
 
 use crate::contract::contract_functions;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::interfaces::{ExportInfo, Interface};
 
 /// The sync invoker's method of every contract function.
+/// Each contract function has a default body answering
+/// [`Error::NotExported`]: an implementer writes the functions its
+/// component serves, and a function added to the contract breaks none.
 macro_rules! sync_methods {
-    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
+        ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:literal)
         ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( $(#[$doc])* fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok>; )*
+        $( $(#[$doc])*
+        ///
+        /// By default: [`Error::NotExported`].
+        fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok> {
+            $( let _ = $arg; )?
+            Err(not_exported(self.name(), Interface::$interface))
+        } )*
     };
 }
 
 /// The async invoker's method of every contract function: a future that
 /// borrows the instance and the argument.
 macro_rules! async_methods {
-    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
+    ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
+        ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:literal)
         ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( $(#[$doc])* fn $async(&mut self $(, $arg: $ty)?)
-            -> impl Future<Output = Result<$ok>> + Send; )*
+        $( $(#[$doc])*
+        ///
+        /// By default: [`Error::NotExported`], at once.
+        fn $async(&mut self $(, $arg: $ty)?)
+            -> impl Future<Output = Result<$ok>> + Send {
+            $( let _ = $arg; )?
+            std::future::ready(Err(not_exported(self.name(), Interface::$interface)))
+        } )*
     };
+}
+
+/// What a contract function not written by an implementer answers.
+fn not_exported(component: &str, interface: Interface) -> Error {
+    Error::NotExported {
+        component: component.to_string(),
+        interface: interface.to_string(),
+    }
 }
 
 /// Metadata that travels with every element.
@@ -85,6 +110,14 @@ pub enum Backpressure {
 /// A method whose interface the component does not export returns
 /// [`Error::NotExported`](crate::Error::NotExported). After a trap, a fuel
 /// or deadline overrun, every call returns [`Error::Poisoned`](crate::Error::Poisoned).
+///
+/// # Implementing it
+///
+/// [`WasmtimeInstance`](crate::WasmtimeInstance) and the mock's instance
+/// implement every function. Your own type (a stage written in Rust, a
+/// stand-in) writes `name`, `exports`, `has` and the contract functions it
+/// serves; every other one answers `NotExported` by default, so a function
+/// added to the contract later breaks no implementer.
 pub trait ComponentInvoker {
     /// The component's name.
     fn name(&self) -> &str;
