@@ -4,10 +4,37 @@
 //! takes a component goes through here: run, check, watch, inspect,
 //! invoke.
 
-use torvyn_engine::{CompiledComponent, WasmEngine, WasmtimeEngine};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use torvyn_engine::flow::file::FlowFile;
+use torvyn_engine::{CompiledComponent, FlowSpec, WasmEngine, WasmtimeEngine};
 
 use crate::bundled;
 use crate::error::{CliError, LoadError};
+
+/// A flow file read for a run: `{partition}` in its connector settings
+/// filled in when a partition is given.
+pub(crate) fn flow_file(path: &Path, partition: Option<&str>) -> Result<FlowFile, CliError> {
+    let mut file = FlowFile::read(path)?;
+    if let Some(partition) = partition {
+        file.substitute("partition", partition);
+    }
+    Ok(file)
+}
+
+/// Flow `name` of `file` (its only one when `None`) and where each of its
+/// components is (project directories resolved, notes to `log`).
+pub(crate) fn flow_in(
+    file: &FlowFile,
+    name: Option<&str>,
+    log: &mut dyn Write,
+) -> Result<(FlowSpec, BTreeMap<String, String>), CliError> {
+    let spec = file.flow(name)?.clone();
+    let locations = crate::project::resolve_all(file, &spec, log)?;
+    Ok((spec, locations))
+}
 
 /// Reads and compiles the component at `location`, named after it (its
 /// file's stem, or its bundled name).

@@ -40,14 +40,11 @@ pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
                     .into(),
             ));
         }
-        let mut file = FlowFile::read(path)?;
-        if let Some(partition) = &args.partition {
-            file.substitute("partition", partition);
-        }
+        let file = load::flow_file(path, args.partition.as_deref())?;
         if args.build {
             crate::project::build_all(&file, &mut std::io::stderr())?;
         }
-        let spec = file.flow(args.flow.as_deref())?.clone();
+        let (spec, locations) = load::flow_in(&file, args.flow.as_deref(), &mut std::io::stderr())?;
         for node in &spec.nodes {
             let Some(connector) = &node.connector else {
                 continue;
@@ -63,7 +60,6 @@ pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
                 )));
             }
         }
-        let locations = crate::project::resolve_all(&file, &spec, &mut std::io::stderr())?;
         return Ok(Chosen {
             spec,
             locations,

@@ -21,7 +21,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
-use torvyn_engine::flow::file::FlowFile;
 use torvyn_engine::flow::Upgrader;
 use torvyn_engine::{CompiledComponent, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance};
 
@@ -247,16 +246,9 @@ impl Watched {
         let Some(path) = &self.flow_file else {
             return Ok((None, self.locations.clone()));
         };
-        let mut file = FlowFile::read(path).map_err(|e| e.to_string())?;
-        if let Some(partition) = &self.partition {
-            file.substitute("partition", partition);
-        }
-        let spec = file
-            .flow(self.flow_name.as_deref())
-            .map_err(|e| e.to_string())?
-            .clone();
-        let locations =
-            crate::project::resolve_all(&file, &spec, log).map_err(|e| e.to_string())?;
+        let file = load::flow_file(path, self.partition.as_deref()).map_err(|e| e.to_string())?;
+        let (spec, locations) =
+            load::flow_in(&file, self.flow_name.as_deref(), log).map_err(|e| e.to_string())?;
         Ok((Some(spec), locations))
     }
 
