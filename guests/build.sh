@@ -93,5 +93,13 @@ wasm-tools component new "$rust_target/wasm32-wasip2/release/torvyn_rust_process
     componentize-py -q -d "$wit/streaming.wit" -w transform componentize --stub-wasi app \
         -o "$out/python-processor-stub.wasm"
 )
+# --- Python: the reproduction of componentize-py keeping `list<u8>` arguments --
+(
+    cd "$here/python/leak"
+    componentize-py -q -d "$wit/streaming.wit" -w transform componentize allocates \
+        -o "$out/python-allocates.wasm"
+    componentize-py -q -d "$wit/streaming.wit" -w transform componentize appends \
+        -o "$out/python-appends.wasm"
+)
 
 ls -l "$out"/*.wasm

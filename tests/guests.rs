@@ -146,3 +146,49 @@ fn guest_errors_from_a_c_sink_map_to_the_library_error() {
         other => panic!("expected invalid-input, got {other:?}"),
     }
 }
+
+/// Which side keeps the Python stage's memory (issue 33): componentize-py
+/// 0.25.1 keeps the copy of every `list<u8>` argument it lowers for a call
+/// to an imported function. Two reproductions of 10,000 calls each
+/// (`guests/python/leak/`): one allocates a buffer and drops it, one also
+/// appends 1 KiB to it. The host holds nothing after either (no resource,
+/// no budget); the first's linear memory stays flat, the second's grows by
+/// about the bytes it appended. When a componentize-py release stops
+/// keeping them, this test fails: the README's note on it goes then.
+#[test]
+fn componentize_py_keeps_the_bytes_of_every_list_argument() {
+    const CALLS: u64 = 10_000;
+    let grown = |name: &str| {
+        let mut instance = instance(name);
+        let element = |i| Element::new(i, "text/plain", "x");
+        instance.process(&element(0)).unwrap();
+        let before = instance.memory_bytes();
+        for i in 1..=CALLS {
+            assert_eq!(instance.process(&element(i)).unwrap(), ProcessOutcome::Drop);
+        }
+        assert_eq!(
+            instance.guest_resources(),
+            0,
+            "{name}: the host holds a resource"
+        );
+        assert_eq!(
+            instance.host().budget_in_use(),
+            0,
+            "{name}: the host holds bytes"
+        );
+        instance.memory_bytes() - before
+    };
+    let allocates = grown("python-allocates");
+    let appends = grown("python-appends");
+    assert!(
+        allocates <= 65_536,
+        "allocating alone grew {allocates} bytes"
+    );
+    // Memory comes in 64 KiB pages and the heap starts with some room: at
+    // least half of what was appended shows as growth.
+    assert!(
+        appends as u64 >= CALLS * 1024 / 2,
+        "appending 1 KiB {CALLS} times grew {appends} bytes: componentize-py no longer keeps \
+         its arguments (update the README's note)"
+    );
+}

@@ -815,3 +815,297 @@ fn json_reports_of_run_and_inspect_parse_with_their_documented_fields() {
         .iter()
         .all(|i| i["provider"] != "missing"));
 }
+
+/// Every key of `EVERY_KEY` (the runtime's whole schema) is either shown to
+/// take effect by a test named here, or is one of the keys the README's
+/// project-file table says are accepted without effect. A key added to the
+/// schema and to `EVERY_KEY` must be classified here, and a key said to be
+/// accepted must be written so in the README.
+#[test]
+fn every_key_is_shown_to_work_or_listed_as_accepted() {
+    /// How a key is accounted for.
+    enum Shown {
+        /// Its effect is asserted by this test (found by name in the tests).
+        By(&'static str),
+        /// The README lists it as accepted with no effect here (the row's
+        /// text, found in the README, says why).
+        Accepted(&'static str),
+    }
+    use Shown::{Accepted, By};
+    const EVERY: &str = "every_key_of_the_project_file_is_honoured";
+    let table: &[(&str, Shown)] = &[
+        (
+            "torvyn.*",
+            Accepted("`[torvyn]`, descriptions | informative"),
+        ),
+        ("component.name", By(EVERY)),
+        ("component.path", By(EVERY)),
+        ("component.language", Accepted("`[[component]] language`")),
+        ("component.config", By(EVERY)),
+        ("component.build_command", By(EVERY)),
+        (
+            "build.release",
+            By("the_build_keys_name_the_default_build_command"),
+        ),
+        (
+            "build.extra_args",
+            By("the_build_keys_name_the_default_build_command"),
+        ),
+        (
+            "build.target",
+            By("the_build_keys_name_the_default_build_command"),
+        ),
+        (
+            "test.*",
+            Accepted(
+                "`[test]`, `[security]`, `[observability]`, `[registry]` | accepted, not used",
+            ),
+        ),
+        ("flow.description", Accepted("descriptions | informative")),
+        (
+            "flow.scheduling_policy",
+            Accepted("then accepted: the driver forwards each element depth-first"),
+        ),
+        (
+            "flow.default_queue_depth",
+            By("a_flow_file_runs_with_its_components_configs_and_queue_depth"),
+        ),
+        (
+            "flow.backpressure",
+            By("values_this_engine_cannot_honour_are_refused_with_their_line"),
+        ),
+        ("node.component", By(EVERY)),
+        ("node.interface", By(EVERY)),
+        (
+            "node.priority",
+            Accepted("node `priority` (1–10), flow `scheduling_policy`, `[runtime.scheduling]`"),
+        ),
+        ("node.fuel_budget", By(EVERY)),
+        ("node.max_memory", By(EVERY)),
+        ("edge.from", By(EVERY)),
+        ("edge.to", By(EVERY)),
+        (
+            "edge.queue_depth",
+            By("an_edge_queue_depth_bounds_its_source_on_the_async_driver"),
+        ),
+        (
+            "edge.backpressure",
+            By("values_this_engine_cannot_honour_are_refused_with_their_line"),
+        ),
+        (
+            "runtime.worker_threads",
+            By("worker_threads_sets_the_tokio_workers_of_flow_copies"),
+        ),
+        ("runtime.max_memory_per_component", By(EVERY)),
+        ("runtime.compilation_cache_dir", By(EVERY)),
+        (
+            "runtime.scheduling.*",
+            Accepted("`[runtime.scheduling]` | checked"),
+        ),
+        (
+            "runtime.backpressure.*",
+            By("values_this_engine_cannot_honour_are_refused_with_their_line"),
+        ),
+        ("security.*", Accepted("`[security]`")),
+        ("observability.*", Accepted("`[observability]`")),
+        ("registry.*", Accepted("`[registry]`")),
+    ];
+    // The keys of EVERY_KEY, named as in the table.
+    let value: toml::Table = toml::from_str(EVERY_KEY).unwrap();
+    let mut keys = Vec::new();
+    for (section, inner) in &value {
+        match (section.as_str(), inner) {
+            ("component", toml::Value::Array(components)) => {
+                for component in components {
+                    keys.extend(
+                        component
+                            .as_table()
+                            .unwrap()
+                            .keys()
+                            .map(|k| format!("component.{k}")),
+                    );
+                }
+            }
+            ("flow", toml::Value::Table(flows)) => {
+                for flow in flows.values() {
+                    for (key, value) in flow.as_table().unwrap() {
+                        match key.as_str() {
+                            "nodes" => {
+                                for node in value.as_table().unwrap().values() {
+                                    keys.extend(
+                                        node.as_table()
+                                            .unwrap()
+                                            .keys()
+                                            .map(|k| format!("node.{k}")),
+                                    );
+                                }
+                            }
+                            "edges" => {
+                                for edge in value.as_array().unwrap() {
+                                    keys.extend(
+                                        edge.as_table()
+                                            .unwrap()
+                                            .keys()
+                                            .map(|k| format!("edge.{k}")),
+                                    );
+                                }
+                            }
+                            _ => keys.push(format!("flow.{key}")),
+                        }
+                    }
+                }
+            }
+            (_, toml::Value::Table(table)) => {
+                for (key, value) in table {
+                    match value {
+                        toml::Value::Table(_) => keys.push(format!("{section}.{key}.*")),
+                        _ => keys.push(format!("{section}.{key}")),
+                    }
+                }
+            }
+            _ => keys.push(section.clone()),
+        }
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let tests: String = ["cli/tests/projects.rs", "tests/flows.rs"]
+        .iter()
+        .map(|file| {
+            std::fs::read_to_string(format!("{}/../{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        })
+        .collect();
+    for key in &keys {
+        let (_, shown) = table
+            .iter()
+            .find(|(name, _)| {
+                name == key
+                    || name
+                        .strip_suffix(".*")
+                        .is_some_and(|section| key.starts_with(&format!("{section}.")))
+            })
+            .unwrap_or_else(|| {
+                panic!("key `{key}` is neither shown to work nor listed as accepted")
+            });
+        match shown {
+            By(test) => assert!(
+                tests.contains(&format!("fn {test}()")),
+                "key `{key}`: no test `{test}`"
+            ),
+            Accepted(row) => assert!(
+                readme.contains(row),
+                "key `{key}`: the README does not say `{row}`"
+            ),
+        }
+    }
+    assert!(keys.len() > 30, "{keys:?}");
+}
+
+/// `[build]`'s `target`, `release` and `extra_args` make the build command
+/// an unbuilt project directory is named with.
+#[test]
+fn the_build_keys_name_the_default_build_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = every_key_project(dir.path(), EVERY_KEY);
+    std::fs::remove_dir_all(dir.path().join("components/numbers/target")).unwrap();
+    let (code, _, err) = torvyn(&["run", file.to_str().unwrap(), "--quiet"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("`cargo component build --release --target wasm32-wasip1 --locked`"),
+        "{err}"
+    );
+    let debug = EVERY_KEY.replace("release = true", "release = false");
+    let file = every_key_project(dir.path(), &debug);
+    std::fs::remove_dir_all(dir.path().join("components/numbers/target")).unwrap();
+    let (_, _, err) = torvyn(&["run", file.to_str().unwrap(), "--quiet"]);
+    assert!(
+        err.contains("`cargo component build --target wasm32-wasip1 --locked`"),
+        "{err}"
+    );
+}
+
+/// `[runtime] worker_threads` sets how many tokio workers run `--flows`
+/// copies: the process has that many more threads with 6 than with 1.
+#[test]
+fn worker_threads_sets_the_tokio_workers_of_flow_copies() {
+    let threads = |workers: usize| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("Torvyn.toml");
+        std::fs::write(
+            &file,
+            format!(
+                r#"[[component]]
+name = "numbers"
+path = "bundled:counting-source"
+config = "1000000000"
+
+[[component]]
+name = "sink"
+path = "bundled:recording-sink"
+config = "1000000000"
+
+[flow.main.nodes.source]
+component = "numbers"
+interface = "torvyn:streaming/source"
+
+[flow.main.nodes.sink]
+component = "sink"
+interface = "torvyn:streaming/sink"
+
+[[flow.main.edges]]
+from = {{ node = "source", port = "output" }}
+to = {{ node = "sink", port = "input" }}
+
+[runtime]
+worker_threads = {workers}
+"#
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_torvyn"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--build",
+                "--flows",
+                "2",
+                "--quiet",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        // Wait until the flows run (the build and compile done), then read
+        // the process's thread count.
+        let status = format!("/proc/{}/status", child.id());
+        let started = std::time::Instant::now();
+        let mut most = 0;
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let Ok(text) = std::fs::read_to_string(&status) else {
+                break;
+            };
+            let count: usize = text
+                .lines()
+                .find_map(|line| line.strip_prefix("Threads:"))
+                .map(|n| n.trim().parse().unwrap())
+                .unwrap_or(0);
+            most = most.max(count);
+            if started.elapsed() > std::time::Duration::from_secs(3) {
+                break;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+        (most, stderr)
+    };
+    let ((one, err_one), (six, err_six)) = (threads(1), threads(6));
+    assert!(
+        six >= one + 5,
+        "threads with 1 worker: {one} ({err_one}), with 6: {six} ({err_six})"
+    );
+    assert!(
+        six >= one + 5,
+        "threads with 1 worker: {one}, with 6: {six}"
+    );
+}
