@@ -120,7 +120,7 @@ impl CompiledComponent {
                 inner.name
             )));
         }
-        if let Some(why) = limits.fuel_problem() {
+        if let Some(why) = limits.problem() {
             return Err(Error::Config(format!("component `{}`: {why}", inner.name)));
         }
         Ok(CompiledComponent {

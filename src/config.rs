@@ -38,15 +38,37 @@ pub struct Limits {
     /// an error naming this limit. (The state is lifted once, within
     /// `max_transfer_bytes`, and checked before anything keeps it.)
     pub max_state_bytes: usize,
+    /// Replace the instance by a fresh one after this many elements (calls
+    /// of `process`, `pull`, `push`, `evaluate`, `route`, `ingest`), between
+    /// two of them: made and `init`ed with the config the old one got, its
+    /// state carried with `torvyn:state` when the component exports it,
+    /// the old one torn down. For guests that keep memory they should not
+    /// (a toolchain's leak); `None`: never.
+    pub recycle_after_elements: Option<u64>,
+    /// Replace the instance the same way once its linear memory reaches
+    /// this share of `max_memory_bytes` (1 to 100), before it is refused
+    /// memory; `None`: never.
+    pub recycle_at_memory_percent: Option<u8>,
 }
 
 impl Limits {
     /// What is wrong with `fuel_per_call`, if anything (checked by
     /// [`EngineConfigBuilder::build`] and
     /// [`CompiledComponent::with_limits`](crate::CompiledComponent::with_limits)).
-    pub(crate) fn fuel_problem(&self) -> Option<&'static str> {
-        (self.fuel_per_call == Some(0))
-            .then_some("fuel_per_call must be positive (use None to disable metering)")
+    pub(crate) fn problem(&self) -> Option<&'static str> {
+        if self.fuel_per_call == Some(0) {
+            return Some("fuel_per_call must be positive (use None to disable metering)");
+        }
+        if self.recycle_after_elements == Some(0) {
+            return Some("recycle_after_elements must be positive (use None not to recycle)");
+        }
+        if self
+            .recycle_at_memory_percent
+            .is_some_and(|percent| !(1..=100).contains(&percent))
+        {
+            return Some("recycle_at_memory_percent must be 1 to 100");
+        }
+        None
     }
 }
 
@@ -64,6 +86,8 @@ impl Default for Limits {
             max_handles: 10_000,
             max_transfer_bytes: 64 << 20,
             max_state_bytes: 16 << 20,
+            recycle_after_elements: None,
+            recycle_at_memory_percent: None,
         }
     }
 }
@@ -73,18 +97,28 @@ impl Default for Limits {
 /// `max_memory`), applied by
 /// [`WasmEngine::with_node_limits`](crate::WasmEngine::with_node_limits).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeLimits {
     /// Fuel for each call of this node (the flow file's `fuel_budget`).
     pub fuel_per_call: Option<u64>,
     /// Largest linear memory of this node's instance, in bytes (the flow
     /// file's `max_memory`).
     pub max_memory_bytes: Option<u64>,
+    /// [`Limits::recycle_after_elements`] for this node (the flow file's
+    /// `recycle_after_elements`).
+    pub recycle_after_elements: Option<u64>,
+    /// [`Limits::recycle_at_memory_percent`] for this node (the flow file's
+    /// `recycle_at_memory_percent`).
+    pub recycle_at_memory_percent: Option<u8>,
 }
 
 impl NodeLimits {
     /// Whether any limit is set.
     pub fn is_set(&self) -> bool {
-        self.fuel_per_call.is_some() || self.max_memory_bytes.is_some()
+        self.fuel_per_call.is_some()
+            || self.max_memory_bytes.is_some()
+            || self.recycle_after_elements.is_some()
+            || self.recycle_at_memory_percent.is_some()
     }
 }
 
@@ -374,7 +408,7 @@ impl EngineConfigBuilder {
     pub fn build(self) -> Result<EngineConfig> {
         let config = self.config;
         let limits = &config.limits;
-        if let Some(why) = limits.fuel_problem() {
+        if let Some(why) = limits.problem() {
             return Err(Error::Config(why.into()));
         }
         if let Some(deadline) = limits.call_deadline {

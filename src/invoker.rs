@@ -132,6 +132,14 @@ pub trait ComponentInvoker {
     fn total_fuel_consumed(&self) -> u64 {
         0
     }
+
+    /// Times this instance was replaced by a fresh one of its component
+    /// ([`Limits::recycle_after_elements`](crate::Limits::recycle_after_elements),
+    /// [`Limits::recycle_at_memory_percent`](crate::Limits::recycle_at_memory_percent));
+    /// 0 for an invoker that does not recycle.
+    fn recycled(&self) -> u64 {
+        0
+    }
 }
 
 /// The stream-stage functions as futures, for runtimes that drive each flow

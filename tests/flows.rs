@@ -900,10 +900,8 @@ fn a_node_s_own_limits_apply_to_its_instance_only() {
     .unwrap();
     let compiled = components(&engine);
     let mut spec = token_flow(22);
-    spec.nodes[1].limits = NodeLimits {
-        fuel_per_call: Some(10_000_000),
-        max_memory_bytes: None,
-    };
+    spec.nodes[1].limits = NodeLimits::default();
+    spec.nodes[1].limits.fuel_per_call = Some(10_000_000);
     let mut flow = Flow::instantiate(&engine, spec.clone(), &compiled).unwrap();
     let seen = run_collecting(&mut flow).unwrap();
     assert_eq!(seen.len(), expected_sentences(22).len());
@@ -920,10 +918,8 @@ fn a_node_s_own_limits_apply_to_its_instance_only() {
     }
     // A memory limit below the instance's first memory: refused at
     // instantiation.
-    spec.nodes[1].limits = NodeLimits {
-        fuel_per_call: None,
-        max_memory_bytes: Some(1024),
-    };
+    spec.nodes[1].limits = NodeLimits::default();
+    spec.nodes[1].limits.max_memory_bytes = Some(1024);
     match Flow::instantiate(&engine, spec.clone(), &compiled) {
         Err(Error::MemoryLimit { site, detail }) => {
             assert_eq!(

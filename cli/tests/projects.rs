@@ -1109,3 +1109,29 @@ worker_threads = {workers}
         "threads with 1 worker: {one}, with 6: {six}"
     );
 }
+
+/// A node's `recycle_after_elements`: the grower (1 MiB more memory a call)
+/// under a 4 MiB `max_memory`, refused at its 4th element alone, serves all
+/// 7 when recycled every 2; the JSON report counts the replacements.
+#[test]
+fn a_recycled_node_stays_within_its_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = EVERY_KEY.replace(
+        "max_memory = \"64MiB\"",
+        "max_memory = \"4MiB\"\nrecycle_after_elements = 2",
+    );
+    let file = every_key_project(dir.path(), &text);
+    let (code, out, err) = torvyn(&["run", file.to_str().unwrap(), "--build", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report = json(out.trim());
+    let grower = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|node| node["name"] == "grower")
+        .unwrap()
+        .clone();
+    assert_eq!(grower["elements_in"], 7, "{grower}");
+    // Replaced before its 3rd, 5th and 7th element.
+    assert_eq!(grower["recycled"], 3, "{grower}");
+}

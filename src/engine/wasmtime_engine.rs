@@ -34,7 +34,7 @@ pub struct WasmtimeEngine {
     custom_imports: Vec<String>,
     /// The host states registered by `with_host_imports`.
     extensions: Arc<[ExtensionSlot]>,
-    config: EngineConfig,
+    config: Arc<EngineConfig>,
     compiler: Compiler,
     totals: Arc<EngineTotals>,
     /// The runtime of WASI's host futures, made with the first WASI component.
@@ -129,7 +129,7 @@ impl WasmtimeEngine {
             linker,
             custom_imports: interfaces.iter().map(|name| name.to_string()).collect(),
             extensions,
-            config,
+            config: Arc::new(config),
             compiler,
             totals: Arc::default(),
             wasi_runtime: OnceLock::new(),
@@ -265,14 +265,14 @@ impl WasmEngine for WasmtimeEngine {
     }
 
     fn instantiate(&self, component: &CompiledComponent) -> Result<WasmtimeInstance> {
-        WasmtimeInstance::new(component.clone(), &self.config, self.totals.clone())
+        WasmtimeInstance::new(component.clone(), self.config.clone(), self.totals.clone())
     }
 
     fn instantiate_async(
         &self,
         component: &CompiledComponent,
     ) -> impl Future<Output = Result<WasmtimeInstance>> + Send {
-        WasmtimeInstance::new_async(component.clone(), &self.config, self.totals.clone())
+        WasmtimeInstance::new_async(component.clone(), self.config.clone(), self.totals.clone())
     }
 
     fn with_node_limits(
@@ -287,6 +287,10 @@ impl WasmEngine for WasmtimeEngine {
         component.with_limits(Limits {
             fuel_per_call: limits.fuel_per_call.or(own.fuel_per_call),
             max_memory_bytes: limits.max_memory_bytes.unwrap_or(own.max_memory_bytes),
+            recycle_after_elements: limits.recycle_after_elements.or(own.recycle_after_elements),
+            recycle_at_memory_percent: limits
+                .recycle_at_memory_percent
+                .or(own.recycle_at_memory_percent),
             ..own.clone()
         })
     }

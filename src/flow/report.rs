@@ -129,6 +129,9 @@ pub struct NodeReport {
     pub upgrades: u64,
     /// Live upgrades refused at this node (the old version kept serving).
     pub upgrades_refused: u64,
+    /// Times its instance was replaced by a fresh one (recycling:
+    /// `recycle_after_elements`, `recycle_at_memory_percent`).
+    pub recycled: u64,
     pub(crate) latencies: Latencies,
 }
 
@@ -145,6 +148,7 @@ impl NodeReport {
             pauses: 0,
             upgrades: 0,
             upgrades_refused: 0,
+            recycled: 0,
             latencies: Latencies::default(),
         }
     }
@@ -216,6 +220,7 @@ pub(super) fn report_of<'a, I: 'a + ComponentInvoker>(
             let mut report = report.clone();
             if let Slot::Component(instance) = slot {
                 report.fuel = instance.total_fuel_consumed();
+                report.recycled = instance.recycled();
             }
             Some(report)
         })

@@ -55,7 +55,77 @@ impl<G: Gate> Body<G> {
         let result = dispatch!(call, G, lifecycle, Interface::Lifecycle,
             typed: func_init(config), dynamic: init(config));
         let result = call.finish(result)?;
-        result.map_err(|error| this.guest_error("init", error))
+        result.map_err(|error| this.guest_error("init", error))?;
+        // A fresh instance replacing this one gets the same config.
+        this.renewal.init_config = Some(config.to_string());
+        Ok(())
+    }
+
+    /// Before an element call: replaces the instance by a fresh one when
+    /// its limits say it is due (`recycle_after_elements` started element
+    /// calls, or `recycle_at_memory_percent` of its memory limit in use).
+    /// Nothing when neither is set: two loads and a branch.
+    async fn recycle_if_due(this: &mut WasmtimeInstance) -> Result<()> {
+        let limits = this.component.limits();
+        let (after, at_percent) = (
+            limits.recycle_after_elements,
+            limits.recycle_at_memory_percent,
+        );
+        if after.is_none() && at_percent.is_none() {
+            return Ok(());
+        }
+        let max_memory = limits.max_memory_bytes;
+        this.renewal.elements += 1;
+        let by_count = after.is_some_and(|after| this.renewal.elements > after);
+        let by_memory = at_percent.is_some_and(|percent| {
+            this.memory_bytes() as u64 * 100 >= max_memory * u64::from(percent)
+        });
+        // A poisoned instance is refused by the call itself.
+        if !(by_count || by_memory) || this.state.poisoned.is_some() {
+            return Ok(());
+        }
+        // Boxed: its future (a whole instantiation) stays out of every
+        // element call's own.
+        Box::pin(Self::recycle(this)).await
+    }
+
+    /// Replaces `this` by a fresh instance of its component, between two
+    /// elements, with the steps of a live upgrade: the fresh one is made
+    /// and `init`ed with the config the old one got, the old one's state
+    /// carried over with `torvyn:state` when the component exports it,
+    /// the old one torn down and dropped (its memory with it). A failure
+    /// leaves the old instance serving and is the call's error.
+    #[cold]
+    async fn recycle(this: &mut WasmtimeInstance) -> Result<()> {
+        let component = this.component.clone();
+        let (config, totals) = (this.renewal.config.clone(), this.renewal.totals.clone());
+        let mut fresh = match G::YIELDING {
+            true => WasmtimeInstance::new_async(component, config, totals).await?,
+            false => WasmtimeInstance::new(component, config, totals)?,
+        };
+        if fresh.has(Interface::Lifecycle) {
+            if let Some(config) = &this.renewal.init_config {
+                Self::init(&mut fresh, config).await?;
+            }
+        }
+        if this.has(Interface::Snapshot) && fresh.has(Interface::Snapshot) {
+            let state = Self::save(this).await?;
+            Self::restore(&mut fresh, &state).await?;
+        }
+        if this.has(Interface::Lifecycle) {
+            // The old one is done either way: a failed teardown is logged.
+            if let Err(error) = Self::teardown(this).await {
+                tracing::warn!(component = %this.component.name(), %error,
+                    "teardown of a recycled instance failed");
+            }
+        }
+        fresh.renewal.recycled = this.renewal.recycled + 1;
+        fresh.renewal.elements = 1;
+        fresh.state.fuel_total += this.state.fuel_total;
+        tracing::debug!(component = %fresh.component.name(), recycled = fresh.renewal.recycled,
+            "instance recycled");
+        *this = fresh;
+        Ok(())
     }
 
     async fn teardown(this: &mut WasmtimeInstance) -> Result<()> {
@@ -75,6 +145,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn process(this: &mut WasmtimeInstance, element: &Element) -> Result<ProcessOutcome> {
+        Self::recycle_if_due(this).await?;
         let call = this.begin::<G>("process", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, processor, Interface::Processor,
@@ -89,6 +160,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn pull(this: &mut WasmtimeInstance) -> Result<Option<Element>> {
+        Self::recycle_if_due(this).await?;
         let call = this.begin::<G>("pull", None)?;
         let result = dispatch!(call, G, source, Interface::Source,
             typed: func_pull(), dynamic: pull());
@@ -124,6 +196,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn push(this: &mut WasmtimeInstance, element: &Element) -> Result<Backpressure> {
+        Self::recycle_if_due(this).await?;
         let call = this.begin::<G>("push", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, sink, Interface::Sink,
@@ -142,6 +215,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn evaluate(this: &mut WasmtimeInstance, element: &Element) -> Result<bool> {
+        Self::recycle_if_due(this).await?;
         let call = this.begin::<G>("evaluate", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, filter, Interface::Filter,
@@ -151,6 +225,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn route(this: &mut WasmtimeInstance, element: &Element) -> Result<Vec<String>> {
+        Self::recycle_if_due(this).await?;
         let call = this.begin::<G>("route", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, router, Interface::Router,
@@ -160,6 +235,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn ingest(this: &mut WasmtimeInstance, element: &Element) -> Result<Option<Element>> {
+        Self::recycle_if_due(this).await?;
         let call = this.begin::<G>("ingest", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, aggregator, Interface::Aggregator,
@@ -304,6 +380,10 @@ impl ComponentInvoker for WasmtimeInstance {
     /// Fuel used by all calls so far (0 when the component has no fuel limit).
     fn total_fuel_consumed(&self) -> u64 {
         self.state.fuel_total
+    }
+
+    fn recycled(&self) -> u64 {
+        self.renewal.recycled
     }
 }
 

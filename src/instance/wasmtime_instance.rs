@@ -52,6 +52,23 @@ pub struct WasmtimeInstance {
     /// Host-owned flow context lent with each element.
     pub(super) flow: Resource<FlowContext>,
     pub(super) state: CallState,
+    /// What making it again takes, and how often it was (recycling).
+    pub(super) renewal: Renewal,
+}
+
+/// What an instance needs to be replaced by a fresh one of its component
+/// (`Limits::recycle_after_elements`, `recycle_at_memory_percent`), and
+/// what it counts of that.
+pub(super) struct Renewal {
+    pub(super) config: Arc<EngineConfig>,
+    pub(super) totals: Arc<EngineTotals>,
+    /// The config of the last successful `init`: a fresh instance gets it.
+    pub(super) init_config: Option<String>,
+    /// Element calls (`process`, `pull`, `push`, `evaluate`, `route`,
+    /// `ingest`) this instance started.
+    pub(super) elements: u64,
+    /// Times the instance was replaced by a fresh one.
+    pub(super) recycled: u64,
 }
 
 impl std::fmt::Debug for WasmtimeInstance {
@@ -71,32 +88,34 @@ impl WasmtimeInstance {
     /// A fresh instance, instantiated on the calling thread.
     pub(crate) fn new(
         component: CompiledComponent,
-        config: &EngineConfig,
+        config: Arc<EngineConfig>,
         totals: Arc<EngineTotals>,
     ) -> Result<Self> {
         if component.inner.wasi_runtime.is_some() {
             // Linked with async WASI: the async instantiation, driven here.
             return block_on(Self::new_async(component, config, totals));
         }
-        let (store, state) = Self::store(&component, config, totals)?;
-        run_ready(Self::create::<Blocking>(component, store, state))
+        let (store, state) = Self::store(&component, &config, totals.clone())?;
+        let renewal = Renewal::new(config, totals);
+        run_ready(Self::create::<Blocking>(component, store, state, renewal))
     }
 
     /// A fresh instance, instantiated on a fiber: a long start function
     /// yields like any async call.
     pub(crate) async fn new_async(
         component: CompiledComponent,
-        config: &EngineConfig,
+        config: Arc<EngineConfig>,
         totals: Arc<EngineTotals>,
     ) -> Result<Self> {
-        let (store, state) = Self::store(&component, config, totals)?;
+        let (store, state) = Self::store(&component, &config, totals.clone())?;
+        let renewal = Renewal::new(config, totals);
         let Some(runtime) = component.inner.wasi_runtime.clone() else {
-            return Self::create::<Yielding>(component, store, state).await;
+            return Self::create::<Yielding>(component, store, state, renewal).await;
         };
         let deadline = deadline_of(&component);
         let name = component.name().to_string();
         let created = InRuntime::new(
-            Self::create::<Yielding>(component, store, state),
+            Self::create::<Yielding>(component, store, state, renewal),
             runtime.handle(),
             deadline,
         )
@@ -159,6 +178,7 @@ impl WasmtimeInstance {
         component: CompiledComponent,
         mut store: Store<StoreState>,
         state: CallState,
+        renewal: Renewal,
     ) -> Result<Self> {
         let name = component.name().to_string();
         let fail = |e: wasmtime::Error| Error::instantiate_by(&name, "", e);
@@ -233,6 +253,7 @@ impl WasmtimeInstance {
             input,
             flow,
             state,
+            renewal,
         })
     }
 
@@ -474,4 +495,16 @@ pub(super) fn deadline_of(component: &CompiledComponent) -> Option<Instant> {
         .limits()
         .call_deadline
         .and_then(|deadline| Instant::now().checked_add(deadline))
+}
+
+impl Renewal {
+    fn new(config: Arc<EngineConfig>, totals: Arc<EngineTotals>) -> Renewal {
+        Renewal {
+            config,
+            totals,
+            init_config: None,
+            elements: 0,
+            recycled: 0,
+        }
+    }
 }

@@ -140,6 +140,8 @@ pub struct NodeDocument {
     pub errors: u64,
     /// Fuel used (0 when unmetered).
     pub fuel: u64,
+    /// Times its instance was replaced by a fresh one (recycling).
+    pub recycled: u64,
     /// Median call time in nanoseconds; `null` when calls were not timed.
     pub p50_ns: Option<u64>,
     /// 99th percentile call time in nanoseconds; `null` when not timed.
@@ -214,6 +216,7 @@ pub fn nodes_of<'r>(reports: impl IntoIterator<Item = &'r FlowReport>) -> Vec<No
                     dropped: 0,
                     errors: 0,
                     fuel: 0,
+                    recycled: 0,
                     p50_ns: timed(node.p50()),
                     p99_ns: timed(node.p99()),
                 });
@@ -224,6 +227,7 @@ pub fn nodes_of<'r>(reports: impl IntoIterator<Item = &'r FlowReport>) -> Vec<No
             row.dropped += node.dropped;
             row.errors += node.errors;
             row.fuel += node.fuel;
+            row.recycled += node.recycled;
         }
     }
     // Percentiles of one copy do not describe several.

@@ -72,7 +72,14 @@ pub(super) fn node_of(
     })?;
     let _description = string("description")?;
     if let Some(kind) = string("connector")? {
-        for key in ["component", "config", "fuel_budget", "max_memory"] {
+        for key in [
+            "component",
+            "config",
+            "fuel_budget",
+            "max_memory",
+            "recycle_after_elements",
+            "recycle_at_memory_percent",
+        ] {
             if let Some(value) = raw.get(key) {
                 return Err(format!(
                     "node `{name}`: `{key}` (line {}) is for component nodes; this node is a \
@@ -137,6 +144,30 @@ pub(super) fn node_of(
         limits.max_memory_bytes = Some(
             memory_size(&value, text).map_err(|e| format!("node `{name}`: `max_memory` {e}"))?,
         );
+    }
+    if let Some(value) = raw.remove("recycle_after_elements") {
+        limits.recycle_after_elements = Some(match value.get_ref() {
+            toml::Value::Integer(count) if *count > 0 => *count as u64,
+            other => {
+                return Err(format!(
+                    "node `{name}`: `recycle_after_elements` (line {}) must be a positive \
+                     integer, not {other}",
+                    line(&value)
+                ))
+            }
+        });
+    }
+    if let Some(value) = raw.remove("recycle_at_memory_percent") {
+        limits.recycle_at_memory_percent = Some(match value.get_ref() {
+            toml::Value::Integer(percent) if (1..=100).contains(percent) => *percent as u8,
+            other => {
+                return Err(format!(
+                    "node `{name}`: `recycle_at_memory_percent` (line {}) must be an integer \
+                     1 to 100, not {other}",
+                    line(&value)
+                ))
+            }
+        });
     }
     if let Some(value) = raw.remove("priority") {
         let toml::Value::Integer(priority) = value.get_ref() else {

@@ -85,6 +85,8 @@ pub(super) const COMPONENT_NODE_KEYS: &[&str] = &[
     "connector",
     "fuel_budget",
     "max_memory",
+    "recycle_after_elements",
+    "recycle_at_memory_percent",
     "priority",
 ];
 
