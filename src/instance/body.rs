@@ -61,32 +61,37 @@ impl<G: Gate> Body<G> {
         Ok(())
     }
 
-    /// Before an element call: replaces the instance by a fresh one when
-    /// its limits say it is due (`recycle_after_elements` started element
-    /// calls, or `recycle_at_memory_percent` of its memory limit in use).
-    /// Nothing when neither is set: two loads and a branch.
-    async fn recycle_if_due(this: &mut WasmtimeInstance) -> Result<()> {
+    /// Before an element call: whether the instance is due to be replaced
+    /// by a fresh one (`recycle_after_elements` element calls started, or
+    /// `recycle_at_memory_percent` of its memory limit in use). When
+    /// neither is set: two loads and a branch, no future of its own.
+    #[inline(always)]
+    fn recycle_due(this: &mut WasmtimeInstance) -> bool {
         let limits = this.component.limits();
         let (after, at_percent) = (
             limits.recycle_after_elements,
             limits.recycle_at_memory_percent,
         );
         if after.is_none() && at_percent.is_none() {
-            return Ok(());
+            return false;
         }
-        let max_memory = limits.max_memory_bytes;
+        Self::count_and_check(this, after, at_percent)
+    }
+
+    #[cold]
+    fn count_and_check(
+        this: &mut WasmtimeInstance,
+        after: Option<u64>,
+        at_percent: Option<u8>,
+    ) -> bool {
+        let max_memory = this.component.limits().max_memory_bytes;
         this.renewal.elements += 1;
         let by_count = after.is_some_and(|after| this.renewal.elements > after);
         let by_memory = at_percent.is_some_and(|percent| {
             this.memory_bytes() as u64 * 100 >= max_memory * u64::from(percent)
         });
         // A poisoned instance is refused by the call itself.
-        if !(by_count || by_memory) || this.state.poisoned.is_some() {
-            return Ok(());
-        }
-        // Boxed: its future (a whole instantiation) stays out of every
-        // element call's own.
-        Box::pin(Self::recycle(this)).await
+        (by_count || by_memory) && this.state.poisoned.is_none()
     }
 
     /// Replaces `this` by a fresh instance of its component, between two
@@ -145,7 +150,11 @@ impl<G: Gate> Body<G> {
     }
 
     async fn process(this: &mut WasmtimeInstance, element: &Element) -> Result<ProcessOutcome> {
-        Self::recycle_if_due(this).await?;
+        if Self::recycle_due(this) {
+            // Boxed: its future (a whole instantiation) stays out of every
+            // element call's own.
+            Box::pin(Self::recycle(this)).await?;
+        }
         let call = this.begin::<G>("process", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, processor, Interface::Processor,
@@ -160,7 +169,11 @@ impl<G: Gate> Body<G> {
     }
 
     async fn pull(this: &mut WasmtimeInstance) -> Result<Option<Element>> {
-        Self::recycle_if_due(this).await?;
+        if Self::recycle_due(this) {
+            // Boxed: its future (a whole instantiation) stays out of every
+            // element call's own.
+            Box::pin(Self::recycle(this)).await?;
+        }
         let call = this.begin::<G>("pull", None)?;
         let result = dispatch!(call, G, source, Interface::Source,
             typed: func_pull(), dynamic: pull());
@@ -196,7 +209,11 @@ impl<G: Gate> Body<G> {
     }
 
     async fn push(this: &mut WasmtimeInstance, element: &Element) -> Result<Backpressure> {
-        Self::recycle_if_due(this).await?;
+        if Self::recycle_due(this) {
+            // Boxed: its future (a whole instantiation) stays out of every
+            // element call's own.
+            Box::pin(Self::recycle(this)).await?;
+        }
         let call = this.begin::<G>("push", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, sink, Interface::Sink,
@@ -215,7 +232,11 @@ impl<G: Gate> Body<G> {
     }
 
     async fn evaluate(this: &mut WasmtimeInstance, element: &Element) -> Result<bool> {
-        Self::recycle_if_due(this).await?;
+        if Self::recycle_due(this) {
+            // Boxed: its future (a whole instantiation) stays out of every
+            // element call's own.
+            Box::pin(Self::recycle(this)).await?;
+        }
         let call = this.begin::<G>("evaluate", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, filter, Interface::Filter,
@@ -225,7 +246,11 @@ impl<G: Gate> Body<G> {
     }
 
     async fn route(this: &mut WasmtimeInstance, element: &Element) -> Result<Vec<String>> {
-        Self::recycle_if_due(this).await?;
+        if Self::recycle_due(this) {
+            // Boxed: its future (a whole instantiation) stays out of every
+            // element call's own.
+            Box::pin(Self::recycle(this)).await?;
+        }
         let call = this.begin::<G>("route", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, router, Interface::Router,
@@ -235,7 +260,11 @@ impl<G: Gate> Body<G> {
     }
 
     async fn ingest(this: &mut WasmtimeInstance, element: &Element) -> Result<Option<Element>> {
-        Self::recycle_if_due(this).await?;
+        if Self::recycle_due(this) {
+            // Boxed: its future (a whole instantiation) stays out of every
+            // element call's own.
+            Box::pin(Self::recycle(this)).await?;
+        }
         let call = this.begin::<G>("ingest", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, aggregator, Interface::Aggregator,
