@@ -127,3 +127,92 @@ fn an_unknown_world_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Writes `files` (path → text) under a fresh folder.
+fn layout(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// A folder of one package whose dependencies sit in `deps/`: a folder
+/// dependency, a single-file one, and two versions of one package side by
+/// side, all read as wit-parser reads them.
+#[test]
+fn a_folder_with_deps_is_read_as_wit_parser_reads_it() {
+    let dir = layout(&[
+        (
+            "wit/app.wit",
+            "package acme:app;\nworld enricher {\n  import acme:geo/lookup;\n  import acme:units/convert@1.0.0;\n  import acme:units/convert@2.0.0;\n  import acme:clock/now;\n  export run: func() -> u32;\n}\n",
+        ),
+        (
+            "wit/deps/geo/lookup.wit",
+            "package acme:geo;\ninterface lookup {\n  record place { lat: f64, lon: f64 }\n  find: func(name: string) -> option<place>;\n}\n",
+        ),
+        (
+            "wit/deps/units-1/convert.wit",
+            "package acme:units@1.0.0;\ninterface convert { to-metres: func(feet: f64) -> f64; }\n",
+        ),
+        (
+            "wit/deps/units-2/convert.wit",
+            "package acme:units@2.0.0;\ninterface convert { to-metres: func(feet: f64, precise: bool) -> f64; }\n",
+        ),
+        (
+            "wit/deps/clock.wit",
+            "package acme:clock;\ninterface now { now: func() -> u64; }\n",
+        ),
+    ]);
+    let generated = builder(&dir.path().join("wit")).generate().unwrap();
+    assert_eq!(generated.worlds, ["acme:app/enricher"]);
+    assert_eq!(generated.wit_files.len(), 5, "{:?}", generated.wit_files);
+    for name in ["fn find", "fn to_metres", "fn now", "fn call_run"] {
+        assert!(generated.source.contains(name), "{name} missing");
+    }
+}
+
+/// One package over several files, and several packages in one file.
+#[test]
+fn a_package_over_files_and_packages_in_one_file_are_read() {
+    let dir = layout(&[
+        (
+            "split/types.wit",
+            "package acme:split;\ninterface types { type id = u64; }\n",
+        ),
+        (
+            "split/world.wit",
+            "package acme:split;\nworld split {\n  import types;\n  export describe: func(id: u64) -> string;\n}\n",
+        ),
+        (
+            "nested.wit",
+            "package acme:main;\n\npackage acme:inner {\n  interface clock { now: func() -> u64; }\n}\n\nworld nested {\n  import acme:inner/clock;\n  export tick: func();\n}\n",
+        ),
+    ]);
+    let split = builder(&dir.path().join("split")).generate().unwrap();
+    assert_eq!(split.worlds, ["acme:split/split"]);
+    assert_eq!(split.wit_files.len(), 2);
+    assert!(split.source.contains("fn call_describe"));
+    let nested = builder(&dir.path().join("nested.wit")).generate().unwrap();
+    assert_eq!(nested.worlds, ["acme:main/nested"]);
+    assert!(nested.source.contains("fn now") && nested.source.contains("fn call_tick"));
+}
+
+/// A missing dependency is named, with the file and line that needs it.
+#[test]
+fn a_missing_dependency_is_named_with_its_place() {
+    let dir = layout(&[(
+        "wit/app.wit",
+        "package acme:app;\nworld w {\n  import acme:gone/api;\n}\n",
+    )]);
+    std::fs::create_dir(dir.path().join("wit/deps")).unwrap();
+    match builder(&dir.path().join("wit")).generate() {
+        Err(Error::Wit(message)) => {
+            assert!(message.contains("acme:gone"), "{message}");
+            assert!(message.contains("app.wit:3"), "{message}");
+        }
+        other => panic!("expected a WIT error, got {other:?}"),
+    }
+}
