@@ -11,12 +11,13 @@
 //! the instance and releasing what its guest held.
 //!
 //! Here: the instance itself in `wasmtime_instance.rs`; the call scope in
-//! `call.rs`; the bodies in `body.rs`; a failure's classification in
-//! `failure.rs`.
+//! `call.rs`; the bodies in `body.rs` (recycling too); a failure's
+//! classification in `failure.rs`; what recycling keeps in `renewal.rs`.
 
 mod body;
 mod call;
 mod failure;
+mod renewal;
 mod wasmtime_instance;
 
 pub(crate) use body::Body;

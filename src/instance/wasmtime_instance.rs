@@ -24,6 +24,7 @@ use crate::store::{ticks, wasi_context, CallClock, StoreState, NO_DEADLINE};
 
 use super::call::{Call, CallState};
 use super::failure::{classify, site, PART_COUNT_TOO_HIGH};
+use super::renewal::Renewal;
 
 /// A live instance of a compiled component.
 ///
@@ -54,21 +55,6 @@ pub struct WasmtimeInstance {
     pub(super) state: CallState,
     /// What making it again takes, and how often it was (recycling).
     pub(super) renewal: Renewal,
-}
-
-/// What an instance needs to be replaced by a fresh one of its component
-/// (`Limits::recycle_after_elements`, `recycle_at_memory_percent`), and
-/// what it counts of that.
-pub(super) struct Renewal {
-    pub(super) config: Arc<EngineConfig>,
-    pub(super) totals: Arc<EngineTotals>,
-    /// The config of the last successful `init`: a fresh instance gets it.
-    pub(super) init_config: Option<String>,
-    /// Element calls (`process`, `pull`, `push`, `evaluate`, `route`,
-    /// `ingest`) this instance started.
-    pub(super) elements: u64,
-    /// Times the instance was replaced by a fresh one.
-    pub(super) recycled: u64,
 }
 
 impl std::fmt::Debug for WasmtimeInstance {
@@ -495,16 +481,4 @@ pub(super) fn deadline_of(component: &CompiledComponent) -> Option<Instant> {
         .limits()
         .call_deadline
         .and_then(|deadline| Instant::now().checked_add(deadline))
-}
-
-impl Renewal {
-    fn new(config: Arc<EngineConfig>, totals: Arc<EngineTotals>) -> Renewal {
-        Renewal {
-            config,
-            totals,
-            init_config: None,
-            elements: 0,
-            recycled: 0,
-        }
-    }
 }
