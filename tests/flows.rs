@@ -1229,12 +1229,15 @@ fn an_empty_source_and_empty_payloads_flow_like_any_other() {
 fn one_source_two_sinks_one_pausing() {
     let engine = engine();
     let components = components(&engine);
-    for on_async in [false, true] {
-        let driver = if on_async { "async" } else { "sync" };
+    // Source → a sink pausing every `slow` elements, and a fast one. On the
+    // async driver the source runs at most one element ahead, so the sink's
+    // first pause (at its 2nd element) reaches it before its 4th pull at
+    // the latest.
+    let flow_of = |slow: &str| {
         let mut flow_spec = spec(
             vec![
                 node("numbers", "source", Interface::Source, "5"),
-                node("slow", "sink", Interface::Sink, "2"),
+                node("slow", "sink", Interface::Sink, slow),
                 node("fast", "sink", Interface::Sink, "1000"),
             ],
             vec![
@@ -1242,11 +1245,12 @@ fn one_source_two_sinks_one_pausing() {
                 edge("numbers", "output", "fast"),
             ],
         );
-        // On the async driver the source runs at most one element ahead,
-        // so the sink's first pause (at its 2nd element) reaches it before
-        // its 4th pull at the latest.
         flow_spec.queue_depth = 1;
-        let mut flow = Flow::instantiate(&engine, flow_spec, &components).unwrap();
+        Flow::instantiate(&engine, flow_spec, &components).unwrap()
+    };
+    for on_async in [false, true] {
+        let driver = if on_async { "async" } else { "sync" };
+        let mut flow = flow_of("2");
         let seen = run_on(&mut flow, on_async).unwrap();
         let expected: Vec<(String, String)> = (0..5)
             .flat_map(|i| ["slow", "fast"].map(|sink| (sink.to_string(), format!("element {i}"))))
@@ -1302,19 +1306,7 @@ fn one_source_two_sinks_one_pausing() {
     // paused across the bound's own pause and ready, so it hears fewer
     // signals than beside sinks that never pause (measured: 6 against 10).
     let heard = |slow: &str| -> Vec<String> {
-        let mut flow_spec = spec(
-            vec![
-                node("numbers", "source", Interface::Source, "5"),
-                node("slow", "sink", Interface::Sink, slow),
-                node("fast", "sink", Interface::Sink, "1000"),
-            ],
-            vec![
-                edge("numbers", "output", "slow"),
-                edge("numbers", "output", "fast"),
-            ],
-        );
-        flow_spec.queue_depth = 1;
-        let mut flow = Flow::instantiate(&engine, flow_spec, &components).unwrap();
+        let mut flow = flow_of(slow);
         run_on(&mut flow, true).unwrap();
         let mut queries = flow
             .instance("numbers")
