@@ -101,14 +101,11 @@ pub struct Builder {
 
 /// The Torvyn contract's WIT files, for folders that `use` or import it.
 pub const CONTRACT_WIT: [(&str, &str); 5] = [
-    ("streaming.wit", include_str!("../../wit/streaming.wit")),
-    ("filtering.wit", include_str!("../../wit/filtering.wit")),
-    ("aggregation.wit", include_str!("../../wit/aggregation.wit")),
-    (
-        "capabilities.wit",
-        include_str!("../../wit/capabilities.wit"),
-    ),
-    ("state.wit", include_str!("../../wit/state.wit")),
+    ("streaming.wit", include_str!("../wit/streaming.wit")),
+    ("filtering.wit", include_str!("../wit/filtering.wit")),
+    ("aggregation.wit", include_str!("../wit/aggregation.wit")),
+    ("capabilities.wit", include_str!("../wit/capabilities.wit")),
+    ("state.wit", include_str!("../wit/state.wit")),
 ];
 
 impl Builder {

@@ -9,7 +9,7 @@ fn scratch_wit() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let wit = dir.path().join("wit");
     std::fs::create_dir(&wit).unwrap();
-    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let contract = Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
     for entry in std::fs::read_dir(contract).unwrap() {
         let path = entry.unwrap().path();
         std::fs::copy(&path, wit.join(path.file_name().unwrap())).unwrap();
