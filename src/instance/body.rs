@@ -44,6 +44,18 @@ macro_rules! dispatch {
     };
 }
 
+/// Before an element call: replaces the instance by a fresh one when its
+/// limits say it is due. The check is inlined and sync; the recycle is
+/// boxed, so its future (a whole instantiation) stays out of every element
+/// call's own.
+macro_rules! recycle_when_due {
+    ($this:ident) => {
+        if Self::recycle_due($this) {
+            Box::pin(Self::recycle($this)).await?;
+        }
+    };
+}
+
 /// The body of every contract function on this engine, written once for
 /// both gates; the sync and async entries (below) are generated from the
 /// contract's table.
@@ -150,11 +162,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn process(this: &mut WasmtimeInstance, element: &Element) -> Result<ProcessOutcome> {
-        if Self::recycle_due(this) {
-            // Boxed: its future (a whole instantiation) stays out of every
-            // element call's own.
-            Box::pin(Self::recycle(this)).await?;
-        }
+        recycle_when_due!(this);
         let call = this.begin::<G>("process", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, processor, Interface::Processor,
@@ -169,11 +177,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn pull(this: &mut WasmtimeInstance) -> Result<Option<Element>> {
-        if Self::recycle_due(this) {
-            // Boxed: its future (a whole instantiation) stays out of every
-            // element call's own.
-            Box::pin(Self::recycle(this)).await?;
-        }
+        recycle_when_due!(this);
         let call = this.begin::<G>("pull", None)?;
         let result = dispatch!(call, G, source, Interface::Source,
             typed: func_pull(), dynamic: pull());
@@ -209,11 +213,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn push(this: &mut WasmtimeInstance, element: &Element) -> Result<Backpressure> {
-        if Self::recycle_due(this) {
-            // Boxed: its future (a whole instantiation) stays out of every
-            // element call's own.
-            Box::pin(Self::recycle(this)).await?;
-        }
+        recycle_when_due!(this);
         let call = this.begin::<G>("push", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, sink, Interface::Sink,
@@ -232,11 +232,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn evaluate(this: &mut WasmtimeInstance, element: &Element) -> Result<bool> {
-        if Self::recycle_due(this) {
-            // Boxed: its future (a whole instantiation) stays out of every
-            // element call's own.
-            Box::pin(Self::recycle(this)).await?;
-        }
+        recycle_when_due!(this);
         let call = this.begin::<G>("evaluate", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, filter, Interface::Filter,
@@ -246,11 +242,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn route(this: &mut WasmtimeInstance, element: &Element) -> Result<Vec<String>> {
-        if Self::recycle_due(this) {
-            // Boxed: its future (a whole instantiation) stays out of every
-            // element call's own.
-            Box::pin(Self::recycle(this)).await?;
-        }
+        recycle_when_due!(this);
         let call = this.begin::<G>("route", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, router, Interface::Router,
@@ -260,11 +252,7 @@ impl<G: Gate> Body<G> {
     }
 
     async fn ingest(this: &mut WasmtimeInstance, element: &Element) -> Result<Option<Element>> {
-        if Self::recycle_due(this) {
-            // Boxed: its future (a whole instantiation) stays out of every
-            // element call's own.
-            Box::pin(Self::recycle(this)).await?;
-        }
+        recycle_when_due!(this);
         let call = this.begin::<G>("ingest", Some(&element.payload))?;
         let input = call.stream_element(element);
         let result = dispatch!(call, G, aggregator, Interface::Aggregator,
