@@ -84,6 +84,26 @@ fn the_same_bytes_compile_once_per_engine() {
     assert_eq!(b.name(), "b");
 }
 
+/// The memory cache shares compiled code only while a component made from
+/// it lives: a process that upgrades a stage again and again (`--watch`)
+/// does not keep every version it ever ran.
+#[test]
+fn compiled_code_is_freed_with_the_last_component_of_it() {
+    let engine = common::engine();
+    let bytes = torvyn_fixtures::uppercase_processor();
+    let first = common::compile(&engine, "first", &bytes);
+    let instance = engine.instantiate(&first).expect("instantiates");
+    drop(first);
+    // Still alive through the instance: shared.
+    let second = common::compile(&engine, "second", &bytes);
+    assert_eq!(engine.cache_stats().compiled, 1);
+    drop((second, instance));
+    // Gone: compiled again.
+    let _third = common::compile(&engine, "third", &bytes);
+    let stats = engine.cache_stats();
+    assert_eq!((stats.compiled, stats.memory_hits), (2, 1));
+}
+
 #[test]
 fn the_disk_cache_serves_other_engines_and_refuses_foreign_files() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,20 +1,23 @@
 //! Compiling a component's bytes, served from a content-addressed cache:
-//! in memory for this engine's life, and on disk across processes.
+//! in memory while a compiled component of those bytes lives, and on disk
+//! across processes.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::component::Component;
 
 use crate::cache::{DiskCache, Miss};
+use crate::component::CompiledInner;
 use crate::error::{Error, Result};
 
 /// How [`WasmtimeEngine::compile`](crate::WasmEngine::compile) calls were served.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
-    /// Served from the in-memory cache.
+    /// Served from the in-memory cache (bytes of which a compiled
+    /// component was still alive).
     pub memory_hits: u64,
     /// Loaded from the disk cache.
     pub disk_hits: u64,
@@ -26,9 +29,15 @@ pub struct CacheStats {
 }
 
 /// The engine's compiler and its caches, keyed by the bytes' SHA-256.
+///
+/// The memory cache holds no code of its own: it points (weakly) at the
+/// compiled components handed out, so code is shared while one of them
+/// lives and freed with the last. A long-running `--watch` process that
+/// upgrades a stage every few minutes would otherwise keep every version
+/// it ever ran (code, and a memory-image file descriptor each).
 pub(super) struct Compiler {
     engine: wasmtime::Engine,
-    compiled: Mutex<HashMap<[u8; 32], Component>>,
+    compiled: Mutex<HashMap<[u8; 32], Weak<CompiledInner>>>,
     disk: Option<DiskCache>,
     /// Where `disk` lives (named in its errors).
     cache_dir: Option<PathBuf>,
@@ -65,7 +74,8 @@ impl Compiler {
             .compiled
             .lock()
             .ok()
-            .and_then(|c| c.get(digest).cloned());
+            .and_then(|c| c.get(digest).and_then(Weak::upgrade))
+            .map(|inner| inner.pre.component().clone());
         if let Some(found) = in_memory {
             self.count(|s| s.memory_hits += 1);
             return Ok(found);
@@ -93,10 +103,16 @@ impl Compiler {
                 component
             }
         };
-        if let Ok(mut cache) = self.compiled.lock() {
-            cache.insert(*digest, component.clone());
-        }
         Ok(component)
+    }
+
+    /// Serves `compiled`'s code to later compilations of the same bytes
+    /// while it lives; forgets the components no longer alive.
+    pub(super) fn remember(&self, compiled: &Arc<CompiledInner>) {
+        if let Ok(mut cache) = self.compiled.lock() {
+            cache.retain(|_, inner| inner.strong_count() > 0);
+            cache.insert(compiled.digest, Arc::downgrade(compiled));
+        }
     }
 
     /// A component from the disk cache, if one is there that this cache wrote

@@ -245,23 +245,23 @@ impl WasmEngine for WasmtimeEngine {
             true => Some(self.wasi_runtime(name)?),
             false => None,
         };
-        Ok(CompiledComponent {
-            inner: Arc::new(CompiledInner {
-                name: name.to_string(),
-                digest,
-                pre,
-                exports,
-                typed,
-                dynamic,
-                imports_wasi,
-                wasi_runtime,
-                custom_imports: self.custom_imports.clone(),
-                extensions: self.extensions.clone(),
-                metered: self.config.metered(),
-                epoch: self._ticker.epoch.clone(),
-                limits: self.config.limits.clone(),
-            }),
-        })
+        let inner = Arc::new(CompiledInner {
+            name: name.to_string(),
+            digest,
+            pre,
+            exports,
+            typed,
+            dynamic,
+            imports_wasi,
+            wasi_runtime,
+            custom_imports: self.custom_imports.clone(),
+            extensions: self.extensions.clone(),
+            metered: self.config.metered(),
+            epoch: self._ticker.epoch.clone(),
+            limits: self.config.limits.clone(),
+        });
+        self.compiler.remember(&inner);
+        Ok(CompiledComponent { inner })
     }
 
     fn instantiate(&self, component: &CompiledComponent) -> Result<WasmtimeInstance> {
