@@ -10,6 +10,7 @@
 //! | `torvyn_node_errors_total` | flow, node, role | calls that failed |
 //! | `torvyn_node_upgrades_total` | flow, node, role | live upgrades that took over (`--watch`) |
 //! | `torvyn_node_upgrades_refused_total` | flow, node, role | live upgrades refused; the old version kept serving |
+//! | `torvyn_node_recycled_total` | flow, node, role | instances replaced before they could fail (`recycle_after_elements`, `recycle_at_memory_percent`) |
 //! | `torvyn_node_call_seconds` | flow, node, role | histogram of its call times |
 //! | `torvyn_source_pending` | flow, node | messages the broker still has for the consumer |
 //! | `torvyn_source_ack_pending` | flow, node | delivered, not yet acknowledged |
@@ -18,9 +19,15 @@
 //! | `torvyn_sink_stored_total` | flow, node | outputs stored |
 //! | `torvyn_sink_duplicates_total` | flow, node | outputs the server already had (same `Nats-Msg-Id`) |
 //! | `torvyn_connector_lost_requests_total` | flow, node | requests the broker lost (a pull, a batch of publishes) and that were sent again |
+//! | `torvyn_engine_instances` | | component instances alive in the process (stores not yet dropped) |
+//! | `torvyn_engine_guest_buffer_bytes` | | buffer bytes the process's guests hold (charged to their budgets) |
+//! | `process_resident_memory_bytes` | | the process's resident memory (Linux) |
+//! | `process_open_fds` | | the process's open file descriptors (Linux) |
 //!
-//! The exposition is refreshed after every batch (the driver hands over
-//! its report), so a scrape costs the flow nothing.
+//! The flows' numbers are refreshed after every batch (the driver hands
+//! over its report), so a scrape costs the flow nothing; the engine's and
+//! the process's are read when scraped, so an idle worker shows them as
+//! they are (what a leak would show: they are what a soak watches).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,7 +40,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use torvyn_engine::flow::ConnectorReport;
-use torvyn_engine::{FlowReport, Interface};
+use torvyn_engine::{FlowReport, Interface, WasmtimeEngine};
 
 type Labels = Vec<(String, String)>;
 
@@ -51,6 +58,7 @@ pub struct Metrics {
     errors: Family<Labels, Counter>,
     upgrades: Family<Labels, Counter>,
     upgrades_refused: Family<Labels, Counter>,
+    recycled: Family<Labels, Counter>,
     call_seconds: Family<Labels, Histogram, fn() -> Histogram>,
     pending: Family<Labels, Gauge>,
     ack_pending: Family<Labels, Gauge>,
@@ -59,6 +67,7 @@ pub struct Metrics {
     stored: Family<Labels, Counter>,
     duplicates: Family<Labels, Counter>,
     lost_requests: Family<Labels, Counter>,
+    resources: Resources,
     /// What was already counted, per (node, metric): reports carry totals.
     seen: HashMap<(String, &'static str), u64>,
     seen_calls: HashMap<(String, u128), u64>,
@@ -93,6 +102,10 @@ impl Metrics {
         let upgrades_refused = counter(
             "torvyn_node_upgrades_refused",
             "Live upgrades refused at the node (the old version kept serving)",
+        );
+        let recycled = counter(
+            "torvyn_node_recycled",
+            "Instances of the node replaced by a fresh one before they could fail",
         );
         let redeliveries = counter(
             "torvyn_source_redeliveries",
@@ -130,6 +143,7 @@ impl Metrics {
             "Messages delivered and not yet acknowledged",
             ack_pending.clone(),
         );
+        let resources = Resources::register(&mut registry);
         Metrics {
             registry,
             elements_in,
@@ -138,6 +152,7 @@ impl Metrics {
             errors,
             upgrades,
             upgrades_refused,
+            recycled,
             call_seconds,
             pending,
             ack_pending,
@@ -146,9 +161,16 @@ impl Metrics {
             stored,
             duplicates,
             lost_requests,
+            resources,
             seen: HashMap::new(),
             seen_calls: HashMap::new(),
         }
+    }
+
+    /// Shows `engine`'s live instances and guest buffer bytes, read at
+    /// each scrape.
+    pub fn watch_engine(&mut self, engine: Arc<WasmtimeEngine>) {
+        self.resources.engine = Some(engine);
     }
 
     /// Adds what the report says beyond what was counted before.
@@ -189,6 +211,7 @@ impl Metrics {
                     "upgrades_refused",
                     node.upgrades_refused,
                 ),
+                (self.recycled.clone(), "recycled", node.recycled),
             ];
             for (family, metric, total) in families {
                 self.advance(&family, &labels, (name(), metric), total);
@@ -248,11 +271,73 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn text(&self) -> String {
+        self.resources.read();
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
     }
+}
+
+/// What the process holds, read when scraped.
+struct Resources {
+    engine: Option<Arc<WasmtimeEngine>>,
+    instances: Gauge,
+    guest_buffer_bytes: Gauge,
+    resident_bytes: Gauge,
+    open_fds: Gauge,
+}
+
+impl Resources {
+    fn register(registry: &mut Registry) -> Resources {
+        let mut gauge = |name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        Resources {
+            engine: None,
+            instances: gauge(
+                "torvyn_engine_instances",
+                "Component instances alive in the process",
+            ),
+            guest_buffer_bytes: gauge(
+                "torvyn_engine_guest_buffer_bytes",
+                "Buffer bytes the process's guests hold",
+            ),
+            resident_bytes: gauge(
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+            ),
+            open_fds: gauge("process_open_fds", "Number of open file descriptors"),
+        }
+    }
+
+    fn read(&self) {
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        if let Some(engine) = &self.engine {
+            let totals = engine.totals();
+            self.instances.set(clamp(totals.live_instances()));
+            self.guest_buffer_bytes
+                .set(clamp(totals.guest_buffer_bytes()));
+        }
+        if let Some(bytes) = resident_bytes() {
+            self.resident_bytes.set(clamp(bytes));
+        }
+        if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+            // The folder's own handle is one of them, open while counted.
+            self.open_fds
+                .set(clamp(entries.count().saturating_sub(1) as u64));
+        }
+    }
+}
+
+/// `VmRSS` of `/proc/self/status` (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Serves `metrics` on `listener` until the task is aborted: every request

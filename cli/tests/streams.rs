@@ -483,6 +483,11 @@ fn metrics_are_served_over_http() {
         r#"torvyn_node_call_seconds_count{flow="main",node="stage",role="processor"} 50"#,
         r#"torvyn_sink_duplicates_total{flow="main",node="output"} 0"#,
         r#"torvyn_source_dead_lettered_total{flow="main",node="input"} 0"#,
+        r#"torvyn_node_recycled_total{flow="main",node="stage",role="processor"} 0"#,
+        // Read at the scrape: one instance (the stage), no buffer held
+        // between batches.
+        "torvyn_engine_instances 1",
+        "torvyn_engine_guest_buffer_bytes 0",
     ] {
         assert!(
             response.lines().any(|l| l == line),
@@ -493,9 +498,52 @@ fn metrics_are_served_over_http() {
         response.contains("torvyn_source_ack_pending{"),
         "{response}"
     );
+    for gauge in ["process_resident_memory_bytes", "process_open_fds"] {
+        let value: u64 = response
+            .lines()
+            .find_map(|line| line.strip_prefix(gauge)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no `{gauge}` in:\n{response}"));
+        assert!(value > 0, "{gauge} {value}");
+    }
     signal(&child, libc::SIGTERM);
     let output = finish(child, Duration::from_secs(10));
     assert!(output.status.success());
+}
+
+/// SIGTERM while the worker is still compiling its components (the
+/// Python stage takes seconds): the worker stops cleanly once it can,
+/// exit 0 and its summary, instead of dying by the signal.
+#[test]
+fn sigterm_while_compiling_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../guests/out/python-processor.wasm");
+    assert!(python.exists(), "build the guests first: guests/build.sh");
+    let flow = dir.path().join("flow.toml");
+    std::fs::write(
+        &flow,
+        common::stdio_flow("py", python.to_str().unwrap(), PROCESSOR),
+    )
+    .unwrap();
+    let child = Worker(Some(
+        Command::new(TORVYN)
+            .args(["run", flow.to_str().unwrap(), "--quiet"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let output = finish(child, Duration::from_secs(120));
+    let (stdout, stderr) = text(&output);
+    assert!(
+        output.status.success(),
+        "{:?}\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(stderr.contains("stopped: signal"), "{stdout}\n{stderr}");
 }
 
 /// A server that requires a token: the right one (from the variable the

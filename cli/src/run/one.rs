@@ -11,7 +11,7 @@ use torvyn_engine::Flow;
 
 use super::choose::{compile_all, engine, flow_of, metered, Chosen};
 use super::copies::run_copies;
-use super::served::run_served;
+use super::served::{run_served, Service};
 use super::watch;
 use super::RunArgs;
 use crate::error::CliError;
@@ -30,7 +30,6 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
         file,
     } = chosen;
     let engine = engine(args, file.as_ref())?;
-    let components = compile_all(&engine, &spec, &locations)?;
     let connected = spec.nodes.iter().any(|node| node.connector.is_some());
     if connected {
         if args.format == Format::Json {
@@ -47,16 +46,11 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
                     .into(),
             ));
         }
-        return run_served(
-            args,
-            engine,
-            spec,
-            components,
-            &locations,
-            worker_threads,
-            out,
-        );
+        let service = Service::start(worker_threads)?;
+        let components = compile_all(&engine, &spec, &locations)?;
+        return run_served(args, service, engine, spec, components, &locations, out);
     }
+    let components = compile_all(&engine, &spec, &locations)?;
     if args.partition.is_some() || args.metrics.is_some() || args.idle_timeout.is_some() {
         return Err(CliError::Usage(
             "--partition, --metrics and --idle-timeout are for flows with connector nodes".into(),

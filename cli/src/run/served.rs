@@ -31,39 +31,89 @@ fn writes_stdout(spec: &FlowSpec) -> bool {
         .any(|node| node.connector.as_ref().is_some_and(|c| c.kind == "stdout"))
 }
 
-/// Waits for SIGINT or SIGTERM, then asks the flow to stop.
-async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
+/// SIGINT and SIGTERM, listened for from the moment it is made (inside the
+/// runtime, before the flow is instantiated): a signal that comes while
+/// the worker is still starting stops it cleanly once it can, instead of
+/// killing it by the signal's default action.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            return;
+    listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let listeners = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            StopSignals { listeners }
+        }
+        #[cfg(not(unix))]
+        StopSignals {}
+    }
+
+    /// Waits for SIGINT or SIGTERM, then asks the flow to stop.
+    async fn stop_on_signal(self, stop: tokio::sync::watch::Sender<bool>) {
+        #[cfg(unix)]
+        {
+            let Some((mut term, mut int)) = self.listeners else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                return;
+            }
+        }
+        let _ = stop.send(true);
+    }
+}
+
+/// The runtime a served flow runs on, listening for SIGINT/SIGTERM from
+/// the moment it exists: made before the components are compiled, so a
+/// signal that comes while the worker is still starting (compiling can take
+/// seconds) stops it cleanly once it can instead of killing it.
+pub(crate) struct Service {
+    runtime: tokio::runtime::Runtime,
+    signals: StopSignals,
+}
+
+impl Service {
+    /// One flow is one task: a current-thread runtime keeps it and the
+    /// broker client's connection task on one thread (no hand-offs between
+    /// threads per batch). `[runtime] worker_threads` > 1 asks for more.
+    pub(crate) fn start(worker_threads: Option<usize>) -> Result<Service, CliError> {
+        let runtime = match worker_threads {
+            Some(threads) if threads > 1 => tokio_runtime(Some(threads))?,
+            _ => built(tokio::runtime::Builder::new_current_thread().enable_all())?,
         };
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-            _ = int.recv() => tracing::info!("SIGINT: stopping"),
-        }
+        let signals = {
+            let _inside = runtime.enter();
+            StopSignals::listen()
+        };
+        Ok(Service { runtime, signals })
     }
-    #[cfg(not(unix))]
-    {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-    }
-    let _ = stop.send(true);
 }
 
 /// Runs a flow with connectors.
-pub fn run_served(
+pub(crate) fn run_served(
     args: &RunArgs,
+    service: Service,
     engine: WasmtimeEngine,
     spec: FlowSpec,
     components: BTreeMap<String, CompiledComponent>,
     locations: &BTreeMap<String, String>,
-    worker_threads: Option<usize>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     // A service's warnings (a broker away, a dead-lettered message) show
@@ -75,13 +125,7 @@ pub fn run_served(
             .with_writer(std::io::stderr)
             .try_init();
     }
-    // One flow is one task: a current-thread runtime keeps it and the
-    // broker client's connection task on one thread (no hand-offs between
-    // threads per batch). `[runtime] worker_threads` > 1 asks for more.
-    let runtime = match worker_threads {
-        Some(threads) if threads > 1 => tokio_runtime(Some(threads))?,
-        _ => built(tokio::runtime::Builder::new_current_thread().enable_all())?,
-    };
+    let Service { runtime, signals } = service;
     let to_stderr = writes_stdout(&spec);
     let print = args.print;
     let started = Instant::now();
@@ -94,6 +138,8 @@ pub fn run_served(
         .watch
         .then(|| super::watch::start(args, engine.clone(), &spec, locations, Some(shared.clone())));
     let ran = runtime.block_on(async {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signals = tokio::spawn(signals.stop_on_signal(stop));
         let mut flow: Flow<WasmtimeInstance> =
             Flow::instantiate_connected(&*engine, spec, &components, &Connectors::builtin())
                 .await?;
@@ -103,8 +149,6 @@ pub fn run_served(
         if let Some(watcher) = &watcher {
             let _ = watcher.upgraders().send(flow.upgrader());
         }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let signals = tokio::spawn(stop_on_signal(stop));
         let mut options: ServeOptions<WasmtimeInstance> = ServeOptions {
             idle_timeout: args.idle_timeout,
             shutdown: Some(stopped),
@@ -120,7 +164,9 @@ pub fn run_served(
             let listener = tokio::net::TcpListener::bind(address)
                 .await
                 .map_err(|e| CliError::Usage(format!("--metrics {address}: cannot listen: {e}")))?;
-            let metrics = Arc::new(Mutex::new(Metrics::new()));
+            let mut metrics = Metrics::new();
+            metrics.watch_engine(engine.clone());
+            let metrics = Arc::new(Mutex::new(metrics));
             server = Some(tokio::spawn(crate::metrics::serve(
                 listener,
                 metrics.clone(),
