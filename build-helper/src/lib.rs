@@ -270,7 +270,11 @@ impl Builder {
                 shared.entry(name).or_insert(path);
             }
             source.push_str(&format!(
-                "/// Bindings for the WIT world `{world_name}`.\npub mod {module} {{\n{generated}\n}}\n"
+                "/// Bindings for the WIT world `{world_name}`.\n\
+                 // wasmtime's generator leaves the parameters of an interface's\n\
+                 // `add_to_linker` unused when it has types and no functions.\n\
+                 #[allow(unused_variables)]\n\
+                 pub mod {module} {{\n{generated}\n}}\n"
             ));
             world_names.push(world_name);
         }
