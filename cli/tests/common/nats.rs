@@ -18,9 +18,21 @@ pub const TORVYN: &str = env!("CARGO_BIN_EXE_torvyn");
 // ---------------------------------------------------------------------------
 // The server
 
-/// `nats-server`, or a failure that says how to install it: no test that
+/// The server binary `TORVYN_NATS_SERVER` names (`.ci/run` runs the
+/// stream tests a second time on a current server so), else `nats-server`
+/// on the PATH, or a failure that says how to install it: no test that
 /// needs it is skipped.
 pub fn nats_server_binary() -> PathBuf {
+    if let Some(named) = std::env::var_os("TORVYN_NATS_SERVER") {
+        let named = PathBuf::from(named);
+        assert!(
+            named.is_file(),
+            "TORVYN_NATS_SERVER={}: no such file (./scripts/install-nats.sh prints where \
+             it put each server)",
+            named.display()
+        );
+        return named;
+    }
     let candidates = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default()
