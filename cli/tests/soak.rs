@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
 
-use common::free_port;
 use common::nats::*;
+use common::{free_port, metric, metrics_page};
 
 /// Inputs published a second.
 const RATE: u64 = 1_000;
@@ -212,23 +212,8 @@ fn replace_component(path: &Path, bytes: &[u8], round: usize) {
 /// The values of the series `names` (a metric with its labels, as printed) on
 /// the page at `address`; `None` when the page or one of them is missing.
 fn scrape(address: &str, names: &[&str]) -> Option<Vec<f64>> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut page = String::new();
-    stream.read_to_string(&mut page).ok()?;
-    names
-        .iter()
-        .map(|name| {
-            page.lines().find_map(|line| {
-                let value = line.strip_prefix(name)?.strip_prefix(' ')?;
-                value.trim().parse().ok()
-            })
-        })
-        .collect()
+    let page = metrics_page(address)?;
+    names.iter().map(|name| metric(&page, name)).collect()
 }
 
 /// Publishes `m0`, `m1`, … at `RATE` until `stop`, each with its own
@@ -374,6 +359,18 @@ fn a_flow_of_three_toolchains_under_faults_stays_flat_and_loses_nothing() {
         if Instant::now() >= next_fault {
             match fault % 4 {
                 0 => {
+                    // When inputs are in flight (up to 2 s): a kill that
+                    // holds nothing tests nothing.
+                    setup.rt.block_on(async {
+                        let deadline = Instant::now() + Duration::from_secs(2);
+                        while Instant::now() < deadline
+                            && try_consumer_info(&setup.js, "IN", "soak")
+                                .await
+                                .is_none_or(|info| info.num_ack_pending == 0)
+                        {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    });
                     signal(&other.worker, libc::SIGKILL);
                     drop(other.worker);
                     generation += 1;

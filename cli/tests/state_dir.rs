@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -49,13 +49,7 @@ fn run_to_end(flow: &Path, args: &[&str], lines: &str) -> Output {
 
 /// The node's `torvyn_node_elements_in_total` from the metrics endpoint.
 fn elements_in(address: &str, node: &str) -> Option<u64> {
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
+    let response = common::metrics_page(address)?;
     let wanted = format!("node=\"{node}\"");
     response
         .lines()

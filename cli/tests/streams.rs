@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -456,16 +456,7 @@ fn metrics_are_served_over_http() {
     let child = worker(&flow, &["--metrics", &address]);
     let payloads: Vec<String> = (0..50).map(|i| format!("x{i}")).collect();
     rt.block_on(publish(&js, "in", &payloads));
-    let scrape = || -> String {
-        let Ok(mut stream) = std::net::TcpStream::connect(&address) else {
-            return String::new();
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        response
-    };
+    let scrape = || common::metrics_page(&address).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut response = scrape();
     while !response.contains(r#"torvyn_sink_stored_total{flow="main",node="output"} 50"#) {
@@ -544,6 +535,37 @@ fn sigterm_while_compiling_stops_cleanly() {
         output.status
     );
     assert!(stderr.contains("stopped: signal"), "{stdout}\n{stderr}");
+}
+
+/// A worker started while its server is down (restarting as the worker
+/// starts) keeps trying its first connection for `connect_wait_ms` and
+/// serves once the server is back; it used to exit 1 at once.
+#[test]
+fn a_worker_started_while_its_server_restarts_waits_for_it() {
+    let mut setup = Setup::new(&[], None);
+    let flow = in_out_flow(
+        &setup.dir,
+        &setup.server,
+        "bundled:uppercase",
+        PROCESSOR,
+        "work",
+        "",
+        "",
+    );
+    let inputs: Vec<String> = (0..3).map(|i| format!("w{i}")).collect();
+    setup.rt.block_on(publish(&setup.js, "in", &inputs));
+    setup.server.stop_gracefully();
+    let started = worker(&flow, &["--idle-timeout", "2", "--log", "debug"]);
+    std::thread::sleep(Duration::from_millis(2_000));
+    setup.server.launch();
+    let output = finish(started, Duration::from_secs(60));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("connecting: trying again"),
+        "the worker never waited for the server:\n{stderr}"
+    );
+    assert_eq!(connector_count(&stdout, "output", "stored"), 3, "{stdout}");
 }
 
 /// A server that requires a token: the right one (from the variable the

@@ -51,17 +51,7 @@ fn wait_for(
 
 /// The Prometheus exposition at `address`.
 fn scrape(address: &str) -> String {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(address).expect("metrics listening");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response
+    common::metrics_page(address).expect("metrics listening")
 }
 
 /// Replaces `path` as an editor or a build does: a new file renamed over it.

@@ -40,23 +40,76 @@ pub(super) fn nats_error(node: &str, detail: String, source: impl Into<Cause>) -
     Error::connector(node, "nats", detail, Some(source.into()))
 }
 
-/// Connects with the node's URL and credentials. An unreachable server is
-/// an error within the connection timeout (5 s), not a retry loop; once
+/// Connects with the node's URL and credentials. The first connection is
+/// tried again (every 100 ms) for `connect_wait_ms` (5 s): a server that is
+/// restarting as the worker starts is waited for; one still unreachable
+/// after that is an error naming the URL, not a retry loop. Once
 /// connected, the client reconnects by itself (its disconnections are
 /// counted on the connection's [`Link`]).
 pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
     let url = settings.required("url")?;
     let shown = redacted(url);
+    let wait = millis(settings, "connect_wait_ms", 5_000)?;
     let (link, events) = link::link();
     let events = std::sync::Arc::new(events);
-    let mut options = async_nats::ConnectOptions::new()
-        .name(format!("torvyn {}", settings.node))
-        .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None)
-        .event_callback(move |event| {
+    let deadline = tokio::time::Instant::now() + wait;
+    let client = loop {
+        let events = events.clone();
+        let options = options(settings).await?.event_callback(move |event| {
             events.observe(&event);
             async {}
         });
+        // Each attempt within what is left of the wait (an address that
+        // swallows packets would otherwise take the client's own 5 s).
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let attempt =
+            tokio::time::timeout(left.max(Duration::from_millis(100)), options.connect(url)).await;
+        let error: Cause = match attempt {
+            Ok(Ok(client)) => break client,
+            // Credentials, TLS or the address itself: trying again
+            // changes nothing.
+            Ok(Err(error))
+                if !matches!(
+                    error.kind(),
+                    async_nats::ConnectErrorKind::Io | async_nats::ConnectErrorKind::TimedOut
+                ) =>
+            {
+                return Err(nats_error(
+                    settings.node,
+                    format!("cannot connect to {shown}"),
+                    error,
+                ));
+            }
+            Ok(Err(error)) => error.into(),
+            Err(_) => format!("no answer within {} ms", wait.as_millis()).into(),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(nats_error(
+                settings.node,
+                format!(
+                    "cannot connect to {shown} (tried for {} ms, connect_wait_ms)",
+                    wait.as_millis()
+                ),
+                error,
+            ));
+        }
+        tracing::debug!(node = settings.node, url = %shown, %error, "connecting: trying again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    Ok(Connection {
+        client,
+        url: shown,
+        link,
+    })
+}
+
+/// The client's options for the node: its name, credentials and TLS.
+async fn options(settings: &Settings<'_>) -> Result<async_nats::ConnectOptions> {
+    let url = settings.required("url")?;
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("torvyn {}", settings.node))
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None);
     if let Some(var) = settings.get("token_env") {
         let token = std::env::var(var).map_err(|_| {
             settings.error(
@@ -80,15 +133,7 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
     if url.starts_with("tls://") {
         options = options.require_tls(true);
     }
-    let client = options
-        .connect(url)
-        .await
-        .map_err(|e| nats_error(settings.node, format!("cannot connect to {shown}"), e))?;
-    Ok(Connection {
-        client,
-        url: shown,
-        link,
-    })
+    Ok(options)
 }
 
 /// The node's `answer_timeout_ms`.

@@ -29,6 +29,7 @@ const SOURCE_KEYS: &[&str] = &[
     "dead_letter",
     "content_type",
     "answer_timeout_ms",
+    "connect_wait_ms",
     "token_env",
     "token_file",
     "creds_file",

@@ -30,6 +30,7 @@
 //! | `dead_letter` | source | subject for messages that failed `max_deliver` times (none: terminated and logged) |
 //! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
 //! | `answer_timeout_ms` | both | how long the server may take to answer a request (a pull's first message after its wait, the next message of a pull, a publish ack, the acks' flush) before it counts as lost and is sent again (5000) |
+//! | `connect_wait_ms` | both | how long the first connection is tried (a server restarting as the worker starts is waited for) before it is an error (5000) |
 //! | `token_env`, `token_file` | both | the auth token, from an environment variable or a file |
 //! | `creds_file` | both | a `.creds` file (JWT + NKey seed) |
 //!
