@@ -537,6 +537,87 @@ fn sigterm_while_compiling_stops_cleanly() {
     assert!(stderr.contains("stopped: signal"), "{stdout}\n{stderr}");
 }
 
+/// A server that requires a user and a password: given in the URL
+/// (`nats://alice:PASSWORD@host:port`, percent-encoded) and as settings
+/// (`user`, `password_env`), both work; a wrong password is refused naming
+/// the URL without it; at `--log trace` nothing the worker prints shows the
+/// password (the client library's own events printed it with the URL).
+#[test]
+fn user_and_password_in_the_url_or_as_settings() {
+    const PASSWORD: &str = "pw:Zq7@x9";
+    const IN_URL: &str = "pw%3AZq7%40x9";
+    let server = Server::start(&["--user", "alice", "--pass", PASSWORD]);
+    let rt = runtime();
+    let js = rt.block_on(async {
+        let client = async_nats::ConnectOptions::new()
+            .user_and_password("alice".into(), PASSWORD.into())
+            .connect(server.url())
+            .await
+            .expect("the test connects");
+        jetstream::new(client)
+    });
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let dir = tempfile::tempdir().unwrap();
+    let flow = |name: &str, url: &str, credentials: &str| {
+        nats_flow(
+            dir.path(),
+            name,
+            url,
+            "bundled:uppercase",
+            PROCESSOR,
+            &format!("stream = \"IN\"\nsubject = \"in\"\nconsumer = \"work\"\ncreate = true\n{credentials}"),
+            &format!("stream = \"OUT\"\nsubject = \"out\"\ncreate = true\n{credentials}"),
+        )
+    };
+    let run = |flow: &std::path::Path, password: &str| {
+        let output = Command::new(TORVYN)
+            .args(["run", "--quiet", "--idle-timeout", "1", "--log", "trace"])
+            .arg(flow)
+            .env("TORVYN_TEST_NATS_PASSWORD", password)
+            .output()
+            .expect("torvyn runs");
+        let (stdout, stderr) = text(&output);
+        for secret in [PASSWORD, IN_URL, "Zq7"] {
+            assert!(
+                !stdout.contains(secret) && !stderr.contains(secret),
+                "the password shows in the output:\n{stdout}\n{stderr}"
+            );
+        }
+        (output, stdout, stderr)
+    };
+    let in_url = flow(
+        "in-url.toml",
+        &format!("nats://alice:{IN_URL}@127.0.0.1:{}", server.port),
+        "",
+    );
+    let as_settings = flow(
+        "as-settings.toml",
+        &server.url(),
+        "user = \"alice\"\npassword_env = \"TORVYN_TEST_NATS_PASSWORD\"",
+    );
+    let mut published = 0;
+    for flow in [&in_url, &as_settings] {
+        let payloads: Vec<String> = (0..5).map(|i| format!("u{published}-{i}")).collect();
+        rt.block_on(publish(&js, "in", &payloads));
+        published += 5;
+        let (output, stdout, stderr) = run(flow, PASSWORD);
+        assert!(
+            output.status.success(),
+            "{}:\n{stdout}\n{stderr}",
+            flow.display()
+        );
+        assert_eq!(rt.block_on(count(&js, "OUT")), published, "{stdout}");
+    }
+    let (output, stdout, stderr) = run(&as_settings, "not-the-password");
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {}", server.url()))
+            && stderr.contains("authorization violation"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-password"), "{stderr}");
+}
+
 /// A worker started while its server is down (restarting as the worker
 /// starts) keeps trying its first connection for `connect_wait_ms` and
 /// serves once the server is back; it used to exit 1 at once.

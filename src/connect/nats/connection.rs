@@ -53,17 +53,25 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
     let (link, events) = link::link();
     let events = std::sync::Arc::new(events);
     let deadline = tokio::time::Instant::now() + wait;
+    // The client reads no credentials from the URL (and its own debug
+    // events would print them): they are taken out and handed over apart.
+    let (address, user_in_url) = credentials_out_of(url);
     let client = loop {
         let events = events.clone();
-        let options = options(settings).await?.event_callback(move |event| {
-            events.observe(&event);
-            async {}
-        });
+        let options = options(settings, user_in_url.clone())
+            .await?
+            .event_callback(move |event| {
+                events.observe(&event);
+                async {}
+            });
         // Each attempt within what is left of the wait (an address that
         // swallows packets would otherwise take the client's own 5 s).
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let attempt =
-            tokio::time::timeout(left.max(Duration::from_millis(100)), options.connect(url)).await;
+        let attempt = tokio::time::timeout(
+            left.max(Duration::from_millis(100)),
+            options.connect(address.as_str()),
+        )
+        .await;
         let error: Cause = match attempt {
             Ok(Ok(client)) => break client,
             // Credentials, TLS or the address itself: trying again
@@ -104,25 +112,27 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
 }
 
 /// The client's options for the node: its name, credentials and TLS.
-async fn options(settings: &Settings<'_>) -> Result<async_nats::ConnectOptions> {
+/// `user_in_url`: the `user:password` its URL carried.
+async fn options(
+    settings: &Settings<'_>,
+    user_in_url: Option<(String, String)>,
+) -> Result<async_nats::ConnectOptions> {
     let url = settings.required("url")?;
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("torvyn {}", settings.node))
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None);
-    if let Some(var) = settings.get("token_env") {
-        let token = std::env::var(var).map_err(|_| {
-            settings.error(
-                "token_env",
-                format!("the environment variable `{var}` is not set"),
-            )
-        })?;
-        options = options.token(token);
+    if let Some((user, password)) = user_in_url {
+        options = options.user_and_password(user, password);
     }
-    if let Some(path) = settings.get("token_file") {
-        let token = std::fs::read_to_string(path)
-            .map_err(|e| settings.error("token_file", format!("cannot read `{path}`: {e}")))?;
-        options = options.token(token.trim().to_string());
+    if let Some(user) = settings.get("user") {
+        let password = secret(settings, "password_env", "password_file")?.ok_or_else(|| {
+            settings.error("user", "needs `password_env` or `password_file` beside it")
+        })?;
+        options = options.user_and_password(user.to_string(), password);
+    }
+    if let Some(token) = secret(settings, "token_env", "token_file")? {
+        options = options.token(token);
     }
     if let Some(path) = settings.get("creds_file") {
         options = options
@@ -134,6 +144,75 @@ async fn options(settings: &Settings<'_>) -> Result<async_nats::ConnectOptions> 
         options = options.require_tls(true);
     }
     Ok(options)
+}
+
+/// A secret the node names by the environment variable holding it
+/// (`env_key`) or the file holding it (`file_key`, trimmed).
+fn secret(settings: &Settings<'_>, env_key: &str, file_key: &str) -> Result<Option<String>> {
+    if let Some(var) = settings.get(env_key) {
+        let value = std::env::var(var).map_err(|_| {
+            settings.error(
+                env_key,
+                format!("the environment variable `{var}` is not set"),
+            )
+        })?;
+        return Ok(Some(value));
+    }
+    if let Some(path) = settings.get(file_key) {
+        let value = std::fs::read_to_string(path)
+            .map_err(|e| settings.error(file_key, format!("cannot read `{path}`: {e}")))?;
+        return Ok(Some(value.trim().to_string()));
+    }
+    Ok(None)
+}
+
+/// `url` without its `user:password@` (each server of a comma-separated
+/// list), and that user and password, percent-decoded.
+fn credentials_out_of(url: &str) -> (String, Option<(String, String)>) {
+    let mut found = None;
+    let servers: Vec<String> = url
+        .split(',')
+        .map(|server| {
+            let server = server.trim();
+            let (scheme, rest) = match server.split_once("://") {
+                Some((scheme, rest)) => (format!("{scheme}://"), rest),
+                None => (String::new(), server),
+            };
+            match rest.rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+                    found.get_or_insert((percent_decoded(user), percent_decoded(password)));
+                    format!("{scheme}{host}")
+                }
+                None => server.to_string(),
+            }
+        })
+        .collect();
+    (servers.join(","), found)
+}
+
+/// `%XX` escapes decoded (a password with `@` or `:` is written so in a URL).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The node's `answer_timeout_ms`.

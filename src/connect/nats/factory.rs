@@ -32,6 +32,9 @@ const SOURCE_KEYS: &[&str] = &[
     "connect_wait_ms",
     "token_env",
     "token_file",
+    "user",
+    "password_env",
+    "password_file",
     "creds_file",
 ];
 
@@ -55,9 +58,17 @@ impl ConnectorFactory for NatsFactory {
 
     async fn open(&self, role: Interface, settings: &Settings<'_>) -> Result<Connector> {
         // The key names where the secret is, never the secret.
-        let key = ["url", "token_env", "token_file", "creds_file"]
-            .map(|k| settings.get(k).unwrap_or(""))
-            .join("\n");
+        let key = [
+            "url",
+            "token_env",
+            "token_file",
+            "user",
+            "password_env",
+            "password_file",
+            "creds_file",
+        ]
+        .map(|k| settings.get(k).unwrap_or(""))
+        .join("\n");
         let connected = {
             let mut clients = self.clients.lock().await;
             match clients.get(&key) {

@@ -32,6 +32,7 @@
 //! | `answer_timeout_ms` | both | how long the server may take to answer a request (a pull's first message after its wait, the next message of a pull, a publish ack, the acks' flush) before it counts as lost and is sent again (5000) |
 //! | `connect_wait_ms` | both | how long the first connection is tried (a server restarting as the worker starts is waited for) before it is an error (5000) |
 //! | `token_env`, `token_file` | both | the auth token, from an environment variable or a file |
+//! | `user`, `password_env`, `password_file` | both | a user and its password (from a variable or a file); or in the URL, `nats://user:password@host:port` |
 //! | `creds_file` | both | a `.creds` file (JWT + NKey seed) |
 //!
 //! No wait on the server is unbounded: a request sent before the connection
