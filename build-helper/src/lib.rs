@@ -10,7 +10,14 @@
 //! Each world becomes a module named after it (`data-source` → `data_source`).
 //! An interface imported by several worlds is generated once, in the first
 //! world that imports it; later worlds refer to that module, so one host
-//! implementation serves them all.
+//! implementation serves them all (unless a later world's exports use its
+//! types and the first world's did not: those need borrowed variants,
+//! `…Param<'a>`, that the first never made, so that world gets its own).
+//!
+//! What wasmtime's generator cannot bind is refused with an error naming
+//! it: an exported function named as a Rust keyword, a function of more
+//! than 17 parameters. `build-helper/corpus` holds worlds of every other
+//! WIT type and shape, generated and compiled with the workspace.
 //!
 //! ```no_run
 //! // in build.rs's `main`:
@@ -236,8 +243,14 @@ impl Builder {
             ));
         }
         let mut world_names = Vec::new();
-        // Imports already generated: WIT interface name -> Rust module path.
-        let mut shared: BTreeMap<String, String> = BTreeMap::new();
+        // Imports already generated: WIT interface name -> (Rust module
+        // path, whether exports of the world it was generated in use its
+        // types).
+        let mut shared: BTreeMap<String, (String, bool)> = BTreeMap::new();
+        for &world in &worlds {
+            refuse_keyword_exports(&resolve, world)?;
+            refuse_long_parameter_lists(&resolve, world)?;
+        }
         for world in worlds {
             let world_name = qualified_world_name(&resolve, world);
             let module = rust_ident(&resolve.worlds[world].name);
@@ -254,6 +267,7 @@ impl Builder {
                 ..Opts::default()
             };
             let mut newly_generated = Vec::new();
+            let under_exports = interfaces_under_exports(&resolve, world);
             for (key, item) in &resolve.worlds[world].imports {
                 let WorldItem::Interface { id, .. } = item else {
                     continue;
@@ -261,9 +275,19 @@ impl Builder {
                 let Some(name) = resolve.id_of(*id) else {
                     continue;
                 };
-                if let Some(path) = self.with.get(&name).or_else(|| shared.get(&name)) {
+                if let Some(path) = self.with.get(&name) {
                     opts.with.insert(name, path.clone());
                     continue;
+                }
+                // Shared with an earlier world, unless this world's exports
+                // use its types and that world's did not: the generator
+                // then needs borrowed variants of them (`…Param<'a>`) that
+                // the earlier module never made.
+                if let Some((path, exported_over)) = shared.get(&name) {
+                    if *exported_over || !under_exports.contains(id) {
+                        opts.with.insert(name, path.clone());
+                        continue;
+                    }
                 }
                 for (resource, _) in resolve.interfaces[*id].types.iter() {
                     let resource_key = format!("{name}.{resource}");
@@ -271,7 +295,11 @@ impl Builder {
                         opts.with.insert(resource_key, path.clone());
                     }
                 }
-                newly_generated.push((name, interface_module_path(&resolve, key)));
+                newly_generated.push((
+                    name,
+                    interface_module_path(&resolve, key),
+                    under_exports.contains(id),
+                ));
             }
             let generated = opts
                 .generate(&mut resolve, world)
@@ -279,9 +307,9 @@ impl Builder {
                     world: world_name.clone(),
                     message: format!("{e:#}"),
                 })?;
-            for (name, relative) in newly_generated {
+            for (name, relative, exported_over) in newly_generated {
                 let path = format!("{}::{module}::{relative}", self.module_path);
-                shared.entry(name).or_insert(path);
+                shared.entry(name).or_insert((path, exported_over));
             }
             source.push_str(&format!(
                 "/// Bindings for the WIT world `{world_name}`.\n\
@@ -455,6 +483,124 @@ fn load_packages(
     resolve
         .push_groups(main, groups)
         .map_err(|e| Error::Wit(resolve.render_error(&anyhow::Error::from(e))))?;
+    Ok(())
+}
+
+/// The interfaces whose types `world`'s exports use: each exported
+/// interface's dependencies, followed through theirs, and the owners of the
+/// types an exported function takes or returns.
+fn interfaces_under_exports(
+    resolve: &Resolve,
+    world: WorldId,
+) -> std::collections::BTreeSet<wit_parser::InterfaceId> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut to_visit = Vec::new();
+    for item in resolve.worlds[world].exports.values() {
+        match item {
+            WorldItem::Interface { id, .. } => to_visit.extend(resolve.interface_direct_deps(*id)),
+            WorldItem::Function(function) => {
+                let types = function
+                    .params
+                    .iter()
+                    .map(|param| &param.ty)
+                    .chain(function.result.as_ref());
+                for ty in types {
+                    if let wit_parser::Type::Id(id) = ty {
+                        if let wit_parser::TypeOwner::Interface(owner) = resolve.types[*id].owner {
+                            to_visit.push(owner);
+                        }
+                    }
+                }
+            }
+            WorldItem::Type { .. } => {}
+        }
+    }
+    while let Some(id) = to_visit.pop() {
+        if found.insert(id) {
+            to_visit.extend(resolve.interface_direct_deps(id));
+        }
+    }
+    found
+}
+
+/// Rust's keywords, strict and reserved (what wasmtime's generator escapes
+/// elsewhere, `as` → `as_`).
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+];
+
+/// wasmtime's generator (48) names an exported function's field and
+/// accessor after it without escaping Rust keywords, so an export called
+/// `as` or `type` generates code that does not compile: refused here, in
+/// one line naming it, instead of pages of rustc errors in generated code.
+fn refuse_keyword_exports(resolve: &Resolve, world: WorldId) -> Result<(), Error> {
+    let keyword = |name: &str| RUST_KEYWORDS.contains(&name.replace('-', "_").as_str());
+    for (key, item) in &resolve.worlds[world].exports {
+        let functions: Vec<(String, &str)> = match item {
+            WorldItem::Function(function) => vec![(resolve.name_world_key(key), &function.name)],
+            WorldItem::Interface { id, .. } => resolve.interfaces[*id]
+                .functions
+                .values()
+                .filter(|function| {
+                    matches!(
+                        function.kind,
+                        wit_parser::FunctionKind::Freestanding
+                            | wit_parser::FunctionKind::AsyncFreestanding
+                    )
+                })
+                .map(|function| (resolve.name_world_key(key), function.name.as_str()))
+                .collect(),
+            WorldItem::Type { .. } => Vec::new(),
+        };
+        if let Some((owner, name)) = functions.into_iter().find(|(_, name)| keyword(name)) {
+            return Err(Error::Generate {
+                world: qualified_world_name(resolve, world),
+                message: format!(
+                    "the exported function `{name}` of `{owner}` is named as a Rust keyword, \
+                     which wasmtime's generator (48) does not escape in export names: rename it \
+                     (as an import it works)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The most parameters a typed wasmtime function takes (its tuples of
+/// parameters are implemented up to 17 elements).
+const MAX_PARAMETERS: usize = 17;
+
+/// A function of more than [`MAX_PARAMETERS`] parameters (a method counts
+/// its `self`) generates typed calls wasmtime cannot make: refused here,
+/// naming it, instead of rustc's errors on a 18-tuple in generated code.
+fn refuse_long_parameter_lists(resolve: &Resolve, world: WorldId) -> Result<(), Error> {
+    let world_data = &resolve.worlds[world];
+    for (key, item) in world_data.imports.iter().chain(&world_data.exports) {
+        let functions: Vec<&wit_parser::Function> = match item {
+            WorldItem::Function(function) => vec![function],
+            WorldItem::Interface { id, .. } => resolve.interfaces[*id].functions.values().collect(),
+            WorldItem::Type { .. } => Vec::new(),
+        };
+        if let Some(function) = functions
+            .into_iter()
+            .find(|function| function.params.len() > MAX_PARAMETERS)
+        {
+            return Err(Error::Generate {
+                world: qualified_world_name(resolve, world),
+                message: format!(
+                    "`{}` of `{}` takes {} parameters; wasmtime's typed functions take at most \
+                     {MAX_PARAMETERS}: pass some of them in a record",
+                    function.name,
+                    resolve.name_world_key(key),
+                    function.params.len()
+                ),
+            });
+        }
+    }
     Ok(())
 }
 

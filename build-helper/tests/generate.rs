@@ -216,3 +216,41 @@ fn a_missing_dependency_is_named_with_its_place() {
         other => panic!("expected a WIT error, got {other:?}"),
     }
 }
+
+/// What wasmtime's generator (48) cannot bind is refused before it runs, in
+/// one line naming the function: an export named as a Rust keyword (its
+/// field is not escaped), a function of more than 17 parameters (wasmtime's
+/// typed functions stop there). Both as imports and within the limit work:
+/// `build-helper/corpus` compiles them.
+#[test]
+fn what_wasmtime_cannot_bind_is_refused_naming_the_function() {
+    let dir = layout(&[(
+        "wit/app.wit",
+        "package acme:app;\ninterface keywords {\n  %as: func();\n}\n\
+         interface wide {\n  f: func(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8, \
+         i: u8, j: u8, k: u8, l: u8, m: u8, n: u8, o: u8, p: u8, q: u8, r: u8);\n}\n\
+         world exports-keyword {\n  export keywords;\n}\n\
+         world imports-keyword {\n  import keywords;\n}\n\
+         world wide-import {\n  import wide;\n}\n",
+    )]);
+    let wit = dir.path().join("wit");
+    let message = |world: &str| match builder(&wit).world(world).generate() {
+        Err(Error::Generate { message, .. }) => message,
+        other => panic!("{world}: expected a refusal, got {other:?}"),
+    };
+    assert_eq!(
+        message("acme:app/exports-keyword"),
+        "the exported function `as` of `acme:app/keywords` is named as a Rust keyword, which \
+         wasmtime's generator (48) does not escape in export names: rename it (as an import it \
+         works)"
+    );
+    assert_eq!(
+        message("acme:app/wide-import"),
+        "`f` of `acme:app/wide` takes 18 parameters; wasmtime's typed functions take at most \
+         17: pass some of them in a record"
+    );
+    builder(&wit)
+        .world("acme:app/imports-keyword")
+        .generate()
+        .expect("a keyword-named import generates");
+}
