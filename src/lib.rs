@@ -169,3 +169,17 @@ macro_rules! include_bindings {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeExample;
+
+/// The book's chapters (`docs/`): their Rust blocks compiled and run as
+/// doc tests, as the README's.
+#[cfg(doctest)]
+mod book {
+    #[doc = include_str!("../docs/src/library.md")]
+    struct Library;
+    #[doc = include_str!("../docs/src/async.md")]
+    struct Async;
+    #[doc = include_str!("../docs/src/flows.md")]
+    struct Flows;
+    #[doc = include_str!("../docs/src/wit-worlds.md")]
+    struct WitWorlds;
+}

@@ -214,18 +214,18 @@ fn the_epoch_ticker_stops_with_its_engine() {
     assert_eq!(threads_named("torvyn-epoch"), before);
 }
 
-/// The README's table of limit defaults ("Limits and containment") is what
+/// The book's table of limit defaults (`docs/src/limits.md`) is what
 /// `EngineConfig::builder().build()` gives, row by row: a default changed in
 /// one place and not the other fails here.
 #[test]
 fn the_readme_s_table_of_limit_defaults_is_the_builder_s() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../docs/src/limits.md");
     let row = |name: &str| -> String {
         let start = format!("| `{name}` | ");
         let line = readme
             .lines()
             .find(|line| line.starts_with(&start))
-            .unwrap_or_else(|| panic!("no README row for `{name}`"));
+            .unwrap_or_else(|| panic!("no row for `{name}` in docs/src/limits.md"));
         line.split('|')
             .nth(2)
             .expect("a default column")

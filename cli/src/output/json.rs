@@ -1,7 +1,7 @@
 //! `--format json`: the machine-readable shape of `run`, `inspect` and
 //! `check`. Every document is one JSON object on one line with `"kind"`
 //! (`run`, `element`, `inspect`, `check`) and `"schema": 1`; a field is
-//! never removed or changes meaning within a schema number (the README's
+//! never removed or changes meaning within a schema number (docs/src/cli.md's
 //! "Machine-readable output" lists them).
 
 use serde::Serialize;

@@ -20,7 +20,7 @@
 //! ```
 //!
 //! Every key of the runtime's file is read; each is honoured or accepted
-//! for a stated reason (the README's "Project files" table):
+//! for a stated reason (the "Project files" table in docs/src/flows.md):
 //!
 //! - `[[component]]`: `path` (a `.wasm`, `bundled:NAME`, or the component's
 //!   project directory, resolved by [`super::project`]), `build_command`
