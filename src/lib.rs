@@ -83,9 +83,6 @@ pub use interfaces::{classify_export, CallPath, ExportInfo, Interface, Version, 
 pub use invoker::{
     AsyncComponentInvoker, Backpressure, ComponentInvoker, Element, ElementMeta, ProcessOutcome,
 };
-/// The call ticks of a component without a deadline (for the bench).
-#[doc(hidden)]
-pub use store::NO_DEADLINE;
 pub use store::{HostImports, StoreState};
 
 /// The attribute the connector traits are written with: implement
@@ -105,6 +102,10 @@ pub use wasmtime_wasi;
 /// bindings were made by a `torvyn-build` matching this engine.
 #[doc(hidden)]
 pub mod __private {
+    /// The call ticks of a component without a deadline (for the bench's
+    /// floor host).
+    pub use crate::store::NO_DEADLINE;
+
     /// This engine's version.
     pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -105,7 +105,7 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// instance does; only a settings variant turns metering off).
 fn bare_store(engine: &wasmtime::Engine) -> Store<()> {
     let mut store = Store::new(engine, ());
-    store.set_epoch_deadline(torvyn_engine::NO_DEADLINE);
+    store.set_epoch_deadline(torvyn_engine::__private::NO_DEADLINE);
     if engine.get_consume_fuel() {
         store.set_fuel(u64::MAX).expect("fuel is metered");
     }

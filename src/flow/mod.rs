@@ -41,7 +41,9 @@ pub mod file;
 mod graph;
 mod pauses;
 mod pipeline;
-pub mod project;
+// How a flow file's component projects resolve to files: reached through
+// `FlowFile::resolve_component` (the CLI's wording of its errors stays there).
+mod project;
 mod report;
 mod serve;
 mod slot;

@@ -23,7 +23,7 @@
 //! for a stated reason (the "Project files" table in docs/src/flows.md):
 //!
 //! - `[[component]]`: `path` (a `.wasm`, `bundled:NAME`, or the component's
-//!   project directory, resolved by [`super::project`]), `build_command`
+//!   project directory, resolved by [`FlowFile::resolve_component`]), `build_command`
 //!   (run by `torvyn run --build`; a `.wasm` it names is the output),
 //!   `config` (the default `init` config of nodes using it), `language`
 //!   (informative).
@@ -61,5 +61,5 @@ mod nodes;
 mod schema;
 
 pub use model::{FlowFile, RuntimeSettings};
-// Kept where it stood before it moved to project.rs, which reads it.
-pub use super::project::BuildSettings;
+// Defined beside what reads them (project.rs), reached here.
+pub use super::project::{BuildSettings, Resolved};

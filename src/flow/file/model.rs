@@ -22,7 +22,7 @@ pub struct FlowFile {
     pub path: PathBuf,
     /// Component name → where its bytes are: a `.wasm` file or a project
     /// directory (resolved against the file's folder; see
-    /// [`crate::flow::project::resolve`]), or a `bundled:NAME` kept as written
+    /// [`crate::flow::file::FlowFile::resolve_component`]), or a `bundled:NAME` kept as written
     /// (the `torvyn` tool's bundled components).
     pub components: BTreeMap<String, String>,
     /// Component name → its `build_command`, for those that have one.
@@ -251,9 +251,10 @@ impl FlowFile {
         builder
     }
 
-    /// Where component `name`'s bytes are: its location, resolved as
-    /// [`crate::flow::project::resolve`] does with its `build_command` and the
-    /// `[build]` settings; `None` when the file does not declare it.
+    /// Where component `name`'s bytes are: its location (a file is itself;
+    /// a project directory is the file its `build_command` names, else the
+    /// newest `.wasm` of its cargo target folder), with the `[build]`
+    /// settings; `None` when the file does not declare it.
     pub fn resolve_component(
         &self,
         name: &str,
