@@ -134,6 +134,9 @@ async fn options(
     if let Some(token) = secret(settings, "token_env", "token_file")? {
         options = options.token(token);
     }
+    if let Some(seed) = secret(settings, "nkey_seed_env", "nkey_seed_file")? {
+        options = options.nkey(seed);
+    }
     if let Some(path) = settings.get("creds_file") {
         options = options
             .credentials_file(path)
@@ -142,6 +145,30 @@ async fn options(
     }
     if url.starts_with("tls://") {
         options = options.require_tls(true);
+    }
+    // A private CA (else the system's roots), and a client certificate for
+    // servers that verify clients; a file that cannot be read is named now,
+    // not as a handshake failure later.
+    let readable = |key: &str| -> Result<Option<std::path::PathBuf>> {
+        let Some(path) = settings.get(key) else {
+            return Ok(None);
+        };
+        std::fs::metadata(path)
+            .map_err(|e| settings.error(key, format!("cannot read `{path}`: {e}")))?;
+        Ok(Some(std::path::PathBuf::from(path)))
+    };
+    if let Some(ca) = readable("tls_ca_file")? {
+        options = options.add_root_certificates(ca).require_tls(true);
+    }
+    match (readable("tls_cert_file")?, readable("tls_key_file")?) {
+        (Some(cert), Some(key)) => options = options.add_client_certificate(cert, key),
+        (None, None) => {}
+        _ => {
+            return Err(settings.error(
+                "tls_cert_file",
+                "a client certificate needs both `tls_cert_file` and `tls_key_file`",
+            ))
+        }
     }
     Ok(options)
 }

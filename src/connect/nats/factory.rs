@@ -35,7 +35,12 @@ const SOURCE_KEYS: &[&str] = &[
     "user",
     "password_env",
     "password_file",
+    "nkey_seed_env",
+    "nkey_seed_file",
     "creds_file",
+    "tls_ca_file",
+    "tls_cert_file",
+    "tls_key_file",
 ];
 
 /// The `nats` connector kind. Nodes of one flow with the same URL and
@@ -65,7 +70,12 @@ impl ConnectorFactory for NatsFactory {
             "user",
             "password_env",
             "password_file",
+            "nkey_seed_env",
+            "nkey_seed_file",
             "creds_file",
+            "tls_ca_file",
+            "tls_cert_file",
+            "tls_key_file",
         ]
         .map(|k| settings.get(k).unwrap_or(""))
         .join("\n");

@@ -33,7 +33,10 @@
 //! | `connect_wait_ms` | both | how long the first connection is tried (a server restarting as the worker starts is waited for) before it is an error (5000) |
 //! | `token_env`, `token_file` | both | the auth token, from an environment variable or a file |
 //! | `user`, `password_env`, `password_file` | both | a user and its password (from a variable or a file); or in the URL, `nats://user:password@host:port` |
+//! | `nkey_seed_env`, `nkey_seed_file` | both | an NKey user's seed (`SU…`), from a variable or a file |
 //! | `creds_file` | both | a `.creds` file (JWT + NKey seed) |
+//! | `tls_ca_file` | both | the CA that signed the server's certificate (PEM; else the system's roots); implies TLS |
+//! | `tls_cert_file`, `tls_key_file` | both | a client certificate and its key (PEM), for servers that verify clients |
 //!
 //! No wait on the server is unbounded: a request sent before the connection
 //! broke is sent again as soon as the client has reconnected (a restarted
