@@ -46,6 +46,21 @@ fn flow(dir: &Path, url: &str, credentials: &str) -> PathBuf {
     )
 }
 
+/// The test's own client (`options` at `url`), the input stream `IN` and
+/// five inputs in it.
+fn five_inputs(
+    options: async_nats::ConnectOptions,
+    url: &str,
+) -> (tokio::runtime::Runtime, jetstream::Context) {
+    let rt = runtime();
+    let js = rt
+        .block_on(async { jetstream::new(options.connect(url).await.expect("the test connects")) });
+    rt.block_on(make_stream(&js, "IN", &["in"]));
+    let inputs: Vec<String> = (0..5).map(|i| format!("input {i}")).collect();
+    rt.block_on(publish(&js, "in", &inputs));
+    (rt, js)
+}
+
 #[test]
 fn an_nkey_seed_authenticates_and_never_shows() {
     let user = nkeys::KeyPair::new_user();
@@ -61,17 +76,10 @@ fn an_nkey_seed_authenticates_and_never_shows() {
     )
     .unwrap();
     let server = Server::start(&["-c", config.to_str().unwrap()]);
-    let rt = runtime();
-    let js = rt.block_on(async {
-        let client = async_nats::ConnectOptions::with_nkey(seed.clone())
-            .connect(server.url())
-            .await
-            .expect("the test connects with the seed");
-        jetstream::new(client)
-    });
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let inputs: Vec<String> = (0..5).map(|i| format!("n{i}")).collect();
-    rt.block_on(publish(&js, "in", &inputs));
+    let (rt, js) = five_inputs(
+        async_nats::ConnectOptions::with_nkey(seed.clone()),
+        &server.url(),
+    );
     std::fs::write(dir.path().join("user.nk"), &seed).unwrap();
     let flow = flow(dir.path(), &server.url(), "nkey_seed_file = \"user.nk\"");
     let (output, stdout, stderr) = run(&flow, &[&seed]);
@@ -181,19 +189,12 @@ fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
         &path("server.key"),
     ]);
     let url = format!("tls://127.0.0.1:{}", server.port);
-    let rt = runtime();
-    let js = rt.block_on(async {
-        let client = async_nats::ConnectOptions::new()
+    let (rt, js) = five_inputs(
+        async_nats::ConnectOptions::new()
             .add_root_certificates(at.join("ca.pem"))
-            .require_tls(true)
-            .connect(&url)
-            .await
-            .expect("the test connects over TLS");
-        jetstream::new(client)
-    });
-    rt.block_on(make_stream(&js, "IN", &["in"]));
-    let inputs: Vec<String> = (0..5).map(|i| format!("t{i}")).collect();
-    rt.block_on(publish(&js, "in", &inputs));
+            .require_tls(true),
+        &url,
+    );
 
     let flow = flow(at, &url, "tls_ca_file = \"ca.pem\"");
     let (output, stdout, stderr) = run(&flow, &[]);

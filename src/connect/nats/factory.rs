@@ -11,37 +11,50 @@ use crate::connect::{Connector, ConnectorFactory, Settings};
 use crate::error::Result;
 use crate::interfaces::Interface;
 
-const SOURCE_KEYS: &[&str] = &[
-    "url",
-    "stream",
-    "subject",
-    "consumer",
-    "create",
-    "stream_subjects",
-    "retention",
-    "duplicate_window_ms",
-    "batch",
-    "fetch_wait_ms",
-    "ack_wait_ms",
-    "max_deliver",
-    "max_ack_pending",
-    "nak_delay_ms",
-    "dead_letter",
-    "content_type",
-    "answer_timeout_ms",
-    "connect_wait_ms",
-    "token_env",
-    "token_file",
-    "user",
-    "password_env",
-    "password_file",
-    "nkey_seed_env",
-    "nkey_seed_file",
-    "creds_file",
-    "tls_ca_file",
-    "tls_cert_file",
-    "tls_key_file",
-];
+/// The settings that choose a connection: nodes naming the same values
+/// share one. Listed once, and every one of them is a setting.
+macro_rules! settings {
+    (connection: [$($connection:literal),* $(,)?], others: [$($other:literal),* $(,)?] $(,)?) => {
+        const CONNECTION_KEYS: &[&str] = &[$($connection),*];
+        const SOURCE_KEYS: &[&str] = &[$($connection,)* $($other),*];
+    };
+}
+
+settings! {
+    connection: [
+        "url",
+        "token_env",
+        "token_file",
+        "user",
+        "password_env",
+        "password_file",
+        "nkey_seed_env",
+        "nkey_seed_file",
+        "creds_file",
+        "tls_ca_file",
+        "tls_cert_file",
+        "tls_key_file",
+    ],
+    others: [
+        "stream",
+        "subject",
+        "consumer",
+        "create",
+        "stream_subjects",
+        "retention",
+        "duplicate_window_ms",
+        "batch",
+        "fetch_wait_ms",
+        "ack_wait_ms",
+        "max_deliver",
+        "max_ack_pending",
+        "nak_delay_ms",
+        "dead_letter",
+        "content_type",
+        "answer_timeout_ms",
+        "connect_wait_ms",
+    ],
+}
 
 /// The `nats` connector kind. Nodes of one flow with the same URL and
 /// credentials share one connection (one socket, one reader task: a
@@ -63,22 +76,11 @@ impl ConnectorFactory for NatsFactory {
 
     async fn open(&self, role: Interface, settings: &Settings<'_>) -> Result<Connector> {
         // The key names where the secret is, never the secret.
-        let key = [
-            "url",
-            "token_env",
-            "token_file",
-            "user",
-            "password_env",
-            "password_file",
-            "nkey_seed_env",
-            "nkey_seed_file",
-            "creds_file",
-            "tls_ca_file",
-            "tls_cert_file",
-            "tls_key_file",
-        ]
-        .map(|k| settings.get(k).unwrap_or(""))
-        .join("\n");
+        let key = CONNECTION_KEYS
+            .iter()
+            .map(|k| settings.get(k).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
         let connected = {
             let mut clients = self.clients.lock().await;
             match clients.get(&key) {
