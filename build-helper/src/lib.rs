@@ -390,6 +390,12 @@ fn wit_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
+/// Loads the Torvyn contract ([`CONTRACT_WIT`]) into `resolve`, for tools
+/// that build or inspect components against it without a copy of `wit/`.
+pub fn load_contract(resolve: &mut Resolve) -> Result<(), Error> {
+    load_packages(resolve, &[], &CONTRACT_WIT)
+}
+
 /// Loads every `*.wit` file directly inside `dir` into `resolve` (one
 /// package per file, `use` between files resolved in any order) and returns
 /// the files read. [`load_wit`] reads every other layout too.
