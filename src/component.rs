@@ -18,6 +18,34 @@ use crate::store::{Epoch, ExtensionSlot, StoreState};
 
 /// A compiled and pre-instantiated component: linking and export lookups are
 /// done once here, so each instantiation only creates a store and an instance.
+///
+/// ```
+/// use torvyn_engine::{CallPath, EngineConfig, Interface, WasmEngine, WasmtimeEngine};
+///
+/// // A processor that drops every element, written in WAT against the
+/// // contract's canonical ABI and made a component with the contract's WIT.
+/// const DROP: &str = r#"(module
+///   (import "torvyn:streaming/types@0.1.0" "[resource-drop]buffer" (func $drop_buffer (param i32)))
+///   (import "torvyn:streaming/types@0.1.0" "[resource-drop]flow-context" (func $drop_context (param i32)))
+///   (memory (export "memory") 1)
+///   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+///   (func (export "torvyn:streaming/processor@0.1.0#process")
+///     (param i64 i64 i32 i32) (param $payload i32) (param $context i32) (result i32)
+///     (call $drop_buffer (local.get $payload))
+///     (call $drop_context (local.get $context))
+///     (i32.store8 (i32.const 64) (i32.const 0))  ;; ok(
+///     (i32.store8 (i32.const 72) (i32.const 1))  ;;    drop)
+///     (i32.const 64)))"#;
+/// let bytes = torvyn_fixtures::build("torvyn:streaming/transform@0.1.0", DROP).unwrap();
+/// let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let component = engine.compile("drop", &bytes)?;
+/// assert_eq!(component.name(), "drop");
+/// assert_eq!(component.path_for(Interface::Processor), Some(&CallPath::Typed));
+/// // Cheap to clone; each clone makes instances of the same compiled code.
+/// let mut first = engine.instantiate(&component)?;
+/// let mut second = engine.instantiate(&component.clone())?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct CompiledComponent {
     pub(crate) inner: Arc<CompiledInner>,

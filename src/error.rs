@@ -4,6 +4,21 @@
 use std::path::PathBuf;
 
 /// A `process-error` reported by a guest (the contract's error variant).
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element, Error, GuestError};
+///
+/// // A processor that reports `invalid-input("bad")` for every element.
+/// let component = engine.compile("picky", &torvyn_fixtures::hostile::reports_error(0))?;
+/// let mut picky = engine.instantiate(&component)?;
+/// match picky.process(&Element::new(0, "", "x")) {
+///     Err(Error::Guest { error: GuestError::InvalidInput(why), .. }) => println!("refused: {why}"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GuestError {
     /// The element is malformed for this stage.
@@ -24,11 +39,33 @@ pub enum GuestError {
 }
 
 /// Where a call went wrong: which component, which function.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element, Error};
+///
+/// let component = engine.compile("looper", &torvyn_fixtures::faults::unreachable_on_third())?;
+/// let mut instance = engine.instantiate(&component)?;
+/// for sequence in 0..2 {
+///     instance.process(&Element::new(sequence, "", "x"))?;
+/// }
+/// match instance.process(&Element::new(2, "", "x")) {
+///     Err(Error::Trap { site, .. }) => {
+///         assert_eq!(site.component, "looper");
+///         assert_eq!(site.function, "process");
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CallSite {
     /// The component's name.
     pub component: String,
-    /// The export called, e.g. `torvyn:streaming/processor@0.1.0#process`.
+    /// The contract function called (`process`, `pull`, ...), or the
+    /// export called by name.
     pub function: String,
 }
 
@@ -43,6 +80,26 @@ impl std::fmt::Display for CallSite {
 }
 
 /// Everything that can go wrong in the engine.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element, Error, ErrorKind};
+///
+/// let component = engine.compile("trap", &torvyn_fixtures::faults::unreachable_on_third())?;
+/// let mut instance = engine.instantiate(&component)?;
+/// let error = (0..3)
+///     .map(|sequence| instance.process(&Element::new(sequence, "", "x")))
+///     .find_map(Result::err)
+///     .unwrap();
+/// assert_eq!(error.kind(), ErrorKind::Trap);
+/// assert!(error.poisons_instance()); // make a fresh instance to go on
+/// println!("{error}");
+/// if let Some(frames) = error.backtrace() {
+///     println!("{frames}"); // the guest's frames, with names where it has them
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -186,6 +243,16 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A flow file's component could not be found where the file says it
+    /// is (a project directory not built, a build's output missing):
+    /// [`FlowFile::resolve_component`](crate::flow::file::FlowFile::resolve_component).
+    #[error("component `{component}`: {detail}")]
+    Unresolved {
+        /// The component's name in the flow file.
+        component: String,
+        /// Where it was looked for, and what to do about it.
+        detail: String,
+    },
     /// A connector node (a broker's stream, a file, stdio) could not be
     /// opened or failed: the node, its kind and what went wrong, with the
     /// underlying error kept as the source.
@@ -232,6 +299,19 @@ pub enum Error {
 
 /// The class of an [`Error`], to branch on without matching message text.
 /// Classes may be added: match it with a wildcard arm.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::ErrorKind;
+///
+/// match engine.compile("junk", b"not wasm") {
+///     Err(error) if error.kind() == ErrorKind::Compile => println!("not a component: {error}"),
+///     Err(error) => return Err(error),
+///     Ok(_) => unreachable!(),
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
@@ -252,7 +332,8 @@ pub enum ErrorKind {
     Compile,
     /// Linking or instantiating failed ([`Error::Instantiate`]).
     Instantiate,
-    /// A flow is not valid, or a router named a port no edge leaves.
+    /// A flow is not valid, a router named a port no edge leaves, or a flow
+    /// file's component is not where the file says.
     Flow,
     /// A connector could not be opened or failed.
     Connector,
@@ -290,7 +371,7 @@ impl Error {
             Error::BadCall { .. } => ErrorKind::BadCall,
             Error::Compile { .. } => ErrorKind::Compile,
             Error::Instantiate { .. } => ErrorKind::Instantiate,
-            Error::Flow { .. } => ErrorKind::Flow,
+            Error::Flow { .. } | Error::Unresolved { .. } => ErrorKind::Flow,
             Error::Connector { .. } => ErrorKind::Connector,
             Error::State { .. } => ErrorKind::State,
             Error::Config(_) => ErrorKind::Config,
@@ -382,4 +463,19 @@ impl Error {
 }
 
 /// The library's result type.
+///
+/// ```
+/// use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+///
+/// fn compile_all(engine: &WasmtimeEngine, parts: &[(&str, Vec<u8>)]) -> torvyn_engine::Result<usize> {
+///     for (name, bytes) in parts {
+///         engine.compile(name, bytes)?;
+///     }
+///     Ok(parts.len())
+/// }
+///
+/// let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// assert_eq!(compile_all(&engine, &[("upper", torvyn_fixtures::uppercase_processor())])?, 1);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -24,6 +24,18 @@ impl HostInterface {
 }
 
 /// Who serves an import of a component.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::ImportProvider;
+///
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// for (import, provider) in upper.import_providers() {
+///     assert_eq!(provider, ImportProvider::Contract, "{import}");
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ImportProvider {

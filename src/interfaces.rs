@@ -3,6 +3,14 @@
 use std::fmt;
 
 /// An interface of the contract that a component can export.
+///
+/// ```
+/// use torvyn_engine::Interface;
+///
+/// assert_eq!(Interface::Processor.wit_name(), "torvyn:streaming/processor");
+/// assert_eq!(Interface::from_role("filter"), Some(Interface::Filter));
+/// assert_eq!(Interface::from_wit_name("torvyn:aggregation/aggregator"), Some(Interface::Aggregator));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Interface {
@@ -98,6 +106,14 @@ impl fmt::Display for Interface {
 }
 
 /// A semantic version as found in WIT export names.
+///
+/// ```
+/// use torvyn_engine::{Version, CONTRACT_VERSION};
+///
+/// let v = Version::parse("0.1.4").unwrap();
+/// assert!(CONTRACT_VERSION.is_compatible_with(v)); // 0.1.x: same minor
+/// assert!(!CONTRACT_VERSION.is_compatible_with(Version::parse("0.2.0").unwrap()));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
     /// Major.
@@ -135,7 +151,22 @@ impl fmt::Display for Version {
 }
 
 /// An export of a component, as found in its type.
+///
+/// ```
+/// use torvyn_engine::{classify_export, CallPath, Interface};
+///
+/// let export = classify_export("torvyn:streaming/processor@0.1.2");
+/// assert_eq!(export.interface, Some(Interface::Processor));
+/// assert_eq!(export.path, CallPath::Typed);
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// // A compiled component lists its own:
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// assert!(upper.exports().iter().any(|e| e.interface == Some(Interface::Processor)));
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ExportInfo {
     /// The full export name, e.g. `torvyn:streaming/processor@0.1.2`.
     pub name: String,
@@ -146,6 +177,17 @@ pub struct ExportInfo {
 }
 
 /// How the engine calls an export.
+///
+/// ```
+/// use torvyn_engine::{classify_export, CallPath};
+///
+/// // Another version of the contract runs on the dynamic path:
+/// match classify_export("torvyn:streaming/processor@0.2.0").path {
+///     CallPath::Dynamic(why) => println!("dynamic: {why}"),
+///     other => panic!("{other}"),
+/// }
+/// assert!(matches!(classify_export("acme:calc/calc").path, CallPath::ByNameOnly(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CallPath {

@@ -53,7 +53,17 @@ fn not_exported(component: &str, interface: Interface) -> Error {
 }
 
 /// Metadata that travels with every element.
+///
+/// ```
+/// use torvyn_engine::Element;
+///
+/// let mut element = Element::new(3, "application/json", "{}");
+/// element.meta.timestamp_ns = 1_700_000_000_000_000_000;
+/// assert_eq!(element.meta.sequence, 3);
+/// assert_eq!(element.meta.content_type, "application/json");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ElementMeta {
     /// Position in the stream.
     pub sequence: u64,
@@ -65,6 +75,15 @@ pub struct ElementMeta {
 
 /// A stream element as the host holds it: metadata plus payload bytes
 /// (reference counted, so passing an element on never copies its payload).
+///
+/// ```
+/// use torvyn_engine::{Bytes, Element};
+///
+/// let payload = Bytes::from_static(b"hello");
+/// let element = Element::new(0, "text/plain", payload.clone());
+/// let copy = element.clone(); // shares the payload's bytes
+/// assert_eq!(copy.payload.as_ptr(), payload.as_ptr());
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
     /// Metadata.
@@ -88,6 +107,19 @@ impl Element {
 }
 
 /// What a processor did with an element.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element, ProcessOutcome};
+///
+/// let mut upper = engine.instantiate(&engine.compile("upper", &torvyn_fixtures::uppercase_processor())?)?;
+/// match upper.process(&Element::new(0, "text/plain", "hi"))? {
+///     ProcessOutcome::Emit(out) => assert_eq!(&out.payload[..], b"HI"),
+///     ProcessOutcome::Drop => unreachable!("the uppercase stage drops nothing"),
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProcessOutcome {
     /// Pass this element downstream.
@@ -97,6 +129,18 @@ pub enum ProcessOutcome {
 }
 
 /// Flow control from a sink to its upstream.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{Backpressure, ComponentInvoker, Element};
+///
+/// let mut sink = engine.instantiate(&engine.compile("sink", &torvyn_fixtures::recording_sink())?)?;
+/// sink.init("2")?; // this sink asks for a pause every second element
+/// assert_eq!(sink.push(&Element::new(0, "", "a"))?, Backpressure::Ready);
+/// assert_eq!(sink.push(&Element::new(1, "", "b"))?, Backpressure::Pause);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backpressure {
     /// Keep sending.
@@ -118,6 +162,38 @@ pub enum Backpressure {
 /// stand-in) writes `name`, `exports`, `has` and the contract functions it
 /// serves; every other one answers `NotExported` by default, so a function
 /// added to the contract later breaks no implementer.
+///
+/// ```
+/// use torvyn_engine::{ComponentInvoker, Element, ExportInfo, Interface, ProcessOutcome};
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+///
+/// /// A stage written in Rust, run between Wasm stages: only `process` written.
+/// struct Reverse;
+///
+/// impl ComponentInvoker for Reverse {
+///     fn name(&self) -> &str {
+///         "reverse"
+///     }
+///     fn exports(&self) -> &[ExportInfo] {
+///         &[]
+///     }
+///     fn has(&self, interface: Interface) -> bool {
+///         interface == Interface::Processor
+///     }
+///     fn process(&mut self, element: &Element) -> torvyn_engine::Result<ProcessOutcome> {
+///         let reversed: Vec<u8> = element.payload.iter().rev().copied().collect();
+///         let meta = &element.meta;
+///         Ok(ProcessOutcome::Emit(Element::new(meta.sequence, meta.content_type.clone(), reversed)))
+///     }
+/// }
+///
+/// let mut stage = Reverse;
+/// let out = stage.process(&Element::new(0, "", "abc"))?;
+/// assert_eq!(out, ProcessOutcome::Emit(Element::new(0, "", "cba")));
+/// // Any other function answers `NotExported`:
+/// assert!(stage.pull().is_err());
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub trait ComponentInvoker {
     /// The component's name.
     fn name(&self) -> &str;
@@ -163,6 +239,22 @@ pub trait ComponentInvoker {
 /// cause: cancelled) and releases every buffer its guest held. The element
 /// passed in is only borrowed, so the caller still has it and can retry on
 /// a fresh instance of the same component.
+///
+/// ```
+/// use torvyn_engine::{AsyncComponentInvoker, ComponentInvoker, Element, ProcessOutcome};
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate_async(&upper).await?;
+/// // The guest runs on a fiber that yields to the runtime at every time slice.
+/// let out = instance.process_async(&Element::new(0, "", "hi")).await?;
+/// assert_eq!(out, ProcessOutcome::Emit(Element::new(0, "", "HI")));
+/// # Ok(())
+/// # }
+/// ```
 pub trait AsyncComponentInvoker: ComponentInvoker + Send {
     contract_functions!(async_methods);
 }

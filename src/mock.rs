@@ -44,6 +44,26 @@ macro_rules! mock_handlers {
         /// `NotExported`, unless its interface is exported and the contract
         /// lets it be left out (`teardown`, `notify-backpressure`,
         /// `complete`: then it does nothing).
+        ///
+        /// ```
+        /// use torvyn_engine::mock::{MockComponent, MockEngine};
+        /// use torvyn_engine::{ComponentInvoker, Element, WasmEngine};
+        ///
+        /// let numbers = MockComponent::new("numbers").on_pull({
+        ///     let mut next = 0;
+        ///     move || {
+        ///         next += 1;
+        ///         Ok((next <= 2).then(|| Element::new(next, "", next.to_string())))
+        ///     }
+        /// });
+        /// let engine = MockEngine::new().with(numbers);
+        /// let mut source = engine.instantiate(&engine.compile("numbers", b"")?)?;
+        /// assert!(source.pull()?.is_some());
+        /// assert!(source.pull()?.is_some());
+        /// assert!(source.pull()?.is_none());
+        /// assert!(source.process(&Element::default()).is_err()); // not exported
+        /// # Ok::<(), torvyn_engine::Error>(())
+        /// ```
         #[derive(Clone, Default)]
         pub struct MockComponent {
             name: String,
@@ -177,6 +197,15 @@ impl MockComponent {
 }
 
 /// An engine whose "compilation" looks up a registered [`MockComponent`] by name.
+///
+/// ```
+/// use torvyn_engine::mock::{MockComponent, MockEngine};
+/// use torvyn_engine::WasmEngine;
+///
+/// let engine = MockEngine::new().with(MockComponent::new("known"));
+/// assert!(engine.compile("known", b"").is_ok());
+/// assert!(engine.compile("unknown", b"").is_err()); // named in the error
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct MockEngine {
     components: HashMap<String, MockComponent>,
@@ -227,6 +256,18 @@ impl WasmEngine for MockEngine {
 }
 
 /// An instance of a [`MockComponent`]; records the functions called.
+///
+/// ```
+/// use torvyn_engine::mock::{MockComponent, MockEngine};
+/// use torvyn_engine::{ComponentInvoker, WasmEngine};
+///
+/// let engine = MockEngine::new().with(MockComponent::new("stage").on_init(|_| Ok(())));
+/// let mut instance = engine.instantiate(&engine.compile("stage", b"")?)?;
+/// instance.init("config")?;
+/// instance.teardown()?;
+/// assert_eq!(instance.calls(), ["init", "teardown"]);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct MockInstance {
     component: MockComponent,

@@ -15,6 +15,16 @@ use crate::host::{HostState, HostView};
 /// limiter, the WASI context of components that import WASI, and the state
 /// of host interfaces linked with
 /// [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports).
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate(&upper)?;
+/// let state = instance.store_state();
+/// assert_eq!(state.host().budget_in_use(), 0);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub struct StoreState {
     pub(crate) host: HostState,
     pub(crate) limiter: InstanceLimiter,
@@ -96,6 +106,36 @@ pub(crate) struct ExtensionSlot {
 /// What [`WasmtimeEngine::with_host_imports`](crate::WasmtimeEngine::with_host_imports)
 /// gives its `add`: the linker to add host interfaces to, and the
 /// registration of the per-instance state they keep.
+///
+/// ```
+/// use torvyn_engine::{EngineConfig, StoreState, WasmEngine, WasmtimeEngine};
+///
+/// /// Per-instance state of a host interface of your own.
+/// #[derive(Default)]
+/// struct Counter {
+///     calls: u32,
+/// }
+///
+/// let engine = WasmtimeEngine::with_host_imports(
+///     EngineConfig::builder().build()?,
+///     &["acme:count/counter"],
+///     |imports| {
+///         imports.state::<Counter>();
+///         // Usually the generated `add_to_linker` of bindings made by torvyn-build.
+///         let mut counter = imports.linker().instance("acme:count/counter")?;
+///         counter.func_wrap("next", |mut store: torvyn_engine::wasmtime::StoreContextMut<'_, StoreState>, (): ()| {
+///             let counter = store.data_mut().extension::<Counter>();
+///             counter.calls += 1;
+///             Ok((counter.calls,))
+///         })?;
+///         Ok(())
+///     },
+/// )?;
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate(&upper)?;
+/// assert_eq!(instance.store_state().extension::<Counter>().calls, 0);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub struct HostImports<'a> {
     pub(crate) linker: &'a mut Linker<StoreState>,
     pub(crate) states: Vec<ExtensionSlot>,

@@ -363,12 +363,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "host",
-        &[
-            "src/host/",
-            "src/config.rs",
-            "src/cache.rs",
-            "src/imports.rs",
-        ],
+        &["src/host/", "src/config/", "src/cache.rs", "src/imports.rs"],
     ),
     (
         "engine",

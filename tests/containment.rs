@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use torvyn_engine::{
-    ComponentInvoker, Element, EngineConfig, Error, GuestError, Limits, ProcessOutcome, WasmEngine,
+    ComponentInvoker, Element, EngineConfig, Error, GuestError, ProcessOutcome, WasmEngine,
     WasmtimeEngine, WasmtimeInstance,
 };
 use torvyn_fixtures::faults;
@@ -306,9 +306,10 @@ fn fuel_is_refilled_per_call_and_reported() {
     // would run out. 1,000 calls in a row each get it back.
     let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
     let tight = component
-        .with_limits(Limits {
-            fuel_per_call: Some(small * 3),
-            ..component.limits().clone()
+        .with_limits({
+            let mut limits = component.limits().clone();
+            limits.fuel_per_call = Some(small * 3);
+            limits
         })
         .unwrap();
     let mut tight = engine.instantiate(&tight).unwrap();
@@ -324,9 +325,10 @@ fn limits_can_be_overridden_per_component() {
     let engine = strict_engine();
     let component = common::compile(&engine, "upper", &torvyn_fixtures::uppercase_processor());
     let starved = component
-        .with_limits(Limits {
-            fuel_per_call: Some(50),
-            ..component.limits().clone()
+        .with_limits({
+            let mut limits = component.limits().clone();
+            limits.fuel_per_call = Some(50);
+            limits
         })
         .unwrap();
     let mut starved = engine.instantiate(&starved).unwrap();
@@ -382,9 +384,10 @@ fn a_component_without_deadline_runs_on_an_engine_whose_ticker_runs() {
         &torvyn_fixtures::compute_processor(48 << 20),
     );
     let unlimited = component
-        .with_limits(Limits {
-            call_deadline: None,
-            ..component.limits().clone()
+        .with_limits({
+            let mut limits = component.limits().clone();
+            limits.call_deadline = None;
+            limits
         })
         .unwrap();
     std::thread::sleep(Duration::from_millis(30)); // let the epoch advance
@@ -418,9 +421,10 @@ fn fuel_metering_follows_the_configuration() {
     assert_eq!((upper.fuel_consumed(), upper.total_fuel_consumed()), (0, 0));
     // A limit without fuel is still taken (epochs are always on).
     let timed = component
-        .with_limits(Limits {
-            call_deadline: Some(Duration::from_millis(50)),
-            ..component.limits().clone()
+        .with_limits({
+            let mut limits = component.limits().clone();
+            limits.call_deadline = Some(Duration::from_millis(50));
+            limits
         })
         .unwrap();
     assert_eq!(

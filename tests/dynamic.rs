@@ -291,9 +291,9 @@ fn every_role(
         components.insert(name.to_string(), component);
     }
     let (node, edge) = (common::flow_node, common::flow_edge);
-    let spec = FlowSpec {
-        name: "every-role".into(),
-        nodes: vec![
+    let spec = FlowSpec::new(
+        "every-role",
+        vec![
             node("numbers", "source", Interface::Source, "40"),
             node("not-thirds", "filter", Interface::Filter, "3"),
             node("split", "router", Interface::Router, ""),
@@ -302,7 +302,7 @@ fn every_role(
             node("odds", "sink", Interface::Sink, "4"),
             node("audit", "sink", Interface::Sink, "1000"),
         ],
-        edges: vec![
+        vec![
             edge("numbers", "output", "not-thirds"),
             edge("not-thirds", "output", "split"),
             edge("split", "even", "pairs"),
@@ -310,8 +310,7 @@ fn every_role(
             edge("split", "odd", "odds"),
             edge("split", "audit", "audit"),
         ],
-        queue_depth: 64,
-    };
+    );
     let mut flow = Flow::instantiate(&engine, spec, &components).unwrap();
     let mut delivered = Vec::new();
     let report = flow

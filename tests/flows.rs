@@ -35,12 +35,7 @@ fn components(engine: &WasmtimeEngine) -> BTreeMap<String, CompiledComponent> {
 }
 
 fn spec(nodes: Vec<NodeSpec>, edges: Vec<EdgeSpec>) -> FlowSpec {
-    FlowSpec {
-        name: "test".into(),
-        nodes,
-        edges,
-        queue_depth: 64,
-    }
+    FlowSpec::new("test", nodes, edges)
 }
 
 /// Source → filter → aggregator → sink, each node with its own config.

@@ -127,12 +127,10 @@ fn direct_and_generated_write_paths_answer_alike() {
 fn direct_and_generated_flow_getters_answer_alike() {
     // The flow context's identifiers: shared strings on the direct path,
     // owned copies on the generated one.
-    let flow = torvyn_engine::host::FlowContext {
-        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
-        span_id: "00f067aa0ba902b7".into(),
-        deadline: None,
-        flow_id: String::from("orders").into(),
-    };
+    let mut flow = torvyn_engine::host::FlowContext::default();
+    flow.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736".into();
+    flow.span_id = "00f067aa0ba902b7".into();
+    flow.flow_id = String::from("orders").into();
     for (version, output, _) in emitted_on_both_paths(torvyn_fixtures::flow_echo_processor, flow) {
         assert_eq!(
             &output.payload[..],

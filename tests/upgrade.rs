@@ -142,22 +142,25 @@ fn count_with_swap(
     Flow<WasmtimeInstance>,
     Option<torvyn_engine::Result<()>>,
 ) {
-    let spec = FlowSpec {
-        name: "counting".into(),
-        nodes: vec![
-            flow_node("source", "source", Interface::Source, "1000"),
-            flow_node("counter", "old", Interface::Aggregator, ""),
-            flow_node("sink", "sink", Interface::Sink, "1000000"),
-            flow_node("tap", "tap", Interface::Processor, ""),
-            flow_node("sink2", "sink", Interface::Sink, "1000000"),
-        ],
-        edges: vec![
-            flow_edge("source", "output", "counter"),
-            flow_edge("counter", "output", "sink"),
-            flow_edge("source", "output", "tap"),
-            flow_edge("tap", "output", "sink2"),
-        ],
-        queue_depth: 4,
+    let spec = {
+        let mut spec = FlowSpec::new(
+            "counting",
+            vec![
+                flow_node("source", "source", Interface::Source, "1000"),
+                flow_node("counter", "old", Interface::Aggregator, ""),
+                flow_node("sink", "sink", Interface::Sink, "1000000"),
+                flow_node("tap", "tap", Interface::Processor, ""),
+                flow_node("sink2", "sink", Interface::Sink, "1000000"),
+            ],
+            vec![
+                flow_edge("source", "output", "counter"),
+                flow_edge("counter", "output", "sink"),
+                flow_edge("source", "output", "tap"),
+                flow_edge("tap", "output", "sink2"),
+            ],
+        );
+        spec.queue_depth = 4;
+        spec
     };
     let components: BTreeMap<String, CompiledComponent> = [
         ("source", torvyn_fixtures::counting_source()),

@@ -166,9 +166,9 @@ async fn bare_worker(
 fn flow_spec(url: &str, stream: &str, consumer: &str, out: &str) -> FlowSpec {
     let nats = |settings: Vec<(&str, &str)>| ConnectorSpec::new("nats", settings);
     let edge = |from: &str, to: &str| EdgeSpec::new(from, "output", to, "input");
-    FlowSpec {
-        name: "bench".into(),
-        nodes: vec![
+    FlowSpec::new(
+        "bench",
+        vec![
             NodeSpec::connector(
                 "input",
                 Interface::Source,
@@ -187,9 +187,8 @@ fn flow_spec(url: &str, stream: &str, consumer: &str, out: &str) -> FlowSpec {
                 nats(vec![("url", url), ("subject", out)]),
             ),
         ],
-        edges: vec![edge("input", "upper"), edge("upper", "output")],
-        queue_depth: 64,
-    }
+        vec![edge("input", "upper"), edge("upper", "output")],
+    )
 }
 
 async fn engine_worker(

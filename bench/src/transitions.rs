@@ -31,11 +31,12 @@ use super::{bare_store, export_index, looped, Case};
 fn engine_case(engine: &WasmtimeEngine, component: &CompiledComponent, row: &OpRow) -> Case {
     let mut instance: WasmtimeInstance = engine.instantiate(component).expect("instantiate");
     instance
-        .set_flow(FlowContext {
-            trace_id: TRACE_ID.into(),
-            span_id: SPAN_ID.into(),
-            deadline: None,
-            flow_id: FLOW_ID.into(),
+        .set_flow({
+            let mut flow = FlowContext::default();
+            flow.trace_id = TRACE_ID.into();
+            flow.span_id = SPAN_ID.into();
+            flow.flow_id = FLOW_ID.into();
+            flow
         })
         .expect("flow context");
     let element = Element::new(

@@ -203,8 +203,12 @@ fn load(
     let place = format!("component `{name}`");
     let resolved = match file.resolve_component(name)? {
         Ok(resolved) => resolved,
-        Err(why) => {
-            found.problem(&place, why);
+        Err(torvyn_engine::Error::Unresolved { detail, .. }) => {
+            found.problem(&place, detail);
+            return None;
+        }
+        Err(other) => {
+            found.problem(&place, other.to_string());
             return None;
         }
     };

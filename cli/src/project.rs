@@ -67,12 +67,7 @@ pub fn resolve_all(
         let Some(found) = file.resolve_component(&node.component) else {
             continue;
         };
-        let found = found.map_err(|why| {
-            CliError::Load(LoadError::Project(format!(
-                "component `{}`: {why}",
-                node.component
-            )))
-        })?;
+        let found = found.map_err(|error| CliError::Load(LoadError::Project(error.to_string())))?;
         if let Some(note) = &found.note {
             let _ = writeln!(log, "note: component `{}`: {note}", node.component);
         }

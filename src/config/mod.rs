@@ -7,122 +7,22 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 
-/// Limits applied to every instance of a component.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Fuel given to each call (refilled before every call); `None` = unmetered.
-    pub fuel_per_call: Option<u64>,
-    /// Wall-clock time a call may run; `None` = no deadline.
-    pub call_deadline: Option<Duration>,
-    /// Largest linear memory an instance may grow to, in bytes.
-    pub max_memory_bytes: u64,
-    /// Largest table an instance may grow to, in elements.
-    pub max_table_elements: usize,
-    /// Bytes of host buffers an instance's guest may hold at once.
-    pub buffer_budget_bytes: u64,
-    /// Core instances one component instance may create (its modules, shims
-    /// and adapters).
-    pub max_core_instances: usize,
-    /// Linear memories one instance may have, over all its core modules.
-    pub max_memories: usize,
-    /// Tables one instance may have, over all its core modules.
-    pub max_tables: usize,
-    /// Component-model handles (resources the guest owns or borrows) live
-    /// at once in one instance.
-    pub max_handles: usize,
-    /// Bytes the guest may pass to the host in one transfer: the strings and
-    /// lists of one host-function call, or the result of one export call.
-    /// wasmtime refuses larger transfers before the host allocates them.
-    pub max_transfer_bytes: usize,
-    /// Bytes of state a stage's `save` may return (`torvyn:state`): more is
-    /// an error naming this limit. (The state is lifted once, within
-    /// `max_transfer_bytes`, and checked before anything keeps it.)
-    pub max_state_bytes: usize,
-    /// Replace the instance by a fresh one after this many elements (calls
-    /// of `process`, `pull`, `push`, `evaluate`, `route`, `ingest`), between
-    /// two of them: made and `init`ed with the config the old one got, its
-    /// state carried with `torvyn:state` when the component exports it,
-    /// the old one torn down. For guests that keep memory they should not
-    /// (a toolchain's leak); `None`: never.
-    pub recycle_after_elements: Option<u64>,
-    /// Replace the instance the same way once its linear memory reaches
-    /// this share of `max_memory_bytes` (1 to 100), before it is refused
-    /// memory; `None`: never.
-    pub recycle_at_memory_percent: Option<u8>,
-}
+mod limits;
 
-impl Limits {
-    /// What is wrong with `fuel_per_call`, if anything (checked by
-    /// [`EngineConfigBuilder::build`] and
-    /// [`CompiledComponent::with_limits`](crate::CompiledComponent::with_limits)).
-    pub(crate) fn problem(&self) -> Option<&'static str> {
-        if self.fuel_per_call == Some(0) {
-            return Some("fuel_per_call must be positive (use None to disable metering)");
-        }
-        if self.recycle_after_elements == Some(0) {
-            return Some("recycle_after_elements must be positive (use None not to recycle)");
-        }
-        if self
-            .recycle_at_memory_percent
-            .is_some_and(|percent| !(1..=100).contains(&percent))
-        {
-            return Some("recycle_at_memory_percent must be 1 to 100");
-        }
-        None
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            fuel_per_call: None,
-            call_deadline: Some(Duration::from_secs(5)),
-            max_memory_bytes: 64 << 20,
-            max_table_elements: 10_000,
-            buffer_budget_bytes: 64 << 20,
-            max_core_instances: 100,
-            max_memories: 16,
-            max_tables: 32,
-            max_handles: 10_000,
-            max_transfer_bytes: 64 << 20,
-            max_state_bytes: 16 << 20,
-            recycle_after_elements: None,
-            recycle_at_memory_percent: None,
-        }
-    }
-}
-
-/// One instance's own limits, each over the engine's [`Limits`] when set:
-/// what a flow node asks for its component (a flow file's `fuel_budget` and
-/// `max_memory`), applied by
-/// [`WasmEngine::with_node_limits`](crate::WasmEngine::with_node_limits).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct NodeLimits {
-    /// Fuel for each call of this node (the flow file's `fuel_budget`).
-    pub fuel_per_call: Option<u64>,
-    /// Largest linear memory of this node's instance, in bytes (the flow
-    /// file's `max_memory`).
-    pub max_memory_bytes: Option<u64>,
-    /// [`Limits::recycle_after_elements`] for this node (the flow file's
-    /// `recycle_after_elements`).
-    pub recycle_after_elements: Option<u64>,
-    /// [`Limits::recycle_at_memory_percent`] for this node (the flow file's
-    /// `recycle_at_memory_percent`).
-    pub recycle_at_memory_percent: Option<u8>,
-}
-
-impl NodeLimits {
-    /// Whether any limit is set.
-    pub fn is_set(&self) -> bool {
-        self.fuel_per_call.is_some()
-            || self.max_memory_bytes.is_some()
-            || self.recycle_after_elements.is_some()
-            || self.recycle_at_memory_percent.is_some()
-    }
-}
+pub use limits::{Limits, NodeLimits};
 
 /// How instances get their memory.
+///
+/// ```
+/// use torvyn_engine::{Allocation, EngineConfig, WasmtimeEngine};
+///
+/// // Slots for 16 live instances, reserved up front: fast instantiation.
+/// let config = EngineConfig::builder()
+///     .allocation(Allocation::Pooling { max_instances: 16 })
+///     .build()?;
+/// let engine = WasmtimeEngine::new(config)?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Allocation {
@@ -144,6 +44,15 @@ pub enum Allocation {
 /// store keeps one after its first async call) has a guard page. Each costs
 /// the process memory mappings, which the kernel caps (`vm.max_map_count`,
 /// 65,530 by default): about 30,000 live instances at most.
+///
+/// ```
+/// use torvyn_engine::{EngineConfig, InstanceDensity, WasmtimeEngine};
+///
+/// let config = EngineConfig::builder().density(InstanceDensity::Dense).build()?;
+/// assert_eq!(config.density(), InstanceDensity::Dense);
+/// let engine = WasmtimeEngine::new(config)?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum InstanceDensity {
@@ -160,7 +69,21 @@ pub enum InstanceDensity {
 /// What a component importing WASI 0.2 may reach. Everything is denied by
 /// default: no arguments, no environment variables, no preopened
 /// directories, no network, stdin empty and stdout/stderr discarded.
+///
+/// ```
+/// use torvyn_engine::EngineConfig;
+///
+/// let config = EngineConfig::builder()
+///     .wasi_env("LANG", "C.UTF-8")
+///     .wasi_preopen(std::env::temp_dir(), "/tmp", true)
+///     .build()?;
+/// let grants = config.wasi();
+/// assert_eq!(grants.env, [("LANG".to_string(), "C.UTF-8".to_string())]);
+/// assert!(!grants.inherit_stdio);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WasiGrants {
     /// Environment variables the guest sees.
     pub env: Vec<(String, String)>,
@@ -172,6 +95,19 @@ pub struct WasiGrants {
 
 /// Configuration of a [`WasmtimeEngine`](crate::WasmtimeEngine). Build with
 /// [`EngineConfig::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use torvyn_engine::{EngineConfig, WasmtimeEngine};
+///
+/// let config = EngineConfig::builder()
+///     .fuel_per_call(Some(10_000_000))
+///     .call_deadline(Some(Duration::from_secs(1)))
+///     .build()?;
+/// assert_eq!(config.limits().fuel_per_call, Some(10_000_000));
+/// let engine = WasmtimeEngine::new(config)?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineConfig {
     pub(crate) limits: Limits,
@@ -255,6 +191,14 @@ impl EngineConfig {
 }
 
 /// Builds a validated [`EngineConfig`].
+///
+/// ```
+/// use torvyn_engine::EngineConfig;
+///
+/// // Each setting is checked by `build`, which names what is wrong.
+/// let error = EngineConfig::builder().fuel_per_call(Some(0)).build().unwrap_err();
+/// assert!(error.to_string().contains("fuel_per_call"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineConfigBuilder {
     config: EngineConfig,

@@ -12,6 +12,21 @@ use crate::interfaces::Interface;
 use super::{ConnectorSpec, Settings, SinkConnector, SourceConnector};
 
 /// A connector node, opened.
+///
+/// ```
+/// use torvyn_engine::connect::{Connector, ConnectorSpec, Connectors};
+/// use torvyn_engine::Interface;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// let spec = ConnectorSpec::new("stdout", Vec::<(&str, &str)>::new());
+/// match Connectors::builtin().open("out", Interface::Sink, &spec).await? {
+///     Connector::Sink(mut sink) => sink.flush().await?,
+///     Connector::Source(_) => unreachable!("opened as a sink"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub enum Connector {
     /// A source.
     Source(Box<dyn SourceConnector>),
@@ -29,6 +44,71 @@ impl std::fmt::Debug for Connector {
 }
 
 /// Makes connectors of one kind from their settings.
+///
+/// ```
+/// use std::sync::Arc;
+/// use torvyn_engine::connect::{
+///     Connector, ConnectorFactory, ConnectorSpec, Connectors, Failed, Fetched, Input, Settings,
+///     SinkConnector, SourceConnector,
+/// };
+/// use torvyn_engine::{async_trait, Element, Interface};
+///
+/// /// A source of `count` numbers held in memory (a broker would keep them).
+/// struct Numbers {
+///     next: u64,
+///     count: u64,
+/// }
+///
+/// #[async_trait]
+/// impl SourceConnector for Numbers {
+///     async fn fetch(&mut self, max: usize) -> torvyn_engine::Result<Fetched> {
+///         if self.next == self.count {
+///             return Ok(Fetched::Ended);
+///         }
+///         let mut inputs = Vec::new();
+///         while self.next < self.count && inputs.len() < max {
+///             let element = Element::new(0, "text/plain", self.next.to_string());
+///             inputs.push(Input::new(element, self.next, format!("numbers:{}", self.next)));
+///             self.next += 1;
+///         }
+///         Ok(Fetched::Inputs(inputs))
+///     }
+///     async fn ack(&mut self, _handles: &[u64]) -> torvyn_engine::Result<()> {
+///         Ok(())
+///     }
+///     async fn fail(&mut self, _handle: u64, _error: &str) -> torvyn_engine::Result<Failed> {
+///         Ok(Failed::DeadLettered)
+///     }
+///     async fn release(&mut self, _handles: &[u64]) -> torvyn_engine::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// /// Makes `numbers` sources: `count` is its one setting.
+/// struct NumbersFactory;
+///
+/// #[async_trait]
+/// impl ConnectorFactory for NumbersFactory {
+///     fn keys(&self) -> &'static [&'static str] {
+///         &["count"]
+///     }
+///     fn roles(&self) -> &'static [Interface] {
+///         &[Interface::Source]
+///     }
+///     async fn open(&self, _role: Interface, settings: &Settings<'_>) -> torvyn_engine::Result<Connector> {
+///         let count = settings.parse("count", 10)?;
+///         Ok(Connector::Source(Box::new(Numbers { next: 0, count })))
+///     }
+/// }
+///
+/// let mut connectors = Connectors::builtin();
+/// connectors.register("numbers", Arc::new(NumbersFactory));
+/// assert!(connectors.kinds().contains(&"numbers"));
+/// // Unknown settings are refused by name before anything opens:
+/// let spec = ConnectorSpec::new("numbers", [("cuont", "3")]);
+/// let error = connectors.check("in", Interface::Source, &spec).unwrap_err();
+/// assert!(error.to_string().contains("cuont"));
+/// ```
 #[async_trait]
 pub trait ConnectorFactory: Send + Sync {
     /// Every setting this kind knows (any other is an error naming it).
@@ -44,6 +124,22 @@ pub trait ConnectorFactory: Send + Sync {
 
 /// The connector kinds a flow may use: the built-in ones and any an
 /// embedder registers.
+///
+/// ```
+/// use torvyn_engine::connect::{ConnectorSpec, Connectors};
+/// use torvyn_engine::Interface;
+///
+/// let connectors = Connectors::builtin();
+/// assert!(connectors.kinds().contains(&"file"));
+/// let spec = ConnectorSpec::new("file", [("path", "in.txt")]);
+/// connectors.check("input", Interface::Source, &spec)?;
+/// // A stdout source is not a thing, and the error says so, naming the node:
+/// let error = connectors
+///     .check("input", Interface::Source, &ConnectorSpec::new("stdout", Vec::<(&str, &str)>::new()))
+///     .unwrap_err();
+/// assert!(error.to_string().contains("input"));
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Connectors {
     kinds: BTreeMap<String, Arc<dyn ConnectorFactory>>,

@@ -7,7 +7,21 @@ use crate::error::Result;
 use crate::invoker::Element;
 
 /// One input taken from a source connector.
+///
+/// ```
+/// use torvyn_engine::connect::Input;
+/// use torvyn_engine::Element;
+///
+/// // What a source connector hands the flow for one message of its broker.
+/// let input = Input::new(
+///     Element::new(0, "application/json", r#"{"id": 7}"#),
+///     41,            // the connector's handle, to ack it by
+///     "ORDERS:1041", // where it lives: the same on every redelivery
+/// );
+/// assert_eq!(input.handle, 41);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Input {
     /// The element the flow sees (its sequence and timestamp are the
     /// runtime's, set when it enters the flow).
@@ -20,7 +34,32 @@ pub struct Input {
     pub origin: String,
 }
 
+impl Input {
+    /// An input: its element, the connector's handle for it, and where it
+    /// lives (the same on every redelivery).
+    pub fn new(element: Element, handle: u64, origin: impl Into<String>) -> Input {
+        Input {
+            element,
+            handle,
+            origin: origin.into(),
+        }
+    }
+}
+
 /// What one [`fetch`](SourceConnector::fetch) found.
+///
+/// ```
+/// use torvyn_engine::connect::Fetched;
+///
+/// fn count(fetched: &Fetched) -> usize {
+///     match fetched {
+///         Fetched::Inputs(inputs) => inputs.len(),
+///         Fetched::Idle | Fetched::Ended => 0,
+///         _ => 0, // more cases may come
+///     }
+/// }
+/// assert_eq!(count(&Fetched::Idle), 0);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Fetched {
@@ -33,6 +72,16 @@ pub enum Fetched {
 }
 
 /// What became of an input whose processing failed.
+///
+/// ```
+/// use torvyn_engine::connect::Failed;
+///
+/// /// Three tries, then the dead-letter subject.
+/// fn after_failure(deliveries: u32) -> Failed {
+///     if deliveries < 3 { Failed::Retried } else { Failed::DeadLettered }
+/// }
+/// assert_eq!(after_failure(3), Failed::DeadLettered);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Failed {
@@ -44,6 +93,15 @@ pub enum Failed {
 }
 
 /// Counters a connector keeps, for reports and metrics.
+///
+/// ```
+/// use torvyn_engine::connect::ConnectorStats;
+///
+/// let mut stats = ConnectorStats::default();
+/// stats.acked += 10;
+/// stats.pending = Some(0);
+/// assert_eq!(stats.redeliveries, 0);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnectorStats {
@@ -78,6 +136,77 @@ pub struct ConnectorStats {
 /// [`stop`](SourceConnector::stop) (the built-in connectors keep requests
 /// in flight and inputs taken in `self`, never in the fetch's future).
 /// Every other call runs to its end.
+///
+/// ```
+/// use std::sync::Arc;
+/// use torvyn_engine::connect::{
+///     Connector, ConnectorFactory, ConnectorSpec, Connectors, Failed, Fetched, Input, Settings,
+///     SinkConnector, SourceConnector,
+/// };
+/// use torvyn_engine::{async_trait, Element, Interface};
+///
+/// /// A source of `count` numbers held in memory (a broker would keep them).
+/// struct Numbers {
+///     next: u64,
+///     count: u64,
+/// }
+///
+/// #[async_trait]
+/// impl SourceConnector for Numbers {
+///     async fn fetch(&mut self, max: usize) -> torvyn_engine::Result<Fetched> {
+///         if self.next == self.count {
+///             return Ok(Fetched::Ended);
+///         }
+///         let mut inputs = Vec::new();
+///         while self.next < self.count && inputs.len() < max {
+///             let element = Element::new(0, "text/plain", self.next.to_string());
+///             inputs.push(Input::new(element, self.next, format!("numbers:{}", self.next)));
+///             self.next += 1;
+///         }
+///         Ok(Fetched::Inputs(inputs))
+///     }
+///     async fn ack(&mut self, _handles: &[u64]) -> torvyn_engine::Result<()> {
+///         Ok(())
+///     }
+///     async fn fail(&mut self, _handle: u64, _error: &str) -> torvyn_engine::Result<Failed> {
+///         Ok(Failed::DeadLettered)
+///     }
+///     async fn release(&mut self, _handles: &[u64]) -> torvyn_engine::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// /// Makes `numbers` sources: `count` is its one setting.
+/// struct NumbersFactory;
+///
+/// #[async_trait]
+/// impl ConnectorFactory for NumbersFactory {
+///     fn keys(&self) -> &'static [&'static str] {
+///         &["count"]
+///     }
+///     fn roles(&self) -> &'static [Interface] {
+///         &[Interface::Source]
+///     }
+///     async fn open(&self, _role: Interface, settings: &Settings<'_>) -> torvyn_engine::Result<Connector> {
+///         let count = settings.parse("count", 10)?;
+///         Ok(Connector::Source(Box::new(Numbers { next: 0, count })))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// let mut connectors = Connectors::builtin();
+/// connectors.register("numbers", Arc::new(NumbersFactory));
+/// let spec = ConnectorSpec::new("numbers", [("count", "3")]);
+/// let Connector::Source(mut source) = connectors.open("in", Interface::Source, &spec).await? else {
+///     unreachable!()
+/// };
+/// let Fetched::Inputs(inputs) = source.fetch(10).await? else { unreachable!() };
+/// assert_eq!(inputs.len(), 3);
+/// assert!(matches!(source.fetch(10).await?, Fetched::Ended));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait SourceConnector: Send {
     /// Up to `max` inputs. Waits a short while (the connector's own fetch
@@ -127,6 +256,40 @@ pub trait SourceConnector: Send {
 }
 
 /// A sink that stores outputs outside the flow.
+///
+/// ```
+/// use torvyn_engine::connect::SinkConnector;
+/// use torvyn_engine::{async_trait, Element};
+///
+/// /// Keeps outputs by id: a redelivered input's outputs replace, not repeat.
+/// #[derive(Default)]
+/// struct Table {
+///     staged: Vec<(String, Element)>,
+///     stored: std::collections::BTreeMap<String, Element>,
+/// }
+///
+/// #[async_trait]
+/// impl SinkConnector for Table {
+///     fn accept(&mut self, element: &Element, id: &str) -> torvyn_engine::Result<()> {
+///         self.staged.push((id.to_string(), element.clone()));
+///         Ok(())
+///     }
+///     async fn flush(&mut self) -> torvyn_engine::Result<()> {
+///         self.stored.extend(self.staged.drain(..));
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// let mut table = Table::default();
+/// table.accept(&Element::new(0, "", "a"), "in:1/0")?;
+/// table.accept(&Element::new(0, "", "a"), "in:1/0")?; // the same output again
+/// table.flush().await?;
+/// assert_eq!(table.stored.len(), 1);
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait SinkConnector: Send {
     /// Takes one output, named `id` (stable across redeliveries of the

@@ -6,7 +6,16 @@ use std::collections::BTreeMap;
 use crate::error::{Error, Result};
 
 /// A connector node as a flow names it: its kind and settings.
+///
+/// ```
+/// use torvyn_engine::connect::ConnectorSpec;
+///
+/// let mut spec = ConnectorSpec::new("nats", [("url", "nats://127.0.0.1:4222"), ("subject", "orders.{partition}")]);
+/// spec.substitute("partition", "3"); // what `torvyn run --partition 3` does
+/// assert_eq!(spec.settings["subject"], "orders.3");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectorSpec {
     /// The kind, e.g. `nats`, `stdin`, `file`.
     pub kind: String,
@@ -46,6 +55,16 @@ impl ConnectorSpec {
 }
 
 /// A connector node's settings, with the node named in every error.
+///
+/// ```
+/// use torvyn_engine::connect::{ConnectorSpec, Settings};
+///
+/// let spec = ConnectorSpec::new("numbers", [("count", "ten")]);
+/// let settings = Settings { node: "input", spec: &spec };
+/// let error = settings.parse::<u64>("count", 10).unwrap_err();
+/// assert!(error.to_string().contains("node `input`"));
+/// assert_eq!(settings.get("missing"), None);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Settings<'a> {
     /// The node.

@@ -11,6 +11,43 @@ use async_trait::async_trait;
 use crate::error::{Error, Result};
 
 /// A durable place for stages' state, by key.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use torvyn_engine::async_trait;
+/// use torvyn_engine::flow::StateStore;
+///
+/// /// States in memory (a test stand-in; a real store keeps them durably).
+/// #[derive(Default)]
+/// struct InMemory(Mutex<HashMap<String, Vec<u8>>>);
+///
+/// #[async_trait]
+/// impl StateStore for InMemory {
+///     fn describe(&self) -> String {
+///         "memory".into()
+///     }
+///     async fn load(&self, key: &str) -> torvyn_engine::Result<Option<Vec<u8>>> {
+///         Ok(self.0.lock().unwrap().get(key).cloned())
+///     }
+///     async fn store(&self, key: &str, state: &[u8]) -> torvyn_engine::Result<()> {
+///         self.0.lock().unwrap().insert(key.into(), state.to_vec());
+///         Ok(())
+///     }
+///     async fn remove(&self, key: &str) -> torvyn_engine::Result<()> {
+///         self.0.lock().unwrap().remove(key);
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// let store = InMemory::default();
+/// store.store("orders.count", b"41").await?;
+/// assert_eq!(store.load("orders.count").await?, Some(b"41".to_vec()));
+/// # Ok(())
+/// # }
+/// ```
 #[async_trait]
 pub trait StateStore: Send + Sync {
     /// What and where the store is, for messages (`directory /var/x`).
@@ -25,6 +62,22 @@ pub trait StateStore: Send + Sync {
 
 /// A file per key in a directory: `KEY.state`, replaced atomically (written
 /// beside it, synced, renamed over it, the directory synced).
+///
+/// ```
+/// use torvyn_engine::flow::{DirStore, StateStore};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// let dir = std::env::temp_dir().join(format!("torvyn-dir-store-{}", std::process::id()));
+/// let store = DirStore::open(&dir)?;
+/// store.store("flow.counter", b"7").await?;
+/// assert_eq!(store.load("flow.counter").await?, Some(b"7".to_vec()));
+/// store.remove("flow.counter").await?;
+/// assert_eq!(store.load("flow.counter").await?, None);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DirStore {
     dir: PathBuf,

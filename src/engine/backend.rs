@@ -11,6 +11,26 @@ use crate::invoker::AsyncComponentInvoker;
 ///
 /// [`WasmtimeEngine`](crate::WasmtimeEngine) is the real one; [`MockEngine`](crate::mock::MockEngine)
 /// stands in for it in downstream tests.
+///
+/// ```
+/// use torvyn_engine::mock::{MockComponent, MockEngine};
+/// use torvyn_engine::{ComponentInvoker, Element, ProcessOutcome, WasmEngine};
+///
+/// /// Code written once for any backend: the real engine, or the mock in tests.
+/// fn first_output<E: WasmEngine>(engine: &E, bytes: &[u8]) -> torvyn_engine::Result<ProcessOutcome> {
+///     let component = engine.compile("stage", bytes)?;
+///     let mut instance = engine.instantiate(&component)?;
+///     instance.process(&Element::new(0, "text/plain", "hi"))
+/// }
+///
+/// let mock = MockEngine::new().with(MockComponent::new("stage").on_process(|_| Ok(ProcessOutcome::Drop)));
+/// assert_eq!(first_output(&mock, b"")?, ProcessOutcome::Drop);
+/// # use torvyn_engine::{EngineConfig, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let real = first_output(&engine, &torvyn_fixtures::uppercase_processor())?;
+/// assert_eq!(real, ProcessOutcome::Emit(Element::new(0, "text/plain", "HI")));
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub trait WasmEngine {
     /// A compiled, ready-to-instantiate component (cheap to clone).
     type Component: Clone;

@@ -13,6 +13,17 @@ use crate::component::CompiledInner;
 use crate::error::{Error, Result};
 
 /// How [`WasmtimeEngine::compile`](crate::WasmEngine::compile) calls were served.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let bytes = torvyn_fixtures::uppercase_processor();
+/// let first = engine.compile("upper", &bytes)?;
+/// let again = engine.compile("upper again", &bytes)?; // same bytes, while one lives: compiled once
+/// let stats = engine.cache_stats();
+/// assert_eq!(stats.memory_hits, 1);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {

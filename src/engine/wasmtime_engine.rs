@@ -27,6 +27,32 @@ use crate::stacks;
 use crate::store::{ExtensionSlot, HostImports, StoreState};
 
 /// The wasmtime backend.
+///
+/// ```
+/// use torvyn_engine::{ComponentInvoker, Element, EngineConfig, ProcessOutcome, WasmEngine, WasmtimeEngine};
+///
+/// // A processor that drops every element, written in WAT against the
+/// // contract's canonical ABI and made a component with the contract's WIT.
+/// const DROP: &str = r#"(module
+///   (import "torvyn:streaming/types@0.1.0" "[resource-drop]buffer" (func $drop_buffer (param i32)))
+///   (import "torvyn:streaming/types@0.1.0" "[resource-drop]flow-context" (func $drop_context (param i32)))
+///   (memory (export "memory") 1)
+///   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+///   (func (export "torvyn:streaming/processor@0.1.0#process")
+///     (param i64 i64 i32 i32) (param $payload i32) (param $context i32) (result i32)
+///     (call $drop_buffer (local.get $payload))
+///     (call $drop_context (local.get $context))
+///     (i32.store8 (i32.const 64) (i32.const 0))  ;; ok(
+///     (i32.store8 (i32.const 72) (i32.const 1))  ;;    drop)
+///     (i32.const 64)))"#;
+/// let bytes = torvyn_fixtures::build("torvyn:streaming/transform@0.1.0", DROP).unwrap();
+/// let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let component = engine.compile("drop", &bytes)?;
+/// let mut instance = engine.instantiate(&component)?;
+/// assert_eq!(instance.process(&Element::new(0, "", "x"))?, ProcessOutcome::Drop);
+/// assert_eq!(engine.totals().live_instances(), 1);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub struct WasmtimeEngine {
     engine: wasmtime::Engine,
     linker: Linker<StoreState>,

@@ -28,6 +28,32 @@ use crate::interfaces::Interface;
 use crate::invoker::{AsyncComponentInvoker, ComponentInvoker, Element};
 
 /// A validated flow with an instance (or a connector) per node, ready to run.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// # let mut components = BTreeMap::new();
+/// # for (name, bytes) in [
+/// #     ("numbers", torvyn_fixtures::counting_source()),
+/// #     ("upper", torvyn_fixtures::uppercase_processor()),
+/// #     ("printer", torvyn_fixtures::recording_sink()),
+/// # ] {
+/// #     components.insert(name.to_string(), engine.compile(name, &bytes)?);
+/// # }
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec};
+/// use torvyn_engine::Interface;
+///
+/// let spec = FlowSpec::linear(
+///     NodeSpec::component("numbers", "numbers", Interface::Source, "3"),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::component("printer", "printer", Interface::Sink, ""),
+/// );
+/// let mut flow = Flow::instantiate(&engine, spec, &components)?;
+/// let report = flow.run(|node, element| println!("{node}: {:?}", element.payload))?;
+/// assert_eq!(report.delivered(), 3);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub struct Flow<I> {
     pub(super) spec: FlowSpec,
     pub(super) plan: Plan,

@@ -56,7 +56,7 @@ mod upgrade;
 pub use driver::Flow;
 pub use pipeline::{Pipeline, PipelineReport};
 pub use report::{FlowReport, NodeReport};
-pub use serve::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
+pub use serve::{BatchObserver, ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
 // Where it stood before it moved to the engine's config (the engine knows
 // no flow); kept so `flow::NodeLimits` still names it.
 pub use crate::config::NodeLimits;

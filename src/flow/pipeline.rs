@@ -20,6 +20,24 @@ use crate::interfaces::Interface;
 use crate::invoker::{AsyncComponentInvoker, ComponentInvoker, Element};
 
 /// What a pipeline run did.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::Pipeline;
+///
+/// let compile = |name, bytes: Vec<u8>| engine.compile(name, &bytes).and_then(|c| engine.instantiate(&c));
+/// let mut pipeline = Pipeline::new(
+///     compile("source", torvyn_fixtures::counting_source())?,
+///     vec![compile("drop", torvyn_fixtures::drop_processor())?],
+///     compile("sink", torvyn_fixtures::recording_sink())?,
+/// )?;
+/// pipeline.init("10")?;
+/// let report = pipeline.run(|_| {})?;
+/// assert_eq!((report.pulled, report.dropped, report.delivered), (10, 10, 0));
+/// println!("{:.0} elements/s", report.elements_per_second());
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PipelineReport {
@@ -66,6 +84,24 @@ impl PipelineReport {
 
 /// Source → processors → sink: the flow `linear` with nodes `source`,
 /// `processor-1`, `processor-2`, ... and `sink`.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::Pipeline;
+///
+/// let compile = |name, bytes: Vec<u8>| engine.compile(name, &bytes).and_then(|c| engine.instantiate(&c));
+/// let mut pipeline = Pipeline::new(
+///     compile("source", torvyn_fixtures::counting_source())?,
+///     vec![compile("upper", torvyn_fixtures::uppercase_processor())?],
+///     compile("sink", torvyn_fixtures::recording_sink())?,
+/// )?;
+/// pipeline.init("4")?; // every stage's config
+/// let report = pipeline.run(|element| assert!(element.payload.starts_with(b"ELEMENT")))?;
+/// assert_eq!(report.delivered, 4);
+/// pipeline.teardown()?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Pipeline<I> {
     flow: Flow<I>,

@@ -11,7 +11,21 @@ use std::time::SystemTime;
 const WASM_TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-wasip1", "wasm32-unknown-unknown"];
 
 /// A flow file's `[build]` settings: how its components' projects build.
+///
+/// ```
+/// use torvyn_engine::flow::file::FlowFile;
+///
+/// # let a_flow = "[flow.main.nodes.in]\nconnector = \"stdin\"\ninterface = \"torvyn:streaming/source\"\n\
+/// #     [flow.main.nodes.out]\nconnector = \"stdout\"\ninterface = \"torvyn:streaming/sink\"\n\
+/// #     [[flow.main.edges]]\nfrom = { node = \"in\", port = \"output\" }\nto = { node = \"out\", port = \"input\" }\n";
+/// let text = format!("[build]\nrelease = false\n{a_flow}");
+/// let file = FlowFile::parse(std::path::Path::new("Torvyn.toml"), &text)?;
+/// assert!(!file.build.release);
+/// assert_eq!(file.build.target, "wasm32-wasip2"); // the default
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BuildSettings {
     /// The wasm32 target the default build command builds for (`target`;
     /// default `wasm32-wasip2`, the runtime's).
@@ -33,7 +47,23 @@ impl Default for BuildSettings {
 }
 
 /// Where a component's bytes are, and how that was decided.
+///
+/// ```
+/// use torvyn_engine::flow::file::FlowFile;
+///
+/// let dir = std::env::temp_dir();
+/// # let a_flow = "[flow.main.nodes.in]\nconnector = \"stdin\"\ninterface = \"torvyn:streaming/source\"\n\
+/// #     [flow.main.nodes.out]\nconnector = \"stdout\"\ninterface = \"torvyn:streaming/sink\"\n\
+/// #     [[flow.main.edges]]\nfrom = { node = \"in\", port = \"output\" }\nto = { node = \"out\", port = \"input\" }\n";
+/// let text = format!("[[component]]\nname = \"upper\"\npath = \"upper.wasm\"\n{a_flow}");
+/// let file = FlowFile::parse(&dir.join("Torvyn.toml"), &text)?;
+/// let resolved = file.resolve_component("upper").unwrap()?;
+/// assert_eq!(resolved.file, dir.join("upper.wasm").display().to_string());
+/// assert!(resolved.note.is_none()); // set when one of several builds was chosen
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Resolved {
     /// The `.wasm` file (or the location as given, for `bundled:NAME`).
     pub file: String,

@@ -106,6 +106,34 @@ fn bucket_upper(bucket: usize) -> Duration {
 }
 
 /// One node's part of a run.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// # let mut components = BTreeMap::new();
+/// # for (name, bytes) in [
+/// #     ("numbers", torvyn_fixtures::counting_source()),
+/// #     ("upper", torvyn_fixtures::uppercase_processor()),
+/// #     ("printer", torvyn_fixtures::recording_sink()),
+/// # ] {
+/// #     components.insert(name.to_string(), engine.compile(name, &bytes)?);
+/// # }
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec};
+/// use torvyn_engine::Interface;
+///
+/// let spec = FlowSpec::linear(
+///     NodeSpec::component("numbers", "numbers", Interface::Source, "3"),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::component("printer", "printer", Interface::Sink, ""),
+/// );
+/// let mut flow = Flow::instantiate(&engine, spec, &components)?;
+/// let report = flow.run(|_, _| {})?;
+/// let upper = report.node("upper").unwrap();
+/// assert_eq!((upper.elements_in, upper.elements_out, upper.errors), (3, 3, 0));
+/// assert_eq!(upper.calls(), 3);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct NodeReport {
@@ -177,6 +205,35 @@ impl NodeReport {
 }
 
 /// What a flow run did.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// # let mut components = BTreeMap::new();
+/// # for (name, bytes) in [
+/// #     ("numbers", torvyn_fixtures::counting_source()),
+/// #     ("upper", torvyn_fixtures::uppercase_processor()),
+/// #     ("printer", torvyn_fixtures::recording_sink()),
+/// # ] {
+/// #     components.insert(name.to_string(), engine.compile(name, &bytes)?);
+/// # }
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec};
+/// use torvyn_engine::Interface;
+///
+/// let spec = FlowSpec::linear(
+///     NodeSpec::component("numbers", "numbers", Interface::Source, "3"),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::component("printer", "printer", Interface::Sink, ""),
+/// );
+/// let mut flow = Flow::instantiate(&engine, spec, &components)?;
+/// let report = flow.run(|_, _| {})?;
+/// assert_eq!(report.delivered(), 3);
+/// for node in &report.nodes {
+///     println!("{}: {} in, {} out, p99 {:?}", node.name, node.elements_in, node.elements_out, node.p99());
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct FlowReport {

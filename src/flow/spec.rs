@@ -11,7 +11,19 @@ use crate::interfaces::Interface;
 
 /// A stage of a flow: a component playing one role, or a connector (a
 /// source or sink outside the process: [`crate::connect`]).
+///
+/// ```
+/// use torvyn_engine::connect::ConnectorSpec;
+/// use torvyn_engine::flow::NodeSpec;
+/// use torvyn_engine::Interface;
+///
+/// let mut upper = NodeSpec::component("upper", "uppercase", Interface::Processor, "");
+/// upper.limits.fuel_per_call = Some(5_000_000); // this node's own limit
+/// let lines = NodeSpec::connector("in", Interface::Source, ConnectorSpec::new("stdin", Vec::<(&str, &str)>::new()));
+/// assert_eq!(lines.component, "connector:stdin");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeSpec {
     /// The node's name, unique in its flow.
     pub name: String,
@@ -57,6 +69,13 @@ impl NodeSpec {
 }
 
 /// One end of an edge.
+///
+/// ```
+/// use torvyn_engine::flow::EdgeSpec;
+///
+/// let edge = EdgeSpec::new("split", "even", "evens", "input");
+/// assert_eq!((edge.from.node.as_str(), edge.from.port.as_str()), ("split", "even"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRef {
     /// The node.
@@ -67,7 +86,17 @@ pub struct PortRef {
 }
 
 /// Elements leaving `from` go to `to`.
+///
+/// ```
+/// use torvyn_engine::flow::EdgeSpec;
+///
+/// // A router's port `odd` to the node `odds`, holding at most 4 elements.
+/// let mut edge = EdgeSpec::new("split", "odd", "odds", "input");
+/// edge.queue_depth = Some(4);
+/// assert_eq!(edge.to_string(), "split.odd -> odds.input");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EdgeSpec {
     /// Where elements leave.
     pub from: PortRef,
@@ -110,7 +139,38 @@ impl std::fmt::Display for EdgeSpec {
 }
 
 /// A flow: nodes and the edges between them.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// # let mut components = BTreeMap::new();
+/// # for (name, bytes) in [
+/// #     ("numbers", torvyn_fixtures::counting_source()),
+/// #     ("upper", torvyn_fixtures::uppercase_processor()),
+/// #     ("printer", torvyn_fixtures::recording_sink()),
+/// # ] {
+/// #     components.insert(name.to_string(), engine.compile(name, &bytes)?);
+/// # }
+/// use torvyn_engine::flow::{EdgeSpec, Flow, FlowSpec, NodeSpec};
+/// use torvyn_engine::Interface;
+///
+/// let mut spec = FlowSpec::new(
+///     "shout",
+///     vec![
+///         NodeSpec::component("in", "numbers", Interface::Source, "5"),
+///         NodeSpec::component("loud", "upper", Interface::Processor, ""),
+///         NodeSpec::component("out", "printer", Interface::Sink, ""),
+///     ],
+///     vec![EdgeSpec::new("in", "output", "loud", "input"), EdgeSpec::new("loud", "output", "out", "input")],
+/// );
+/// spec.queue_depth = 8;
+/// let report = Flow::instantiate(&engine, spec, &components)?.run(|_, _| {})?;
+/// assert_eq!(report.delivered(), 5);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlowSpec {
     /// The flow's name.
     pub name: String,
@@ -154,6 +214,17 @@ pub(crate) struct Plan {
 }
 
 impl FlowSpec {
+    /// A flow named `name` of `nodes` and `edges`, with the default
+    /// [`queue_depth`](FlowSpec::queue_depth) ([`DEFAULT_QUEUE_DEPTH`]).
+    pub fn new(name: impl Into<String>, nodes: Vec<NodeSpec>, edges: Vec<EdgeSpec>) -> FlowSpec {
+        FlowSpec {
+            name: name.into(),
+            nodes,
+            edges,
+            queue_depth: DEFAULT_QUEUE_DEPTH,
+        }
+    }
+
     /// A linear flow named `linear`: `source` → each of `stages` in order →
     /// `sink`, every edge from the `output` port to the `input` port.
     /// (Validation still checks the nodes: unique names, a source first, a

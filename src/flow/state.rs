@@ -18,7 +18,19 @@
 pub use crate::connect::state::{DirStore, StateStore};
 
 /// Which stored state belongs to which stage of which flow.
+///
+/// ```
+/// use std::sync::Arc;
+/// use torvyn_engine::flow::{DirStore, ServeOptions, StateOptions};
+/// use torvyn_engine::WasmtimeInstance;
+///
+/// let store = DirStore::open(std::env::temp_dir().join("torvyn-doc-state"))?;
+/// let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
+/// options.state = Some(StateOptions::new(Arc::new(store), "orders-partition-0"));
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct StateOptions {
     /// Where states go.
     pub store: std::sync::Arc<dyn StateStore>,
@@ -26,6 +38,17 @@ pub struct StateOptions {
     /// partitions, two workers of one stream) need different scopes.
     /// Empty: the flow's name.
     pub scope: String,
+}
+
+impl StateOptions {
+    /// States in `store`, under keys `SCOPE.NODE` (an empty `scope`: the
+    /// flow's name).
+    pub fn new(store: std::sync::Arc<dyn StateStore>, scope: impl Into<String>) -> StateOptions {
+        StateOptions {
+            store,
+            scope: scope.into(),
+        }
+    }
 }
 
 impl std::fmt::Debug for StateOptions {

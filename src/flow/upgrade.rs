@@ -34,6 +34,37 @@ pub(super) struct Pending<I> {
 pub(super) type Queue<I> = (mpsc::Sender<Pending<I>>, mpsc::Receiver<Pending<I>>);
 
 /// What one upgrade did.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// # let mut components = BTreeMap::new();
+/// # for (name, bytes) in [
+/// #     ("numbers", torvyn_fixtures::counting_source()),
+/// #     ("upper", torvyn_fixtures::uppercase_processor()),
+/// #     ("printer", torvyn_fixtures::recording_sink()),
+/// # ] {
+/// #     components.insert(name.to_string(), engine.compile(name, &bytes)?);
+/// # }
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec};
+/// use torvyn_engine::Interface;
+///
+/// let spec = FlowSpec::linear(
+///     NodeSpec::component("numbers", "numbers", Interface::Source, "3"),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::component("printer", "printer", Interface::Sink, ""),
+/// );
+/// let mut flow = Flow::instantiate(&engine, spec, &components)?;
+/// let replacement = engine.instantiate(&components["upper"])?;
+/// flow.upgrader().upgrade("upper", replacement)?;
+/// flow.run(|_, _| {})?;
+/// for outcome in flow.upgrades() {
+///     assert!(outcome.failed.is_none(), "{outcome:?}");
+///     println!("{} upgraded after {} inputs", outcome.node, outcome.after_inputs);
+/// }
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct UpgradeOutcome {
@@ -48,6 +79,20 @@ pub struct UpgradeOutcome {
 }
 
 /// How state crossed an upgrade.
+///
+/// ```
+/// use torvyn_engine::flow::Carried;
+///
+/// fn describe(carried: Carried) -> String {
+///     match carried {
+///         Carried::State(bytes) => format!("{bytes} bytes of state moved"),
+///         Carried::Flushed => "flushed downstream, started empty".into(),
+///         Carried::Nothing => "nothing to carry".into(),
+///         _ => "another way".into(), // more ways may come
+///     }
+/// }
+/// assert_eq!(describe(Carried::State(12)), "12 bytes of state moved");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Carried {
@@ -61,6 +106,39 @@ pub enum Carried {
 
 /// Replaces nodes' instances of a running flow; cheap to clone, usable from
 /// any thread.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{CompiledComponent, EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// # let mut components = BTreeMap::new();
+/// # for (name, bytes) in [
+/// #     ("numbers", torvyn_fixtures::counting_source()),
+/// #     ("upper", torvyn_fixtures::uppercase_processor()),
+/// #     ("printer", torvyn_fixtures::recording_sink()),
+/// # ] {
+/// #     components.insert(name.to_string(), engine.compile(name, &bytes)?);
+/// # }
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec};
+/// use torvyn_engine::Interface;
+///
+/// let spec = FlowSpec::linear(
+///     NodeSpec::component("numbers", "numbers", Interface::Source, "3"),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::component("printer", "printer", Interface::Sink, ""),
+/// );
+/// let mut flow = Flow::instantiate(&engine, spec, &components)?;
+/// use torvyn_engine::flow::Carried;
+///
+/// // From any thread, while the flow runs: the next element goes to the new one.
+/// let upgrader = flow.upgrader();
+/// let replacement = engine.compile("upper v2", &torvyn_fixtures::uppercase_processor())?;
+/// upgrader.upgrade("upper", engine.instantiate(&replacement)?)?;
+/// flow.run(|_, _| {})?;
+/// let outcome = &flow.upgrades()[0];
+/// assert_eq!((outcome.node.as_str(), outcome.carried), ("upper", Carried::Nothing));
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub struct Upgrader<I> {
     flow: String,
     /// Per node: name, role, config.

@@ -7,6 +7,19 @@ use std::collections::BTreeSet;
 const MAX_LOGGED_QUERIES: usize = 1024;
 
 /// An instance's capabilities: the granted names and the queries made.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::ComponentInvoker;
+///
+/// // This source asks the host about capabilities to report its lifecycle.
+/// let source = engine.compile("source", &torvyn_fixtures::counting_source())?;
+/// let mut instance = engine.instantiate(&source)?;
+/// instance.teardown()?;
+/// assert_eq!(instance.host().capability_queries(), ["fixture:teardown"]);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct Capabilities {
     granted: BTreeSet<String>,

@@ -6,6 +6,17 @@ use std::time::Instant;
 use bytes::Bytes;
 
 /// An immutable byte buffer in host memory (`torvyn:streaming/types.buffer`).
+///
+/// ```
+/// use torvyn_engine::host::Buffer;
+///
+/// /// In a host interface of your own whose WIT takes the contract's
+/// /// `borrow<buffer>` (generated bindings hand you a `Resource<Buffer>`,
+/// /// looked up in the instance's table), the bytes are shared, not copied.
+/// fn describe(buffer: &Buffer) -> String {
+///     format!("{} bytes of {}", buffer.bytes().len(), buffer.content_type())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Buffer {
     pub(super) bytes: Bytes,
@@ -32,6 +43,17 @@ impl Buffer {
 }
 
 /// A growable buffer a guest fills (`torvyn:streaming/types.mutable-buffer`).
+///
+/// ```
+/// use torvyn_engine::host::MutableBuffer;
+/// use torvyn_engine::wasmtime::component::Resource;
+///
+/// /// The type generated bindings use for the contract's `mutable-buffer`
+/// /// (`torvyn:streaming/types`): a guest fills one, then freezes it.
+/// fn handle_number(buffer: &Resource<MutableBuffer>) -> u32 {
+///     buffer.rep()
+/// }
+/// ```
 #[derive(Debug)]
 pub struct MutableBuffer {
     pub(super) data: Contents,
@@ -116,7 +138,23 @@ pub(crate) fn write_into(data: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
 /// The identifiers are shared strings (build them with `.into()` from a
 /// `&str` or a `String`): a guest asking for one gets a copy of it in its
 /// memory, and the host hands it over without allocating.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::host::FlowContext;
+///
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate(&upper)?;
+/// // What the guest's `flow-context` answers for the elements that follow.
+/// let mut flow = FlowContext::default();
+/// flow.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736".into();
+/// flow.flow_id = "orders".into();
+/// instance.set_flow(flow)?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct FlowContext {
     /// W3C trace id, 32 hex chars, or empty.
     pub trace_id: Arc<str>,

@@ -21,6 +21,20 @@ use super::resources::{Buffer, FlowContext, MutableBuffer};
 use super::totals::{CopyStats, EngineTotals};
 
 /// Per-instance host state behind the contract's imports.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element};
+///
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate(&upper)?;
+/// instance.process(&Element::new(0, "", "abc"))?;
+/// let host = instance.host();
+/// assert_eq!(host.budget_in_use(), 0); // its output buffer went to the host
+/// assert_eq!(host.copies().into_guest, 3); // `read-all` copied the payload in once
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct HostState {
     pub(super) buffers: Slab<Buffer>,

@@ -3,6 +3,19 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes copied across the guest boundary by the host's buffer functions.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element};
+///
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate(&upper)?;
+/// instance.process(&Element::new(0, "", "hello"))?;
+/// let copies = instance.host().copies();
+/// assert_eq!((copies.into_guest, copies.out_of_guest), (5, 5)); // read in, appended back
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CopyStats {
@@ -25,6 +38,19 @@ pub struct CopyStats {
 /// outputs taken (not at every host call: an atomic add per `allocate` and
 /// per `drop` was a quarter of what the host adds to them), so during a
 /// call the totals show the charge as it was when the call began.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let first = engine.instantiate(&upper)?;
+/// let second = engine.instantiate(&upper)?;
+/// assert_eq!(engine.totals().live_instances(), 2);
+/// drop((first, second));
+/// assert_eq!(engine.totals().live_instances(), 0);
+/// assert_eq!(engine.totals().guest_buffer_bytes(), 0);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct EngineTotals {
     pub(super) instances: AtomicU64,

@@ -43,6 +43,20 @@ use super::renewal::Renewal;
 ///   unwound where it yielded, the instance is poisoned
 ///   ([`Error::Poisoned`] says it was cancelled) and every buffer its guest
 ///   held is released at once. Instantiate again to go on.
+///
+/// ```
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// use torvyn_engine::{ComponentInvoker, Element, ProcessOutcome};
+///
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// let mut instance = engine.instantiate(&upper)?;
+/// let out = instance.process(&Element::new(7, "text/plain", "abc"))?;
+/// assert_eq!(out, ProcessOutcome::Emit(Element::new(7, "text/plain", "ABC")));
+/// assert_eq!(instance.host().budget_in_use(), 0); // the guest holds no buffer
+/// assert!(instance.poisoned().is_none());
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub struct WasmtimeInstance {
     pub(super) component: CompiledComponent,
     pub(super) store: Store<StoreState>,

@@ -5,8 +5,7 @@
 use std::time::{Duration, Instant};
 
 use torvyn_engine::{
-    ComponentInvoker, EngineConfig, Error, Limits, Pipeline, WasmEngine, WasmtimeEngine,
-    WasmtimeInstance,
+    ComponentInvoker, EngineConfig, Error, Pipeline, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
 use torvyn_fixtures::hostile::{self, SpinIn};
 
@@ -119,9 +118,10 @@ fn per_component_limits_work_on_a_lenient_engine() {
             .call_deadline(None),
     );
     let looper = common::compile(&engine, "looper", &torvyn_fixtures::faults::infinite_loop());
-    let fuel = Limits {
-        fuel_per_call: Some(1_000_000),
-        ..looper.limits().clone()
+    let fuel = {
+        let mut limits = looper.limits().clone();
+        limits.fuel_per_call = Some(1_000_000);
+        limits
     };
     match looper.with_limits(fuel.clone()) {
         Err(Error::Config(why)) => assert!(
@@ -152,9 +152,10 @@ fn per_component_limits_work_on_a_lenient_engine() {
 
     // A deadline needs no metering: the unmetered engine's component.
     let timed = looper
-        .with_limits(Limits {
-            call_deadline: Some(Duration::from_millis(200)),
-            ..looper.limits().clone()
+        .with_limits({
+            let mut limits = looper.limits().clone();
+            limits.call_deadline = Some(Duration::from_millis(200));
+            limits
         })
         .unwrap();
     let mut guest = engine.instantiate(&timed).unwrap();

@@ -149,12 +149,10 @@ pub(crate) fn run_served(
         if let Some(watcher) = &watcher {
             let _ = watcher.upgraders().send(flow.upgrader());
         }
-        let mut options: ServeOptions<WasmtimeInstance> = ServeOptions {
-            idle_timeout: args.idle_timeout,
-            shutdown: Some(stopped),
-            respawn: Some(respawn(engine.clone(), shared.clone())),
-            ..ServeOptions::default()
-        };
+        let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
+        options.idle_timeout = args.idle_timeout;
+        options.shutdown = Some(stopped);
+        options.respawn = Some(respawn(engine.clone(), shared.clone()));
         if let Some(batch) = args.batch {
             options.batch = batch as usize;
         }
@@ -243,7 +241,7 @@ async fn state_options(args: &RunArgs, spec: &FlowSpec) -> Result<Option<StateOp
     } else {
         return Ok(None);
     };
-    Ok(Some(StateOptions { store, scope }))
+    Ok(Some(StateOptions::new(store, scope)))
 }
 
 /// A fresh instance of a node's component, for nodes whose instance failed.

@@ -65,6 +65,6 @@ mod state;
 
 pub use connection::{ERROR_HEADER, ORIGIN_HEADER};
 pub(crate) use factory::NatsFactory;
-pub use sink::NatsSink;
-pub use source::NatsSource;
+pub(crate) use sink::NatsSink;
+pub(crate) use source::NatsSource;
 pub use state::KvStateStore;

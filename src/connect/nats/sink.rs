@@ -23,7 +23,7 @@ struct Outgoing {
 }
 
 /// Publishes to a subject of a JetStream stream.
-pub struct NatsSink {
+pub(crate) struct NatsSink {
     node: String,
     url: String,
     client: async_nats::Client,

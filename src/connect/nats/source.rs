@@ -21,7 +21,7 @@ use super::connection::{
 use super::link::Link;
 
 /// A durable pull consumer as a flow source.
-pub struct NatsSource {
+pub(crate) struct NatsSource {
     node: String,
     url: String,
     client: async_nats::Client,

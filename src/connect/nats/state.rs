@@ -22,6 +22,21 @@ use crate::connect::{ConnectorSpec, Settings};
 use crate::error::{Cause, Error, Result};
 
 /// A key-value bucket holding stages' state.
+///
+/// ```
+/// use std::sync::Arc;
+/// use torvyn_engine::connect::nats::KvStateStore;
+/// use torvyn_engine::connect::ConnectorSpec;
+/// use torvyn_engine::flow::StateOptions;
+///
+/// # async fn open() -> torvyn_engine::Result<()> {
+/// // The connection settings a `nats` node takes (credentials included).
+/// let spec = ConnectorSpec::new("nats", [("url", "nats://127.0.0.1:4222")]);
+/// let store = KvStateStore::open("state", &spec, "TORVYN_STATE").await?;
+/// let state = StateOptions::new(Arc::new(store), "orders");
+/// # Ok(())
+/// # }
+/// ```
 pub struct KvStateStore {
     store: kv::Store,
     described: String,

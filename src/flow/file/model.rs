@@ -16,7 +16,50 @@ use crate::flow::project::BuildSettings;
 use crate::flow::spec::{EdgeSpec, FlowSpec, PortRef, DEFAULT_QUEUE_DEPTH};
 
 /// A parsed flow file: its components and flows.
+///
+/// ```
+/// use torvyn_engine::flow::file::FlowFile;
+///
+/// let text = r#"
+/// [[component]]
+/// name = "upper"
+/// path = "upper.wasm"
+///
+/// [flow.main.nodes.in]
+/// connector = "stdin"
+/// interface = "torvyn:streaming/source"
+///
+/// [flow.main.nodes.upper]
+/// component = "upper"
+/// interface = "torvyn:streaming/processor"
+/// fuel_budget = 1000000
+///
+/// [flow.main.nodes.out]
+/// connector = "stdout"
+/// interface = "torvyn:streaming/sink"
+///
+/// [[flow.main.edges]]
+/// from = { node = "in", port = "output" }
+/// to = { node = "upper", port = "input" }
+///
+/// [[flow.main.edges]]
+/// from = { node = "upper", port = "output" }
+/// to = { node = "out", port = "input" }
+///
+/// [runtime]
+/// worker_threads = 2
+/// "#;
+/// let file = FlowFile::parse(std::path::Path::new("/srv/flows/Torvyn.toml"), text)?;
+/// let main = file.flow(None)?; // the only flow
+/// assert_eq!(main.nodes.len(), 3);
+/// assert_eq!(file.components["upper"], "/srv/flows/upper.wasm");
+/// // Mistakes are named with their line:
+/// let error = FlowFile::parse(std::path::Path::new("x.toml"), "[flow.main.nodes.a]\ncomponnt = 1").unwrap_err();
+/// assert!(error.to_string().contains("componnt"));
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct FlowFile {
     /// Where it was read from (component paths are relative to its folder).
     pub path: PathBuf,
@@ -37,7 +80,48 @@ pub struct FlowFile {
 }
 
 /// The `[runtime]` settings this engine honours.
+///
+/// ```
+/// use torvyn_engine::flow::file::FlowFile;
+///
+/// let text = r#"
+/// [[component]]
+/// name = "upper"
+/// path = "upper.wasm"
+///
+/// [flow.main.nodes.in]
+/// connector = "stdin"
+/// interface = "torvyn:streaming/source"
+///
+/// [flow.main.nodes.upper]
+/// component = "upper"
+/// interface = "torvyn:streaming/processor"
+/// fuel_budget = 1000000
+///
+/// [flow.main.nodes.out]
+/// connector = "stdout"
+/// interface = "torvyn:streaming/sink"
+///
+/// [[flow.main.edges]]
+/// from = { node = "in", port = "output" }
+/// to = { node = "upper", port = "input" }
+///
+/// [[flow.main.edges]]
+/// from = { node = "upper", port = "output" }
+/// to = { node = "out", port = "input" }
+///
+/// [runtime]
+/// worker_threads = 2
+/// "#;
+/// let file = FlowFile::parse(std::path::Path::new("/srv/flows/Torvyn.toml"), text)?;
+/// assert_eq!(file.runtime.worker_threads, Some(2));
+/// assert!(file.runtime.node_fuel); // a node has its own fuel_budget
+/// // The engine the file asks for (here: fuel metering compiled in):
+/// let config = file.engine_config(torvyn_engine::EngineConfig::builder()).build()?;
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuntimeSettings {
     /// Tokio worker threads (`worker_threads`; 0 or absent: one per core).
     pub worker_threads: Option<usize>,
@@ -255,17 +339,17 @@ impl FlowFile {
     /// a project directory is the file its `build_command` names, else the
     /// newest `.wasm` of its cargo target folder), with the `[build]`
     /// settings; `None` when the file does not declare it.
-    pub fn resolve_component(
-        &self,
-        name: &str,
-    ) -> Option<std::result::Result<crate::flow::project::Resolved, String>> {
+    pub fn resolve_component(&self, name: &str) -> Option<Result<crate::flow::project::Resolved>> {
         let location = self.components.get(name)?;
         let command = self.build_commands.get(name).map(String::as_str);
-        Some(crate::flow::project::resolve(
-            location,
-            command,
-            &self.build,
-        ))
+        Some(
+            crate::flow::project::resolve(location, command, &self.build).map_err(|detail| {
+                Error::Unresolved {
+                    component: name.to_string(),
+                    detail,
+                }
+            }),
+        )
     }
 
     /// Replaces `{name}` with `value` in every connector setting of every

@@ -37,5 +37,5 @@ mod states;
 
 pub(super) use batches::run;
 pub(super) use options::Counts;
-pub use options::{ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
+pub use options::{BatchObserver, ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
 pub(super) use report::connector_reports;

@@ -10,12 +10,58 @@ use crate::flow::{FlowReport, NodeSpec, StateOptions};
 use crate::interfaces::Interface;
 
 /// Makes a fresh instance for a node whose instance a failure poisoned.
+///
+/// ```
+/// use std::sync::Arc;
+/// use torvyn_engine::flow::{NodeSpec, Respawn, ServeOptions};
+/// use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine, WasmtimeInstance};
+///
+/// let engine = Arc::new(WasmtimeEngine::new(EngineConfig::builder().build()?)?);
+/// let upper = engine.compile("upper", &torvyn_fixtures::uppercase_processor())?;
+/// // A node whose instance trapped gets a fresh one; its input is retried.
+/// let respawn: Respawn<WasmtimeInstance> = Box::new(move |node: &NodeSpec| {
+///     let (engine, upper) = (engine.clone(), upper.clone());
+///     println!("replacing the instance of {}", node.name);
+///     Box::pin(async move { engine.instantiate_async(&upper).await })
+/// });
+/// let mut options = ServeOptions::default();
+/// options.respawn = Some(respawn);
+/// # Ok::<(), torvyn_engine::Error>(())
+/// ```
 pub type Respawn<I> = Box<dyn FnMut(&NodeSpec) -> BoxFuture<'static, Result<I>> + Send>;
 
 /// Called after every batch with the report so far and the connectors' counters.
+///
+/// ```
+/// use torvyn_engine::flow::{BatchObserver, ServeOptions};
+/// use torvyn_engine::WasmtimeInstance;
+///
+/// let observer: BatchObserver = Box::new(|report, connectors| {
+///     let acked: u64 = connectors.iter().map(|c| c.stats.acked).sum();
+///     println!("{} delivered, {acked} inputs acknowledged", report.delivered());
+/// });
+/// let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
+/// options.on_batch = Some(observer);
+/// ```
 pub type BatchObserver = Box<dyn FnMut(&FlowReport, &[ConnectorReport]) + Send>;
 
-/// How [`Flow::serve`](crate::Flow::serve) runs.
+/// How [`Flow::serve`](crate::Flow::serve) runs. Start from `default()` and
+/// set the fields you need (more will come, so it cannot be written as a
+/// struct literal outside this crate).
+///
+/// ```
+/// use std::time::Duration;
+/// use torvyn_engine::flow::ServeOptions;
+/// use torvyn_engine::WasmtimeInstance;
+///
+/// let (stop, stopped) = tokio::sync::watch::channel(false);
+/// let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
+/// options.batch = 500;
+/// options.idle_timeout = Some(Duration::from_secs(2));
+/// options.shutdown = Some(stopped); // `stop.send(true)` ends the run cleanly
+/// options.on_batch = Some(Box::new(|report, _connectors| println!("{} delivered", report.delivered())));
+/// ```
+#[non_exhaustive]
 pub struct ServeOptions<I> {
     /// Most inputs taken from each source per batch (default 100).
     pub batch: usize,
@@ -67,6 +113,39 @@ impl<I> Default for ServeOptions<I> {
 }
 
 /// Why a served flow stopped.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// use torvyn_engine::connect::{ConnectorSpec, Connectors};
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec, ServeOptions, Stop};
+/// use torvyn_engine::Interface;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let dir = std::env::temp_dir().join(format!("torvyn-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("in.txt"), "one\ntwo\n").unwrap();
+/// let file = |path: &std::path::Path| ConnectorSpec::new("file", [("path", path.display().to_string())]);
+/// let spec = FlowSpec::linear(
+///     NodeSpec::connector("in", Interface::Source, file(&dir.join("in.txt"))),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::connector("out", Interface::Sink, file(&dir.join("out.txt"))),
+/// );
+/// let mut components = BTreeMap::new();
+/// components.insert("upper".to_string(), engine.compile("upper", &torvyn_fixtures::uppercase_processor())?);
+/// let mut flow = Flow::instantiate_connected(&engine, spec, &components, &Connectors::builtin()).await?;
+/// let report = flow.serve(ServeOptions::default(), |_node, _element| {}).await?;
+/// match report.stop {
+///     Stop::Ended => println!("every source ended"),
+///     Stop::Idle | Stop::Limit | Stop::Shutdown => println!("stopped: {:?}", report.stop),
+///     _ => println!("stopped another way"), // more reasons may come
+/// }
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Stop {
@@ -81,6 +160,38 @@ pub enum Stop {
 }
 
 /// One connector's part of a served run.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// use torvyn_engine::connect::{ConnectorSpec, Connectors};
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec, ServeOptions, Stop};
+/// use torvyn_engine::Interface;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let dir = std::env::temp_dir().join(format!("torvyn-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("in.txt"), "one\ntwo\n").unwrap();
+/// let file = |path: &std::path::Path| ConnectorSpec::new("file", [("path", path.display().to_string())]);
+/// let spec = FlowSpec::linear(
+///     NodeSpec::connector("in", Interface::Source, file(&dir.join("in.txt"))),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::connector("out", Interface::Sink, file(&dir.join("out.txt"))),
+/// );
+/// let mut components = BTreeMap::new();
+/// components.insert("upper".to_string(), engine.compile("upper", &torvyn_fixtures::uppercase_processor())?);
+/// let mut flow = Flow::instantiate_connected(&engine, spec, &components, &Connectors::builtin()).await?;
+/// let report = flow.serve(ServeOptions::default(), |_node, _element| {}).await?;
+/// for connector in &report.connectors {
+///     println!("{} ({}): {:?}", connector.node, connector.kind, connector.stats);
+/// }
+/// assert_eq!(report.connectors.len(), 2);
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectorReport {
@@ -95,6 +206,37 @@ pub struct ConnectorReport {
 }
 
 /// What a served run did.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use torvyn_engine::{EngineConfig, WasmEngine, WasmtimeEngine};
+/// use torvyn_engine::connect::{ConnectorSpec, Connectors};
+/// use torvyn_engine::flow::{Flow, FlowSpec, NodeSpec, ServeOptions, Stop};
+/// use torvyn_engine::Interface;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> torvyn_engine::Result<()> {
+/// # let engine = WasmtimeEngine::new(EngineConfig::builder().build()?)?;
+/// let dir = std::env::temp_dir().join(format!("torvyn-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("in.txt"), "one\ntwo\n").unwrap();
+/// let file = |path: &std::path::Path| ConnectorSpec::new("file", [("path", path.display().to_string())]);
+/// let spec = FlowSpec::linear(
+///     NodeSpec::connector("in", Interface::Source, file(&dir.join("in.txt"))),
+///     vec![NodeSpec::component("upper", "upper", Interface::Processor, "")],
+///     NodeSpec::connector("out", Interface::Sink, file(&dir.join("out.txt"))),
+/// );
+/// let mut components = BTreeMap::new();
+/// components.insert("upper".to_string(), engine.compile("upper", &torvyn_fixtures::uppercase_processor())?);
+/// let mut flow = Flow::instantiate_connected(&engine, spec, &components, &Connectors::builtin()).await?;
+/// let report = flow.serve(ServeOptions::default(), |_node, _element| {}).await?;
+/// assert_eq!(report.stop, Stop::Ended);
+/// assert_eq!(report.failed_inputs, 0);
+/// assert_eq!(std::fs::read_to_string(dir.join("out.txt")).unwrap(), "ONE\nTWO\n");
+/// # std::fs::remove_dir_all(&dir).unwrap();
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServeReport {
