@@ -62,7 +62,10 @@ pub fn compute_cases() -> Vec<Case> {
     )
     .expect("fueled engine");
     let mut bare_config = wasmtime::Config::new();
-    bare_config.wasm_component_model(true);
+    // As the engine's (its default follows a wasmtime feature).
+    bare_config
+        .wasm_component_model(true)
+        .concurrency_support(false);
     let bare = wasmtime::Engine::new(&bare_config).expect("bare engine");
     let mut cases = Vec::new();
     for (bytes, size) in SIZES {

@@ -95,6 +95,12 @@ impl WasmtimeEngine {
     ) -> Result<WasmtimeEngine> {
         let mut wasm = wasmtime::Config::new();
         wasm.wasm_component_model(true)
+            // No async-ABI components run here. wasmtime's default for its
+            // concurrent machinery follows its `component-model-async`
+            // feature, which any crate of a build may turn on (this
+            // workspace's WIT corpus does): off, so this engine's code and
+            // compiled components are the same either way.
+            .concurrency_support(false)
             // Metered only where fuel is configured: instrumentation costs
             // compute-bound guests ~25-35 % (issue 22), epochs much less.
             .consume_fuel(config.metered())

@@ -13,6 +13,7 @@ fn every_world_is_generated() {
             "corpus:shapes/exports-everything@0.1.0",
             "corpus:shapes/only-functions@0.1.0",
             "corpus:shapes/empty@0.1.0",
+            "corpus:shapes/async-everything@0.1.0",
         ],
         "the gated world is left out"
     );
@@ -71,6 +72,27 @@ fn the_generated_host_traits_and_exports_exist() {
     fn host_of_functions<T: functions::Host>() {}
     fn host_of_keywords<T: interface::Host>() {}
     fn hosts_of_both_versions<T: versioned1_0_0::api::Host + versioned2_0_0::api::Host>() {}
+}
+
+/// `stream`, `future` and `error-context` as wasmtime's types, imported
+/// (a host trait) and exported (typed calls); never run.
+#[allow(dead_code)]
+fn the_async_types_are_wasmtimes(
+    store: &mut wasmtime::Store<()>,
+    world: &bindings::async_everything::AsyncEverything,
+    items: wasmtime::component::StreamReader<u8>,
+    finished: wasmtime::component::FutureReader<
+        bindings::async_everything::exports::corpus::shapes::async_types::Progress,
+    >,
+) -> wasmtime::Result<()> {
+    use bindings::async_everything::corpus::shapes::async_types;
+    fn host_of_async_types<T: async_types::Host>() {}
+    let exported = world.corpus_shapes_async_types();
+    let _: Result<u32, wasmtime::component::ErrorContext> =
+        exported.call_feed(&mut *store, items, finished)?;
+    let _: wasmtime::component::StreamReader<_> = exported.call_watch(&mut *store, 10)?;
+    let _: Option<wasmtime::component::ErrorContext> = exported.call_last_error(&mut *store)?;
+    Ok(())
 }
 
 /// The exports are typed calls (never run: that they compile is the test).
