@@ -3,6 +3,7 @@
 
 use std::process::Child;
 
+pub mod cluster;
 pub mod nats;
 
 /// A child process killed (and reaped) if the test ends before it exits.

@@ -56,6 +56,19 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
     // The client reads no credentials from the URL (and its own debug
     // events would print them): they are taken out and handed over apart.
     let (address, user_in_url) = credentials_out_of(url);
+    // Each server of the list parsed here: the client reads a string as
+    // one address, so `nats://a:4222,nats://b:4222` was "invalid port".
+    let servers = address
+        .split(',')
+        .map(|server| {
+            server.parse::<async_nats::ServerAddr>().map_err(|e| {
+                settings.error(
+                    "url",
+                    format!("`{}` is not a server address: {e}", redacted(server)),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let client = loop {
         let events = events.clone();
         let options = options(settings, user_in_url.clone())
@@ -69,7 +82,7 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let attempt = tokio::time::timeout(
             left.max(Duration::from_millis(100)),
-            options.connect(address.as_str()),
+            options.connect(servers.as_slice()),
         )
         .await;
         let error: Cause = match attempt {
@@ -232,6 +245,55 @@ pub(super) fn answer_timeout(settings: &Settings<'_>) -> Result<Duration> {
         return Err(settings.error("answer_timeout_ms", "must be at least 1"));
     }
     Ok(timeout)
+}
+
+/// The `replicas` setting: how many servers of a cluster keep each stream
+/// (and bucket) the node creates, 1 (the default) to 5. One server acks a
+/// write before it reaches the disk, so on one server an acknowledged
+/// message can be lost with a crash; three make the ack durable.
+pub(super) fn replicas(settings: &Settings<'_>) -> Result<usize> {
+    let replicas = settings.parse("replicas", 1usize)?;
+    if !(1..=5).contains(&replicas) {
+        return Err(settings.error("replicas", format!("{replicas}: expected 1 to 5")));
+    }
+    Ok(replicas)
+}
+
+/// JetStream's answer to a request made while a node opens, asked again
+/// (every 250 ms) while the server does not answer in time or says
+/// JetStream is temporarily unavailable — a stream electing its leader in a
+/// cluster, a server restarting — for up to `open_wait_ms` (30 s); then
+/// that last answer. Any other answer (found, not found, refused) is
+/// returned at once.
+pub(super) async fn patiently<T, E, F, Fut>(
+    settings: &Settings<'_>,
+    mut request: F,
+) -> Result<std::result::Result<T, E>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let wait = millis(settings, "open_wait_ms", 30_000)?;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let answer = request().await;
+        match &answer {
+            Err(error) if unanswered(error) && tokio::time::Instant::now() < deadline => {
+                tracing::debug!(node = settings.node, %error, "JetStream did not answer: asking again");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            _ => return Ok(answer),
+        }
+    }
+}
+
+/// Whether a JetStream error says only that no answer came (yet).
+fn unanswered(error: &dyn std::fmt::Display) -> bool {
+    let text = error.to_string().to_lowercase();
+    ["timed out", "temporarily unavailable", "no responders"]
+        .iter()
+        .any(|sign| text.contains(sign))
 }
 
 pub(super) fn millis(settings: &Settings<'_>, key: &str, default: u64) -> Result<Duration> {

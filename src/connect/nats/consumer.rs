@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 
-use super::connection::{millis, nats_error};
+use super::connection::{millis, nats_error, patiently, replicas};
 use crate::connect::Settings;
 use crate::error::Result;
 
@@ -19,7 +19,11 @@ pub(super) async fn consumer_of(
     (ack_wait, max_deliver): (Duration, i64),
     url: &str,
 ) -> Result<jetstream::consumer::Consumer<pull::Config>> {
-    match stream.get_consumer::<pull::Config>(consumer_name).await {
+    let found = patiently(settings, || {
+        stream.get_consumer::<pull::Config>(consumer_name)
+    })
+    .await?;
+    match found {
         Ok(consumer) => {
             let config = &consumer.cached_info().config;
             if config.filter_subject != subject {
@@ -42,8 +46,8 @@ pub(super) async fn consumer_of(
             ),
             error,
         )),
-        Err(_) => stream
-            .create_consumer(pull::Config {
+        Err(_) => {
+            let config = pull::Config {
                 durable_name: Some(consumer_name.to_string()),
                 filter_subject: subject.to_string(),
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
@@ -51,18 +55,20 @@ pub(super) async fn consumer_of(
                 max_deliver,
                 max_ack_pending: settings.parse("max_ack_pending", 1000)?,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| {
-                nats_error(
-                    settings.node,
-                    format!(
-                        "cannot create consumer `{consumer_name}` of stream `{stream_name}` \
-                         on {url}"
-                    ),
-                    e,
-                )
-            }),
+            };
+            patiently(settings, || stream.create_consumer(config.clone()))
+                .await?
+                .map_err(|e| {
+                    nats_error(
+                        settings.node,
+                        format!(
+                            "cannot create consumer `{consumer_name}` of stream \
+                             `{stream_name}` on {url}"
+                        ),
+                        e,
+                    )
+                })
+        }
     }
 }
 
@@ -75,21 +81,24 @@ pub(super) async fn dead_letter_stream(
     stream_name: &str,
     url: &str,
 ) -> Result<()> {
-    if js.stream_by_subject(subject.to_string()).await.is_err() {
+    let captured = patiently(settings, || js.stream_by_subject(subject.to_string())).await?;
+    if captured.is_err() {
         let name = format!("{stream_name}_DEAD");
-        js.get_or_create_stream(jetstream::stream::Config {
+        let config = jetstream::stream::Config {
             name: name.clone(),
             subjects: vec![subject.to_string()],
+            num_replicas: replicas(settings)?,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| {
-            nats_error(
-                settings.node,
-                format!("cannot create dead-letter stream `{name}` on {url}"),
-                e,
-            )
-        })?;
+        };
+        patiently(settings, || js.get_or_create_stream(config.clone()))
+            .await?
+            .map_err(|e| {
+                nats_error(
+                    settings.node,
+                    format!("cannot create dead-letter stream `{name}` on {url}"),
+                    e,
+                )
+            })?;
     }
     Ok(())
 }
@@ -102,7 +111,7 @@ pub(super) async fn stream_of(
     subject: &str,
     url: &str,
 ) -> Result<jetstream::stream::Stream> {
-    let found = js.get_stream(name).await;
+    let found = patiently(settings, || js.get_stream(name)).await?;
     match found {
         Ok(stream) => Ok(stream),
         Err(error) if !settings.flag("create", false)? => Err(nats_error(
@@ -130,15 +139,18 @@ pub(super) async fn stream_of(
                 subjects,
                 retention,
                 duplicate_window: millis(settings, "duplicate_window_ms", 120_000)?,
+                num_replicas: replicas(settings)?,
                 ..Default::default()
             };
-            js.get_or_create_stream(config).await.map_err(|e| {
-                nats_error(
-                    settings.node,
-                    format!("cannot create stream `{name}` on {url}"),
-                    e,
-                )
-            })
+            patiently(settings, || js.get_or_create_stream(config.clone()))
+                .await?
+                .map_err(|e| {
+                    nats_error(
+                        settings.node,
+                        format!("cannot create stream `{name}` on {url}"),
+                        e,
+                    )
+                })
         }
     }
 }

@@ -53,6 +53,8 @@ settings! {
         "content_type",
         "answer_timeout_ms",
         "connect_wait_ms",
+        "open_wait_ms",
+        "replicas",
     ],
 }
 

@@ -31,6 +31,8 @@
 //! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
 //! | `answer_timeout_ms` | both | how long the server may take to answer a request (a pull's first message after its wait, the next message of a pull, a publish ack, the acks' flush) before it counts as lost and is sent again (5000) |
 //! | `connect_wait_ms` | both | how long the first connection is tried (a server restarting as the worker starts is waited for) before it is an error (5000) |
+//! | `open_wait_ms` | both | how long opening the node asks JetStream again when it does not answer (a stream electing its leader, a server restarting) before it is an error (30000) |
+//! | `replicas` | both | servers of a cluster keeping each stream, consumer and bucket the node creates, 1 to 5; 3 makes an acknowledged write survive a server's crash (1) |
 //! | `token_env`, `token_file` | both | the auth token, from an environment variable or a file |
 //! | `user`, `password_env`, `password_file` | both | a user and its password (from a variable or a file); or in the URL, `nats://user:password@host:port` |
 //! | `nkey_seed_env`, `nkey_seed_file` | both | an NKey user's seed (`SU…`), from a variable or a file |

@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv, stream};
 use async_trait::async_trait;
 
-use super::connection::{answer_timeout, connect};
+use super::connection::{answer_timeout, connect, patiently, replicas};
 use super::link::Link;
 use crate::connect::state::StateStore;
 use crate::connect::{ConnectorSpec, Settings};
@@ -76,12 +76,15 @@ impl KvStateStore {
         }
         let mut js = jetstream::new(connection.client);
         js.set_timeout(answer_timeout);
-        if js.get_key_value(bucket).await.is_err() {
+        if patiently(&settings, || js.get_key_value(bucket))
+            .await?
+            .is_err()
+        {
             // The bucket's stream, made as the client's `create_key_value`
             // makes it: that call first asks for the account's info in a
             // shape nats-server 2.9 does not answer ("data did not match any
             // variant"), while creating the stream works on 2.9 and later.
-            js.get_or_create_stream(stream::Config {
+            let config = stream::Config {
                 name: format!("KV_{bucket}"),
                 description: Some("torvyn stages' state (torvyn:state)".into()),
                 subjects: vec![format!("$KV.{bucket}.>")],
@@ -91,14 +94,15 @@ impl KvStateStore {
                 deny_delete: true,
                 allow_direct: true,
                 discard: stream::DiscardPolicy::New,
+                num_replicas: replicas(&settings)?,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| error("cannot create the bucket".into(), e.into()))?;
+            };
+            patiently(&settings, || js.get_or_create_stream(config.clone()))
+                .await?
+                .map_err(|e| error("cannot create the bucket".into(), e.into()))?;
         }
-        let store = js
-            .get_key_value(bucket)
-            .await
+        let store = patiently(&settings, || js.get_key_value(bucket))
+            .await?
             .map_err(|e| error("cannot open the bucket".into(), e.into()))?;
         Ok(KvStateStore {
             store,

@@ -1,0 +1,264 @@
+//! A three-server JetStream cluster with every stream on three servers
+//! (`replicas = 3`), under `examples/flows/nats-cluster.toml` run by three
+//! workers with the cluster's server list: servers are SIGKILLed while
+//! 10,000 inputs go through, and the run must lose nothing, store nothing
+//! twice and stop no longer than the streams' election plus a few seconds.
+//!
+//! Each test starts its own cluster; they run one at a time (three servers
+//! and three workers each). Every wait is bounded.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use common::cluster::*;
+use common::nats::*;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const INPUTS: usize = 10_000;
+
+/// What is killed once outputs are flowing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    /// The server leading the input stream.
+    LeaderOfInputs,
+    /// The server leading the output stream.
+    LeaderOfOutputs,
+    /// A server leading neither.
+    LeaderOfNeither,
+    /// The input stream's leader and, at the same moment, a worker.
+    WorkerAndLeaderOfInputs,
+}
+
+/// `nats-server --version` of the server the tests run.
+fn server_version() -> String {
+    let output = Command::new(nats_server_binary())
+        .arg("--version")
+        .output()
+        .expect("nats-server --version");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Adds `line` to `target/tmp/cluster.txt`, which `.ci/run` prints (the
+/// tests run without their output shown there).
+fn report(line: &str) {
+    use std::io::Write;
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cluster.txt");
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .expect("cluster report");
+    writeln!(file, "{line}").expect("cluster report written");
+}
+
+fn example_flow() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/flows/nats-cluster.toml")
+}
+
+/// A worker of the example flow, given the cluster's servers as `NATS_URL`.
+fn cluster_worker(url: &str) -> Worker {
+    Worker(Some(spawn(
+        Command::new(TORVYN)
+            .arg("run")
+            .arg(example_flow())
+            .arg("--quiet")
+            .env("NATS_URL", url),
+    )))
+}
+
+/// Waits until `stream` holds `want` messages (bounded), returning the
+/// longest time its count did not grow meanwhile.
+async fn longest_stall(js: &jetstream::Context, stream: &str, want: u64) -> Duration {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = stored(js, stream).await;
+    let mut since = Instant::now();
+    let mut longest = Duration::ZERO;
+    while last < want {
+        assert!(
+            Instant::now() < deadline,
+            "{stream} stuck at {last} of {want} messages"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = stored(js, stream).await;
+        if now > last {
+            longest = longest.max(since.elapsed());
+            since = Instant::now();
+            last = now;
+        }
+    }
+    longest.max(since.elapsed())
+}
+
+/// Whether every replica of `stream` is back and current.
+async fn caught_up(js: &jetstream::Context, stream: &str) -> bool {
+    let Some(info) = stream_info(js, stream).await else {
+        return false;
+    };
+    info.cluster.is_some_and(|cluster| {
+        cluster.leader.is_some()
+            && cluster.replicas.len() == 2
+            && cluster
+                .replicas
+                .iter()
+                .all(|peer| peer.current && !peer.offline)
+    })
+}
+
+fn run(fault: Fault) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cluster = Cluster::start();
+    let url = cluster.url();
+    let rt = runtime();
+    let js = rt.block_on(cluster_context(&url));
+    rt.block_on(make_replicated_stream(&js, "TEXT", "text.in"));
+    let expected: Vec<String> = (0..INPUTS).map(|i| format!("msg-{i:05}")).collect();
+    let mut workers: Vec<Worker> = (0..3).map(|_| cluster_worker(&url)).collect();
+    // Inputs arrive over several seconds, through the fault: the run is
+    // mid-way when the server dies, and the test's own publishing rides
+    // through the election too (each input its own id: sent again, stored
+    // once).
+    let publishing = async {
+        for chunk in expected.chunks(500) {
+            publish_chunks(&js, "text.in", chunk).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let (victim, index, done_before, input_leader, output_leader, election, stall) =
+        rt.block_on(async {
+            let fault = async {
+                until(
+                    "outputs flowing before the fault",
+                    Duration::from_secs(60),
+                    || async {
+                        stream_info(&js, "TEXT_OUT")
+                            .await
+                            .is_some_and(|info| info.state.messages > 2_000)
+                    },
+                )
+                .await;
+                let input_leader = leader_of(&js, "TEXT").await;
+                let output_leader = leader_of(&js, "TEXT_OUT").await;
+                let victim = match fault {
+                    Fault::LeaderOfInputs | Fault::WorkerAndLeaderOfInputs => input_leader.clone(),
+                    Fault::LeaderOfOutputs => output_leader.clone(),
+                    Fault::LeaderOfNeither => cluster
+                        .nodes
+                        .iter()
+                        .map(|node| node.name.clone())
+                        .find(|name| *name != input_leader && *name != output_leader)
+                        .expect("three servers, two leaders"),
+                };
+                let index = cluster.index_of(&victim);
+                let done_before = stored(&js, "TEXT_OUT").await;
+                let killed_at = Instant::now();
+                if fault == Fault::WorkerAndLeaderOfInputs {
+                    let mut child = workers.remove(0).0.take().expect("running");
+                    child.kill().expect("SIGKILL");
+                    let _ = child.wait();
+                    workers.push(cluster_worker(&url));
+                }
+                cluster.kill(index);
+                // From the kill: when both streams answer with a leader
+                // again, and the longest time without a new output until
+                // the last one.
+                let election = async {
+                    leader_of(&js, "TEXT").await;
+                    leader_of(&js, "TEXT_OUT").await;
+                    killed_at.elapsed()
+                };
+                let (election, stall) =
+                    tokio::join!(election, longest_stall(&js, "TEXT_OUT", INPUTS as u64));
+                (
+                    victim,
+                    index,
+                    done_before,
+                    input_leader,
+                    output_leader,
+                    election,
+                    stall,
+                )
+            };
+            let ((), outcome) = tokio::join!(publishing, fault);
+            outcome
+        });
+    let line = format!(
+        "{}, {fault:?}: killed {victim} (inputs led by {input_leader}, outputs by \
+         {output_leader}) with {done_before} of {INPUTS} outputs stored; the streams answered \
+         with a leader {election:.1?} later; longest time without a new output {stall:.1?}",
+        server_version()
+    );
+    println!("{line}");
+    report(&line);
+    // The killed server comes back and catches up.
+    cluster.restart(index);
+    rt.block_on(until(
+        "the restarted server current on both streams",
+        Duration::from_secs(60),
+        || async { caught_up(&js, "TEXT").await && caught_up(&js, "TEXT_OUT").await },
+    ));
+    // Inputs whose acknowledgement died with a server come back after the
+    // ack wait (10 s) and are acknowledged then, their outputs dropped as
+    // copies.
+    rt.block_on(until(
+        "every input acknowledged",
+        Duration::from_secs(60),
+        || async {
+            try_consumer_info(&js, "TEXT", "upper")
+                .await
+                .is_some_and(|info| info.num_ack_pending == 0 && info.num_pending == 0)
+        },
+    ));
+    for worker in &workers {
+        signal(worker, libc::SIGTERM);
+    }
+    for worker in workers {
+        let output = finish(worker, Duration::from_secs(30));
+        let (stdout, stderr) = text(&output);
+        assert!(
+            output.status.success(),
+            "a worker failed:\n{stdout}\n{stderr}"
+        );
+    }
+    let outputs = rt.block_on(read_stream(&js, "TEXT_OUT"));
+    assert_eq!(outputs.len(), INPUTS, "every output stored once");
+    let payloads: BTreeSet<String> = outputs.iter().map(|o| o.payload.clone()).collect();
+    let wanted: BTreeSet<String> = expected.iter().map(|p| p.to_uppercase()).collect();
+    assert_eq!(payloads, wanted);
+    assert_eq!(
+        rt.block_on(stored(&js, "TEXT_DEAD")),
+        0,
+        "nothing dead-lettered"
+    );
+    let bound = election + Duration::from_secs(10);
+    assert!(
+        stall < bound,
+        "{fault:?}: no output for {stall:?}, over the election ({election:?}) + 10 s"
+    );
+}
+
+#[test]
+fn the_input_streams_leader_killed_loses_and_doubles_nothing() {
+    run(Fault::LeaderOfInputs);
+}
+
+#[test]
+fn the_output_streams_leader_killed_loses_and_doubles_nothing() {
+    run(Fault::LeaderOfOutputs);
+}
+
+#[test]
+fn a_server_leading_neither_stream_killed_loses_and_doubles_nothing() {
+    run(Fault::LeaderOfNeither);
+}
+
+#[test]
+fn a_worker_and_the_input_leader_killed_together_lose_and_double_nothing() {
+    run(Fault::WorkerAndLeaderOfInputs);
+}
