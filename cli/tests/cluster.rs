@@ -262,3 +262,182 @@ fn a_server_leading_neither_stream_killed_loses_and_doubles_nothing() {
 fn a_worker_and_the_input_leader_killed_together_lose_and_double_nothing() {
     run(Fault::WorkerAndLeaderOfInputs);
 }
+
+/// Counts by partition with their state in a replicated key-value bucket:
+/// three workers (`--partition p0|p1|p2 --state-bucket STATE`, the
+/// bundled counter holding every input until it emits at the end). Mid-run
+/// the input stream's leader is SIGKILLed and, at that moment, worker `p0`
+/// is told to stop (SIGTERM: its count is stored in the bucket while the
+/// cluster elects, its inputs acknowledged once stored) and started again
+/// (the count restored). Each partition's count comes out once and equals
+/// what was published to it; every input is acknowledged; the stored
+/// states are removed at the end.
+///
+/// Ignored in CI, not yet passing every time: in about one run of six on
+/// 2.9.10 the counts are right but ~1,000 inputs of the stopped worker's
+/// partition are left unacknowledged (`num_ack_pending` 1,086 once), which a
+/// later run would count again. Which acknowledgements the election loses
+/// is not found yet (issue 34). Run it with `--ignored`.
+#[test]
+#[ignore = "issue 34: inputs of the worker stopped during the election are sometimes left unacknowledged"]
+fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cluster = Cluster::start();
+    let url = cluster.url();
+    let rt = runtime();
+    let js = rt.block_on(cluster_context(&url));
+    rt.block_on(make_replicated_stream(&js, "PARTS", "parts.*"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let flow = nats_flow(
+        dir.path(),
+        "count.toml",
+        &url,
+        "bundled:counter",
+        AGGREGATOR,
+        // The counter holds every input of its partition until it emits:
+        // more than JetStream's default 1,000 unacknowledged.
+        "stream = \"PARTS\"\nsubject = \"parts.{partition}\"\nconsumer = \"count-{partition}\"\n\
+         create = true\nreplicas = 3\nmax_ack_pending = 20000",
+        "stream = \"COUNTS\"\nsubject = \"counts.{partition}\"\nstream_subjects = \"counts.*\"\n\
+         create = true\nreplicas = 3",
+    );
+    let partitions = ["p0", "p1", "p2"];
+    let start = |partition: &str| {
+        worker(
+            &flow,
+            &[
+                "--partition",
+                partition,
+                "--state-bucket",
+                "STATE",
+                "--idle-timeout",
+                "15",
+            ],
+        )
+    };
+    let mut workers: Vec<Worker> = partitions.iter().map(|p| start(p)).collect();
+    let inputs: Vec<Vec<String>> = partitions
+        .iter()
+        .enumerate()
+        .map(|(k, _)| {
+            (0..INPUTS)
+                .filter(|i| i % 3 == k)
+                .map(|i| format!("in-{i:05}"))
+                .collect()
+        })
+        .collect();
+    let held = |js: &jetstream::Context| {
+        let js = js.clone();
+        async move {
+            let mut held = 0;
+            for partition in ["p0", "p1", "p2"] {
+                if let Some(info) =
+                    try_consumer_info(&js, "PARTS", &format!("count-{partition}")).await
+                {
+                    held += info.num_ack_pending;
+                }
+            }
+            held
+        }
+    };
+    let election = rt.block_on(async {
+        let publishing = async {
+            for round in 0..10 {
+                for (k, partition) in partitions.iter().enumerate() {
+                    let share = inputs[k].len().div_ceil(10);
+                    let end = ((round + 1) * share).min(inputs[k].len());
+                    let chunk = &inputs[k][(round * share).min(end)..end];
+                    publish_chunks(&js, &format!("parts.{partition}"), chunk).await;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        };
+        let fault = async {
+            until(
+                "inputs held before the fault",
+                Duration::from_secs(60),
+                || {
+                    let held = held(&js);
+                    async move { held.await > 3_000 }
+                },
+            )
+            .await;
+            let leader = leader_of(&js, "PARTS").await;
+            let killed_at = Instant::now();
+            signal(&workers[0], libc::SIGTERM);
+            cluster.kill(cluster.index_of(&leader));
+            leader_of(&js, "PARTS").await;
+            let election = killed_at.elapsed();
+            let stopped = finish(workers.remove(0), Duration::from_secs(60));
+            let (stdout, stderr) = text(&stopped);
+            assert!(
+                stopped.status.success() && stdout.contains("1 saved at stop"),
+                "p0 stopping during the election:\n{stdout}\n{stderr}"
+            );
+            workers.insert(0, start("p0"));
+            (leader, election)
+        };
+        let ((), outcome) = tokio::join!(publishing, fault);
+        outcome
+    });
+    let (leader, election) = election;
+    for (partition, worker) in partitions.iter().zip(workers) {
+        let output = finish(worker, Duration::from_secs(120));
+        let (stdout, stderr) = text(&output);
+        assert!(
+            output.status.success(),
+            "worker {partition} failed:\n{stdout}\n{stderr}"
+        );
+    }
+    let counts = rt.block_on(read_stream(&js, "COUNTS"));
+    let mut by_partition: Vec<(String, String)> = counts
+        .iter()
+        .map(|c| {
+            let subject = c.headers.get("Nats-Subject").cloned().unwrap_or_default();
+            (subject, c.payload.clone())
+        })
+        .collect();
+    by_partition.sort();
+    let total: u64 = counts
+        .iter()
+        .map(|c| c.payload.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counts.len(), 3, "one count per partition: {by_partition:?}");
+    assert_eq!(
+        total, INPUTS as u64,
+        "every input counted once: {by_partition:?}"
+    );
+    let mut values: Vec<u64> = counts.iter().map(|c| c.payload.parse().unwrap()).collect();
+    values.sort();
+    let mut wanted: Vec<u64> = inputs.iter().map(|i| i.len() as u64).collect();
+    wanted.sort();
+    assert_eq!(values, wanted, "each partition's own count");
+    for partition in partitions {
+        let info = rt.block_on(consumer_info(&js, "PARTS", &format!("count-{partition}")));
+        assert_eq!(
+            (info.num_ack_pending, info.num_pending),
+            (0, 0),
+            "{partition}: inputs left unacknowledged or undelivered ({info:?})"
+        );
+    }
+    let left = rt.block_on(async {
+        let bucket = js.get_key_value("STATE").await.expect("the bucket exists");
+        let mut left = Vec::new();
+        for partition in partitions {
+            let key = format!("main.{partition}.stage");
+            if bucket.get(&key).await.expect("key read").is_some() {
+                left.push(key);
+            }
+        }
+        left
+    });
+    assert!(left.is_empty(), "states left after the end: {left:?}");
+    let line = format!(
+        "{}, counts in a replicated bucket: killed {leader} (leading the inputs) and stopped \
+         worker p0 at once; the inputs answered with a leader {election:.1?} later; counts \
+         {values:?}",
+        server_version()
+    );
+    println!("{line}");
+    report(&line);
+}

@@ -127,12 +127,19 @@ impl StateStore for KvStateStore {
         self.described.clone()
     }
 
+    // Every request is asked again while the bucket does not answer (a
+    // bucket just made, or a cluster electing its leader, times out):
+    // reading, storing and purging a key are harmless to repeat.
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.store
-            .get(key)
+        let get = || self.store.get(key);
+        let retrying = |error: &Cause| {
+            tracing::warn!(store = %self.described, %key, %error, "reading a state failed; retrying");
+        };
+        self.link
+            .until_answered(self.answer_timeout, get, retrying)
             .await
             .map(|found| found.map(|bytes| bytes.to_vec()))
-            .map_err(|e| self.error(format!("cannot read key `{key}`"), e.into()))
+            .map_err(|error| self.error(format!("cannot read key `{key}`"), error))
     }
 
     async fn store(&self, key: &str, state: &[u8]) -> Result<()> {
@@ -149,9 +156,13 @@ impl StateStore for KvStateStore {
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.store
-            .purge(key)
+        let purge = || self.store.purge(key);
+        let retrying = |error: &Cause| {
+            tracing::warn!(store = %self.described, %key, %error, "removing a state failed; retrying");
+        };
+        self.link
+            .until_answered(self.answer_timeout, purge, retrying)
             .await
-            .map_err(|e| self.error(format!("cannot remove key `{key}`"), e.into()))
+            .map_err(|error| self.error(format!("cannot remove key `{key}`"), error))
     }
 }
