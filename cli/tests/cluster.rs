@@ -273,13 +273,20 @@ fn a_worker_and_the_input_leader_killed_together_lose_and_double_nothing() {
 /// what was published to it; every input is acknowledged; the stored
 /// states are removed at the end.
 ///
-/// Ignored in CI, not yet passing every time: in about one run of six on
-/// 2.9.10 the counts are right but ~1,000 inputs of the stopped worker's
-/// partition are left unacknowledged (`num_ack_pending` 1,086 once), which a
-/// later run would count again. Which acknowledgements the election loses
-/// is not found yet (issue 34). Run it with `--ignored`.
+/// Ignored in CI: it does not pass every time, on 2.9.10 or 2.15.1. The
+/// stopped worker stores its count and then acknowledges the inputs it
+/// absorbed with double acks, each confirmed by the server; in about one
+/// run of six those confirmed acks are not in the consumer's state
+/// afterwards: either still pending (1,002 of them once, the ack floor at
+/// 0: a later run would count them again) or redelivered at once to the
+/// restarted worker (3,006 once: counted twice, 6,340 for 3,334 inputs).
+/// Sending every confirmed ack a second time, after reading the consumer's
+/// info from its leader, did not help (tried; 1 run in 10 double-counted).
+/// A state that survives this must remember what it absorbed (the stream
+/// sequences) and skip those inputs when they come again (issue 36).
+/// Run it with `--ignored`.
 #[test]
-#[ignore = "issue 34: inputs of the worker stopped during the election are sometimes left unacknowledged"]
+#[ignore = "issue 34: confirmed acks of a worker stopped during an election are sometimes lost; see the doc comment"]
 fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cluster = Cluster::start();
@@ -417,7 +424,8 @@ fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
         assert_eq!(
             (info.num_ack_pending, info.num_pending),
             (0, 0),
-            "{partition}: inputs left unacknowledged or undelivered ({info:?})"
+            "{partition}: inputs left unacknowledged or undelivered: delivered {:?}, ack floor {:?}, redelivered {}",
+            info.delivered, info.ack_floor, info.num_redelivered
         );
     }
     let left = rt.block_on(async {
