@@ -1,31 +1,69 @@
 //! Credentials as users write them, each against a server configured for
 //! it: an NKey seed (a user made here with the `nkeys` crate) and TLS with a
 //! private CA (certificates made here with `openssl`), the server's
-//! certificate checked and a wrong CA refused. No secret shows in anything
-//! the worker prints, at `--log trace`. (A token and a user/password: in
-//! `streams.rs`.)
+//! certificate checked and a wrong CA refused, and a client certificate
+//! the server requires. No secret shows in anything the worker prints, at
+//! `--log trace`, nor on its `--metrics` page. (A token and a
+//! user/password: in `streams.rs`.)
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use common::nats::*;
 
-/// `torvyn run FLOW --idle-timeout 1 --log trace`: its output, and both
-/// streams, which must not contain any of `secrets`.
+/// `torvyn run FLOW --idle-timeout 1 --log trace --metrics ADDRESS`: its
+/// output, and both streams, which must not contain any of `secrets`; nor
+/// may any `--metrics` page scraped while it ran. A run that connects must
+/// have served at least one page (else the check saw nothing).
 fn run(flow: &Path, secrets: &[&str]) -> (Output, String, String) {
-    let output = Command::new(TORVYN)
+    let address = format!("127.0.0.1:{}", common::free_port());
+    // Files, not pipes: at `--log trace` a worker writes more than a pipe
+    // holds while nobody reads it until the end.
+    let logs = tempfile::tempdir().expect("temp dir");
+    let file = |name: &str| std::fs::File::create(logs.path().join(name)).expect("log file");
+    let mut child = Command::new(TORVYN)
         .args(["run", "--quiet", "--idle-timeout", "1", "--log", "trace"])
+        .args(["--metrics", &address])
         .arg(flow)
-        .output()
-        .expect("torvyn runs");
+        .stdout(file("stdout"))
+        .stderr(file("stderr"))
+        .spawn()
+        .expect("torvyn starts");
+    let mut pages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "the worker ran for over 60 s");
+        if let Some(page) = common::metrics_page(&address) {
+            pages.push(page);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = Output {
+        status: child.wait().expect("status"),
+        stdout: std::fs::read(logs.path().join("stdout")).expect("stdout"),
+        stderr: std::fs::read(logs.path().join("stderr")).expect("stderr"),
+    };
     let (stdout, stderr) = text(&output);
     for secret in secrets {
         assert!(
             !stdout.contains(secret) && !stderr.contains(secret),
             "a secret shows in the output:\n{stdout}\n{stderr}"
+        );
+        for page in &pages {
+            assert!(
+                !page.contains(secret),
+                "a secret shows on the metrics page:\n{page}"
+            );
+        }
+    }
+    if output.status.success() {
+        assert!(
+            pages.iter().any(|page| page.contains("torvyn_connector")),
+            "no metrics page was served while the worker ran:\n{stdout}\n{stderr}"
         );
     }
     (output, stdout, stderr)
@@ -135,15 +173,17 @@ fn certificate_authority(dir: &Path, name: &str) {
     );
 }
 
-#[test]
-fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
-    let dir = tempfile::tempdir().unwrap();
-    let at = dir.path();
-    certificate_authority(at, "ca");
-    certificate_authority(at, "other-ca");
-    // The server's certificate, for 127.0.0.1, signed by `ca`.
+/// A key `name.key` and a certificate `name.pem` for `subject` with the
+/// extension `extension`, signed by the CA `ca` in `dir`.
+fn signed_by_ca(dir: &Path, name: &str, subject: &str, extension: &str) {
+    let (key, csr, pem, ext) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("{name}.ext"),
+    );
     openssl(
-        at,
+        dir,
         &[
             "req",
             "-newkey",
@@ -152,34 +192,43 @@ fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-keyout",
-            "server.key",
+            &key,
             "-out",
-            "server.csr",
+            &csr,
             "-subj",
-            "/CN=127.0.0.1",
+            subject,
         ],
     );
-    std::fs::write(at.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    std::fs::write(dir.join(&ext), format!("{extension}\n")).unwrap();
     openssl(
-        at,
+        dir,
         &[
             "x509",
             "-req",
             "-in",
-            "server.csr",
+            &csr,
             "-CA",
             "ca.pem",
             "-CAkey",
             "ca.key",
             "-CAcreateserial",
             "-out",
-            "server.pem",
+            &pem,
             "-days",
             "2",
             "-extfile",
-            "san.ext",
+            &ext,
         ],
     );
+}
+
+#[test]
+fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path();
+    certificate_authority(at, "ca");
+    certificate_authority(at, "other-ca");
+    signed_by_ca(at, "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
     let path = |name: &str| at.join(name).to_str().unwrap().to_string();
     let server = Server::start(&[
         "--tls",
@@ -211,4 +260,57 @@ fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
         "{stderr}"
     );
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+}
+
+#[test]
+fn a_client_certificate_the_server_requires_is_presented_and_its_key_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path();
+    certificate_authority(at, "ca");
+    signed_by_ca(at, "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
+    signed_by_ca(at, "client", "/CN=worker", "extendedKeyUsage=clientAuth");
+    let path = |name: &str| at.join(name).to_str().unwrap().to_string();
+    let server = Server::start(&[
+        "--tlsverify",
+        "--tlscert",
+        &path("server.pem"),
+        "--tlskey",
+        &path("server.key"),
+        "--tlscacert",
+        &path("ca.pem"),
+    ]);
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let (rt, js) = five_inputs(
+        async_nats::ConnectOptions::new()
+            .add_root_certificates(at.join("ca.pem"))
+            .add_client_certificate(at.join("client.pem"), at.join("client.key"))
+            .require_tls(true),
+        &url,
+    );
+    // The private key's body: it must show nowhere.
+    let key = std::fs::read_to_string(at.join("client.key")).unwrap();
+    let secret = key
+        .lines()
+        .find(|line| !line.starts_with("-----"))
+        .expect("a PEM body")
+        .to_string();
+
+    let flow = flow(
+        at,
+        &url,
+        "tls_ca_file = \"ca.pem\"\ntls_cert_file = \"client.pem\"\ntls_key_file = \"client.key\"",
+    );
+    let (output, stdout, stderr) = run(&flow, &[&secret]);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(rt.block_on(count(&js, "OUT")), 5, "{stdout}");
+
+    // Without the client certificate the server refuses the worker, and
+    // the worker says which server.
+    let flow = self::flow(at, &url, "tls_ca_file = \"ca.pem\"");
+    let (output, stdout, stderr) = run(&flow, &[&secret]);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {url}")),
+        "{stderr}"
+    );
 }
