@@ -1,5 +1,6 @@
 //! Credentials as users write them, each against a server configured for
-//! it: an NKey seed (a user made here with the `nkeys` crate) and TLS with a
+//! it: an NKey seed (a user made here with the `nkeys` crate), a `.creds`
+//! file (operator, account and user JWTs made here) and TLS with a
 //! private CA (certificates made here with `openssl`), the server's
 //! certificate checked and a wrong CA refused, and a client certificate
 //! the server requires. No secret shows in anything the worker prints, at
@@ -311,6 +312,150 @@ fn a_client_certificate_the_server_requires_is_presented_and_its_key_never_shows
     assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stderr.contains(&format!("cannot connect to {url}")),
+        "{stderr}"
+    );
+}
+
+/// base64url without padding, as JWTs are written.
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A NATS JWT (`ed25519-nkey`) for `subject`, issued and signed by
+/// `issuer`, with `nats` as its NATS claims.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    let header = base64url(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let issued = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "jti": format!("{subject}{issued}"),
+        "iat": issued,
+        "iss": issuer.public_key(),
+        "sub": subject,
+        "name": name,
+        "nats": nats,
+    });
+    let claims = base64url(claims.to_string().as_bytes());
+    let signature = issuer
+        .sign(format!("{header}.{claims}").as_bytes())
+        .expect("signed");
+    format!("{header}.{claims}.{}", base64url(&signature))
+}
+
+/// Decentralized auth as `nsc` sets it up: an operator, an account it
+/// signs (JetStream allowed), the system account, a user the account
+/// signs, and the user's
+/// `.creds` file (its JWT and its seed). The server trusts the operator and
+/// knows the account (a memory resolver); the worker authenticates with
+/// `creds_file`, and neither the seed nor the JWT shows anywhere.
+#[test]
+fn a_creds_file_authenticates_and_never_shows() {
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let operator_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        "torvyn-test",
+        serde_json::json!({ "type": "operator", "version": 2 }),
+    );
+    let unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+        "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1,
+    });
+    let account_jwt = jwt(
+        &operator,
+        &account.public_key(),
+        "streams",
+        serde_json::json!({ "type": "account", "version": 2, "limits": unlimited }),
+    );
+    // JetStream needs the server's own (system) account.
+    let system = nkeys::KeyPair::new_account();
+    let system_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        "SYS",
+        serde_json::json!({ "type": "account", "version": 2 }),
+    );
+    let user_jwt = jwt(
+        &account,
+        &user.public_key(),
+        "worker",
+        serde_json::json!({
+            "type": "user", "version": 2, "pub": {}, "sub": {},
+            "subs": -1, "data": -1, "payload": -1,
+        }),
+    );
+    let seed = user.seed().expect("a seed");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "operator: \"{operator_jwt}\"\nsystem_account: {}\nresolver: MEMORY\n\
+             resolver_preload: {{\n  {}: \"{account_jwt}\"\n  {}: \"{system_jwt}\"\n}}\n",
+            system.public_key(),
+            account.public_key(),
+            system.public_key()
+        ),
+    )
+    .unwrap();
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+         *************************************************************\n"
+    );
+    std::fs::write(dir.path().join("worker.creds"), &creds).unwrap();
+    let server = Server::start(&["-c", config.to_str().unwrap()]);
+    let options = runtime()
+        .block_on(async_nats::ConnectOptions::with_credentials_file(
+            dir.path().join("worker.creds"),
+        ))
+        .expect("the creds file reads");
+    let (rt, js) = five_inputs(options, &server.url());
+
+    let flow = flow(dir.path(), &server.url(), "creds_file = \"worker.creds\"");
+    let (output, stdout, stderr) = run(&flow, &[&seed, &user_jwt]);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(rt.block_on(count(&js, "OUT")), 5, "{stdout}");
+
+    // Another account's user (not known to the server): refused, named.
+    let stranger = nkeys::KeyPair::new_account();
+    let stranger_user = nkeys::KeyPair::new_user();
+    let stranger_jwt = jwt(
+        &stranger,
+        &stranger_user.public_key(),
+        "stranger",
+        serde_json::json!({ "type": "user", "version": 2, "pub": {}, "sub": {} }),
+    );
+    let stranger_seed = stranger_user.seed().unwrap();
+    std::fs::write(
+        dir.path().join("worker.creds"),
+        creds
+            .replace(&user_jwt, &stranger_jwt)
+            .replace(&seed, &stranger_seed),
+    )
+    .unwrap();
+    let (output, stdout, stderr) = run(&flow, &[&seed, &stranger_seed]);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot connect to {}", server.url())),
         "{stderr}"
     );
 }
