@@ -623,21 +623,30 @@ fn user_and_password_in_the_url_or_as_settings() {
 /// serves once the server is back; it used to exit 1 at once.
 #[test]
 fn a_worker_started_while_its_server_restarts_waits_for_it() {
-    let mut setup = Setup::new(&[], None);
+    // A server that wants a token, the worker reading it from a file: the
+    // file is gone before the server is back, and the worker still
+    // connects (its credentials are read once, not at every try).
+    let secret = "t0ken-read-once";
+    let mut setup = Setup::new(&["--auth", secret], Some(secret));
+    let token_file = setup.dir.path().join("nats.token");
+    std::fs::write(&token_file, secret).unwrap();
+    let token = format!("token_file = {:?}", token_file.display().to_string());
     let flow = in_out_flow(
         &setup.dir,
         &setup.server,
         "bundled:uppercase",
         PROCESSOR,
         "work",
-        "",
-        "",
+        &token,
+        &token,
     );
     let inputs: Vec<String> = (0..3).map(|i| format!("w{i}")).collect();
     setup.rt.block_on(publish(&setup.js, "in", &inputs));
     setup.server.stop_gracefully();
     let started = worker(&flow, &["--idle-timeout", "2", "--log", "debug"]);
-    std::thread::sleep(Duration::from_millis(2_000));
+    std::thread::sleep(Duration::from_millis(1_000));
+    std::fs::remove_file(&token_file).unwrap();
+    std::thread::sleep(Duration::from_millis(1_000));
     setup.server.launch();
     let output = finish(started, Duration::from_secs(60));
     let (stdout, stderr) = text(&output);

@@ -69,14 +69,13 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let credentials = Credentials::read(settings, user_in_url)?;
     let client = loop {
         let events = events.clone();
-        let options = options(settings, user_in_url.clone())
-            .await?
-            .event_callback(move |event| {
-                events.observe(&event);
-                async {}
-            });
+        let options = credentials.options(settings)?.event_callback(move |event| {
+            events.observe(&event);
+            async {}
+        });
         // Each attempt within what is left of the wait (an address that
         // swallows packets would otherwise take the client's own 5 s).
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -124,66 +123,105 @@ pub(super) async fn connect(settings: &Settings<'_>) -> Result<Connection> {
     })
 }
 
-/// The client's options for the node: its name, credentials and TLS.
-/// `user_in_url`: the `user:password` its URL carried.
-async fn options(
-    settings: &Settings<'_>,
-    user_in_url: Option<(String, String)>,
-) -> Result<async_nats::ConnectOptions> {
-    let url = settings.required("url")?;
-    let mut options = async_nats::ConnectOptions::new()
-        .name(format!("torvyn {}", settings.node))
-        .connection_timeout(Duration::from_secs(5))
-        .max_reconnects(None);
-    if let Some((user, password)) = user_in_url {
-        options = options.user_and_password(user, password);
-    }
-    if let Some(user) = settings.get("user") {
-        let password = secret(settings, "password_env", "password_file")?.ok_or_else(|| {
-            settings.error("user", "needs `password_env` or `password_file` beside it")
-        })?;
-        options = options.user_and_password(user.to_string(), password);
-    }
-    if let Some(token) = secret(settings, "token_env", "token_file")? {
-        options = options.token(token);
-    }
-    if let Some(seed) = secret(settings, "nkey_seed_env", "nkey_seed_file")? {
-        options = options.nkey(seed);
-    }
-    if let Some(path) = settings.get("creds_file") {
-        options = options
-            .credentials_file(path)
-            .await
-            .map_err(|e| settings.error("creds_file", format!("cannot use `{path}`: {e}")))?;
-    }
-    if url.starts_with("tls://") {
-        options = options.require_tls(true);
-    }
-    // A private CA (else the system's roots), and a client certificate for
-    // servers that verify clients; a file that cannot be read is named now,
-    // not as a handshake failure later.
-    let readable = |key: &str| -> Result<Option<std::path::PathBuf>> {
-        let Some(path) = settings.get(key) else {
-            return Ok(None);
-        };
-        std::fs::metadata(path)
-            .map_err(|e| settings.error(key, format!("cannot read `{path}`: {e}")))?;
-        Ok(Some(std::path::PathBuf::from(path)))
-    };
-    if let Some(ca) = readable("tls_ca_file")? {
-        options = options.add_root_certificates(ca).require_tls(true);
-    }
-    match (readable("tls_cert_file")?, readable("tls_key_file")?) {
-        (Some(cert), Some(key)) => options = options.add_client_certificate(cert, key),
-        (None, None) => {}
-        _ => {
-            return Err(settings.error(
-                "tls_cert_file",
-                "a client certificate needs both `tls_cert_file` and `tls_key_file`",
-            ))
+/// What a node's client presents — user and password, token, NKey seed,
+/// `.creds`, TLS files — read once from its settings (variables and files),
+/// so that the first connection's retries (every 100 ms) read nothing
+/// again. No `Debug`: it holds secrets.
+struct Credentials {
+    user_and_password: Option<(String, String)>,
+    token: Option<String>,
+    nkey_seed: Option<String>,
+    creds: Option<String>,
+    require_tls: bool,
+    root_certificates: Option<std::path::PathBuf>,
+    client_certificate: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Credentials {
+    /// The node's credentials; `user_in_url`: the `user:password` its URL
+    /// carried (a `user` setting replaces it). A variable that is not set
+    /// or a file that cannot be read is named now, not as a refused
+    /// handshake later.
+    fn read(settings: &Settings<'_>, user_in_url: Option<(String, String)>) -> Result<Credentials> {
+        let mut user_and_password = user_in_url;
+        if let Some(user) = settings.get("user") {
+            let password = secret(settings, "password_env", "password_file")?.ok_or_else(|| {
+                settings.error("user", "needs `password_env` or `password_file` beside it")
+            })?;
+            user_and_password = Some((user.to_string(), password));
         }
+        let creds =
+            match settings.get("creds_file") {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    settings.error("creds_file", format!("cannot use `{path}`: {e}"))
+                })?),
+                None => None,
+            };
+        let readable = |key: &str| -> Result<Option<std::path::PathBuf>> {
+            let Some(path) = settings.get(key) else {
+                return Ok(None);
+            };
+            std::fs::metadata(path)
+                .map_err(|e| settings.error(key, format!("cannot read `{path}`: {e}")))?;
+            Ok(Some(std::path::PathBuf::from(path)))
+        };
+        let root_certificates = readable("tls_ca_file")?;
+        let client_certificate = match (readable("tls_cert_file")?, readable("tls_key_file")?) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(settings.error(
+                    "tls_cert_file",
+                    "a client certificate needs both `tls_cert_file` and `tls_key_file`",
+                ))
+            }
+        };
+        Ok(Credentials {
+            user_and_password,
+            token: secret(settings, "token_env", "token_file")?,
+            nkey_seed: secret(settings, "nkey_seed_env", "nkey_seed_file")?,
+            creds,
+            // A private CA (else the system's roots) means TLS, as does a
+            // `tls://` URL.
+            require_tls: settings.required("url")?.starts_with("tls://")
+                || root_certificates.is_some(),
+            root_certificates,
+            client_certificate,
+        })
     }
-    Ok(options)
+
+    /// The client's options for one attempt (they are consumed by it).
+    fn options(&self, settings: &Settings<'_>) -> Result<async_nats::ConnectOptions> {
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("torvyn {}", settings.node))
+            .connection_timeout(Duration::from_secs(5))
+            .max_reconnects(None);
+        if let Some((user, password)) = &self.user_and_password {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(seed) = &self.nkey_seed {
+            options = options.nkey(seed.clone());
+        }
+        if let Some(creds) = &self.creds {
+            options = options.credentials(creds).map_err(|e| {
+                let path = settings.get("creds_file").unwrap_or_default();
+                settings.error("creds_file", format!("cannot use `{path}`: {e}"))
+            })?;
+        }
+        if let Some(ca) = &self.root_certificates {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let Some((cert, key)) = &self.client_certificate {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        if self.require_tls {
+            options = options.require_tls(true);
+        }
+        Ok(options)
+    }
 }
 
 /// A secret the node names by the environment variable holding it
