@@ -6,22 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![dir.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        for entry in std::fs::read_dir(&folder).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    files
-}
+#[path = "common/source_files.rs"]
+mod source_files;
+
+use source_files::{root, rust_files};
 
 /// `pub struct|enum|trait|type NAME` declarations whose doc comment (the
 /// `///` lines above it, attributes between) has no fenced example, as
@@ -60,8 +48,10 @@ fn without_example(file: &Path) -> Vec<String> {
 
 #[test]
 fn every_public_type_and_trait_has_an_example() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let files = rust_files(&src);
+    let files: Vec<PathBuf> = rust_files(Path::new("src"))
+        .into_iter()
+        .map(|file| root().join(file))
+        .collect();
     let missing: Vec<String> = files
         .iter()
         .flat_map(|file| without_example(file))

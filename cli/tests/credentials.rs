@@ -223,6 +223,43 @@ fn signed_by_ca(dir: &Path, name: &str, subject: &str, extension: &str) {
     );
 }
 
+/// A server on TLS with the certificate `server.pem` (signed by `ca` in
+/// `at`), requiring client certificates signed by `ca` when
+/// `verify_clients`; its `tls://` URL, and the test's client (trusting
+/// `ca`, presenting `client.pem` when `verify_clients`) with five inputs.
+fn tls_server(
+    at: &Path,
+    verify_clients: bool,
+) -> (Server, String, tokio::runtime::Runtime, jetstream::Context) {
+    let path = |name: &str| at.join(name).to_str().unwrap().to_string();
+    let mut args = vec![
+        "--tlscert".to_string(),
+        path("server.pem"),
+        "--tlskey".to_string(),
+        path("server.key"),
+    ];
+    if verify_clients {
+        args.extend([
+            "--tlsverify".to_string(),
+            "--tlscacert".to_string(),
+            path("ca.pem"),
+        ]);
+    } else {
+        args.push("--tls".to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::start(&args);
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let mut options = async_nats::ConnectOptions::new()
+        .add_root_certificates(at.join("ca.pem"))
+        .require_tls(true);
+    if verify_clients {
+        options = options.add_client_certificate(at.join("client.pem"), at.join("client.key"));
+    }
+    let (rt, js) = five_inputs(options, &url);
+    (server, url, rt, js)
+}
+
 #[test]
 fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,21 +267,7 @@ fn tls_with_a_private_ca_checks_the_server_and_refuses_a_wrong_ca() {
     certificate_authority(at, "ca");
     certificate_authority(at, "other-ca");
     signed_by_ca(at, "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
-    let path = |name: &str| at.join(name).to_str().unwrap().to_string();
-    let server = Server::start(&[
-        "--tls",
-        "--tlscert",
-        &path("server.pem"),
-        "--tlskey",
-        &path("server.key"),
-    ]);
-    let url = format!("tls://127.0.0.1:{}", server.port);
-    let (rt, js) = five_inputs(
-        async_nats::ConnectOptions::new()
-            .add_root_certificates(at.join("ca.pem"))
-            .require_tls(true),
-        &url,
-    );
+    let (_server, url, rt, js) = tls_server(at, false);
 
     let flow = flow(at, &url, "tls_ca_file = \"ca.pem\"");
     let (output, stdout, stderr) = run(&flow, &[]);
@@ -270,24 +293,7 @@ fn a_client_certificate_the_server_requires_is_presented_and_its_key_never_shows
     certificate_authority(at, "ca");
     signed_by_ca(at, "server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1");
     signed_by_ca(at, "client", "/CN=worker", "extendedKeyUsage=clientAuth");
-    let path = |name: &str| at.join(name).to_str().unwrap().to_string();
-    let server = Server::start(&[
-        "--tlsverify",
-        "--tlscert",
-        &path("server.pem"),
-        "--tlskey",
-        &path("server.key"),
-        "--tlscacert",
-        &path("ca.pem"),
-    ]);
-    let url = format!("tls://127.0.0.1:{}", server.port);
-    let (rt, js) = five_inputs(
-        async_nats::ConnectOptions::new()
-            .add_root_certificates(at.join("ca.pem"))
-            .add_client_certificate(at.join("client.pem"), at.join("client.key"))
-            .require_tls(true),
-        &url,
-    );
+    let (_server, url, rt, js) = tls_server(at, true);
     // The private key's body: it must show nowhere.
     let key = std::fs::read_to_string(at.join("client.key")).unwrap();
     let secret = key

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 
 use super::free_port;
-use super::nats::nats_server_binary;
+use super::nats::{nats_server_binary, until_listening};
 
 /// One server of the cluster.
 pub struct Node {
@@ -30,15 +30,7 @@ impl Node {
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen within 10 s",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_listening(self.port, &self.name);
     }
 
     pub fn running(&self) -> bool {

@@ -92,14 +92,7 @@ impl Server {
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        until_listening(self.port, "nats-server");
     }
 
     pub fn url(&self) -> String {
@@ -151,6 +144,18 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits (bounded: 10 s) until `what` accepts connections on `port`.
+pub fn until_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
