@@ -361,17 +361,26 @@ fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Val
     format!("{header}.{claims}.{}", base64url(&signature))
 }
 
+/// A new user of `account`, allowed everything: its JWT and its seed.
+fn user_of(account: &nkeys::KeyPair, name: &str) -> (String, String) {
+    let user = nkeys::KeyPair::new_user();
+    let claims = serde_json::json!({
+        "type": "user", "version": 2, "pub": {}, "sub": {},
+        "subs": -1, "data": -1, "payload": -1,
+    });
+    let jwt = jwt(account, &user.public_key(), name, claims);
+    (jwt, user.seed().expect("a seed"))
+}
+
 /// Decentralized auth as `nsc` sets it up: an operator, an account it
 /// signs (JetStream allowed), the system account, a user the account
-/// signs, and the user's
-/// `.creds` file (its JWT and its seed). The server trusts the operator and
+/// signs, and the user's `.creds` file (its JWT and its seed). The server trusts the operator and
 /// knows the account (a memory resolver); the worker authenticates with
 /// `creds_file`, and neither the seed nor the JWT shows anywhere.
 #[test]
 fn a_creds_file_authenticates_and_never_shows() {
     let operator = nkeys::KeyPair::new_operator();
     let account = nkeys::KeyPair::new_account();
-    let user = nkeys::KeyPair::new_user();
     let operator_jwt = jwt(
         &operator,
         &operator.public_key(),
@@ -397,16 +406,7 @@ fn a_creds_file_authenticates_and_never_shows() {
         "SYS",
         serde_json::json!({ "type": "account", "version": 2 }),
     );
-    let user_jwt = jwt(
-        &account,
-        &user.public_key(),
-        "worker",
-        serde_json::json!({
-            "type": "user", "version": 2, "pub": {}, "sub": {},
-            "subs": -1, "data": -1, "payload": -1,
-        }),
-    );
-    let seed = user.seed().expect("a seed");
+    let (user_jwt, seed) = user_of(&account, "worker");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.conf");
     std::fs::write(
@@ -442,15 +442,7 @@ fn a_creds_file_authenticates_and_never_shows() {
     assert_eq!(rt.block_on(count(&js, "OUT")), 5, "{stdout}");
 
     // Another account's user (not known to the server): refused, named.
-    let stranger = nkeys::KeyPair::new_account();
-    let stranger_user = nkeys::KeyPair::new_user();
-    let stranger_jwt = jwt(
-        &stranger,
-        &stranger_user.public_key(),
-        "stranger",
-        serde_json::json!({ "type": "user", "version": 2, "pub": {}, "sub": {} }),
-    );
-    let stranger_seed = stranger_user.seed().unwrap();
+    let (stranger_jwt, stranger_seed) = user_of(&nkeys::KeyPair::new_account(), "stranger");
     std::fs::write(
         dir.path().join("worker.creds"),
         creds
