@@ -487,20 +487,29 @@ pub fn signal(worker: &Worker, signal: i32) {
 /// Column `column` of connector `node`'s row in a worker's summary table
 /// (`connector kind role acked stored redelivered …`).
 pub fn connector_count(stdout: &str, node: &str, column: &str) -> u64 {
+    table_count(stdout, "connector", node, column)
+}
+
+/// Column `column` of row `row` in the worker's summary table whose header
+/// starts with `table` (`node` or `connector`).
+pub fn table_count(stdout: &str, table: &str, row: &str, column: &str) -> u64 {
     let mut lines = stdout
         .lines()
-        .skip_while(|line| !line.starts_with("connector "));
+        .skip_while(|line| line.split_whitespace().next() != Some(table));
     let header: Vec<&str> = lines
         .next()
-        .unwrap_or_else(|| panic!("no connector table in:\n{stdout}"))
+        .unwrap_or_else(|| panic!("no {table} table in:\n{stdout}"))
         .split_whitespace()
         .collect();
     let at = header
         .iter()
         .position(|name| *name == column)
         .unwrap_or_else(|| panic!("no column `{column}` in {header:?}"));
-    let row = lines
-        .find(|line| line.split_whitespace().next() == Some(node))
-        .unwrap_or_else(|| panic!("no row `{node}` in:\n{stdout}"));
-    row.split_whitespace().nth(at).unwrap().parse().unwrap()
+    let found = lines
+        .find(|line| line.split_whitespace().next() == Some(row))
+        .unwrap_or_else(|| panic!("no row `{row}` in:\n{stdout}"));
+    let value = found.split_whitespace().nth(at).unwrap();
+    value
+        .parse()
+        .unwrap_or_else(|e| panic!("`{value}` in column {column}: {e}"))
 }
