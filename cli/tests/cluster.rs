@@ -282,9 +282,12 @@ fn a_worker_and_the_input_leader_killed_together_lose_and_double_nothing() {
 /// restarted worker (3,006 once: counted twice, 6,340 for 3,334 inputs).
 /// Sending every confirmed ack a second time, after reading the consumer's
 /// info from its leader, did not help (tried; 1 run in 10 double-counted).
-/// A state that survives this must remember what it absorbed (the stream
-/// sequences) and skip those inputs when they come again (issue 36).
-/// Run it with `--ignored`.
+/// nats-server has fixed cases of this before (acked and double-acked
+/// messages redelivered during rollouts: nats-server#5419, #5482, 2024) and
+/// has one open (#6036: redelivery of acked messages when a node of a
+/// cluster reboots). A state that survives it must remember what it
+/// absorbed (the stream sequences) and skip those inputs when they come
+/// again (issue 36). Run it with `--ignored`.
 #[test]
 #[ignore = "issue 34: confirmed acks of a worker stopped during an election are sometimes lost; see the doc comment"]
 fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
