@@ -112,6 +112,30 @@ impl KvStateStore {
         })
     }
 
+    /// `request` on `key`, asked again while the bucket does not answer (a
+    /// bucket just made, or a cluster electing its leader, times out):
+    /// reading, storing and purging a key are harmless to repeat. `doing`
+    /// names it in the log of each retry, `verb` in the error.
+    async fn answered<T, E, F>(
+        &self,
+        key: &str,
+        doing: &str,
+        verb: &str,
+        request: impl FnMut() -> F,
+    ) -> Result<T>
+    where
+        E: Into<Cause>,
+        F: std::future::Future<Output = std::result::Result<T, E>>,
+    {
+        let retrying = |error: &Cause| {
+            tracing::warn!(store = %self.described, %key, %error, "{doing} a state failed; retrying");
+        };
+        self.link
+            .until_answered(self.answer_timeout, request, retrying)
+            .await
+            .map_err(|error| self.error(format!("cannot {verb} key `{key}`"), error))
+    }
+
     fn error(&self, detail: String, source: Cause) -> Error {
         Error::State {
             store: self.described.clone(),
@@ -127,42 +151,23 @@ impl StateStore for KvStateStore {
         self.described.clone()
     }
 
-    // Every request is asked again while the bucket does not answer (a
-    // bucket just made, or a cluster electing its leader, times out):
-    // reading, storing and purging a key are harmless to repeat.
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let get = || self.store.get(key);
-        let retrying = |error: &Cause| {
-            tracing::warn!(store = %self.described, %key, %error, "reading a state failed; retrying");
-        };
-        self.link
-            .until_answered(self.answer_timeout, get, retrying)
+        self.answered(key, "reading", "read", || self.store.get(key))
             .await
             .map(|found| found.map(|bytes| bytes.to_vec()))
-            .map_err(|error| self.error(format!("cannot read key `{key}`"), error))
     }
 
     async fn store(&self, key: &str, state: &[u8]) -> Result<()> {
         let value = bytes::Bytes::copy_from_slice(state);
-        let put = || self.store.put(key, value.clone());
-        let retrying = |error: &Cause| {
-            tracing::warn!(store = %self.described, %key, %error, "storing a state failed; retrying");
-        };
-        self.link
-            .until_answered(self.answer_timeout, put, retrying)
-            .await
-            .map(drop)
-            .map_err(|error| self.error(format!("cannot store key `{key}`"), error))
+        self.answered(key, "storing", "store", || {
+            self.store.put(key, value.clone())
+        })
+        .await
+        .map(drop)
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        let purge = || self.store.purge(key);
-        let retrying = |error: &Cause| {
-            tracing::warn!(store = %self.described, %key, %error, "removing a state failed; retrying");
-        };
-        self.link
-            .until_answered(self.answer_timeout, purge, retrying)
+        self.answered(key, "removing", "remove", || self.store.purge(key))
             .await
-            .map_err(|error| self.error(format!("cannot remove key `{key}`"), error))
     }
 }
