@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -215,22 +214,11 @@ fn run(fault: Fault) {
                 .is_some_and(|info| info.num_ack_pending == 0 && info.num_pending == 0)
         },
     ));
-    for worker in &workers {
-        signal(worker, libc::SIGTERM);
-    }
     for worker in workers {
-        let output = finish(worker, Duration::from_secs(30));
-        let (stdout, stderr) = text(&output);
-        assert!(
-            output.status.success(),
-            "a worker failed:\n{stdout}\n{stderr}"
-        );
+        stop(worker);
     }
-    let outputs = rt.block_on(read_stream(&js, "TEXT_OUT"));
-    assert_eq!(outputs.len(), INPUTS, "every output stored once");
-    let payloads: BTreeSet<String> = outputs.iter().map(|o| o.payload.clone()).collect();
-    let wanted: BTreeSet<String> = expected.iter().map(|p| p.to_uppercase()).collect();
-    assert_eq!(payloads, wanted);
+    let wanted: Vec<String> = expected.iter().map(|p| p.to_uppercase()).collect();
+    rt.block_on(assert_exactly_once(&js, "TEXT_OUT", &wanted));
     assert_eq!(
         rt.block_on(stored(&js, "TEXT_DEAD")),
         0,

@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::nats::*;
@@ -27,25 +26,6 @@ const ACK_WAIT: Duration = Duration::from_secs(2);
 /// with the old server comes back after the ack wait; the rest is the
 /// reconnection and a loaded machine.
 const RECOVERY: Duration = Duration::from_secs(2 + 6);
-
-/// Stops a worker with SIGTERM and returns its stdout (it must exit 0).
-fn stop(worker: Worker) -> String {
-    signal(&worker, libc::SIGTERM);
-    let output = finish(worker, Duration::from_secs(30));
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    stdout
-}
-
-/// Every payload of `OUT`, which must hold each of `wanted` exactly once.
-fn assert_exactly_once(setup: &Setup, wanted: &[String]) {
-    let stored = setup.rt.block_on(read_stream(&setup.js, "OUT"));
-    let payloads: Vec<String> = stored.iter().map(|s| s.payload.clone()).collect();
-    let distinct: BTreeSet<&String> = payloads.iter().collect();
-    assert_eq!(payloads.len(), distinct.len(), "an output was stored twice");
-    let wanted: BTreeSet<&String> = wanted.iter().collect();
-    assert_eq!(distinct, wanted, "every output, and only those");
-}
 
 /// Waits (up to `RECOVERY`) until `OUT` holds `total` outputs and every
 /// input is acknowledged: a delivery lost with the old server comes back
@@ -128,7 +108,9 @@ fn a_restart_while_a_pull_waits_loses_nothing() {
         longest = longest.max(restarted.elapsed());
     }
     let stdout = stop(running);
-    assert_exactly_once(&setup, &wanted);
+    setup
+        .rt
+        .block_on(assert_exactly_once(&setup.js, "OUT", &wanted));
     assert_all_acked(&setup, CONSUMER);
     let lost = connector_count(&stdout, "input", "lost-requests");
     assert!(lost > 0, "no pull was lost to a restart:\n{stdout}");
@@ -190,7 +172,9 @@ fn a_restart_while_a_batch_is_in_flight_loses_nothing() {
         longest = longest.max(restarted.elapsed());
     }
     let stdout = stop(running);
-    assert_exactly_once(&setup, &wanted);
+    setup
+        .rt
+        .block_on(assert_exactly_once(&setup.js, "OUT", &wanted));
     assert_all_acked(&setup, CONSUMER);
     assert!(
         hit_in_flight >= ROUNDS / 2,

@@ -124,15 +124,7 @@ impl Drop for Cluster {
 
 /// The test's own client, connected to every server of the list.
 pub async fn cluster_context(url: &str) -> jetstream::Context {
-    let servers: Vec<async_nats::ServerAddr> = url
-        .split(',')
-        .map(|server| server.parse().expect("a server address"))
-        .collect();
-    let client = async_nats::ConnectOptions::new()
-        .connect(servers.as_slice())
-        .await
-        .expect("the test connects to the cluster");
-    let mut js = jetstream::new(client);
+    let mut js = super::nats::context(url, None).await;
     js.set_timeout(Duration::from_secs(2));
     js
 }

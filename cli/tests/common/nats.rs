@@ -169,12 +169,34 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// The test's own client at `url` (one server, or a comma-separated list
+/// of a cluster's: the client takes a string as one address).
 pub async fn context(url: &str, token: Option<&str>) -> jetstream::Context {
     let mut options = async_nats::ConnectOptions::new();
     if let Some(token) = token {
         options = options.token(token.to_string());
     }
-    jetstream::new(options.connect(url).await.expect("the test connects"))
+    let servers: Vec<async_nats::ServerAddr> = url
+        .split(',')
+        .map(|server| server.parse().expect("a server address"))
+        .collect();
+    jetstream::new(
+        options
+            .connect(servers.as_slice())
+            .await
+            .expect("the test connects"),
+    )
+}
+
+/// Stream `name`, which must hold each of `wanted` exactly once and
+/// nothing else.
+pub async fn assert_exactly_once(js: &jetstream::Context, name: &str, wanted: &[String]) {
+    let stored = read_stream(js, name).await;
+    let payloads: Vec<String> = stored.iter().map(|s| s.payload.clone()).collect();
+    let distinct: std::collections::BTreeSet<&String> = payloads.iter().collect();
+    assert_eq!(payloads.len(), distinct.len(), "an output was stored twice");
+    let wanted: std::collections::BTreeSet<&String> = wanted.iter().collect();
+    assert_eq!(distinct, wanted, "every output, and only those");
 }
 
 pub async fn make_stream(js: &jetstream::Context, name: &str, subjects: &[&str]) {
@@ -465,6 +487,15 @@ pub fn finish(mut worker: Worker, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Stops a worker with SIGTERM and returns its stdout (it must exit 0).
+pub fn stop(worker: Worker) -> String {
+    signal(&worker, libc::SIGTERM);
+    let output = finish(worker, Duration::from_secs(30));
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
 }
 
 pub fn text(output: &Output) -> (String, String) {
