@@ -16,7 +16,8 @@ cargo_home="${CARGO_HOME:-$HOME/.cargo}"
 rm -rf "$cargo_home"/registry/src/*/torvyn-* "$cargo_home"/registry/cache/*/torvyn-*
 profile="${CARGO_TARGET_DIR:-target}/debug"
 [ -d "$profile" ] || exit 0
-grep -l "registry/src/[^/]*/torvyn-" "$profile"/deps/*.d "$profile"/build/*/*.d 2>/dev/null |
+# grep finds nothing on a fresh machine and then exits 1: not an error here.
+{ grep -l "registry/src/[^/]*/torvyn-" "$profile"/deps/*.d "$profile"/build/*/*.d 2>/dev/null || true; } |
   while read -r info; do
     unit=$(basename "$info" .d)
     hash=${unit##*-}
