@@ -31,6 +31,8 @@ enum Event {
     Fetched(Vec<u64>),
     /// A flush stored these output ids.
     Stored(Vec<String>),
+    /// A pipelined sink sent these output ids (its send number).
+    Sent(u64, Vec<String>),
     FlushFailed,
     Acked(Vec<u64>),
     Failed(u64, String),
@@ -116,11 +118,30 @@ impl SourceConnector for MemorySource {
     }
 }
 
+/// Outputs held by the sink: (id, payload).
+type Outputs = Vec<(String, Vec<u8>)>;
+
 struct MemorySink {
     pending: Vec<(String, Vec<u8>)>,
     failures_left: u32,
     log: Log,
     stored: Stored,
+    /// Overrides `send`/`flush_through`: sends are numbered groups stored
+    /// only by a flush through them.
+    pipelined: bool,
+    sent: Vec<(u64, Outputs)>,
+    sends: u64,
+}
+
+impl MemorySink {
+    fn store(&mut self, outputs: Vec<(String, Vec<u8>)>) {
+        if !outputs.is_empty() {
+            self.log.lock().unwrap().push(Event::Stored(
+                outputs.iter().map(|(id, _)| id.clone()).collect(),
+            ));
+        }
+        self.stored.lock().unwrap().extend(outputs);
+    }
 }
 
 #[async_trait]
@@ -142,13 +163,37 @@ impl SinkConnector for MemorySink {
                 source: None,
             });
         }
-        let flushed = std::mem::take(&mut self.pending);
-        if !flushed.is_empty() {
-            self.log.lock().unwrap().push(Event::Stored(
-                flushed.iter().map(|(id, _)| id.clone()).collect(),
-            ));
+        if self.pipelined {
+            let send = self.send().await?;
+            return self.flush_through(send).await;
         }
-        self.stored.lock().unwrap().extend(flushed);
+        let flushed = std::mem::take(&mut self.pending);
+        self.store(flushed);
+        Ok(())
+    }
+
+    async fn send(&mut self) -> torvyn_engine::Result<u64> {
+        if !self.pipelined || self.pending.is_empty() {
+            return Ok(self.sends);
+        }
+        self.sends += 1;
+        let outputs = std::mem::take(&mut self.pending);
+        self.log.lock().unwrap().push(Event::Sent(
+            self.sends,
+            outputs.iter().map(|(id, _)| id.clone()).collect(),
+        ));
+        self.sent.push((self.sends, outputs));
+        Ok(self.sends)
+    }
+
+    async fn flush_through(&mut self, send: u64) -> torvyn_engine::Result<()> {
+        if !self.pipelined {
+            return self.flush().await;
+        }
+        while self.sent.first().is_some_and(|(number, _)| *number <= send) {
+            let (_, outputs) = self.sent.remove(0);
+            self.store(outputs);
+        }
         Ok(())
     }
 }
@@ -163,7 +208,7 @@ struct Memory {
 #[async_trait]
 impl ConnectorFactory for Memory {
     fn keys(&self) -> &'static [&'static str] {
-        &["count", "failures", "extra"]
+        &["count", "failures", "extra", "pipelined"]
     }
 
     fn roles(&self) -> &'static [Interface] {
@@ -191,6 +236,9 @@ impl ConnectorFactory for Memory {
             failures_left: settings.parse("failures", 0)?,
             log: self.log.clone(),
             stored: self.stored.clone(),
+            pipelined: settings.flag("pipelined", false)?,
+            sent: Vec::new(),
+            sends: 0,
         })))
     }
 }
@@ -323,6 +371,74 @@ fn an_input_is_acked_after_the_flush_that_stored_its_output() {
             &Event::Acked(vec![8, 9])
         ]
     );
+}
+
+/// The batches of a pipelined run: (position of the batch's fetch, of
+/// the send of its outputs, of the flush that stored them), in order.
+fn batch_times(log: &[Event]) -> Vec<(usize, usize, usize)> {
+    let mut times = Vec::new();
+    for (fetched_at, event) in log.iter().enumerate() {
+        let Event::Fetched(handles) = event else {
+            continue;
+        };
+        let first = format!("mem:{}:output:0", handles[0]);
+        let sent_at = log
+            .iter()
+            .position(|e| matches!(e, Event::Sent(_, ids) if ids.contains(&first)))
+            .unwrap_or_else(|| panic!("{first} never sent: {log:?}"));
+        times.push((fetched_at, sent_at, stored_at(log, &first)));
+    }
+    times
+}
+
+#[test]
+fn batches_in_flight_overlap_and_each_input_is_acked_after_its_outputs_are_stored() {
+    let pipelined = |in_flight: usize| {
+        let setup = setup(&torvyn_fixtures::uppercase_processor());
+        let mut spec = flow(10, Interface::Processor, "", 0);
+        spec.nodes[2]
+            .connector
+            .as_mut()
+            .unwrap()
+            .settings
+            .insert("pipelined".into(), "true".into());
+        let mut options = batches(2);
+        options.batches_in_flight = in_flight;
+        let report = serve(&setup, spec, options).unwrap();
+        assert_eq!(report.stop, Stop::Ended);
+        let log = setup.log.lock().unwrap().clone();
+        let stored = setup.stored.lock().unwrap().clone();
+        let ids: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+        let expected: Vec<String> = (0..10).map(|i| format!("mem:{i}:output:0")).collect();
+        assert_eq!(ids, expected, "every output stored once, in order");
+        for i in 0..10u64 {
+            assert!(
+                stored_at(&log, &format!("mem:{i}:output:0")) < acked_at(&log, i),
+                "{in_flight} in flight: input {i} acked before its output was stored: {log:?}"
+            );
+        }
+        (batch_times(&log), log)
+    };
+    // Two in flight: batch N+1 is fetched (and sent) before batch N is
+    // stored — the broker's answer to N overlaps the work on N+1.
+    let (times, log) = pipelined(2);
+    assert_eq!(times.len(), 5, "5 batches of 2: {log:?}");
+    for pair in times.windows(2) {
+        let ((_, sent, stored), (next_fetched, next_sent, _)) = (pair[0], pair[1]);
+        assert!(
+            sent < next_fetched && next_fetched < stored && stored > next_sent,
+            "2 in flight: the next batch waited for this one to be stored: {log:?}"
+        );
+    }
+    // One in flight: each batch is stored before the next is fetched.
+    let (times, log) = pipelined(1);
+    for pair in times.windows(2) {
+        let ((_, _, stored), (next_fetched, _, _)) = (pair[0], pair[1]);
+        assert!(
+            stored < next_fetched,
+            "1 in flight: a batch fetched before the last was stored: {log:?}"
+        );
+    }
 }
 
 #[test]
@@ -533,7 +649,7 @@ fn connector_flows_are_refused_by_the_sync_entry_points_and_unknown_settings_nam
     assert_eq!(
         error.to_string(),
         "node `input` (memory connector): setting `cuont`: unknown for a `memory` connector \
-         (its settings: count, failures, extra)"
+         (its settings: count, failures, extra, pipelined)"
     );
     let mut spec = flow(3, Interface::Processor, "", 0);
     spec.nodes[0].connector.as_mut().unwrap().kind = "kafka".into();

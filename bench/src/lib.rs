@@ -19,6 +19,7 @@ use wasmtime::component::{ComponentExportIndex, Instance};
 use wasmtime::Store;
 
 pub mod alloc_counter;
+mod bare_nats;
 mod calls;
 mod compute;
 mod floor;

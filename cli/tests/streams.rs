@@ -1102,3 +1102,130 @@ fn a_counters_state_survives_sigterm_in_a_key_value_bucket() {
     });
     assert_eq!(left, None, "the emitted count's state is removed");
 }
+
+/// What a 2.10+ server offers — several filter subjects on one consumer,
+/// consumer metadata, stream compression — works on such a server; on an
+/// older one each is refused naming the setting and the server's version
+/// (the server would ignore the field, and the setting would silently do
+/// nothing). On any server a consumer that exists with other limits than
+/// the node sets is named, not used as if it had them. CI runs this on
+/// 2.9.10 and on 2.15.
+#[test]
+fn current_server_features_work_there_and_older_servers_are_named() {
+    let setup = Setup::new(&[], None);
+    let url = setup.server.url();
+    let version = setup.js.client().server_info().version.clone();
+    let (major, minor) = {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+    };
+    let current = (major, minor) >= (2, 10);
+    setup.rt.block_on(async {
+        make_stream(&setup.js, "MULTI", &["multi.*"]).await;
+        for (subject, payload) in [
+            ("multi.a", "from a"),
+            ("multi.b", "from b"),
+            ("multi.c", "from c"),
+        ] {
+            publish(&setup.js, subject, &[payload.to_string()]).await;
+        }
+    });
+    let run = |name: &str, source: &str, sink: &str| {
+        let flow = nats_flow(
+            setup.dir.path(),
+            name,
+            &url,
+            "bundled:uppercase",
+            PROCESSOR,
+            source,
+            sink,
+        );
+        let output = Command::new(TORVYN)
+            .arg("run")
+            .arg(&flow)
+            .args(["--idle-timeout", "1"])
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&output);
+        (output.status.code(), stderr)
+    };
+    let multi =
+        "stream = \"MULTI\"\nsubject = \"multi.a, multi.b\"\nconsumer = \"ab\"\ncreate = true";
+    let metadata = "consumer_metadata = \"team=orders, tier=gold\"";
+    let compressed = "stream = \"ZOUT\"\nsubject = \"zout\"\ncreate = true\ncompression = \"s2\"";
+    if current {
+        let (code, stderr) = run("current.toml", &format!("{multi}\n{metadata}"), compressed);
+        assert_eq!(code, Some(0), "nats-server {version}: {stderr}");
+        setup.rt.block_on(async {
+            let mut stored: Vec<String> = read_stream(&setup.js, "ZOUT")
+                .await
+                .into_iter()
+                .map(|s| s.payload)
+                .collect();
+            stored.sort();
+            assert_eq!(
+                stored,
+                ["FROM A", "FROM B"],
+                "the two filtered subjects only"
+            );
+            let info = consumer_info(&setup.js, "MULTI", "ab").await;
+            assert_eq!(info.config.filter_subjects, ["multi.a", "multi.b"]);
+            assert_eq!(
+                info.config.metadata.get("tier").map(String::as_str),
+                Some("gold")
+            );
+            let zout = setup
+                .js
+                .get_stream("ZOUT")
+                .await
+                .unwrap()
+                .get_info()
+                .await
+                .unwrap();
+            assert_eq!(
+                zout.config.compression,
+                Some(jetstream::stream::Compression::S2)
+            );
+        });
+    } else {
+        for (name, source, sink, key) in [
+            ("multi.toml", multi.to_string(), "subject = \"out\"", "subject"),
+            (
+                "metadata.toml",
+                format!("stream = \"IN\"\nsubject = \"in\"\nconsumer = \"m\"\ncreate = true\n{metadata}"),
+                "subject = \"out\"",
+                "consumer_metadata",
+            ),
+            (
+                "compressed.toml",
+                "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"c\"\ncreate = true".to_string(),
+                compressed,
+                "compression",
+            ),
+        ] {
+            let (code, stderr) = run(name, &source, sink);
+            assert_eq!(code, Some(1), "{name} on nats-server {version}: {stderr}");
+            assert!(
+                stderr.contains(&format!("setting `{key}`"))
+                    && stderr.contains("needs nats-server 2.10 or later")
+                    && stderr.contains(&format!("runs {version}")),
+                "{name}: {stderr}"
+            );
+        }
+    }
+    // Limits the node sets that the existing consumer does not have.
+    let created = "stream = \"IN\"\nsubject = \"in\"\nconsumer = \"limits\"\ncreate = true";
+    let (code, stderr) = run("limits.toml", created, "subject = \"out\"");
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run(
+        "other-limits.toml",
+        &format!("{created}\nack_wait_ms = 5000"),
+        "subject = \"out\"",
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("setting `ack_wait_ms`")
+            && stderr.contains("consumer `limits` of stream `IN` exists with ack_wait_ms = 30000"),
+        "{stderr}"
+    );
+}

@@ -302,6 +302,29 @@ pub trait SinkConnector: Send {
     /// tried again by the next flush.
     async fn flush(&mut self) -> Result<()>;
 
+    /// Starts storing what was accepted since the last `send` (or flush),
+    /// without waiting for the broker's answer, and returns the number of
+    /// this send: [`flush_through`](SinkConnector::flush_through) with it
+    /// waits for exactly these and those sent before.
+    ///
+    /// The driver sends a batch's outputs, then fetches and processes the
+    /// next batch while the broker answers (up to
+    /// [`ServeOptions::batches_in_flight`](crate::flow::ServeOptions::batches_in_flight)
+    /// batches outstanding). The default sends nothing (returns 0), and
+    /// everything is stored at `flush_through`: right for a sink whose
+    /// store has no round trip to overlap.
+    async fn send(&mut self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// Stores everything sent up to the send numbered `send` (and may store
+    /// more); `Ok` once it is durable. On `Err` what was not stored is kept
+    /// and tried again by the next flush. The default flushes everything.
+    async fn flush_through(&mut self, send: u64) -> Result<()> {
+        let _ = send;
+        self.flush().await
+    }
+
     /// Its counters.
     fn stats(&self) -> ConnectorStats {
         ConnectorStats::default()

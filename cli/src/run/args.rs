@@ -71,6 +71,10 @@ pub struct RunArgs {
     /// source (default 100).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch: Option<u32>,
+    /// Flows with connector nodes: most batches whose outputs are sent
+    /// and not yet confirmed stored (default 2; 1: one batch at a time).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub batches_in_flight: Option<u32>,
     /// Flow files: run each component project's build first (its
     /// `build_command`, else `cargo component build` with `[build]`).
     #[arg(long)]

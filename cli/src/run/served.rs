@@ -156,6 +156,9 @@ pub(crate) fn run_served(
         if let Some(batch) = args.batch {
             options.batch = batch as usize;
         }
+        if let Some(in_flight) = args.batches_in_flight {
+            options.batches_in_flight = in_flight as usize;
+        }
         options.state = state_options(args, flow.spec()).await?;
         let mut server = None;
         if let Some(address) = &args.metrics {

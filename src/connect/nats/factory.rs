@@ -43,6 +43,8 @@ settings! {
         "stream_subjects",
         "retention",
         "duplicate_window_ms",
+        "compression",
+        "consumer_metadata",
         "batch",
         "fetch_wait_ms",
         "ack_wait_ms",

@@ -15,17 +15,19 @@
 //! |---|---|---|
 //! | `url` | both | server URL, `nats://HOST:PORT` or `tls://…` (required) |
 //! | `stream` | both | stream name (required for a source; for a sink only with `create`) |
-//! | `subject` | both | source: the consumer's filter subject; sink: where to publish (required) |
+//! | `subject` | both | source: the consumer's filter subject, or several comma-separated (2.10+ server); sink: where to publish (required) |
 //! | `consumer` | source | durable consumer name, shared by all workers (required) |
 //! | `create` | both | create the stream and consumer when missing (`false`: missing is an error) |
 //! | `stream_subjects` | both | subjects of a created stream, comma-separated (`subject`) |
 //! | `retention` | both | of a created stream: `limits` or `workqueue` (`limits`) |
 //! | `duplicate_window_ms` | both | of a created stream (120000) |
+//! | `compression` | both | of a created stream: `s2` (2.10+ server) or `none` (`none`) |
+//! | `consumer_metadata` | source | of a created consumer, `name=value,…` (2.10+ server) |
 //! | `batch` | source | most messages per fetch (100) |
 //! | `fetch_wait_ms` | source | how long a fetch waits for its first message (500) |
-//! | `ack_wait_ms` | source | of a created consumer (30000) |
+//! | `ack_wait_ms` | source | of a created consumer (30000); set, it must be the existing consumer's |
 //! | `max_deliver` | source | deliveries before a failing message is dead-lettered (5) |
-//! | `max_ack_pending` | source | of a created consumer (1000) |
+//! | `max_ack_pending` | source | of a created consumer (1000); set, it must be the existing consumer's |
 //! | `nak_delay_ms` | source | redelivery delay after a failure (500) |
 //! | `dead_letter` | source | subject for messages that failed `max_deliver` times (none: terminated and logged) |
 //! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
@@ -50,7 +52,13 @@
 //! holds them. Errors and logs name the URL (with any `user:password@`
 //! removed), never the token.
 //!
-//! Here: the kind in `factory.rs`; the connection and shared settings in
+//! A setting a 2.10+ server offers is refused on an older one with an error
+//! naming the server's version (an older server ignores the field: the
+//! setting would silently do nothing). With `create = true` a 2.10+ server
+//! also refuses, by name, a consumer that another worker created at the
+//! same moment with another config.
+//!
+//! Here: the kind in `factory.rs`; the server's version in `version.rs`; the connection and shared settings in
 //! `connection.rs`; bounded waits on the broker in `link.rs`; streams and
 //! consumers found or created in `consumer.rs`; the source in `source.rs`
 //! (its bookkeeping in `pull.rs`); the sink in `sink.rs`; the key-value
@@ -64,6 +72,7 @@ mod pull;
 mod sink;
 mod source;
 mod state;
+mod version;
 
 pub use connection::{ERROR_HEADER, ORIGIN_HEADER};
 pub(crate) use factory::NatsFactory;

@@ -19,6 +19,7 @@ use super::connection::{
     answer_timeout, millis, nats_error, Connection, ERROR_HEADER, ORIGIN_HEADER,
 };
 use super::link::Link;
+use super::version::ServerVersion;
 
 /// A durable pull consumer as a flow source.
 pub(crate) struct NatsSource {
@@ -72,7 +73,8 @@ impl NatsSource {
         let stream_name = settings.required("stream")?;
         let subject = settings.required("subject")?;
         let consumer_name = settings.required("consumer")?;
-        let stream = stream_of(settings, &js, stream_name, subject, &url).await?;
+        let version = ServerVersion::of(&client);
+        let stream = stream_of(settings, (&js, version), stream_name, subject, &url).await?;
         let ack_wait = millis(settings, "ack_wait_ms", 30_000)?;
         let max_deliver: i64 = settings.parse("max_deliver", 5)?;
         if max_deliver < 1 {
@@ -80,7 +82,7 @@ impl NatsSource {
         }
         let consumer = consumer_of(
             settings,
-            &stream,
+            (&stream, version),
             (stream_name, subject, consumer_name),
             (ack_wait, max_deliver),
             &url,

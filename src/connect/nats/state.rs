@@ -4,7 +4,9 @@
 //!
 //! The bucket is on the server of one of the flow's `nats` nodes (its `url`
 //! and credentials), created when missing with file storage and one value
-//! per key. A `put` returns once JetStream has stored the value, so the
+//! per key (by the client's `create_key_value` on a 2.10+ server; on 2.9,
+//! whose account-info answer the client cannot read, as the stream that
+//! call would make). A `put` returns once JetStream has stored the value, so the
 //! inputs a state absorbed are acknowledged only after that. A put whose
 //! answer is lost (the server restarted under it) is sent again, for up to
 //! twice the node's `answer_timeout_ms`: putting the same value twice
@@ -17,9 +19,13 @@ use async_trait::async_trait;
 
 use super::connection::{answer_timeout, connect, patiently, replicas};
 use super::link::Link;
+use super::version::ServerVersion;
 use crate::connect::state::StateStore;
 use crate::connect::{ConnectorSpec, Settings};
 use crate::error::{Cause, Error, Result};
+
+/// What a created bucket says it is.
+const DESCRIPTION: &str = "torvyn stages' state (torvyn:state)";
 
 /// A key-value bucket holding stages' state.
 ///
@@ -74,32 +80,60 @@ impl KvStateStore {
                 source: None,
             });
         }
+        let version = ServerVersion::of(&connection.client);
         let mut js = jetstream::new(connection.client);
         js.set_timeout(answer_timeout);
         if patiently(&settings, || js.get_key_value(bucket))
             .await?
             .is_err()
         {
-            // The bucket's stream, made as the client's `create_key_value`
-            // makes it: that call first asks for the account's info in a
-            // shape nats-server 2.9 does not answer ("data did not match any
-            // variant"), while creating the stream works on 2.9 and later.
-            let config = stream::Config {
-                name: format!("KV_{bucket}"),
-                description: Some("torvyn stages' state (torvyn:state)".into()),
-                subjects: vec![format!("$KV.{bucket}.>")],
-                max_messages_per_subject: 1,
-                storage: stream::StorageType::File,
-                allow_rollup: true,
-                deny_delete: true,
-                allow_direct: true,
-                discard: stream::DiscardPolicy::New,
-                num_replicas: replicas(&settings)?,
-                ..Default::default()
+            let replicas = replicas(&settings)?;
+            let created = if version.has_2_10() {
+                // The client's own way, as a user would make it.
+                let config = kv::Config {
+                    bucket: bucket.to_string(),
+                    description: DESCRIPTION.into(),
+                    history: 1,
+                    storage: stream::StorageType::File,
+                    num_replicas: replicas,
+                    ..Default::default()
+                };
+                patiently(&settings, || js.create_key_value(config.clone()))
+                    .await?
+                    .map(|_| ())
+                    .map_err(Cause::from)
+            } else {
+                // The bucket's stream, made as the client's `create_key_value`
+                // makes it: that call first asks for the account's info in a
+                // shape nats-server 2.9 does not answer ("data did not match
+                // any variant"), while creating the stream works there.
+                let config = stream::Config {
+                    name: format!("KV_{bucket}"),
+                    description: Some(DESCRIPTION.into()),
+                    subjects: vec![format!("$KV.{bucket}.>")],
+                    max_messages_per_subject: 1,
+                    storage: stream::StorageType::File,
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    discard: stream::DiscardPolicy::New,
+                    num_replicas: replicas,
+                    ..Default::default()
+                };
+                patiently(&settings, || js.get_or_create_stream(config.clone()))
+                    .await?
+                    .map(|_| ())
+                    .map_err(Cause::from)
             };
-            patiently(&settings, || js.get_or_create_stream(config.clone()))
-                .await?
-                .map_err(|e| error("cannot create the bucket".into(), e.into()))?;
+            // Another worker may have made it meanwhile: opened below.
+            if let Err(cause) = created {
+                if patiently(&settings, || js.get_key_value(bucket))
+                    .await?
+                    .is_err()
+                {
+                    return Err(error("cannot create the bucket".into(), cause));
+                }
+            }
         }
         let store = patiently(&settings, || js.get_key_value(bucket))
             .await?

@@ -1,20 +1,22 @@
 //! The service's batches: take, forward, settle, until a stop; then the
 //! end of the stream, or the stop's hand-back of what is not stored.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use super::intake::{source_connector, take_batch};
 use super::options::Counts;
 use super::recover::recover;
 use super::report::graph_connectors;
-use super::settle::{ack_settled, flush_sinks, keep_held, release, settle, stop_requested};
+use super::settle::{
+    close_batch, keep_held, release, settle_all, settle_oldest, stop_requested, Waiting,
+};
 use super::states::{remove_states, restore_states, save_states};
+use super::unsettled::Unsettled;
 use super::{ServeOptions, Stop};
 use crate::calls::AsyncCalls;
 use crate::error::Result;
 use crate::flow::graph::Graph;
-use crate::flow::tracking::{by_source, InputKey};
+use crate::flow::tracking::by_source;
 use crate::invoker::{AsyncComponentInvoker, Element};
 
 /// The batches of [`Flow::serve`](crate::flow::Flow::serve), until a stop;
@@ -28,17 +30,23 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
     let started = Instant::now();
     let sources = graph.sources();
     let batch = options.batch.max(1);
+    let in_flight = options.batches_in_flight.max(1);
     let mut ended = vec![false; graph.spec.nodes.len()];
-    // Connector inputs taken and not yet settled.
-    let mut pending: HashSet<InputKey> = HashSet::new();
+    // Connector inputs taken and not yet settled, and the batches sent.
+    let mut unsettled = Unsettled::default();
     let mut last_input = Instant::now();
     if let Some(state) = &options.state {
         counts.states_restored = restore_states(graph, state).await?;
     }
+    let shutdown = options.shutdown.clone();
+    let waiting = Waiting {
+        shutdown: &shutdown,
+        retry: options.sink_retry,
+    };
     // Whether every output so far is stored: only then may a saved
     // state stand for the inputs it absorbed.
     let mut sinks_flushed = true;
-    let mut stop = loop {
+    let mut stop = 'batches: loop {
         if stop_requested(&options.shutdown) {
             break Stop::Shutdown;
         }
@@ -47,17 +55,17 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
         }
         let inputs = take_batch(graph, &sources, batch, &mut ended, &options.shutdown).await?;
         // Upgrades take over between batches: every input of the last
-        // batch went through the old instance and is settled. Taken
-        // after the fetch, which may have waited long for input: what
-        // was queued meanwhile serves this batch.
+        // batch went through the old instance. Taken after the fetch,
+        // which may have waited long for input: what was queued meanwhile
+        // serves this batch.
         if graph.take_upgrades::<AsyncCalls>(delivered).await? > 0 {
-            // What a replaced aggregator flushed is stored, and the
-            // inputs it held settled, before this batch.
-            if !settle(graph, &mut pending, &options.shutdown, options.sink_retry).await? {
-                // The batch taken goes back with what else is pending.
+            // What a replaced aggregator flushed is stored, and every
+            // batch in flight settled, before this batch.
+            if !settle_all(graph, &mut unsettled, &waiting).await? {
+                // The batch taken goes back with what else is unsettled.
                 for (source, _, handle, _) in &inputs {
                     if let Some(handle) = handle {
-                        pending.insert((*source, *handle));
+                        unsettled.take((*source, *handle));
                     }
                 }
                 sinks_flushed = false;
@@ -65,6 +73,12 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             }
         }
         if inputs.is_empty() {
+            // No input: what is in flight is settled now, not when the
+            // next input comes.
+            if !settle_all(graph, &mut unsettled, &waiting).await? {
+                sinks_flushed = false;
+                break Stop::Shutdown;
+            }
             if sources.iter().all(|&source| ended[source]) {
                 break Stop::Ended;
             }
@@ -86,7 +100,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
         for (source, element, handle, origin) in inputs {
             let key = (source, handle.unwrap_or(element.meta.sequence));
             if handle.is_some() {
-                pending.insert(key);
+                unsettled.take(key);
             }
             graph.tracking().begin(key, &origin);
             if let Err(error) = graph
@@ -97,21 +111,28 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
                     // A component source's element cannot come again.
                     return Err(error);
                 }
-                recover(graph, error, key, &mut pending, options, counts).await?;
+                recover(graph, error, key, &mut unsettled, options, counts).await?;
             }
         }
-        if !settle(graph, &mut pending, &options.shutdown, options.sink_retry).await? {
-            sinks_flushed = false;
-            break Stop::Shutdown;
+        // This batch's outputs leave now; the oldest batches are settled
+        // while more than `batches_in_flight` are out, so the next fetch
+        // and processing overlap the broker's answers to this one.
+        close_batch(graph, &mut unsettled).await?;
+        while unsettled.in_flight() >= in_flight {
+            if !settle_oldest(graph, &mut unsettled, &waiting).await? {
+                sinks_flushed = false;
+                break 'batches Stop::Shutdown;
+            }
         }
+        let held = graph.tracking().held();
+        keep_held(graph, held).await?;
         if let Some(observe) = &mut options.on_batch {
             observe(&graph.report(started.elapsed()), &graph_connectors(graph));
         }
     };
     if stop != Stop::Shutdown {
         graph.finish::<AsyncCalls>(delivered).await?;
-        if flush_sinks(graph, &options.shutdown, options.sink_retry).await? {
-            ack_settled(graph, &mut pending).await?;
+        if settle_all(graph, &mut unsettled, &waiting).await? {
             if let Some(state) = &options.state {
                 // Flushed downstream and stored: the state was emitted.
                 remove_states(graph, state).await?;
@@ -121,6 +142,9 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             sinks_flushed = false;
             stop = Stop::Shutdown;
         }
+    } else if sinks_flushed && !settle_all(graph, &mut unsettled, &waiting).await? {
+        // The batches in flight at the stop could not be stored.
+        sinks_flushed = false;
     }
     if stop == Stop::Shutdown {
         if let (Some(state), true) = (&options.state, sinks_flushed) {
@@ -130,7 +154,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             let held = graph.tracking().held();
             let mut settled = Vec::new();
             for key in absorbed {
-                if !held.contains(&key) && pending.remove(&key) {
+                if !held.contains(&key) && unsettled.remove(&key) {
                     settled.push(key);
                 }
             }
@@ -143,7 +167,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             }
         }
         // Held and unstored inputs go back to their sources: redelivered, not lost.
-        release(graph, pending).await?;
+        release(graph, unsettled.drain()).await?;
     }
     // A fetch dropped at the shutdown may have taken inputs no batch saw.
     for &source in &sources {

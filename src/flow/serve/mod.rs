@@ -4,10 +4,12 @@
 //!
 //! One batch: take up to `batch` inputs from every source; send each
 //! through the graph (the same depth-first forwarding as [`Flow::run`]);
-//! flush every sink connector (retried while the broker is away); then
-//! acknowledge every input of the batch that no aggregator still holds.
-//! What an aggregator absorbed stays unacknowledged (kept alive after every
-//! batch) until the aggregate holding it is stored.
+//! send every sink connector's outputs; while more than
+//! `batches_in_flight` batches are out, store the oldest (retried while the
+//! broker is away) and acknowledge the inputs it settles. So the next
+//! batch is fetched and processed while the broker answers the last one's
+//! publishes. What an aggregator absorbed stays unacknowledged (kept alive
+//! after every batch) until the aggregate holding it is stored.
 //!
 //! A failing input (guest error, trap, limit) is handed back to its source
 //! to be redelivered or dead-lettered ([`SourceConnector::fail`]); a node
@@ -16,14 +18,15 @@
 //! What a replaced aggregator held is handed back too: its state is gone, so
 //! those inputs must come again.
 //!
-//! At a stop on request ([`ServeOptions::shutdown`]) the batch in flight is
-//! finished and stored, what is still held is handed back
+//! At a stop on request ([`ServeOptions::shutdown`]) the batches in flight
+//! are finished and stored, what is still held is handed back
 //! ([`SourceConnector::release`]: redelivered, not lost) and aggregators are
 //! not flushed. At the end of the stream (sources ended, idle, limit)
 //! aggregators flush, sinks complete and everything is acknowledged.
 //!
 //! Here: the batch loop in `batches.rs`; taking inputs in `intake.rs`;
-//! flushing, acknowledging, keeping and handing back in `settle.rs`; a
+//! which batch settles which input in `unsettled.rs`; sending, storing,
+//! acknowledging, keeping and handing back in `settle.rs`; a
 //! failed input in `recover.rs`; stored states in `states.rs`; the
 //! connectors' report in `report.rs`.
 
@@ -34,6 +37,7 @@ mod recover;
 mod report;
 mod settle;
 mod states;
+mod unsettled;
 
 pub(super) use batches::run;
 pub(super) use options::Counts;

@@ -65,6 +65,12 @@ pub type BatchObserver = Box<dyn FnMut(&FlowReport, &[ConnectorReport]) + Send>;
 pub struct ServeOptions<I> {
     /// Most inputs taken from each source per batch (default 100).
     pub batch: usize,
+    /// Most batches whose outputs are sent and not yet confirmed stored
+    /// (default 2): the next batch is fetched and processed while the
+    /// broker answers the last one's publishes. 1: one batch at a time.
+    /// Each input is still acknowledged only after all of its outputs are
+    /// stored (acknowledgements come in batch order, not input order).
+    pub batches_in_flight: usize,
     /// End the stream after this long without an input (batch jobs and
     /// tests); `None`: run until the sources end or a shutdown.
     pub idle_timeout: Option<Duration>,
@@ -90,6 +96,7 @@ impl<I> std::fmt::Debug for ServeOptions<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeOptions")
             .field("batch", &self.batch)
+            .field("batches_in_flight", &self.batches_in_flight)
             .field("idle_timeout", &self.idle_timeout)
             .field("sink_retry", &self.sink_retry)
             .field("respawn", &self.respawn.is_some())
@@ -102,6 +109,7 @@ impl<I> Default for ServeOptions<I> {
     fn default() -> Self {
         ServeOptions {
             batch: 100,
+            batches_in_flight: 2,
             idle_timeout: None,
             shutdown: None,
             respawn: None,

@@ -2,11 +2,12 @@
 //! back to its source (retried or dead-lettered), and what an aggregator
 //! had released into it handed back too.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use super::intake::source_connector;
 use super::options::Counts;
 use super::settle::release;
+use super::unsettled::Unsettled;
 use super::ServeOptions;
 use crate::connect::Failed;
 use crate::error::{Error, Result};
@@ -24,7 +25,7 @@ pub(super) async fn recover<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     error: Error,
     key: InputKey,
-    pending: &mut HashSet<InputKey>,
+    unsettled: &mut Unsettled,
     options: &mut ServeOptions<I>,
     counts: &mut Counts,
 ) -> Result<()> {
@@ -54,7 +55,7 @@ pub(super) async fn recover<I: AsyncComponentInvoker>(
     }
     let still_held = graph.tracking().held();
     let text = error.to_string();
-    if pending.remove(&key) {
+    if unsettled.remove(&key) {
         let failed = source_connector(graph, key.0)?.fail(key.1, &text).await?;
         if failed == Failed::DeadLettered {
             tracing::error!(flow = %flow.name, %text, "input dead-lettered");
@@ -62,7 +63,7 @@ pub(super) async fn recover<I: AsyncComponentInvoker>(
     }
     let give_back: Vec<InputKey> = give_back
         .into_iter()
-        .filter(|key| !still_held.contains(key) && pending.remove(key))
+        .filter(|key| !still_held.contains(key) && unsettled.remove(key))
         .collect();
     release(graph, give_back).await?;
     Ok(())

@@ -1,11 +1,13 @@
-//! Settling a batch: sinks flushed, then inputs acknowledged, kept (held
-//! by an aggregator) or handed back — the one owner of those calls on the
-//! source connectors.
+//! Settling batches: a closed batch's outputs sent by every sink; the
+//! oldest batch in flight stored (retried while its broker is away), then
+//! the inputs it settles acknowledged; what is held kept, what a stop
+//! leaves handed back — the one owner of those calls on the connectors.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use super::intake::source_connector;
+use super::unsettled::Unsettled;
 use crate::error::Result;
 use crate::flow::graph::Graph;
 use crate::flow::slot::Slot;
@@ -13,30 +15,79 @@ use crate::flow::tracking::{by_source, InputKey};
 use crate::flow::FlowSpec;
 use crate::invoker::AsyncComponentInvoker;
 
-/// After a batch: every sink connector flushed (retried while its broker
-/// is away), then every pending input nothing holds acknowledged and what
-/// is held kept from redelivery. `false`: a stop was asked for while the
-/// sinks could not store their outputs (nothing was acknowledged).
-pub(super) async fn settle<I: AsyncComponentInvoker>(
+/// How the driver waits for its sinks: the stop it watches, and how long a
+/// sink that fails is retried.
+pub(super) struct Waiting<'a> {
+    pub(super) shutdown: &'a Option<tokio::sync::watch::Receiver<bool>>,
+    pub(super) retry: Duration,
+}
+
+/// Closes a batch: the inputs it settles marked, and every sink
+/// connector's outputs sent (without waiting for the broker).
+pub(super) async fn close_batch<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
-    pending: &mut HashSet<InputKey>,
-    shutdown: &Option<tokio::sync::watch::Receiver<bool>>,
-    retry: Duration,
+    unsettled: &mut Unsettled,
+) -> Result<()> {
+    let held = graph.tracking().held();
+    let number = unsettled.close(&held);
+    let mut sends = Vec::new();
+    for (node, stage) in graph.stages.iter_mut().enumerate() {
+        if let Some(Slot::Sink(sink)) = stage.as_mut().map(|stage| &mut *stage.slot) {
+            sends.push((node, sink.send().await?));
+        }
+    }
+    unsettled.sent(number, sends);
+    Ok(())
+}
+
+/// Stores the oldest batch in flight, then acknowledges the inputs it
+/// settles. `false`: a stop was asked for while the sinks could not store
+/// it (nothing was acknowledged).
+pub(super) async fn settle_oldest<I: AsyncComponentInvoker>(
+    graph: &mut Graph<'_, I>,
+    unsettled: &mut Unsettled,
+    waiting: &Waiting<'_>,
 ) -> Result<bool> {
-    if !flush_sinks(graph, shutdown, retry).await? {
+    let Some(oldest) = unsettled.oldest() else {
+        return Ok(true);
+    };
+    let sends = oldest.sends.clone();
+    if !store(graph, Some(&sends), waiting).await? {
         return Ok(false);
     }
-    let held = ack_settled(graph, pending).await?;
-    keep_held(graph, held).await?;
+    let settled = unsettled.stored_oldest();
+    let held = graph.tracking().held();
+    graph.tracking().forget_settled(&held);
+    for (source, handles) in by_source(settled) {
+        source_connector(graph, source)?.ack(&handles).await?;
+    }
     Ok(true)
 }
 
-/// Flushes every sink connector, retrying while it fails (the broker
-/// away) for up to `sink_retry`. `false`: a shutdown came first.
-pub(super) async fn flush_sinks<I: AsyncComponentInvoker>(
+/// Closes a batch of what is not yet in one (an upgraded aggregator's
+/// flush, the end of the stream's), and settles everything in flight.
+/// `false` as [`settle_oldest`].
+pub(super) async fn settle_all<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
-    shutdown: &Option<tokio::sync::watch::Receiver<bool>>,
-    retry: Duration,
+    unsettled: &mut Unsettled,
+    waiting: &Waiting<'_>,
+) -> Result<bool> {
+    close_batch(graph, unsettled).await?;
+    while unsettled.in_flight() > 0 {
+        if !settle_oldest(graph, unsettled, waiting).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Stores every sink connector's outputs, through its send in `sends`
+/// (all of them when `None`), retrying while it fails (the broker away)
+/// for up to the retry bound. `false`: a shutdown came first.
+pub(super) async fn store<I: AsyncComponentInvoker>(
+    graph: &mut Graph<'_, I>,
+    sends: Option<&[(usize, u64)]>,
+    waiting: &Waiting<'_>,
 ) -> Result<bool> {
     let spec: &FlowSpec = graph.spec;
     for node in 0..spec.nodes.len() {
@@ -46,22 +97,31 @@ pub(super) async fn flush_sinks<I: AsyncComponentInvoker>(
         let Slot::Sink(sink) = &mut *stage.slot else {
             continue;
         };
+        let through = sends.map(|sends| {
+            sends
+                .iter()
+                .find(|(sink, _)| *sink == node)
+                .map_or(0, |(_, send)| *send)
+        });
         let report = &mut *stage.report;
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
         loop {
-            let flushed = sink.flush().await;
+            let flushed = match through {
+                Some(send) => sink.flush_through(send).await,
+                None => sink.flush().await,
+            };
             report.latencies.record(started.elapsed());
             let Err(error) = flushed else {
                 break;
             };
             report.errors += 1;
-            if started.elapsed() >= retry {
+            if started.elapsed() >= waiting.retry {
                 return Err(error);
             }
             tracing::warn!(flow = %spec.name, node = %spec.nodes[node].name,
                 %error, "storing outputs failed; retrying");
-            if stop_requested(shutdown) {
+            if stop_requested(waiting.shutdown) {
                 return Ok(false);
             }
             tokio::time::sleep(wait).await;
@@ -69,28 +129,6 @@ pub(super) async fn flush_sinks<I: AsyncComponentInvoker>(
         }
     }
     Ok(true)
-}
-
-/// Acknowledges every pending input no aggregator holds; returns what
-/// is still held.
-pub(super) async fn ack_settled<I: AsyncComponentInvoker>(
-    graph: &mut Graph<'_, I>,
-    pending: &mut HashSet<InputKey>,
-) -> Result<BTreeSet<InputKey>> {
-    let held = graph.tracking().held();
-    graph.tracking().forget_settled(&held);
-    let settled: Vec<InputKey> = pending
-        .iter()
-        .filter(|key| !held.contains(key))
-        .copied()
-        .collect();
-    for key in &settled {
-        pending.remove(key);
-    }
-    for (source, handles) in by_source(settled) {
-        source_connector(graph, source)?.ack(&handles).await?;
-    }
-    Ok(held)
 }
 
 /// Keeps what aggregators hold from being redelivered meanwhile.

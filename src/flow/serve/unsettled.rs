@@ -1,0 +1,120 @@
+//! Inputs taken and not yet settled, and the batches whose outputs are
+//! sent and not yet confirmed stored: which inputs the storing of which
+//! batch settles.
+//!
+//! The rule: an input is acknowledged once every output derived from it is
+//! stored. Its outputs leave with the batch it came in ([`close`]), unless
+//! an aggregator absorbed it: then with the batch in which the aggregate
+//! carrying it was emitted (the first [`close`] after the release). So each
+//! input is settled by exactly one batch, and acknowledged when that
+//! batch's sends are confirmed, in any order relative to other inputs.
+//!
+//! [`close`]: Unsettled::close
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::flow::tracking::InputKey;
+
+/// A batch whose outputs were sent: its number and each sink's send.
+pub(super) struct Closed {
+    pub(super) number: u64,
+    /// (sink node, the number its `send` returned).
+    pub(super) sends: Vec<(usize, u64)>,
+}
+
+#[derive(Default)]
+pub(super) struct Unsettled {
+    /// Each connector input taken and not yet settled, with the batch
+    /// whose storing settles it; `None` while its batch is being processed
+    /// or an aggregator holds it.
+    inputs: HashMap<InputKey, Option<u64>>,
+    /// Sent, oldest first.
+    in_flight: VecDeque<Closed>,
+    closed: u64,
+}
+
+impl Unsettled {
+    pub(super) fn take(&mut self, key: InputKey) {
+        self.inputs.insert(key, None);
+    }
+
+    /// Forgets `key` (failed, handed back): whether it was unsettled.
+    pub(super) fn remove(&mut self, key: &InputKey) -> bool {
+        self.inputs.remove(key).is_some()
+    }
+
+    /// Batches sent and not yet confirmed.
+    pub(super) fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Closes a batch: every input not held and not yet in a batch is
+    /// settled by this one. Returns its number.
+    pub(super) fn close(&mut self, held: &BTreeSet<InputKey>) -> u64 {
+        self.closed += 1;
+        for (key, batch) in &mut self.inputs {
+            if batch.is_none() && !held.contains(key) {
+                *batch = Some(self.closed);
+            }
+        }
+        self.closed
+    }
+
+    /// The closed batch `number` was sent with these sends.
+    pub(super) fn sent(&mut self, number: u64, sends: Vec<(usize, u64)>) {
+        self.in_flight.push_back(Closed { number, sends });
+    }
+
+    pub(super) fn oldest(&self) -> Option<&Closed> {
+        self.in_flight.front()
+    }
+
+    /// The oldest batch is stored: its inputs, now settled.
+    pub(super) fn stored_oldest(&mut self) -> Vec<InputKey> {
+        let Some(batch) = self.in_flight.pop_front() else {
+            return Vec::new();
+        };
+        let settled: Vec<InputKey> = self
+            .inputs
+            .iter()
+            .filter(|(_, settles)| settles.is_some_and(|n| n <= batch.number))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in &settled {
+            self.inputs.remove(key);
+        }
+        settled
+    }
+
+    /// Everything taken and not settled (a stop hands it back).
+    pub(super) fn drain(&mut self) -> Vec<InputKey> {
+        self.in_flight.clear();
+        self.inputs.drain().map(|(key, _)| key).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_absorbed_input_is_settled_by_the_batch_that_emitted_its_aggregate() {
+        let mut unsettled = Unsettled::default();
+        let (a, b, c) = ((0, 1), (0, 2), (0, 3));
+        // Batch 1: `a` passes, `b` is absorbed by an aggregator.
+        unsettled.take(a);
+        unsettled.take(b);
+        let first = unsettled.close(&BTreeSet::from([b]));
+        unsettled.sent(first, vec![(2, 1)]);
+        // Batch 2: `c` makes the aggregator emit what carries `b`.
+        unsettled.take(c);
+        let second = unsettled.close(&BTreeSet::new());
+        unsettled.sent(second, vec![(2, 2)]);
+        assert_eq!(unsettled.in_flight(), 2);
+        assert_eq!(unsettled.stored_oldest(), vec![a]);
+        let mut last = unsettled.stored_oldest();
+        last.sort_unstable();
+        assert_eq!(last, vec![b, c]);
+        assert!(unsettled.drain().is_empty());
+    }
+}
