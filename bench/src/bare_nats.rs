@@ -24,14 +24,35 @@ pub(crate) async fn context(url: &str) -> BenchResult<jetstream::Context> {
 }
 
 pub(crate) async fn stream(js: &jetstream::Context, name: &str, subject: &str) -> BenchResult<()> {
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: name.into(),
-        subjects: vec![subject.into()],
-        ..Default::default()
-    })
-    .await
-    .map(|_| ())
-    .map_err(|e| format!("stream {name}: {e}"))
+    replicated_stream(js, name, subject, 1).await
+}
+
+/// A stream kept by `replicas` servers of a cluster; asked again (for up
+/// to 30 s) while a new cluster elects its leaders.
+pub(crate) async fn replicated_stream(
+    js: &jetstream::Context,
+    name: &str,
+    subject: &str,
+    replicas: usize,
+) -> BenchResult<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let created = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: name.into(),
+                subjects: vec![subject.into()],
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await;
+        match created {
+            Ok(_) => return Ok(()),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(format!("stream {name}: {e}"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
 }
 
 /// Fills `subject` with `count` payloads of `size` bytes (lowercase text).

@@ -25,6 +25,7 @@ mod compute;
 mod floor;
 mod flows;
 mod measure;
+mod nats_cluster;
 mod nats_server;
 mod report;
 mod settings;

@@ -12,6 +12,16 @@ pub(super) struct Server {
     _store: tempfile::TempDir,
 }
 
+impl Server {
+    pub(super) fn new(child: Child, port: u16, store: tempfile::TempDir) -> Server {
+        Server {
+            child,
+            port,
+            _store: store,
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -27,7 +27,8 @@ use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, Interface, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
 
-use super::bare_nats::{bare_worker, context, fill, stream, BenchResult, BATCH};
+use super::bare_nats::{bare_worker, context, fill, replicated_stream, stream, BenchResult, BATCH};
+use super::nats_cluster::start_cluster;
 use super::nats_server::{cpu_seconds, nats_server, start_server};
 
 /// The engine's pipeline as a flow: nats source → uppercase → nats sink.
@@ -348,6 +349,99 @@ async fn run(quick: bool) -> BenchResult<String> {
         micros(engine_p50),
         micros(engine_p99),
     );
+    let r1 = per_workers
+        .iter()
+        .find(|(size, workers, _, _)| *size == 64 && *workers == 1)
+        .map_or((0.0, 0.0), |(_, _, rate, pipe)| (*pipe, *rate));
+    let r3 = replicated(&engine, &components, count, samples).await?;
+    let _ = writeln!(
+        out,
+        "\n| 64 B, 1 worker | bare pipelined msg/s | engine msg/s | engine publish → output p50 | p99 |\n|---|---|---|---|---|\n\
+         | R1: one server | {:.0} | {:.0} | {} | {} |\n\
+         | R3: three-server cluster (a write stored on two of three before its ack) | {:.0} | {:.0} | {} | {} |\n\
+         | R3 / R1 | {:.2} | {:.2} | | |",
+        r1.0,
+        r1.1,
+        micros(engine_p50),
+        micros(engine_p99),
+        r3.pipe,
+        r3.engine,
+        micros(r3.p50),
+        micros(r3.p99),
+        r3.pipe / r1.0.max(f64::EPSILON),
+        r3.engine / r1.1.max(f64::EPSILON),
+    );
     let _ = writeln!(out, "\n{}", super::cpu_model());
     Ok(out)
+}
+
+/// What the three-server cluster with R3 streams measured.
+struct Replicated {
+    pipe: f64,
+    engine: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// The 64 B, 1-worker drain and the engine's latency on a three-server
+/// cluster whose streams (input, outputs) keep three replicas; the flow
+/// names all three servers.
+async fn replicated(
+    engine: &Arc<WasmtimeEngine>,
+    components: &Arc<std::collections::BTreeMap<String, CompiledComponent>>,
+    count: usize,
+    samples: usize,
+) -> BenchResult<Replicated> {
+    let cluster = start_cluster()?;
+    let urls: Vec<String> = cluster
+        .iter()
+        .map(|server| format!("nats://127.0.0.1:{}", server.port))
+        .collect();
+    let all = urls.join(",");
+    let pid = cluster[0].child.id();
+    let js = context(&urls[0]).await?;
+    replicated_stream(&js, "RIN", "rin.in", 3).await?;
+    fill(&js, "rin.in", count, 64).await?;
+    replicated_stream(&js, "ROUTP", "routp", 3).await?;
+    replicated_stream(&js, "ROUTE", "route", 3).await?;
+    let (pipe, _, _) = drain(1, count, pid, |limit| {
+        bare_worker(
+            urls[0].clone(),
+            "RIN".into(),
+            "rpipe".into(),
+            "routp".into(),
+            limit,
+            2,
+        )
+    })
+    .await?;
+    let spec = flow_spec(&all, "RIN", "rengine", "route");
+    let (rate, _, _) = drain(1, count, pid, |limit| {
+        engine_worker(
+            engine.clone(),
+            components.clone(),
+            spec.clone(),
+            Some(limit as u64),
+            2,
+        )
+    })
+    .await?;
+    replicated_stream(&js, "RLAT", "rlat.in", 3).await?;
+    replicated_stream(&js, "RLATE", "rlat.engine", 3).await?;
+    let task = tokio::spawn(engine_worker(
+        engine.clone(),
+        components.clone(),
+        flow_spec(&all, "RLAT", "rlatengine", "rlat.engine"),
+        None,
+        2,
+    ));
+    let measured = latency(&js, "rlat.in", "rlat.engine", samples).await;
+    task.abort();
+    let (p50, p99) = measured?;
+    Ok(Replicated {
+        pipe,
+        engine: rate,
+        p50,
+        p99,
+    })
 }
