@@ -69,7 +69,9 @@ pub struct ServeOptions<I> {
     /// (default 2): the next batch is fetched and processed while the
     /// broker answers the last one's publishes. 1: one batch at a time.
     /// Each input is still acknowledged only after all of its outputs are
-    /// stored (acknowledgements come in batch order, not input order).
+    /// stored (acknowledgements come in batch order, not input order);
+    /// everything out is stored when a fetch finds nothing, an upgrade
+    /// takes over, or the run stops.
     pub batches_in_flight: usize,
     /// End the stream after this long without an input (batch jobs and
     /// tests); `None`: run until the sources end or a shutdown.
