@@ -17,7 +17,7 @@ use torvyn_engine::connect::{
     Connector, ConnectorFactory, ConnectorSpec, Connectors, Failed, Fetched, Input, Settings,
     SinkConnector, SourceConnector,
 };
-use torvyn_engine::flow::{NodeSpec, ServeOptions, Stop};
+use torvyn_engine::flow::{DirStore, NodeSpec, ServeOptions, StateOptions, Stop};
 use torvyn_engine::{
     CompiledComponent, Element, Error, Flow, FlowSpec, Interface, WasmEngine, WasmtimeEngine,
     WasmtimeInstance,
@@ -561,6 +561,59 @@ fn a_shutdown_hands_back_what_an_aggregator_holds() {
         [Event::Released(vec![4, 5]), Event::Stopped],
         "handed back, then the source stopped: {log:?}"
     );
+}
+
+/// A broker may deliver again inputs whose acks it confirmed (a JetStream
+/// cluster electing a leader as they arrived). A state stored at a stop
+/// keeps the record of the inputs it settled: when they come again to the
+/// run that restored it, they are acknowledged again, not counted twice.
+#[test]
+fn inputs_a_restored_state_counted_are_acked_again_not_counted_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(DirStore::open(dir.path()).unwrap());
+    let stateful = |shutdown: Option<tokio::sync::watch::Receiver<bool>>| {
+        let mut options = batches(5);
+        options.shutdown = shutdown;
+        options.state = Some(StateOptions::new(store.clone(), "run"));
+        options
+    };
+    // First run: the count of inputs 0..5 is stored at a stop after the
+    // first batch, and those inputs acknowledged.
+    let first = setup(&torvyn_fixtures::counting_aggregator(0));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut options = stateful(Some(stopped));
+    options.on_batch = Some(Box::new(move |report, _| {
+        if report.node("stage").is_some_and(|n| n.elements_in >= 5) {
+            let _ = stop.send(true);
+        }
+    }));
+    let report = serve(&first, flow(10, Interface::Aggregator, "", 0), options).unwrap();
+    assert_eq!((report.stop, report.states_saved), (Stop::Shutdown, 1));
+    let log = first.log.lock().unwrap().clone();
+    assert!(log.contains(&Event::Acked(vec![0, 1, 2, 3, 4])), "{log:?}");
+    // Second run: the broker lost those acks and delivers all ten again.
+    let second = setup(&torvyn_fixtures::counting_aggregator(0));
+    let report = serve(
+        &second,
+        flow(10, Interface::Aggregator, "", 0),
+        stateful(None),
+    )
+    .unwrap();
+    assert_eq!((report.stop, report.states_restored), (Stop::Ended, 1));
+    assert_eq!(report.already_counted, 5, "inputs 0..5 came again");
+    let stored = second.stored.lock().unwrap().clone();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&stored[0].1),
+        "10",
+        "each of the ten inputs counted once"
+    );
+    let log = second.log.lock().unwrap().clone();
+    for input in 0..10 {
+        acked_at(&log, input);
+    }
+    // The state and its record are removed with the emitted count.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 /// A connector that returns more than it was asked for breaks the flow's

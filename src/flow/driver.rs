@@ -430,6 +430,7 @@ impl<I: AsyncComponentInvoker> Flow<I> {
             respawned: counts.respawned,
             states_restored: counts.states_restored,
             states_saved: counts.states_saved,
+            already_counted: counts.already_counted,
         })
     }
 

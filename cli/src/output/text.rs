@@ -124,6 +124,13 @@ pub(crate) fn write_summary(
             served.states_restored, served.states_saved
         )?;
     }
+    if served.already_counted > 0 {
+        writeln!(
+            out,
+            "state: {} inputs came again that a restored state had counted (acknowledged, not counted twice)",
+            served.already_counted
+        )?;
+    }
     write_nodes(out, report)?;
     write_connectors(out, &served.connectors)?;
     Ok(())

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::counted::Counted;
 use super::intake::{source_connector, take_batch};
 use super::options::Counts;
 use super::recover::recover;
@@ -35,8 +36,10 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
     // Connector inputs taken and not yet settled, and the batches sent.
     let mut unsettled = Unsettled::default();
     let mut last_input = Instant::now();
+    // Inputs the restored states already counted (see `counted.rs`).
+    let mut counted = Counted::default();
     if let Some(state) = &options.state {
-        counts.states_restored = restore_states(graph, state).await?;
+        counts.states_restored = restore_states(graph, state, &mut counted).await?;
     }
     let shutdown = options.shutdown.clone();
     let waiting = Waiting {
@@ -97,7 +100,14 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             continue;
         }
         last_input = Instant::now();
+        let mut recounted = Vec::new();
         for (source, element, handle, origin) in inputs {
+            if let (Some(handle), true) = (handle, counted.contains(&origin)) {
+                // Finished before a stop, its ack lost by the broker: the
+                // restored state holds it already. Acknowledged again.
+                recounted.push((source, handle));
+                continue;
+            }
             let key = (source, handle.unwrap_or(element.meta.sequence));
             if handle.is_some() {
                 unsettled.take(key);
@@ -112,6 +122,14 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
                     return Err(error);
                 }
                 recover(graph, error, key, &mut unsettled, options, counts).await?;
+            }
+        }
+        if !recounted.is_empty() {
+            counts.already_counted += recounted.len() as u64;
+            tracing::info!(flow = %graph.spec.name, inputs = recounted.len(),
+                "inputs a restored state already counted came again; acknowledged, not counted");
+            for (source, handles) in by_source(recounted) {
+                source_connector(graph, source)?.ack(&handles).await?;
             }
         }
         // This batch's outputs leave now; the oldest batches are settled
@@ -149,7 +167,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
     if stop == Stop::Shutdown {
         if let (Some(state), true) = (&options.state, sinks_flushed) {
             // What a stored state absorbed is acknowledged, not handed back.
-            let (saved, absorbed) = save_states(graph, state).await;
+            let (saved, absorbed) = save_states(graph, state, &counted).await;
             counts.states_saved = saved;
             let held = graph.tracking().held();
             let mut settled = Vec::new();

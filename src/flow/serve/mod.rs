@@ -31,6 +31,7 @@
 //! connectors' report in `report.rs`.
 
 mod batches;
+mod counted;
 mod intake;
 mod options;
 mod recover;

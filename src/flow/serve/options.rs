@@ -264,6 +264,9 @@ pub struct ServeReport {
     pub states_restored: u64,
     /// Stages whose state was saved at a requested stop.
     pub states_saved: u64,
+    /// Inputs that came again although a restored state had counted them
+    /// (the broker lost their acks): acknowledged again, not processed.
+    pub already_counted: u64,
 }
 
 /// Counters of one run of [`Flow::serve`].
@@ -273,4 +276,5 @@ pub(in crate::flow) struct Counts {
     pub(in crate::flow) respawned: u64,
     pub(in crate::flow) states_restored: u64,
     pub(in crate::flow) states_saved: u64,
+    pub(in crate::flow) already_counted: u64,
 }

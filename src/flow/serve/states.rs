@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::counted::Counted;
 use crate::calls::{AsyncCalls, Calls};
 use crate::error::{Error, Result};
 use crate::flow::graph::Graph;
@@ -44,6 +45,7 @@ fn stateful<I: AsyncComponentInvoker>(
 pub(super) async fn restore_states<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     state: &StateOptions,
+    counted: &mut Counted,
 ) -> Result<u64> {
     let mut restored = 0;
     let spec: &FlowSpec = graph.spec;
@@ -55,6 +57,9 @@ pub(super) async fn restore_states<I: AsyncComponentInvoker>(
         };
         let name = &spec.nodes[node].name;
         let key = state_key(scope, name);
+        if instance.has(Interface::Snapshot) {
+            counted.load(state, &key).await;
+        }
         let Some(saved) = state.store.load(&key).await? else {
             continue;
         };
@@ -95,6 +100,7 @@ pub(super) async fn restore_states<I: AsyncComponentInvoker>(
 pub(super) async fn save_states<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     state: &StateOptions,
+    counted: &Counted,
 ) -> (u64, BTreeSet<InputKey>) {
     let mut absorbed = BTreeSet::new();
     let mut saved_count = 0;
@@ -113,7 +119,21 @@ pub(super) async fn save_states<I: AsyncComponentInvoker>(
         match saved {
             Ok(bytes) => {
                 tracing::info!(flow = %graph.spec.name, node = %name, bytes, %key, "state saved");
-                absorbed.extend(std::mem::take(&mut graph.tracking().holds[node]));
+                let connectors: Vec<bool> = (0..graph.spec.nodes.len())
+                    .map(|node| from_connector(graph, node))
+                    .collect();
+                let tracking = graph.tracking();
+                let holds = std::mem::take(&mut tracking.holds[node]);
+                // What this state settles: held by no other stage (those
+                // stay held, handed back if their state is not stored).
+                let held_elsewhere = tracking.held();
+                let settled: BTreeSet<String> = holds
+                    .iter()
+                    .filter(|key| !held_elsewhere.contains(key) && connectors[key.0])
+                    .filter_map(|key| tracking.origins.get(key).cloned())
+                    .collect();
+                counted.store(state, &key, &settled).await;
+                absorbed.extend(holds);
                 saved_count += 1;
             }
             Err(error) => {
@@ -131,6 +151,19 @@ pub(super) async fn remove_states<I: AsyncComponentInvoker>(
 ) -> Result<()> {
     for (_, key) in stateful(graph, state) {
         state.store.remove(&key).await?;
+        Counted::remove(state, &key).await;
     }
     Ok(())
+}
+
+/// Whether `node` is a source connector (its inputs come again when not
+/// acknowledged; a component source's are made anew each run).
+pub(super) fn from_connector<I: AsyncComponentInvoker>(
+    graph: &mut Graph<'_, I>,
+    node: usize,
+) -> bool {
+    matches!(
+        graph.stages[node].as_mut().map(|stage| &*stage.slot),
+        Some(Slot::Source(_))
+    )
 }
