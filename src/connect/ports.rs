@@ -310,11 +310,15 @@ pub trait SinkConnector: Send {
     /// The driver sends a batch's outputs, then fetches and processes the
     /// next batch while the broker answers (up to
     /// [`ServeOptions::batches_in_flight`](crate::flow::ServeOptions::batches_in_flight)
-    /// batches outstanding). The default sends nothing (returns 0), and
-    /// everything is stored at `flush_through`: right for a sink whose
-    /// store has no round trip to overlap.
+    /// batches outstanding). The default stores everything now
+    /// ([`flush`](SinkConnector::flush)) and returns 0: right for a sink
+    /// whose store has no round trip to overlap (a file, stdout: a batch's
+    /// outputs appear as soon as it is processed, not when the next batch
+    /// comes). An `Err` is logged, not fatal: what was not stored stays
+    /// accepted, and `flush_through` tries it again (retried, then failing
+    /// the run, as a flush).
     async fn send(&mut self) -> Result<u64> {
-        Ok(0)
+        self.flush().await.map(|()| 0)
     }
 
     /// Stores everything sent up to the send numbered `send` (and may store

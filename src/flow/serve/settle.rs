@@ -31,9 +31,23 @@ pub(super) async fn close_batch<I: AsyncComponentInvoker>(
     let held = graph.tracking().held();
     let number = unsettled.close(&held);
     let mut sends = Vec::new();
+    let spec: &FlowSpec = graph.spec;
     for (node, stage) in graph.stages.iter_mut().enumerate() {
         if let Some(Slot::Sink(sink)) = stage.as_mut().map(|stage| &mut *stage.slot) {
-            sends.push((node, sink.send().await?));
+            let send = match sink.send().await {
+                Ok(send) => send,
+                Err(error) => {
+                    // Kept by the sink: stored (or failing the run) when
+                    // this batch is settled.
+                    if let Some(stage) = stage.as_mut() {
+                        stage.report.errors += 1;
+                    }
+                    tracing::warn!(flow = %spec.name, node = %spec.nodes[node].name,
+                        %error, "sending outputs failed; retried when the batch is stored");
+                    u64::MAX
+                }
+            };
+            sends.push((node, send));
         }
     }
     unsettled.sent(number, sends);
