@@ -133,8 +133,8 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             }
         }
         // This batch's outputs leave now; the oldest batches are settled
-        // while more than `batches_in_flight` are out, so the next fetch
-        // and processing overlap the broker's answers to this one.
+        // while `batches_in_flight` are out, so that the next fetch and
+        // processing overlap the broker's answers to the last one.
         close_batch(graph, &mut unsettled).await?;
         while unsettled.in_flight() >= in_flight {
             if !settle_oldest(graph, &mut unsettled, &waiting).await? {
