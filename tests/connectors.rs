@@ -313,6 +313,15 @@ fn serve(
     })
 }
 
+/// Sets connector node `node`'s setting `key` in `spec`.
+fn set_setting(spec: &mut FlowSpec, node: usize, key: &str, value: &str) {
+    let connector = spec.nodes[node]
+        .connector
+        .as_mut()
+        .expect("a connector node");
+    connector.settings.insert(key.into(), value.into());
+}
+
 fn batches(batch: usize) -> ServeOptions<WasmtimeInstance> {
     let mut options = ServeOptions::default();
     options.batch = batch;
@@ -396,12 +405,7 @@ fn batches_in_flight_overlap_and_each_input_is_acked_after_its_outputs_are_store
     let pipelined = |in_flight: usize| {
         let setup = setup(&torvyn_fixtures::uppercase_processor());
         let mut spec = flow(10, Interface::Processor, "", 0);
-        spec.nodes[2]
-            .connector
-            .as_mut()
-            .unwrap()
-            .settings
-            .insert("pipelined".into(), "true".into());
+        set_setting(&mut spec, 2, "pipelined", "true");
         let mut options = batches(2);
         options.batches_in_flight = in_flight;
         let report = serve(&setup, spec, options).unwrap();
@@ -623,12 +627,7 @@ fn inputs_a_restored_state_counted_are_acked_again_not_counted_twice() {
 fn a_source_returning_more_than_asked_is_an_error_naming_it() {
     let setup = setup(&torvyn_fixtures::uppercase_processor());
     let mut spec = flow(10, Interface::Processor, "", 0);
-    spec.nodes[0]
-        .connector
-        .as_mut()
-        .unwrap()
-        .settings
-        .insert("extra".into(), "1".into());
+    set_setting(&mut spec, 0, "extra", "1");
     let error = serve(&setup, spec, batches(4)).unwrap_err();
     assert!(
         matches!(&error, Error::Flow { flow, detail } if flow == "mem"
@@ -692,12 +691,7 @@ fn connector_flows_are_refused_by_the_sync_entry_points_and_unknown_settings_nam
         "{error}"
     );
     let mut spec = flow(3, Interface::Processor, "", 0);
-    spec.nodes[0]
-        .connector
-        .as_mut()
-        .unwrap()
-        .settings
-        .insert("cuont".into(), "3".into());
+    set_setting(&mut spec, 0, "cuont", "3");
     let error = serve(&setup, spec, batches(10)).unwrap_err();
     assert_eq!(
         error.to_string(),

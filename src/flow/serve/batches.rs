@@ -135,14 +135,17 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
         // This batch's outputs leave now; the oldest batches are settled
         // while `batches_in_flight` are out, so that the next fetch and
         // processing overlap the broker's answers to the last one.
-        close_batch(graph, &mut unsettled).await?;
+        // What aggregators hold now is held until the next batch: read
+        // once for closing, forgetting the others' origins, and keeping.
+        let held = graph.tracking().held();
+        close_batch(graph, &mut unsettled, &held).await?;
         while unsettled.in_flight() >= in_flight {
             if !settle_oldest(graph, &mut unsettled, &waiting).await? {
                 sinks_flushed = false;
                 break 'batches Stop::Shutdown;
             }
         }
-        let held = graph.tracking().held();
+        graph.tracking().forget_settled(&held);
         keep_held(graph, held).await?;
         if let Some(observe) = &mut options.on_batch {
             observe(&graph.report(started.elapsed()), &graph_connectors(graph));

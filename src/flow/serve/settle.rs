@@ -22,14 +22,14 @@ pub(super) struct Waiting<'a> {
     pub(super) retry: Duration,
 }
 
-/// Closes a batch: the inputs it settles marked, and every sink
-/// connector's outputs sent (without waiting for the broker).
+/// Closes a batch: the inputs it settles (those not `held`) marked, and
+/// every sink connector's outputs sent (without waiting for the broker).
 pub(super) async fn close_batch<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     unsettled: &mut Unsettled,
+    held: &BTreeSet<InputKey>,
 ) -> Result<()> {
-    let held = graph.tracking().held();
-    let number = unsettled.close(&held);
+    let number = unsettled.close(held);
     let mut sends = Vec::new();
     let spec: &FlowSpec = graph.spec;
     for (node, stage) in graph.stages.iter_mut().enumerate() {
@@ -66,12 +66,10 @@ pub(super) async fn settle_oldest<I: AsyncComponentInvoker>(
         return Ok(true);
     };
     let sends = oldest.sends.clone();
-    if !store(graph, Some(&sends), waiting).await? {
+    if !store(graph, &sends, waiting).await? {
         return Ok(false);
     }
     let settled = unsettled.stored_oldest();
-    let held = graph.tracking().held();
-    graph.tracking().forget_settled(&held);
     for (source, handles) in by_source(settled) {
         source_connector(graph, source)?.ack(&handles).await?;
     }
@@ -86,45 +84,38 @@ pub(super) async fn settle_all<I: AsyncComponentInvoker>(
     unsettled: &mut Unsettled,
     waiting: &Waiting<'_>,
 ) -> Result<bool> {
-    close_batch(graph, unsettled).await?;
+    let held = graph.tracking().held();
+    close_batch(graph, unsettled, &held).await?;
     while unsettled.in_flight() > 0 {
         if !settle_oldest(graph, unsettled, waiting).await? {
             return Ok(false);
         }
     }
+    graph.tracking().forget_settled(&held);
     Ok(true)
 }
 
-/// Stores every sink connector's outputs, through its send in `sends`
-/// (all of them when `None`), retrying while it fails (the broker away)
-/// for up to the retry bound. `false`: a shutdown came first.
-pub(super) async fn store<I: AsyncComponentInvoker>(
+/// Stores every sink connector's outputs through its send in `sends`,
+/// retrying while it fails (the broker away) for up to the retry bound.
+/// `false`: a shutdown came first.
+async fn store<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
-    sends: Option<&[(usize, u64)]>,
+    sends: &[(usize, u64)],
     waiting: &Waiting<'_>,
 ) -> Result<bool> {
     let spec: &FlowSpec = graph.spec;
-    for node in 0..spec.nodes.len() {
+    for &(node, send) in sends {
         let Some(stage) = graph.stages[node].as_mut() else {
             continue;
         };
         let Slot::Sink(sink) = &mut *stage.slot else {
             continue;
         };
-        let through = sends.map(|sends| {
-            sends
-                .iter()
-                .find(|(sink, _)| *sink == node)
-                .map_or(0, |(_, send)| *send)
-        });
         let report = &mut *stage.report;
         let started = Instant::now();
         let mut wait = Duration::from_millis(100);
         loop {
-            let flushed = match through {
-                Some(send) => sink.flush_through(send).await,
-                None => sink.flush().await,
-            };
+            let flushed = sink.flush_through(send).await;
             report.latencies.record(started.elapsed());
             let Err(error) = flushed else {
                 break;

@@ -104,6 +104,9 @@ pub(super) async fn save_states<I: AsyncComponentInvoker>(
 ) -> (u64, BTreeSet<InputKey>) {
     let mut absorbed = BTreeSet::new();
     let mut saved_count = 0;
+    let connectors: Vec<bool> = (0..graph.spec.nodes.len())
+        .map(|node| from_connector(graph, node))
+        .collect();
     for (node, key) in stateful(graph, state) {
         let name = graph.spec.nodes[node].name.clone();
         let Some(stage) = graph.stages[node].as_mut() else {
@@ -119,9 +122,6 @@ pub(super) async fn save_states<I: AsyncComponentInvoker>(
         match saved {
             Ok(bytes) => {
                 tracing::info!(flow = %graph.spec.name, node = %name, bytes, %key, "state saved");
-                let connectors: Vec<bool> = (0..graph.spec.nodes.len())
-                    .map(|node| from_connector(graph, node))
-                    .collect();
                 let tracking = graph.tracking();
                 let holds = std::mem::take(&mut tracking.holds[node]);
                 // What this state settles: held by no other stage (those
@@ -158,10 +158,7 @@ pub(super) async fn remove_states<I: AsyncComponentInvoker>(
 
 /// Whether `node` is a source connector (its inputs come again when not
 /// acknowledged; a component source's are made anew each run).
-pub(super) fn from_connector<I: AsyncComponentInvoker>(
-    graph: &mut Graph<'_, I>,
-    node: usize,
-) -> bool {
+fn from_connector<I: AsyncComponentInvoker>(graph: &mut Graph<'_, I>, node: usize) -> bool {
     matches!(
         graph.stages[node].as_mut().map(|stage| &*stage.slot),
         Some(Slot::Source(_))
