@@ -355,6 +355,68 @@ fn a_fetch_dropped_at_a_stop_loses_nothing() {
     });
 }
 
+/// An ack "confirmed" by an answer that only says nobody listens is not
+/// confirmed. A server shutting down stops JetStream (its consumers stop
+/// taking acks) before it closes the clients' connections: an ack sent in
+/// that moment is answered by the server's "no responders" status, which
+/// async-nats' `double_ack` counts as a confirmation. A worker saving its
+/// state at a stop then told the state stood for inputs whose acks were
+/// lost (CI: `restarts.rs`, round 3, 5 of 10 acks lost). Here the consumer
+/// is deleted under a delivered message: its ack must fail, not pass.
+#[test]
+fn an_ack_answered_by_no_responders_is_not_confirmed() {
+    use torvyn_engine::connect::{Connector, ConnectorSpec, Connectors, Fetched};
+    use torvyn_engine::Interface;
+
+    let Setup {
+        server,
+        dir: _dir,
+        rt,
+        js,
+    } = Setup::new(&[], None);
+    let spec = ConnectorSpec::new(
+        "nats",
+        [
+            ("url", server.url()),
+            ("stream", "IN".into()),
+            ("subject", "in".into()),
+            ("consumer", "gone".into()),
+            ("create", "true".into()),
+            ("fetch_wait_ms", "200".into()),
+            ("answer_timeout_ms", "300".into()),
+        ],
+    );
+    rt.block_on(async {
+        let Connector::Source(mut source) = Connectors::builtin()
+            .open("input", Interface::Source, &spec)
+            .await
+            .expect("source opened")
+        else {
+            panic!("a source was asked for")
+        };
+        publish(&js, "in", &["one".to_string()]).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut got = Vec::new();
+        while got.is_empty() && Instant::now() < deadline {
+            if let Fetched::Inputs(inputs) = source.fetch(10).await.expect("fetched") {
+                got = inputs;
+            }
+        }
+        assert_eq!(got.len(), 1, "the message delivered");
+        let stream = js.get_stream("IN").await.expect("stream IN");
+        stream
+            .delete_consumer("gone")
+            .await
+            .expect("consumer deleted");
+        let confirmed = source.ack_confirmed(&[got[0].handle]).await;
+        let error = confirmed.expect_err("no consumer took the ack: it is not confirmed");
+        assert!(
+            error.to_string().contains("did not confirm the ack"),
+            "{error}"
+        );
+    });
+}
+
 /// Keyed state: each worker bound to one partition subject
 /// (`--partition`) aggregates exactly the inputs of its key, in order, as
 /// one process reading every partition does.

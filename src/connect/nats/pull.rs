@@ -9,7 +9,8 @@ use futures_util::future::BoxFuture;
 
 /// A message delivered and not yet settled.
 pub(super) struct Held {
-    pub(super) acker: jetstream::message::Acker,
+    /// Where its acks go (`$JS.ACK.…`, the delivery's reply subject).
+    pub(super) reply: async_nats::Subject,
     pub(super) payload: Bytes,
     pub(super) origin: String,
     pub(super) delivered: i64,

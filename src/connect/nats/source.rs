@@ -220,14 +220,19 @@ impl NatsSource {
                 return;
             }
         };
-        let (message, acker) = message.split();
+        let mut message = message.message;
+        let Some(reply) = message.reply.take() else {
+            tracing::warn!(node = %self.node, "message without a reply subject skipped");
+            return;
+        };
         if delivered > 1 {
             self.stats.redeliveries += 1;
         }
         if let Some(held) = self.held.get_mut(&sequence) {
             // Still held here (an aggregator has it): the server gave up
-            // waiting. Keep the newest delivery's acker, process it once.
-            held.acker = acker;
+            // waiting. Keep the newest delivery's reply subject (its acks
+            // go there), process it once.
+            held.reply = reply;
             held.delivered = delivered;
             held.kept = Instant::now();
             return;
@@ -242,7 +247,7 @@ impl NatsSource {
         self.held.insert(
             sequence,
             Held {
-                acker,
+                reply,
                 payload: message.payload.clone(),
                 origin: origin.clone(),
                 delivered,
@@ -299,7 +304,7 @@ impl NatsSource {
         let client = &self.client;
         let send = async {
             for held in &settled {
-                held.acker.ack_with(kind).await?;
+                client.publish(held.reply.clone(), kind.into()).await?;
             }
             client.flush().await.map_err(Cause::from)
         };
@@ -364,14 +369,22 @@ impl SourceConnector for NatsSource {
             };
             // An ack the server did not confirm (its answer lost with a
             // restarted server) is sent again: a late ack of a delivery is
-            // still taken, and one already taken changes nothing.
+            // still taken, and one already taken changes nothing. A request,
+            // not async-nats' `double_ack`: that takes any answer as the
+            // confirmation, the "no responders" status too, which a server
+            // sends while it shuts down (JetStream is stopped before the
+            // clients are disconnected): the ack was lost, not taken.
             let retrying = |error: &Cause| {
                 tracing::warn!(node = %self.node, url = %self.url, origin = %held.origin, %error,
                     "acknowledgement not confirmed; sending it again");
             };
             if let Err(error) = self
                 .link
-                .until_answered(self.answer_timeout, || held.acker.double_ack(), retrying)
+                .until_answered(
+                    self.answer_timeout,
+                    || self.client.request(held.reply.clone(), AckKind::Ack.into()),
+                    retrying,
+                )
                 .await
             {
                 let detail = format!(
@@ -440,7 +453,11 @@ impl SourceConnector for NatsSource {
             if let Some(held) = self.held.get_mut(handle) {
                 if held.kept.elapsed() >= every {
                     held.kept = Instant::now();
-                    if let Err(error) = held.acker.ack_with(AckKind::Progress).await {
+                    if let Err(error) = self
+                        .client
+                        .publish(held.reply.clone(), AckKind::Progress.into())
+                        .await
+                    {
                         tracing::warn!(node = %self.node, %error, "progress ack failed");
                     }
                 }
