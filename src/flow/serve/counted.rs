@@ -3,11 +3,14 @@
 //! `KEY==counted`, one origin a line) and read back with it, so that a
 //! redelivery of one is acknowledged again instead of counted twice.
 //!
-//! A broker may deliver again an input whose ack it confirmed: a JetStream
-//! cluster electing a leader as the ack arrives has been seen to (about one
-//! stop in six in the cluster test; nats-server #5419, #5482, #6036). The
-//! restored state already holds that input, so processing it again would
-//! count it twice. Every input in the record is finished — its outputs
+//! A broker may deliver again an input whose ack looked confirmed: the
+//! cluster test saw it in about one stop in six while the consumer's
+//! leader was being elected — the "confirmation" was the server's "no
+//! responders" status, which async-nats' `double_ack` took as one (the NATS
+//! source now confirms with a request that fails on it, and none came again
+//! in 8 runs since). A leader that confirms an ack and dies before its
+//! followers have it can still lose it. The restored state already holds
+//! that input, so processing it again would count it twice. Every input in the record is finished — its outputs
 //! stored, every state holding it stored, its ack sent — so skipping it is
 //! right whenever it comes again, even after the record's state was
 //! emitted. The record keeps the last [`KEPT`] origins (a run restored,
