@@ -224,6 +224,7 @@ pub(super) fn element_cases() -> Vec<Case> {
     let engine = default_engine();
     vec![
         element_by_hand(&engine, false),
+        super::fair_floor::fair_floor_element(engine.wasmtime()),
         floor::floor_element(engine.wasmtime(), false, false),
         floor::floor_element(engine.wasmtime(), true, false),
     ]

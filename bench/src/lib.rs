@@ -4,7 +4,8 @@
 //!
 //! Here: calls (`calls.rs`), the floor host (`floor.rs`) and the transition
 //! table (`transitions.rs`), wasmtime settings (`settings.rs`),
-//! compute-bound guests (`compute.rs`), flows (`flows.rs`), live upgrade
+//! the fair floor host (`fair_floor.rs`), counts under callgrind
+//! (`counts.rs`), compute-bound guests (`compute.rs`), flows (`flows.rs`), live upgrade
 //! (`swap.rs`), the NATS pipeline (`streams.rs`, its server in
 //! `nats_server.rs`), measuring (`measure.rs`, `alloc_counter.rs`) and the
 //! report (`report.rs`).
@@ -22,6 +23,8 @@ pub mod alloc_counter;
 mod bare_nats;
 mod calls;
 mod compute;
+pub mod counts;
+mod fair_floor;
 mod floor;
 mod flows;
 mod measure;

@@ -4,6 +4,7 @@ use crate::bundled;
 
 /// A failed command: what the process prints and its exit code.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum CliError {
     /// A component file could not be read (exit code 3).
     Load(LoadError),
@@ -13,6 +14,9 @@ pub enum CliError {
     Output(std::io::Error),
     /// The async runtime could not run the flows (exit code 1).
     Runtime(String),
+    /// A benchmark could not run (exit code 1): e.g. `--counts` without
+    /// valgrind.
+    Bench(String),
     /// The command line asks for something impossible (exit code 2).
     Usage(String),
     /// `torvyn check` found this many problems (exit code 1; each was
@@ -40,7 +44,8 @@ impl CliError {
             | CliError::Checked(_)
             | CliError::Component { .. }
             | CliError::Output(_)
-            | CliError::Runtime(_) => 1,
+            | CliError::Runtime(_)
+            | CliError::Bench(_) => 1,
             CliError::Usage(_) => 2,
         }
     }
@@ -53,7 +58,7 @@ impl std::fmt::Display for CliError {
             CliError::Engine(e) => e.fmt(f),
             CliError::Component { file, error } => write!(f, "{file}: {error}"),
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
-            CliError::Runtime(e) | CliError::Usage(e) => f.write_str(e),
+            CliError::Runtime(e) | CliError::Usage(e) | CliError::Bench(e) => f.write_str(e),
             CliError::Checked(1) => f.write_str("1 problem found"),
             CliError::Checked(n) => write!(f, "{n} problems found"),
         }
@@ -78,7 +83,10 @@ impl std::error::Error for CliError {
                 std::error::Error::source(e)
             }
             CliError::Output(e) => e.source(),
-            CliError::Runtime(_) | CliError::Usage(_) | CliError::Checked(_) => None,
+            CliError::Runtime(_)
+            | CliError::Usage(_)
+            | CliError::Bench(_)
+            | CliError::Checked(_) => None,
         }
     }
 }

@@ -90,6 +90,17 @@ enum Command {
         /// nats-server).
         #[arg(long, conflicts_with = "only")]
         streams: bool,
+        /// With `--only element`: also counts instructions and cache misses
+        /// per element under callgrind (needs `valgrind`), for the engine,
+        /// the fair floor host and the floor host, with their ratios.
+        #[arg(long)]
+        counts: bool,
+        /// Runs one element row for `--counts` (inside callgrind).
+        #[arg(long, hide = true, value_name = "ROW")]
+        count_row: Option<String>,
+        /// Elements the `--count-row` run counts.
+        #[arg(long, hide = true, default_value_t = 2_000)]
+        count_elements: u32,
     },
     /// Lists the bundled components.
     Bundled,
@@ -137,14 +148,20 @@ fn main() -> ExitCode {
             quick,
             only,
             streams,
-        } => {
-            let report = match only {
-                _ if streams => torvyn_bench::streams::report(quick),
-                Some(filter) => torvyn_bench::only(&filter, quick),
-                None => torvyn_bench::report(quick),
-            };
-            write!(out, "{report}").map_err(CliError::Output)
-        }
+            counts,
+            count_row,
+            count_elements,
+        } => bench(
+            &BenchArgs {
+                quick,
+                only,
+                streams,
+                counts,
+                count_row,
+                count_elements,
+            },
+            &mut out,
+        ),
         Command::Bundled => torvyn_cli::bundled::BUNDLED
             .iter()
             .try_for_each(|(name, what, _)| writeln!(out, "bundled:{name:<18} {what}"))
@@ -175,4 +192,45 @@ fn main() -> ExitCode {
             ExitCode::from(error.exit_code() as u8)
         }
     }
+}
+
+/// `torvyn bench`'s arguments.
+struct BenchArgs {
+    quick: bool,
+    only: Option<String>,
+    streams: bool,
+    counts: bool,
+    count_row: Option<String>,
+    count_elements: u32,
+}
+
+fn bench(args: &BenchArgs, out: &mut impl Write) -> Result<(), CliError> {
+    if let Some(row) = &args.count_row {
+        // One row inside callgrind, for the parent's `--counts`.
+        return torvyn_bench::counts::run_counted(row, args.count_elements)
+            .map_err(CliError::Bench);
+    }
+    if args.counts && args.only.as_deref() != Some("element") {
+        return Err(CliError::Usage(
+            "`--counts` counts the element's rows: use it with `--only element`".into(),
+        ));
+    }
+    let mut report = match &args.only {
+        _ if args.streams => torvyn_bench::streams::report(args.quick),
+        Some(filter) => torvyn_bench::only(filter, args.quick),
+        None => torvyn_bench::report(args.quick),
+    };
+    if args.counts {
+        let exe = std::env::current_exe().map_err(|e| CliError::Bench(e.to_string()))?;
+        let child = |row: &str, elements: u32| {
+            let mut command = std::process::Command::new(&exe);
+            command
+                .args(["bench", "--count-row", row, "--count-elements"])
+                .arg(elements.to_string());
+            command
+        };
+        report
+            .push_str(&torvyn_bench::counts::counts(args.quick, &child).map_err(CliError::Bench)?);
+    }
+    write!(out, "{report}").map_err(CliError::Output)
 }
