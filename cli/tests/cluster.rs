@@ -300,13 +300,27 @@ fn a_worker_and_the_input_leader_killed_together_lose_and_double_nothing() {
     run(Fault::WorkerAndLeaderOfInputs);
 }
 
+/// What the aggregating flow's fault kills, as worker `p0` goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CountFault {
+    /// The input stream's leader, as `p0` is told to stop (SIGTERM).
+    InputLeaderAsAWorkerStops,
+    /// The state bucket's leader, as `p0` is told to stop: its put lands
+    /// in the election.
+    BucketLeaderAsAWorkerStores,
+    /// The input stream's leader, with `p0` SIGKILLed at once: nothing
+    /// stored, its inputs delivered again after the ack wait.
+    InputLeaderWithAWorker,
+}
+
 /// Counts by partition with their state in a replicated key-value bucket:
 /// three workers (`--partition p0|p1|p2 --state-bucket STATE`, the
 /// bundled counter holding every input until it emits at the end). Mid-run
-/// the input stream's leader is SIGKILLed and, at that moment, worker `p0`
-/// is told to stop (SIGTERM: its count is stored in the bucket while the
-/// cluster elects, its inputs acknowledged once stored) and started again
-/// (the count restored). Each partition's count comes out once and equals
+/// a server is SIGKILLed (see [`CountFault`]) and, at that moment, worker
+/// `p0` is told to stop (SIGTERM: its count is stored in the bucket while
+/// the cluster elects, its inputs acknowledged once stored) or is killed,
+/// and is started again (the count restored, or counted again from the
+/// redelivered inputs). Each partition's count comes out once and equals
 /// what was published to it; every input is acknowledged; the stored
 /// states are removed at the end.
 ///
@@ -325,6 +339,20 @@ fn a_worker_and_the_input_leader_killed_together_lose_and_double_nothing() {
 /// worker runs.
 #[test]
 fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
+    counts_in_a_replicated_bucket(CountFault::InputLeaderAsAWorkerStops);
+}
+
+#[test]
+fn partitioned_counts_survive_the_state_buckets_leader_killed_as_a_state_is_stored() {
+    counts_in_a_replicated_bucket(CountFault::BucketLeaderAsAWorkerStores);
+}
+
+#[test]
+fn partitioned_counts_survive_a_worker_and_the_input_leader_killed_together() {
+    counts_in_a_replicated_bucket(CountFault::InputLeaderWithAWorker);
+}
+
+fn counts_in_a_replicated_bucket(fault: CountFault) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut cluster = Cluster::start();
     let url = cluster.url();
@@ -407,18 +435,31 @@ fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
                 },
             )
             .await;
-            let leader = leader_of(&js, "PARTS").await;
+            // The bucket's stream exists once a worker has opened it.
+            let led = match fault {
+                CountFault::BucketLeaderAsAWorkerStores => "KV_STATE",
+                _ => "PARTS",
+            };
+            let leader = leader_of(&js, led).await;
             let killed_at = Instant::now();
-            signal(&workers[0], libc::SIGTERM);
+            if fault == CountFault::InputLeaderWithAWorker {
+                let mut child = workers.remove(0).0.take().expect("running");
+                child.kill().expect("SIGKILL");
+                let _ = child.wait();
+            } else {
+                signal(&workers[0], libc::SIGTERM);
+            }
             cluster.kill(cluster.index_of(&leader));
-            leader_of(&js, "PARTS").await;
+            leader_of(&js, led).await;
             let election = killed_at.elapsed();
-            let stopped = finish(workers.remove(0), Duration::from_secs(60));
-            let (stdout, stderr) = text(&stopped);
-            assert!(
-                stopped.status.success() && stdout.contains("1 saved at stop"),
-                "p0 stopping during the election:\n{stdout}\n{stderr}"
-            );
+            if fault != CountFault::InputLeaderWithAWorker {
+                let stopped = finish(workers.remove(0), Duration::from_secs(60));
+                let (stdout, stderr) = text(&stopped);
+                assert!(
+                    stopped.status.success() && stdout.contains("1 saved at stop"),
+                    "p0 stopping during the election:\n{stdout}\n{stderr}"
+                );
+            }
             workers.insert(0, start("p0"));
             (leader, election)
         };
@@ -487,9 +528,9 @@ fn partitioned_counts_in_a_replicated_bucket_survive_the_input_leader_killed() {
     });
     assert!(left.is_empty(), "states left after the end: {left:?}");
     let line = format!(
-        "{}, counts in a replicated bucket: killed {leader} (leading the inputs) and stopped \
-         worker p0 at once; the inputs answered with a leader {election:.1?} later; counts \
-         {values:?}; inputs that came again after their acks were confirmed: {came_again}",
+        "{}, counts in a replicated bucket, {fault:?}: killed {leader} and p0 went at once; \
+         the stream answered with a leader {election:.1?} later; counts {values:?}; inputs \
+         that came again after their acks were confirmed: {came_again}",
         server_version()
     );
     println!("{line}");
