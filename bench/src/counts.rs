@@ -93,15 +93,7 @@ pub fn run_counted(name: &str, elements: u32) -> Result<(), String> {
 fn pipeline_case(elements: u32) -> Case {
     use torvyn_engine::{Pipeline, WasmEngine};
     let engine = default_engine();
-    let source = engine
-        .compile("source", &torvyn_fixtures::sized_source(64))
-        .expect("source");
-    let pass = engine
-        .compile("passthrough", &torvyn_fixtures::passthrough_processor())
-        .expect("passthrough");
-    let sink = engine
-        .compile("sink", &torvyn_fixtures::recording_sink())
-        .expect("sink");
+    let [source, pass, sink] = super::flows::pipeline_components(&engine, 64);
     let flow = |count: u32| {
         let mut pipeline = Pipeline::new(
             engine.instantiate(&source).expect("source"),

@@ -11,15 +11,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use bytes::Bytes;
-use torvyn_engine::bindings::data_sink::DataSink;
-use torvyn_engine::bindings::data_source::DataSource;
-use torvyn_engine::bindings::transform::Transform;
 use torvyn_engine::bindings::types::{BufferError, ProcessResult};
-use wasmtime::component::{Component, Linker, Resource, ResourceType, WasmList, WasmStr};
+use wasmtime::component::{Linker, Resource, ResourceType, WasmList, WasmStr};
 use wasmtime::{Store, StoreContextMut};
 
-use super::floor::{lent, FloorBuffer, FloorContext, FloorMutable, FLOW_ID, SPAN_ID, TRACE_ID};
-use super::{looped, Case};
+use super::floor::{element_guests, lent, link_flow_context, FloorBuffer, FloorMutable};
+use super::{bare_store_with, looped, Case};
 
 /// One 64 B element through the pipeline's three guests on the fair floor
 /// host, a store each (as on the engine), by hand.
@@ -113,7 +110,6 @@ fn buffers<'a>(store: &'a StoreContextMut<'_, Shared>) -> std::cell::RefMut<'a, 
 fn fair_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Shared>> {
     type Buf = Resource<FloorBuffer>;
     type Mut = Resource<FloorMutable>;
-    type Ctx = Resource<FloorContext>;
     let mut linker = Linker::<Shared>::new(engine);
     let mut types = linker.instance("torvyn:streaming/types@0.1.0")?;
     types.resource(
@@ -125,11 +121,6 @@ fn fair_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Shared>> {
         "mutable-buffer",
         ResourceType::host::<FloorMutable>(),
         |store, rep| buffers(&store).writing.remove(rep).map(drop),
-    )?;
-    types.resource(
-        "flow-context",
-        ResourceType::host::<FloorContext>(),
-        |_, _| Ok(()),
     )?;
     types.func_wrap("[method]buffer.size", |store, (this,): (Buf,)| {
         Ok((buffers(&store).frozen.get(this.rep())?.bytes.len() as u64,))
@@ -204,18 +195,7 @@ fn fair_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Shared>> {
         });
         Ok((Buf::new_own(frozen),))
     })?;
-    types.func_wrap("[method]flow-context.trace-id", |_, _: (Ctx,)| {
-        Ok((TRACE_ID,))
-    })?;
-    types.func_wrap("[method]flow-context.span-id", |_, _: (Ctx,)| {
-        Ok((SPAN_ID,))
-    })?;
-    types.func_wrap("[method]flow-context.flow-id", |_, _: (Ctx,)| {
-        Ok((FLOW_ID,))
-    })?;
-    types.func_wrap("[method]flow-context.deadline-ns", |_, _: (Ctx,)| {
-        Ok((0u64,))
-    })?;
+    link_flow_context(&mut types)?;
     let mut allocator = linker.instance("torvyn:streaming/buffer-allocator@0.1.0")?;
     allocator.func_wrap("allocate", |store, (capacity,): (u64,)| {
         let writing = Writing {
@@ -240,17 +220,6 @@ fn fair_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<Shared>> {
     Ok(linker)
 }
 
-/// A store of bare wasmtime on `buffers`, set up as `bare_store` sets up
-/// the floor's (no deadline; fuel metered, as on the engine).
-fn fair_store(engine: &wasmtime::Engine, buffers: &Shared) -> Store<Shared> {
-    let mut store = Store::new(engine, buffers.clone());
-    store.set_epoch_deadline(torvyn_engine::__private::NO_DEADLINE);
-    if engine.get_consume_fuel() {
-        store.set_fuel(u64::MAX).expect("fuel is metered");
-    }
-    store
-}
-
 /// One 64 B element through the pipeline's own three guests (source,
 /// passthrough, sink) on the fair floor host, a store each, called by hand
 /// through the generated bindings; the host drops the buffers the source
@@ -262,38 +231,13 @@ pub(super) fn fair_floor_element(engine: &wasmtime::Engine) -> Case {
 /// [`fair_floor_element`] and the buffers it uses.
 fn fair_floor_element_with_buffers(engine: &wasmtime::Engine) -> (Case, Shared) {
     let linker = fair_linker(engine).expect("fair floor linker");
-    let load = |bytes: Vec<u8>| Component::new(engine, bytes).expect("compiles");
     let shared = Shared::default();
-    let mut source_store = fair_store(engine, &shared);
-    let mut pass_store = fair_store(engine, &shared);
-    let mut sink_store = fair_store(engine, &shared);
-    let source = DataSource::instantiate(
-        &mut source_store,
-        &load(torvyn_fixtures::sized_source(64)),
-        &linker,
-    )
-    .expect("source");
-    let pass = Transform::instantiate(
-        &mut pass_store,
-        &load(torvyn_fixtures::passthrough_processor()),
-        &linker,
-    )
-    .expect("passthrough");
-    let sink = DataSink::instantiate(
-        &mut sink_store,
-        &load(torvyn_fixtures::recording_sink()),
-        &linker,
-    )
-    .expect("sink");
-    source
-        .torvyn_streaming_lifecycle()
-        .call_init(&mut source_store, &u64::MAX.to_string())
-        .expect("init runs")
-        .expect("init succeeds");
-    sink.torvyn_streaming_lifecycle()
-        .call_init(&mut sink_store, "1000000")
-        .expect("init runs")
-        .expect("init succeeds");
+    let mut stores: Vec<Store<Shared>> = (0..3)
+        .map(|_| bare_store_with(engine, shared.clone()))
+        .collect();
+    let (source, pass, sink) = element_guests(engine, &linker, &mut stores, [0, 1, 2]);
+    let [mut source_store, mut pass_store, mut sink_store]: [Store<Shared>; 3] =
+        stores.try_into().ok().expect("three stores");
     let buffers = shared.clone();
     let case = looped(FAIR_FLOOR_ELEMENT, 1, move || {
         let (pulled,) = source

@@ -10,7 +10,8 @@ use torvyn_engine::bindings::types::{
 };
 use torvyn_fixtures::transitions::LoopOp;
 use wasmtime::component::{
-    Component, Instance, Linker, Resource, ResourceType, TypedFunc, WasmList, WasmStr,
+    Component, Instance, Linker, LinkerInstance, Resource, ResourceType, TypedFunc, WasmList,
+    WasmStr,
 };
 use wasmtime::Store;
 
@@ -42,18 +43,12 @@ pub(super) fn floor_linker(
 ) -> wasmtime::Result<Linker<()>> {
     type Buf = Resource<FloorBuffer>;
     type Mut = Resource<FloorMutable>;
-    type Ctx = Resource<FloorContext>;
     let mut linker = Linker::<()>::new(engine);
     let mut types = linker.instance("torvyn:streaming/types@0.1.0")?;
     types.resource("buffer", ResourceType::host::<FloorBuffer>(), |_, _| Ok(()))?;
     types.resource(
         "mutable-buffer",
         ResourceType::host::<FloorMutable>(),
-        |_, _| Ok(()),
-    )?;
-    types.resource(
-        "flow-context",
-        ResourceType::host::<FloorContext>(),
         |_, _| Ok(()),
     )?;
     types.func_wrap("[method]buffer.size", |_, _: (Buf,)| Ok((64u64,)))?;
@@ -94,18 +89,7 @@ pub(super) fn floor_linker(
     types.func_wrap("[method]mutable-buffer.freeze", |_, _: (Mut,)| {
         Ok((Buf::new_own(0),))
     })?;
-    types.func_wrap("[method]flow-context.trace-id", |_, _: (Ctx,)| {
-        Ok((TRACE_ID,))
-    })?;
-    types.func_wrap("[method]flow-context.span-id", |_, _: (Ctx,)| {
-        Ok((SPAN_ID,))
-    })?;
-    types.func_wrap("[method]flow-context.flow-id", |_, _: (Ctx,)| {
-        Ok((FLOW_ID,))
-    })?;
-    types.func_wrap("[method]flow-context.deadline-ns", |_, _: (Ctx,)| {
-        Ok((0u64,))
-    })?;
+    link_flow_context(&mut types)?;
     let mut allocator = linker.instance("torvyn:streaming/buffer-allocator@0.1.0")?;
     allocator.func_wrap("allocate", |_, _: (u64,)| {
         Ok((Ok::<Mut, BufferError>(Mut::new_own(0)),))
@@ -121,6 +105,73 @@ pub(super) fn floor_linker(
     let mut noop = linker.instance("noop-host")?;
     noop.func_wrap("noop", |_, (): ()| Ok(()))?;
     Ok(linker)
+}
+
+/// The flow context (the host keeps the one it lends) and its methods,
+/// answering constants: the floor host's and the fair floor host's alike
+/// (the engine shares its identifiers too).
+pub(super) fn link_flow_context<T: 'static>(
+    types: &mut LinkerInstance<'_, T>,
+) -> wasmtime::Result<()> {
+    type Ctx = Resource<FloorContext>;
+    types.resource(
+        "flow-context",
+        ResourceType::host::<FloorContext>(),
+        |_, _| Ok(()),
+    )?;
+    types.func_wrap("[method]flow-context.trace-id", |_, _: (Ctx,)| {
+        Ok((TRACE_ID,))
+    })?;
+    types.func_wrap("[method]flow-context.span-id", |_, _: (Ctx,)| {
+        Ok((SPAN_ID,))
+    })?;
+    types.func_wrap("[method]flow-context.flow-id", |_, _: (Ctx,)| {
+        Ok((FLOW_ID,))
+    })?;
+    types.func_wrap("[method]flow-context.deadline-ns", |_, _: (Ctx,)| {
+        Ok((0u64,))
+    })?;
+    Ok(())
+}
+
+/// The pipeline's three guests (a 64 B source, the passthrough, the
+/// recording sink) instantiated on `linker` in `stores[at[0]]`,
+/// `stores[at[1]]`, `stores[at[2]]`, the source and sink initialised.
+pub(super) fn element_guests<T: 'static>(
+    engine: &wasmtime::Engine,
+    linker: &Linker<T>,
+    stores: &mut [Store<T>],
+    at: [usize; 3],
+) -> (DataSource, Transform, DataSink) {
+    let load = |bytes: Vec<u8>| Component::new(engine, bytes).expect("compiles");
+    let source = DataSource::instantiate(
+        &mut stores[at[0]],
+        &load(torvyn_fixtures::sized_source(64)),
+        linker,
+    )
+    .expect("source");
+    let pass = Transform::instantiate(
+        &mut stores[at[1]],
+        &load(torvyn_fixtures::passthrough_processor()),
+        linker,
+    )
+    .expect("passthrough");
+    let sink = DataSink::instantiate(
+        &mut stores[at[2]],
+        &load(torvyn_fixtures::recording_sink()),
+        linker,
+    )
+    .expect("sink");
+    source
+        .torvyn_streaming_lifecycle()
+        .call_init(&mut stores[at[0]], &u64::MAX.to_string())
+        .expect("init runs")
+        .expect("init succeeds");
+    sink.torvyn_streaming_lifecycle()
+        .call_init(&mut stores[at[2]], "1000000")
+        .expect("init runs")
+        .expect("init succeeds");
+    (source, pass, sink)
 }
 
 /// The host-call loop on the floor host.
@@ -246,38 +297,16 @@ pub(super) fn lent(meta: &ElementMetaResult, payload: u32) -> StreamElement<'_> 
 /// entered with `call_async`: wasmtime's own price of the async element.
 pub(super) fn floor_element(engine: &wasmtime::Engine, store_each: bool, yielding: bool) -> Case {
     let linker = floor_linker(engine, 64).expect("floor linker");
-    let load = |bytes: Vec<u8>| Component::new(engine, bytes).expect("compiles");
     let mut stores: Vec<Store<()>> = (0..if store_each { 3 } else { 1 })
         .map(|_| bare_store(engine))
         .collect();
     let [source_store, pass_store, sink_store] = if store_each { [0, 1, 2] } else { [0, 0, 0] };
-    let source = DataSource::instantiate(
-        &mut stores[source_store],
-        &load(torvyn_fixtures::sized_source(64)),
+    let (source, pass, sink) = element_guests(
+        engine,
         &linker,
-    )
-    .expect("source");
-    let pass = Transform::instantiate(
-        &mut stores[pass_store],
-        &load(torvyn_fixtures::passthrough_processor()),
-        &linker,
-    )
-    .expect("passthrough");
-    let sink = DataSink::instantiate(
-        &mut stores[sink_store],
-        &load(torvyn_fixtures::recording_sink()),
-        &linker,
-    )
-    .expect("sink");
-    source
-        .torvyn_streaming_lifecycle()
-        .call_init(&mut stores[source_store], &u64::MAX.to_string())
-        .expect("init runs")
-        .expect("init succeeds");
-    sink.torvyn_streaming_lifecycle()
-        .call_init(&mut stores[sink_store], "1000000")
-        .expect("init runs")
-        .expect("init succeeds");
+        &mut stores,
+        [source_store, pass_store, sink_store],
+    );
     let name = match (store_each, yielding) {
         (true, true) => FLOOR_ELEMENT_ASYNC,
         (true, false) => FLOOR_ELEMENT_STORES,

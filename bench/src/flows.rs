@@ -8,23 +8,29 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use torvyn_engine::{Pipeline, WasmEngine};
+use torvyn_engine::{Pipeline, WasmEngine, WasmtimeEngine};
 
 use super::{default_engine, measure_all};
+
+/// The pipeline's three components compiled on `engine`: a source of
+/// `payload_bytes` payloads, the passthrough, the recording sink.
+pub(super) fn pipeline_components(
+    engine: &WasmtimeEngine,
+    payload_bytes: u32,
+) -> [torvyn_engine::CompiledComponent; 3] {
+    let compile = |name: &str, bytes: &[u8]| engine.compile(name, bytes).expect(name);
+    [
+        compile("source", &torvyn_fixtures::sized_source(payload_bytes)),
+        compile("passthrough", &torvyn_fixtures::passthrough_processor()),
+        compile("sink", &torvyn_fixtures::recording_sink()),
+    ]
+}
 
 /// Elements per second through source → passthrough → sink with payloads of
 /// `payload_bytes`, over `flows` pipelines on as many threads.
 pub fn pipeline_rate(payload_bytes: u32, elements: u64, flows: usize) -> f64 {
     let engine = default_engine();
-    let source = engine
-        .compile("source", &torvyn_fixtures::sized_source(payload_bytes))
-        .expect("source");
-    let upper = engine
-        .compile("passthrough", &torvyn_fixtures::passthrough_processor())
-        .expect("passthrough");
-    let sink = engine
-        .compile("sink", &torvyn_fixtures::recording_sink())
-        .expect("sink");
+    let [source, upper, sink] = pipeline_components(&engine, payload_bytes);
     let run_flow = || {
         let mut pipeline = Pipeline::new(
             engine.instantiate(&source).expect("source"),

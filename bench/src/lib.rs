@@ -109,7 +109,12 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// component may get a limit: the floors pay for metering as every
 /// instance does; only a settings variant turns metering off).
 fn bare_store(engine: &wasmtime::Engine) -> Store<()> {
-    let mut store = Store::new(engine, ());
+    bare_store_with(engine, ())
+}
+
+/// [`bare_store`] holding `data`.
+fn bare_store_with<T: 'static>(engine: &wasmtime::Engine, data: T) -> Store<T> {
+    let mut store = Store::new(engine, data);
     store.set_epoch_deadline(torvyn_engine::__private::NO_DEADLINE);
     if engine.get_consume_fuel() {
         store.set_fuel(u64::MAX).expect("fuel is metered");

@@ -76,32 +76,7 @@ enum Command {
         limits: LimitArgs,
     },
     /// Measures the hot paths and prints ns/call, allocations and ratios.
-    Bench {
-        /// Fewer iterations (for CI).
-        #[arg(long)]
-        quick: bool,
-        /// Measures only the operations whose names contain this text (`swap`:
-        /// the live-upgrade table), for
-        /// longer (e.g. under `perf record`), and prints their rows.
-        #[arg(long, value_name = "TEXT")]
-        only: Option<String>,
-        /// Measures the NATS JetStream pipeline instead (source → Wasm
-        /// uppercase → sink beside a bare async-nats loop; starts its own
-        /// nats-server).
-        #[arg(long, conflicts_with = "only")]
-        streams: bool,
-        /// With `--only element`: also counts instructions and cache misses
-        /// per element under callgrind (needs `valgrind`), for the engine,
-        /// the fair floor host and the floor host, with their ratios.
-        #[arg(long)]
-        counts: bool,
-        /// Runs one element row for `--counts` (inside callgrind).
-        #[arg(long, hide = true, value_name = "ROW")]
-        count_row: Option<String>,
-        /// Elements the `--count-row` run counts.
-        #[arg(long, hide = true, default_value_t = 2_000)]
-        count_elements: u32,
-    },
+    Bench(BenchArgs),
     /// Lists the bundled components.
     Bundled,
 }
@@ -144,24 +119,7 @@ fn main() -> ExitCode {
             &commands::WasiArgs { env, dirs },
             &mut out,
         ),
-        Command::Bench {
-            quick,
-            only,
-            streams,
-            counts,
-            count_row,
-            count_elements,
-        } => bench(
-            &BenchArgs {
-                quick,
-                only,
-                streams,
-                counts,
-                count_row,
-                count_elements,
-            },
-            &mut out,
-        ),
+        Command::Bench(args) => bench(&args, &mut out),
         Command::Bundled => torvyn_cli::bundled::BUNDLED
             .iter()
             .try_for_each(|(name, what, _)| writeln!(out, "bundled:{name:<18} {what}"))
@@ -195,12 +153,31 @@ fn main() -> ExitCode {
 }
 
 /// `torvyn bench`'s arguments.
+#[derive(clap::Args)]
 struct BenchArgs {
+    /// Fewer iterations (for CI).
+    #[arg(long)]
     quick: bool,
+    /// Measures only the operations whose names contain this text (`swap`:
+    /// the live-upgrade table), for
+    /// longer (e.g. under `perf record`), and prints their rows.
+    #[arg(long, value_name = "TEXT")]
     only: Option<String>,
+    /// Measures the NATS JetStream pipeline instead (source → Wasm
+    /// uppercase → sink beside a bare async-nats loop; starts its own
+    /// nats-server).
+    #[arg(long, conflicts_with = "only")]
     streams: bool,
+    /// With `--only element`: also counts instructions and cache misses
+    /// per element under callgrind (needs `valgrind`), for the engine,
+    /// the fair floor host and the floor host, with their ratios.
+    #[arg(long)]
     counts: bool,
+    /// Runs one element row for `--counts` (inside callgrind).
+    #[arg(long, hide = true, value_name = "ROW")]
     count_row: Option<String>,
+    /// Elements the `--count-row` run counts.
+    #[arg(long, hide = true, default_value_t = 2_000)]
     count_elements: u32,
 }
 

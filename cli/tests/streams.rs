@@ -277,6 +277,37 @@ fn sigterm_hands_back_what_an_aggregator_holds() {
     assert_eq!((info.num_ack_pending, info.num_pending), (0, 0));
 }
 
+/// A NATS source on the test server's `IN` (subject `in`) with consumer
+/// `consumer`, created when missing, and `settings` added.
+async fn open_source(
+    server: &Server,
+    consumer: &str,
+    settings: &[(&str, &str)],
+) -> Box<dyn torvyn_engine::connect::SourceConnector> {
+    use torvyn_engine::connect::{Connector, ConnectorSpec, Connectors};
+    let mut spec = ConnectorSpec::new(
+        "nats",
+        [
+            ("url", server.url()),
+            ("stream", "IN".into()),
+            ("subject", "in".into()),
+            ("consumer", consumer.into()),
+            ("create", "true".into()),
+        ],
+    );
+    for (key, value) in settings {
+        spec.settings.insert(key.to_string(), value.to_string());
+    }
+    match Connectors::builtin()
+        .open("input", torvyn_engine::Interface::Source, &spec)
+        .await
+        .expect("source opened")
+    {
+        Connector::Source(source) => source,
+        Connector::Sink(_) => panic!("a source was asked for"),
+    }
+}
+
 /// What a shutdown does to an idle worker: its fetch, waiting on an open
 /// pull request, is dropped, and a message arrives for that request. The
 /// source's `stop` receives it and hands it back, so the next worker gets it
@@ -284,8 +315,7 @@ fn sigterm_hands_back_what_an_aggregator_holds() {
 /// stopped aggregator worker would otherwise leave behind.
 #[test]
 fn a_fetch_dropped_at_a_stop_loses_nothing() {
-    use torvyn_engine::connect::{Connector, ConnectorSpec, Connectors, Fetched, SourceConnector};
-    use torvyn_engine::Interface;
+    use torvyn_engine::connect::{Fetched, SourceConnector};
 
     let Setup {
         server,
@@ -293,31 +323,9 @@ fn a_fetch_dropped_at_a_stop_loses_nothing() {
         rt,
         js,
     } = Setup::new(&[], None);
-    let open = |fetch_wait_ms: &str| {
-        let spec = ConnectorSpec::new(
-            "nats",
-            [
-                ("url", server.url()),
-                ("stream", "IN".into()),
-                ("subject", "in".into()),
-                ("consumer", "drop".into()),
-                ("create", "true".into()),
-                ("fetch_wait_ms", fetch_wait_ms.into()),
-            ],
-        );
-        async move {
-            match Connectors::builtin()
-                .open("input", Interface::Source, &spec)
-                .await
-                .expect("source opened")
-            {
-                Connector::Source(source) => source,
-                Connector::Sink(_) => panic!("a source was asked for"),
-            }
-        }
-    };
     rt.block_on(async {
-        let mut first: Box<dyn SourceConnector> = open("3000").await;
+        let mut first: Box<dyn SourceConnector> =
+            open_source(&server, "drop", &[("fetch_wait_ms", "3000")]).await;
         // The stream is empty: the fetch waits on a pull the server holds
         // for 3 s, and is given up after 300 ms, as at a shutdown.
         let dropped = tokio::time::timeout(Duration::from_millis(300), first.fetch(10)).await;
@@ -336,7 +344,7 @@ fn a_fetch_dropped_at_a_stop_loses_nothing() {
         first.stop().await.expect("stopped");
         drop(first);
 
-        let mut second = open("200").await;
+        let mut second = open_source(&server, "drop", &[("fetch_wait_ms", "200")]).await;
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut got = Vec::new();
         while got.is_empty() && Instant::now() < deadline {
@@ -365,8 +373,7 @@ fn a_fetch_dropped_at_a_stop_loses_nothing() {
 /// is deleted under a delivered message: its ack must fail, not pass.
 #[test]
 fn an_ack_answered_by_no_responders_is_not_confirmed() {
-    use torvyn_engine::connect::{Connector, ConnectorSpec, Connectors, Fetched};
-    use torvyn_engine::Interface;
+    use torvyn_engine::connect::Fetched;
 
     let Setup {
         server,
@@ -374,26 +381,13 @@ fn an_ack_answered_by_no_responders_is_not_confirmed() {
         rt,
         js,
     } = Setup::new(&[], None);
-    let spec = ConnectorSpec::new(
-        "nats",
-        [
-            ("url", server.url()),
-            ("stream", "IN".into()),
-            ("subject", "in".into()),
-            ("consumer", "gone".into()),
-            ("create", "true".into()),
-            ("fetch_wait_ms", "200".into()),
-            ("answer_timeout_ms", "300".into()),
-        ],
-    );
     rt.block_on(async {
-        let Connector::Source(mut source) = Connectors::builtin()
-            .open("input", Interface::Source, &spec)
-            .await
-            .expect("source opened")
-        else {
-            panic!("a source was asked for")
-        };
+        let mut source = open_source(
+            &server,
+            "gone",
+            &[("fetch_wait_ms", "200"), ("answer_timeout_ms", "300")],
+        )
+        .await;
         publish(&js, "in", &["one".to_string()]).await;
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut got = Vec::new();
