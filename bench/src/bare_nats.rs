@@ -104,16 +104,61 @@ async fn durable(
         .map_err(|e| format!("consumer {name}: {e}"))
 }
 
+/// How the bare pipeline receives its publish acks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum AckPath {
+    /// async-nats' `send_publish`: a request per message, each answer a
+    /// future of its own (a response slot, and a timer when awaited) —
+    /// what the engine's sink uses.
+    Futures,
+    /// Plain publishes whose reply subject is `INBOX.n` of one
+    /// subscription per worker: a batch's acks are read off it in order,
+    /// under one timer for the batch.
+    Inbox,
+}
+
+/// A batch's outputs' publish acks, as [`AckPath`] receives them.
+enum BareAcks {
+    Futures(Vec<jetstream::context::PublishAckFuture>),
+    /// This many answers due on the worker's ack subscription.
+    Inbox(usize),
+}
+
 /// One batch of the bare pipeline: its inputs and their outputs' publish acks.
 struct BareBatch {
     inputs: Vec<jetstream::Message>,
-    acks: Vec<jetstream::context::PublishAckFuture>,
+    acks: BareAcks,
 }
 
 /// Awaits a bare batch's publish acks, then acks its inputs and flushes.
-async fn settle_bare(client: &async_nats::Client, batch: BareBatch) -> BenchResult<()> {
-    for ack in batch.acks {
-        ack.await.map_err(|e| format!("publish ack: {e}"))?;
+async fn settle_bare(
+    client: &async_nats::Client,
+    inbox: &mut Option<async_nats::Subscriber>,
+    batch: BareBatch,
+) -> BenchResult<()> {
+    match batch.acks {
+        BareAcks::Futures(acks) => {
+            for ack in acks {
+                ack.await.map_err(|e| format!("publish ack: {e}"))?;
+            }
+        }
+        BareAcks::Inbox(due) => {
+            let answers = inbox.as_mut().ok_or("no ack subscription")?;
+            let read = async {
+                for _ in 0..due {
+                    let answer = answers.next().await.ok_or("ack subscription ended")?;
+                    // A stored message's ack is JSON without an `error`;
+                    // "no responders" comes as a status.
+                    if answer.status.is_some() || answer.payload.starts_with(b"{\"error\"") {
+                        return Err(format!("publish ack: {answer:?}"));
+                    }
+                }
+                Ok(())
+            };
+            tokio::time::timeout(Duration::from_secs(10), read)
+                .await
+                .map_err(|_| "publish acks timed out".to_string())??;
+        }
     }
     for message in &batch.inputs {
         message.ack_with(AckKind::Ack).await.map_err(err("ack"))?;
@@ -134,10 +179,22 @@ pub(crate) async fn bare_worker(
     out: String,
     limit: usize,
     in_flight: usize,
+    path: AckPath,
 ) -> BenchResult<()> {
     let js = context(&url).await?;
     let client = js.client();
     let consumer = durable(&js, &stream, &consumer).await?;
+    let prefix = client.new_inbox();
+    let mut inbox = match path {
+        AckPath::Futures => None,
+        AckPath::Inbox => Some(
+            client
+                .subscribe(format!("{prefix}.*"))
+                .await
+                .map_err(|e| format!("ack subscription: {e}"))?,
+        ),
+    };
+    let mut published = 0u64;
     let mut taken = 0;
     let mut outstanding = std::collections::VecDeque::new();
     while taken < limit {
@@ -147,7 +204,7 @@ pub(crate) async fn bare_worker(
             if wait {
                 // Nothing there: settle what is out before waiting.
                 while let Some(batch) = outstanding.pop_front() {
-                    settle_bare(&client, batch).await?;
+                    settle_bare(&client, &mut inbox, batch).await?;
                 }
             }
             let batch = if wait {
@@ -172,9 +229,25 @@ pub(crate) async fn bare_worker(
         for message in &messages {
             let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
             let upper = message.payload.to_ascii_uppercase();
+            let id = format!("{stream}:{sequence}:output:0");
+            if path == AckPath::Inbox {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", id.as_str());
+                client
+                    .publish_with_reply_and_headers(
+                        out.clone(),
+                        format!("{prefix}.{published}"),
+                        headers,
+                        upper.into(),
+                    )
+                    .await
+                    .map_err(|e| format!("publish: {e}"))?;
+                published += 1;
+                continue;
+            }
             let publish = jetstream::message::PublishMessage::build()
                 .payload(upper.into())
-                .message_id(format!("{stream}:{sequence}:output:0"));
+                .message_id(id);
             acks.push(
                 js.send_publish(out.clone(), publish)
                     .await
@@ -182,17 +255,21 @@ pub(crate) async fn bare_worker(
             );
         }
         taken += messages.len();
+        let acks = match path {
+            AckPath::Futures => BareAcks::Futures(acks),
+            AckPath::Inbox => BareAcks::Inbox(messages.len()),
+        };
         outstanding.push_back(BareBatch {
             inputs: messages,
             acks,
         });
         while outstanding.len() >= in_flight.max(1) {
             let batch = outstanding.pop_front().expect("one is out");
-            settle_bare(&client, batch).await?;
+            settle_bare(&client, &mut inbox, batch).await?;
         }
     }
     while let Some(batch) = outstanding.pop_front() {
-        settle_bare(&client, batch).await?;
+        settle_bare(&client, &mut inbox, batch).await?;
     }
     Ok(())
 }

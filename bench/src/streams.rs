@@ -27,7 +27,9 @@ use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, Interface, WasmEngine, WasmtimeEngine, WasmtimeInstance,
 };
 
-use super::bare_nats::{bare_worker, context, fill, replicated_stream, stream, BenchResult, BATCH};
+use super::bare_nats::{
+    bare_worker, context, fill, replicated_stream, stream, AckPath, BenchResult, BATCH,
+};
 use super::nats_cluster::start_cluster;
 use super::nats_server::{cpu_seconds, nats_server, start_server};
 
@@ -254,6 +256,7 @@ async fn run(quick: bool) -> BenchResult<String> {
                             output.to_lowercase(),
                             limit,
                             in_flight,
+                            AckPath::Futures,
                         )
                     })
                     .await?
@@ -278,6 +281,40 @@ async fn run(quick: bool) -> BenchResult<String> {
             );
         }
     }
+    // The publish-ack path alone (issue 34: measure async-nats' per-message
+    // ack futures against one subscription for a worker's acks before
+    // changing the sink): bare pipelined, 64 B, 1 worker, back to back.
+    let mut paths = Vec::new();
+    for (label, path) in [("F", AckPath::Futures), ("I", AckPath::Inbox)] {
+        let output = format!("OUT64ACK{label}");
+        stream(&js, &output, &output.to_lowercase()).await?;
+        let consumer = format!("ack{label}");
+        paths.push(
+            drain(1, count, pid, |limit| {
+                bare_worker(
+                    url.clone(),
+                    "IN64".into(),
+                    consumer.clone(),
+                    output.to_lowercase(),
+                    limit,
+                    2,
+                    path,
+                )
+            })
+            .await?,
+        );
+    }
+    let [(futures, _, futures_cpu), (inbox, _, inbox_cpu)] = paths[..] else {
+        unreachable!("two paths")
+    };
+    let _ = writeln!(
+        out,
+        "\n| publish acks, bare pipelined, 64 B, 1 worker | msg/s | client CPU (cores) |\n|---|---|---|\n\
+         | a future per message (`send_publish`, as the engine's sink) | {futures:.0} | {futures_cpu:.2} |\n\
+         | one reply subscription per worker, read per batch | {inbox:.0} | {inbox_cpu:.2} |\n\
+         | one subscription / futures | {:.2} | |",
+        inbox / futures.max(f64::EPSILON)
+    );
     let _ = writeln!(
         out,
         "\n| payload | bare pipelined 2 workers / 1 (the server's own scaling) | engine 2 workers / 1 | engine's / server's (≥ 0.9) |\n|---|---|---|---|"
@@ -313,6 +350,7 @@ async fn run(quick: bool) -> BenchResult<String> {
         "lat.bare".into(),
         usize::MAX,
         1,
+        AckPath::Futures,
     ));
     let bare_latency = latency(&js, "lat.in", "lat.bare", samples).await;
     bare.abort();
@@ -412,6 +450,7 @@ async fn replicated(
             "routp".into(),
             limit,
             2,
+            AckPath::Futures,
         )
     })
     .await?;
