@@ -10,7 +10,8 @@
 //! source now confirms with a request that fails on it, and none came again
 //! in 8 runs since). A leader that confirms an ack and dies before its
 //! followers have it can still lose it. The restored state already holds
-//! that input, so processing it again would count it twice. Every input in the record is finished — its outputs
+//! that input, so processing it again would count it twice. Every input in
+//! the record is finished — its outputs
 //! stored, every state holding it stored, its ack sent — so skipping it is
 //! right whenever it comes again, even after the record's state was
 //! emitted. The record keeps the last [`KEPT`] origins (a run restored,
