@@ -159,9 +159,8 @@ fn count_row(
     name: &str,
     elements: u32,
     child: &dyn Fn(&str, u32) -> Command,
-    out_dir: &Path,
+    out_file: &Path,
 ) -> Result<Counted, String> {
-    let out_file = out_dir.join(format!("row-{}.out", name.len()));
     let template = child(name, elements);
     let mut command = Command::new("valgrind");
     command
@@ -182,7 +181,7 @@ fn count_row(
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let text = std::fs::read_to_string(&out_file)
+    let text = std::fs::read_to_string(out_file)
         .map_err(|e| format!("no callgrind output {}: {e}", out_file.display()))?;
     parse_callgrind(&text, elements).map_err(|e| format!("callgrind output of `{name}`: {e}"))
 }
@@ -194,8 +193,11 @@ pub fn counts(quick: bool, child: &dyn Fn(&str, u32) -> Command) -> Result<Strin
     let elements = if quick { 2_000 } else { 20_000 };
     let dir = tempfile::tempdir().map_err(|e| format!("no temporary folder: {e}"))?;
     let mut counted = Vec::new();
-    for name in COUNTED_ROWS {
-        counted.push(count_row(name, elements, child, dir.path())?);
+    for (index, name) in COUNTED_ROWS.into_iter().enumerate() {
+        // A file of its own per row: a row whose run wrote nothing cannot
+        // read another's counts.
+        let out_file = dir.path().join(format!("row-{index}.out"));
+        counted.push(count_row(name, elements, child, &out_file)?);
     }
     let [engine, fair, floor, pipeline] = [counted[0], counted[1], counted[2], counted[3]];
     let mut out = format!(

@@ -158,9 +158,7 @@ fn run(fault: Fault) {
                 let done_before = stored(&js, "TEXT_OUT").await;
                 let killed_at = Instant::now();
                 if fault == Fault::WorkerAndLeaderOfInputs {
-                    let mut child = workers.remove(0).0.take().expect("running");
-                    child.kill().expect("SIGKILL");
-                    let _ = child.wait();
+                    kill(workers.remove(0));
                     workers.push(cluster_worker(&url));
                 }
                 cluster.kill(index);
@@ -443,9 +441,7 @@ fn counts_in_a_replicated_bucket(fault: CountFault) {
             let leader = leader_of(&js, led).await;
             let killed_at = Instant::now();
             if fault == CountFault::InputLeaderWithAWorker {
-                let mut child = workers.remove(0).0.take().expect("running");
-                child.kill().expect("SIGKILL");
-                let _ = child.wait();
+                kill(workers.remove(0));
             } else {
                 signal(&workers[0], libc::SIGTERM);
             }

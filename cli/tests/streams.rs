@@ -59,7 +59,7 @@ fn three_workers_one_killed_every_output_exactly_once() {
     // the other two have taken and acknowledged everything else, what the
     // consumer shows unacknowledged is the victim's. Held: SIGKILL. Not:
     // it goes on (SIGCONT) and the next chunk tries again.
-    let mut victim = workers.remove(0);
+    let victim = workers.remove(0);
     let pid = victim.0.as_ref().expect("running").id() as libc::pid_t;
     let mut next = 4500;
     let mut tries = 0;
@@ -100,9 +100,7 @@ fn three_workers_one_killed_every_output_exactly_once() {
         // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGCONT) };
     };
-    let mut child = victim.0.take().expect("running");
-    child.kill().expect("SIGKILL");
-    let killed = child.wait().expect("killed worker reaped");
+    let killed = kill(victim);
     assert!(!killed.success(), "the worker was killed, not finished");
     println!("killed a worker holding {held} unacknowledged inputs (try {tries})");
     workers.push(worker(&flow, &args));

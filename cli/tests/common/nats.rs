@@ -489,6 +489,13 @@ pub fn finish(mut worker: Worker, timeout: Duration) -> Output {
     }
 }
 
+/// SIGKILLs a worker and reaps it: nothing it holds is settled.
+pub fn kill(mut worker: Worker) -> std::process::ExitStatus {
+    let mut child = worker.0.take().expect("a running worker");
+    child.kill().expect("SIGKILL");
+    child.wait().expect("killed worker reaped")
+}
+
 /// Stops a worker with SIGTERM and returns its stdout (it must exit 0).
 pub fn stop(worker: Worker) -> String {
     signal(&worker, libc::SIGTERM);
