@@ -9,8 +9,8 @@
 //! exactly once, no input is left unacknowledged, and the workers' reports
 //! show the fault hit them (requests lost and sent again).
 //!
-//! Each test prints its longest stall (restart → the round's last output)
-//! on stdout; `.ci/run` shows it.
+//! Each test reports its longest stall (restart → the round's last output)
+//! in `target/tmp/restarts.txt`; `.ci/run` shows it.
 
 mod common;
 
@@ -114,9 +114,12 @@ fn a_restart_while_a_pull_waits_loses_nothing() {
     assert_all_acked(&setup, CONSUMER);
     let lost = connector_count(&stdout, "input", "lost-requests");
     assert!(lost > 0, "no pull was lost to a restart:\n{stdout}");
-    println!(
-        "longest stall (restart with a pull waiting): {} ms; pulls lost and sent again: {lost}",
-        longest.as_millis()
+    common::report(
+        "restarts.txt",
+        &format!(
+            "longest stall (restart with a pull waiting): {} ms; pulls lost and sent again: {lost}",
+            longest.as_millis()
+        ),
     );
 }
 
@@ -191,11 +194,14 @@ fn a_restart_while_a_batch_is_in_flight_loses_nothing() {
         lost + retried_flushes > 0,
         "no request in flight was hit by a restart:\n{stdout}"
     );
-    println!(
-        "longest stall (restart with a batch in flight): {} ms; {hit_in_flight} of {ROUNDS} \
+    common::report(
+        "restarts.txt",
+        &format!(
+            "longest stall (restart with a batch in flight): {} ms; {hit_in_flight} of {ROUNDS} \
          restarts with outputs still to come; requests lost and sent again: {lost}; flushes \
          retried: {retried_flushes}",
-        longest.as_millis()
+            longest.as_millis()
+        ),
     );
 }
 
@@ -310,8 +316,11 @@ fn a_restart_while_a_state_is_stored_counts_every_input_once() {
         retried > 0,
         "no put or ack confirmation was sent again: the restarts missed the store"
     );
-    println!(
-        "stops storing a state with a restart: {rounds}; {retried} sent the put or an ack's \
+    common::report(
+        "restarts.txt",
+        &format!(
+            "stops storing a state with a restart: {rounds}; {retried} sent the put or an ack's \
          confirmation again"
+        ),
     );
 }

@@ -180,6 +180,55 @@ pub async fn leader_of(js: &jetstream::Context, name: &str) -> String {
     .await
 }
 
+/// The server leading consumer `consumer` of `stream` (retried while it has
+/// none).
+pub async fn consumer_leader_of(js: &jetstream::Context, stream: &str, consumer: &str) -> String {
+    retried(&format!("the leader of consumer {consumer}"), || async {
+        super::nats::try_consumer_info(js, stream, consumer)
+            .await?
+            .cluster?
+            .leader
+    })
+    .await
+}
+
+/// Makes `server` the leader of consumer `consumer` of `stream`: its
+/// leader is asked to step down until the election lands there (each
+/// election picks one of the other two; bounded at 20 tries). The
+/// consumer's leader, not the stream's, answers the workers' pulls and
+/// acks: a fault meant to cut them must kill the server leading both.
+pub async fn move_consumer_leader(
+    js: &jetstream::Context,
+    stream: &str,
+    consumer: &str,
+    server: &str,
+) {
+    let client = js.client();
+    let subject = format!("$JS.API.CONSUMER.LEADER.STEPDOWN.{stream}.{consumer}");
+    for _ in 0..20 {
+        let leader = consumer_leader_of(js, stream, consumer).await;
+        if leader == server {
+            return;
+        }
+        // The answer is not needed: a lost one shows in the leader read
+        // next.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.request(subject.clone(), "".into()),
+        )
+        .await;
+        // The step-down ends the old leader's term at once; wait for a
+        // successor rather than read the old name again.
+        retried(&format!("a new leader of consumer {consumer}"), || async {
+            let info = super::nats::try_consumer_info(js, stream, consumer).await?;
+            let now = info.cluster?.leader?;
+            (now != leader).then_some(())
+        })
+        .await;
+    }
+    panic!("consumer {consumer} of {stream}: its leader did not move to {server} in 20 step-downs");
+}
+
 /// Messages in stream `name` (retried while the cluster cannot say).
 pub async fn stored(js: &jetstream::Context, name: &str) -> u64 {
     retried(&format!("the size of {name}"), || async {

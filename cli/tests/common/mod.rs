@@ -6,6 +6,20 @@ use std::process::Child;
 pub mod cluster;
 pub mod nats;
 
+/// Prints `line` and adds it to `target/tmp/<file>`, which `.ci/run`
+/// prints after the tests (they run there without their output shown).
+pub fn report(file: &str, line: &str) {
+    use std::io::Write;
+    println!("{line}");
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(file);
+    let mut report = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("report {}: {e}", path.display()));
+    writeln!(report, "{line}").unwrap_or_else(|e| panic!("report {}: {e}", path.display()));
+}
+
 /// A child process killed (and reaped) if the test ends before it exits.
 pub struct Running(pub Option<Child>);
 
