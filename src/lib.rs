@@ -69,6 +69,7 @@ pub mod mock;
 mod slab;
 mod stacks;
 mod store;
+pub mod window;
 
 pub use component::CompiledComponent;
 pub use config::{

@@ -1,0 +1,809 @@
+//! The host's state of a windowed node: one state per (key, window), as
+//! bytes the guest defines, folded an element at a time, merged when two
+//! sessions meet, handed out once when the watermark closes the window.
+//!
+//! The host owns these states (not the guest) so it can store the ones a
+//! batch changed before acking the batch's inputs, and move a partition's
+//! states to another worker: [`KeyedWindows::take_changes`] and
+//! [`KeyedWindows::restore`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::{Window, WindowSpec};
+
+/// What the host asks of the guest for each element: fold it into a
+/// window's state, and merge two sessions' states. Implemented over the
+/// guest's exports, with the element at hand; in tests, over plain Rust.
+///
+/// ```
+/// use torvyn_engine::window::{Window, WindowFold};
+///
+/// /// Counts a key's elements per window: the state is a `u64`, little-endian.
+/// struct Count;
+///
+/// impl WindowFold for Count {
+///     type Error = std::convert::Infallible;
+///
+///     fn fold(&mut self, _key: &str, _window: Window, state: Option<&[u8]>) -> Result<Vec<u8>, Self::Error> {
+///         let count = state.map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap()));
+///         Ok((count + 1).to_le_bytes().to_vec())
+///     }
+///
+///     fn merge(&mut self, _key: &str, _window: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, Self::Error> {
+///         let count = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap());
+///         Ok((count(a) + count(b)).to_le_bytes().to_vec())
+///     }
+/// }
+/// ```
+pub trait WindowFold {
+    /// Why a call failed (the guest's error, a trap).
+    type Error;
+
+    /// The state of `key`'s `window` once the element is in it, from its
+    /// state before (`None`: the element opens the window).
+    fn fold(
+        &mut self,
+        key: &str,
+        window: Window,
+        state: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Self::Error>;
+
+    /// One state for two sessions of `key` that an element joined into
+    /// `window`, the earlier session's state first.
+    fn merge(
+        &mut self,
+        key: &str,
+        window: Window,
+        earlier: &[u8],
+        later: &[u8],
+    ) -> Result<Vec<u8>, Self::Error>;
+}
+
+/// Where an element went: into how many windows, and how many it belonged
+/// to had closed already.
+///
+/// ```
+/// use torvyn_engine::window::{KeyedWindows, Window, WindowFold, WindowSpec};
+/// # struct Count;
+/// # impl WindowFold for Count {
+/// #     type Error = std::convert::Infallible;
+/// #     fn fold(&mut self, _: &str, _: Window, s: Option<&[u8]>) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![s.map_or(0, |s| s[0]) + 1])
+/// #     }
+/// #     fn merge(&mut self, _: &str, _: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![a[0] + b[0]])
+/// #     }
+/// # }
+///
+/// let mut windows = KeyedWindows::new(WindowSpec::tumbling(1_000)?);
+/// windows.advance(1_999);
+/// let placed = windows.add("k", 1_500, &mut Count).unwrap();
+/// assert!(placed.is_late() && placed.late_windows() == 1);
+/// # Ok::<(), torvyn_engine::window::WindowSpecError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    windows: usize,
+    late_windows: usize,
+}
+
+impl Placement {
+    /// The windows the element went into.
+    pub fn windows(&self) -> usize {
+        self.windows
+    }
+
+    /// The windows it belonged to that had closed.
+    pub fn late_windows(&self) -> usize {
+        self.late_windows
+    }
+
+    /// Whether it went into no window: every one it belonged to had
+    /// closed. It goes to the node's side output.
+    pub fn is_late(&self) -> bool {
+        self.windows == 0
+    }
+}
+
+/// A window the watermark closed: its key, its bounds and its final state,
+/// handed out once.
+///
+/// ```
+/// use torvyn_engine::window::{ClosedWindow, KeyedWindows, Window, WindowFold, WindowSpec};
+/// # struct Count;
+/// # impl WindowFold for Count {
+/// #     type Error = std::convert::Infallible;
+/// #     fn fold(&mut self, _: &str, _: Window, s: Option<&[u8]>) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![s.map_or(0, |s| s[0]) + 1])
+/// #     }
+/// #     fn merge(&mut self, _: &str, _: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![a[0] + b[0]])
+/// #     }
+/// # }
+///
+/// let mut windows = KeyedWindows::new(WindowSpec::tumbling(1_000)?);
+/// windows.add("sensor-7", 1_200, &mut Count).unwrap();
+/// windows.add("sensor-7", 1_700, &mut Count).unwrap();
+/// let closed: Vec<ClosedWindow> = windows.advance(1_999);
+/// assert_eq!(closed[0].state(), [2]);
+/// // The id its result is published with: the same after any replay.
+/// assert_eq!(closed[0].result_id("counts"), "counts/1000-2000/sensor-7");
+/// # Ok::<(), torvyn_engine::window::WindowSpecError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedWindow {
+    key: String,
+    window: Window,
+    state: Vec<u8>,
+}
+
+impl ClosedWindow {
+    /// The key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The window.
+    pub fn window(&self) -> Window {
+        self.window
+    }
+
+    /// Its final state, for the guest's result.
+    pub fn state(&self) -> &[u8] {
+        &self.state
+    }
+
+    /// Its state, taken.
+    pub fn into_state(self) -> Vec<u8> {
+        self.state
+    }
+
+    /// The id the window's result is published with (`Nats-Msg-Id`):
+    /// node, window, key (last: a key may hold `/`). It depends on nothing
+    /// but these, so a result published again after a crash, whatever
+    /// order the inputs came in the second time, is dropped as a copy.
+    pub fn result_id(&self, node: &str) -> String {
+        format!("{node}/{}/{}", self.window, self.key)
+    }
+}
+
+/// A state a batch changed, for the store: put (the window is open with
+/// this state) or removed (closed, or merged into another session).
+///
+/// ```
+/// use torvyn_engine::window::{KeyedWindows, StateChange, Window, WindowFold, WindowSpec};
+/// # struct Count;
+/// # impl WindowFold for Count {
+/// #     type Error = std::convert::Infallible;
+/// #     fn fold(&mut self, _: &str, _: Window, s: Option<&[u8]>) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![s.map_or(0, |s| s[0]) + 1])
+/// #     }
+/// #     fn merge(&mut self, _: &str, _: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![a[0] + b[0]])
+/// #     }
+/// # }
+///
+/// let mut windows = KeyedWindows::new(WindowSpec::tumbling(1_000)?);
+/// windows.add("k", 10, &mut Count).unwrap();
+/// let changes = windows.take_changes();
+/// assert!(matches!(&changes[..], [StateChange::Put { key, state, .. }] if key == "k" && state == &[1]));
+/// assert!(windows.take_changes().is_empty(), "taken once");
+/// # Ok::<(), torvyn_engine::window::WindowSpecError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StateChange {
+    /// Store `state` for `key`'s `window`.
+    Put {
+        /// The key.
+        key: String,
+        /// The window.
+        window: Window,
+        /// Its state now.
+        state: Vec<u8>,
+    },
+    /// `key`'s `window` has no state any more.
+    Removed {
+        /// The key.
+        key: String,
+        /// The window.
+        window: Window,
+    },
+}
+
+/// The states of one windowed node (or one partition of it): which
+/// windows are open for which keys, what each holds, and which close next.
+///
+/// Elements go in with [`add`](Self::add); the watermark goes in with
+/// [`advance`](Self::advance), which hands out every window it closes, in
+/// the order they close. A window closes once: its state is gone after.
+///
+/// ```
+/// use torvyn_engine::window::{KeyedWindows, Window, WindowFold, WindowSpec};
+/// # struct Count;
+/// # impl WindowFold for Count {
+/// #     type Error = std::convert::Infallible;
+/// #     fn fold(&mut self, _: &str, _: Window, s: Option<&[u8]>) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![s.map_or(0, |s| s[0]) + 1])
+/// #     }
+/// #     fn merge(&mut self, _: &str, _: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, Self::Error> {
+/// #         Ok(vec![a[0] + b[0]])
+/// #     }
+/// # }
+///
+/// // Sessions ended by 100 ms of silence.
+/// let mut sessions = KeyedWindows::new(WindowSpec::session(100)?);
+/// for at in [0, 50, 400, 120] {
+///     sessions.add("user-1", at, &mut Count).unwrap();
+/// }
+/// // 0, 50 and 120 are one session; 400 another.
+/// assert_eq!(sessions.len(), 2);
+/// let closed = sessions.close_all();
+/// assert_eq!(closed[0].window(), Window::new(0, 220).unwrap());
+/// assert_eq!(closed[0].state(), [3]);
+/// assert_eq!(closed[1].state(), [1]);
+/// # Ok::<(), torvyn_engine::window::WindowSpecError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeyedWindows {
+    spec: WindowSpec,
+    states: HashMap<(String, Window), Vec<u8>>,
+    /// Open windows by the watermark that closes them.
+    closing: BTreeSet<(i64, String, Window)>,
+    /// Each key's open sessions by start (sessions only): those an
+    /// element's own session meets are found by range.
+    sessions: HashMap<String, BTreeMap<i64, Window>>,
+    watermark: Option<i64>,
+    /// Windows changed since the last `take_changes`.
+    changed: BTreeSet<(String, Window)>,
+}
+
+impl KeyedWindows {
+    /// No open windows, no watermark yet.
+    pub fn new(spec: WindowSpec) -> KeyedWindows {
+        KeyedWindows {
+            spec,
+            states: HashMap::new(),
+            closing: BTreeSet::new(),
+            sessions: HashMap::new(),
+            watermark: None,
+            changed: BTreeSet::new(),
+        }
+    }
+
+    /// The windows' spec.
+    pub fn spec(&self) -> &WindowSpec {
+        &self.spec
+    }
+
+    /// Open (key, window) states.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether no window is open.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// The watermark as last advanced.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+
+    /// The state of `key`'s `window`, if open.
+    pub fn state(&self, key: &str, window: Window) -> Option<&[u8]> {
+        self.states
+            .get(&(key.to_owned(), window))
+            .map(Vec::as_slice)
+    }
+
+    fn is_closed(&self, window: &Window) -> bool {
+        self.watermark
+            .is_some_and(|watermark| self.spec.closes_at(window) <= watermark)
+    }
+
+    /// Puts an element of `key` at `event_ms` into each of its windows not
+    /// closed yet, through `fold` (and, for sessions, merges the sessions
+    /// it joins). All or nothing: when a call fails, no state has changed.
+    pub fn add<F: WindowFold>(
+        &mut self,
+        key: &str,
+        event_ms: i64,
+        fold: &mut F,
+    ) -> Result<Placement, F::Error> {
+        if self.spec.merges() {
+            return self.add_to_session(key, event_ms, fold);
+        }
+        let mut late_windows = 0;
+        let mut folded = Vec::new();
+        for window in self.spec.windows_of(event_ms) {
+            if self.is_closed(&window) {
+                late_windows += 1;
+                continue;
+            }
+            let state = fold.fold(key, window, self.state(key, window))?;
+            folded.push((window, state));
+        }
+        let windows = folded.len();
+        for (window, state) in folded {
+            self.put(key, window, state);
+        }
+        Ok(Placement {
+            windows,
+            late_windows,
+        })
+    }
+
+    fn add_to_session<F: WindowFold>(
+        &mut self,
+        key: &str,
+        event_ms: i64,
+        fold: &mut F,
+    ) -> Result<Placement, F::Error> {
+        let Some(own) = self.spec.windows_of(event_ms).next() else {
+            unreachable!("a session spec gives every element its own session");
+        };
+        // The key's sessions are disjoint and apart (two that met were
+        // merged): those the element's session meets start at or before
+        // its end and are contiguous in start order.
+        let met: Vec<Window> = self
+            .sessions
+            .get(key)
+            .map(|open| {
+                open.range(..=own.end_ms())
+                    .rev()
+                    .map(|(_, window)| *window)
+                    .take_while(|window| window.touches(&own))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let merged = met.iter().fold(own, |all, window| all.cover(window));
+        // Met sessions are open, and a merge only widens them: it is late
+        // only alone.
+        if self.is_closed(&merged) {
+            return Ok(Placement {
+                windows: 0,
+                late_windows: 1,
+            });
+        }
+        // Earliest first: `met` was collected from the latest back.
+        let mut state: Option<Vec<u8>> = None;
+        for window in met.iter().rev() {
+            let this = &self.states[&(key.to_owned(), *window)];
+            state = Some(match state {
+                None => this.clone(),
+                Some(earlier) => fold.merge(key, merged, &earlier, this)?,
+            });
+        }
+        let state = fold.fold(key, merged, state.as_deref())?;
+        for window in &met {
+            self.remove(key, *window);
+        }
+        self.put(key, merged, state);
+        Ok(Placement {
+            windows: 1,
+            late_windows: 0,
+        })
+    }
+
+    fn put(&mut self, key: &str, window: Window, state: Vec<u8>) {
+        let entry = (key.to_owned(), window);
+        if self.states.insert(entry.clone(), state).is_none() {
+            self.closing
+                .insert((self.spec.closes_at(&window), key.to_owned(), window));
+            if self.spec.merges() {
+                self.sessions
+                    .entry(key.to_owned())
+                    .or_default()
+                    .insert(window.start_ms(), window);
+            }
+        }
+        self.changed.insert(entry);
+    }
+
+    fn remove(&mut self, key: &str, window: Window) -> Option<Vec<u8>> {
+        let entry = (key.to_owned(), window);
+        let state = self.states.remove(&entry)?;
+        self.closing
+            .remove(&(self.spec.closes_at(&window), key.to_owned(), window));
+        if let Some(open) = self.sessions.get_mut(key) {
+            open.remove(&window.start_ms());
+            if open.is_empty() {
+                self.sessions.remove(key);
+            }
+        }
+        self.changed.insert(entry);
+        Some(state)
+    }
+
+    /// Moves the watermark to `watermark` (a lower one than before is
+    /// ignored) and hands out the windows it closes, in the order they
+    /// close (then by key and window).
+    pub fn advance(&mut self, watermark: i64) -> Vec<ClosedWindow> {
+        if self.watermark.is_some_and(|current| current >= watermark) {
+            return Vec::new();
+        }
+        self.watermark = Some(watermark);
+        self.close_through(watermark)
+    }
+
+    /// Closes every open window, as at the end of a finite input (the
+    /// watermark goes to the end of time).
+    pub fn close_all(&mut self) -> Vec<ClosedWindow> {
+        self.watermark = Some(i64::MAX);
+        self.close_through(i64::MAX)
+    }
+
+    fn close_through(&mut self, watermark: i64) -> Vec<ClosedWindow> {
+        let mut closed = Vec::new();
+        while let Some((closes_at, key, window)) = self.closing.first().cloned() {
+            if closes_at > watermark {
+                break;
+            }
+            let state = self.remove(&key, window).expect("a closing window is open");
+            closed.push(ClosedWindow { key, window, state });
+        }
+        closed
+    }
+
+    /// The states changed since this was last called, once each: what to
+    /// store before the inputs that changed them are acked.
+    pub fn take_changes(&mut self) -> Vec<StateChange> {
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .map(
+                |(key, window)| match self.states.get(&(key.clone(), window)) {
+                    Some(state) => StateChange::Put {
+                        key,
+                        window,
+                        state: state.clone(),
+                    },
+                    None => StateChange::Removed { key, window },
+                },
+            )
+            .collect()
+    }
+
+    /// Puts back a stored state (a restart, or a partition moved here):
+    /// not counted as a change. A window already closed by the current
+    /// watermark is closed at the next [`advance`](Self::advance).
+    pub fn restore(&mut self, key: &str, window: Window, state: Vec<u8>) {
+        self.put(key, window, state);
+        self.changed.remove(&(key.to_owned(), window));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Count and sum of the elements' values, as two little-endian `i64`s.
+    struct CountSum {
+        value: i64,
+    }
+
+    fn decode(state: &[u8]) -> (i64, i64) {
+        let count = i64::from_le_bytes(state[..8].try_into().unwrap());
+        let sum = i64::from_le_bytes(state[8..].try_into().unwrap());
+        (count, sum)
+    }
+
+    fn encode((count, sum): (i64, i64)) -> Vec<u8> {
+        [count.to_le_bytes(), sum.to_le_bytes()].concat()
+    }
+
+    impl WindowFold for CountSum {
+        type Error = String;
+
+        fn fold(
+            &mut self,
+            _key: &str,
+            _window: Window,
+            state: Option<&[u8]>,
+        ) -> Result<Vec<u8>, String> {
+            let (count, sum) = state.map_or((0, 0), decode);
+            Ok(encode((count + 1, sum + self.value)))
+        }
+
+        fn merge(
+            &mut self,
+            _key: &str,
+            _window: Window,
+            earlier: &[u8],
+            later: &[u8],
+        ) -> Result<Vec<u8>, String> {
+            let (a, b) = (decode(earlier), decode(later));
+            Ok(encode((a.0 + b.0, a.1 + b.1)))
+        }
+    }
+
+    /// A fold whose call number `fail_at` fails.
+    struct FailingAt {
+        calls: usize,
+        fail_at: usize,
+    }
+
+    impl WindowFold for FailingAt {
+        type Error = String;
+
+        fn fold(&mut self, _: &str, _: Window, state: Option<&[u8]>) -> Result<Vec<u8>, String> {
+            self.calls += 1;
+            if self.calls == self.fail_at {
+                return Err("trap".into());
+            }
+            Ok(vec![state.map_or(0, |s| s[0]) + 1])
+        }
+
+        fn merge(&mut self, _: &str, _: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, String> {
+            Ok(vec![a[0] + b[0]])
+        }
+    }
+
+    /// xorshift64*: the same events on every run, no dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+    }
+
+    /// `(key, event time, value)` in arrival order: times advance ~1 ms an
+    /// element, each out of order by up to `disorder_ms`, and `very_late`
+    /// of them (in a thousand) `disorder_ms` to five times that later.
+    fn events(n: usize, keys: u64, disorder_ms: u64, very_late: u64) -> Vec<(String, i64, i64)> {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        (0..n)
+            .map(|i| {
+                let key = format!("key-{}", rng.below(keys));
+                let mut behind = rng.below(disorder_ms + 1);
+                if rng.below(1_000) < very_late {
+                    behind += disorder_ms + rng.below(4 * disorder_ms);
+                }
+                let at = 1_000_000 + i as i64 - behind as i64;
+                (key, at, rng.below(100) as i64)
+            })
+            .collect()
+    }
+
+    type Results = BTreeMap<(String, Window), (i64, i64)>;
+
+    /// Runs `events` through `KeyedWindows` with a bounded-disorder
+    /// watermark advanced after each element; every closed window's
+    /// result (each must close once) and the late events' indexes.
+    fn run(
+        spec: WindowSpec,
+        disorder_ms: u64,
+        events: &[(String, i64, i64)],
+    ) -> (Results, Vec<usize>) {
+        let mut windows = KeyedWindows::new(spec);
+        let mut watermark = super::super::SourceWatermark::new(disorder_ms, None, 0);
+        let mut results = Results::new();
+        let mut late = Vec::new();
+        let record = |closed: Vec<ClosedWindow>, results: &mut Results| {
+            for closed in closed {
+                let result = decode(closed.state());
+                let again = results.insert((closed.key, closed.window), result);
+                assert!(again.is_none(), "a window closed twice");
+            }
+        };
+        for (index, (key, at, value)) in events.iter().enumerate() {
+            let placed = windows
+                .add(key, *at, &mut CountSum { value: *value })
+                .unwrap();
+            if placed.is_late() {
+                late.push(index);
+            }
+            watermark.observe(*at, 0);
+            let closed = windows.advance(watermark.watermark().unwrap());
+            record(closed, &mut results);
+        }
+        record(windows.close_all(), &mut results);
+        assert!(windows.is_empty());
+        (results, late)
+    }
+
+    /// What the windows must hold, computed another way: each event's
+    /// windows from their definition (every start `k * slide` with the
+    /// event inside), each kept unless the watermark before the event (the
+    /// latest time so far less the disorder, less 1) had reached the
+    /// window's last time plus the lateness.
+    fn reference(
+        size: i64,
+        slide: i64,
+        lateness: i64,
+        disorder_ms: i64,
+        events: &[(String, i64, i64)],
+    ) -> (Results, Vec<usize>) {
+        let mut results = Results::new();
+        let mut late = Vec::new();
+        let mut latest: Option<i64> = None;
+        for (index, (key, at, value)) in events.iter().enumerate() {
+            let watermark = latest.map(|l| l - disorder_ms - 1);
+            let mut kept = 0;
+            let first = (at - size).div_euclid(slide) * slide;
+            for start in (first..=*at).step_by(slide as usize) {
+                if !(start <= *at && *at < start + size) {
+                    continue;
+                }
+                if watermark.is_some_and(|w| start + size - 1 + lateness <= w) {
+                    continue;
+                }
+                kept += 1;
+                let entry = results
+                    .entry((key.clone(), Window::new(start, start + size).unwrap()))
+                    .or_default();
+                entry.0 += 1;
+                entry.1 += value;
+            }
+            if kept == 0 {
+                late.push(index);
+            }
+            latest = Some(latest.map_or(*at, |l| l.max(*at)));
+        }
+        (results, late)
+    }
+
+    #[test]
+    fn tumbling_and_sliding_results_equal_a_reference_with_late_events() {
+        // 20,000 events over 100 keys, 2 s out of order, 2 in a thousand
+        // later than that.
+        let events = events(20_000, 100, 2_000, 2);
+        for (size, slide) in [(1_000, 1_000), (5_000, 1_000), (700, 300)] {
+            let spec = WindowSpec::sliding(size, slide)
+                .unwrap()
+                .with_allowed_lateness(1_000);
+            let (results, late) = run(spec, 2_000, &events);
+            let (want, want_late) = reference(size as i64, slide as i64, 1_000, 2_000, &events);
+            assert!(
+                !want_late.is_empty(),
+                "{size}/{slide}: the input has late events"
+            );
+            assert_eq!(late, want_late, "late events, {size}/{slide}");
+            assert_eq!(results.len(), want.len(), "windows, {size}/{slide}");
+            assert_eq!(results, want, "results, {size}/{slide}");
+        }
+    }
+
+    /// Sessions of each key from its sorted times: a new session where two
+    /// consecutive times are more than the gap apart.
+    fn session_reference(gap: i64, events: &[(String, i64, i64)]) -> Results {
+        let mut by_key: BTreeMap<&str, Vec<(i64, i64)>> = BTreeMap::new();
+        for (key, at, value) in events {
+            by_key.entry(key).or_default().push((*at, *value));
+        }
+        let mut results = Results::new();
+        for (key, mut times) in by_key {
+            times.sort();
+            let mut session: Option<(i64, i64, i64, i64)> = None; // start, last, count, sum
+            for (at, value) in times {
+                session = Some(match session {
+                    Some((start, last, count, sum)) if at - last <= gap => {
+                        (start, at, count + 1, sum + value)
+                    }
+                    Some((start, last, count, sum)) => {
+                        let window = Window::new(start, last + gap).unwrap();
+                        results.insert((key.to_owned(), window), (count, sum));
+                        (at, at, 1, value)
+                    }
+                    None => (at, at, 1, value),
+                });
+            }
+            if let Some((start, last, count, sum)) = session {
+                results.insert(
+                    (key.to_owned(), Window::new(start, last + gap).unwrap()),
+                    (count, sum),
+                );
+            }
+        }
+        results
+    }
+
+    #[test]
+    fn sessions_equal_a_reference_computed_from_sorted_times() {
+        // Sparse keys so that sessions end and begin: 5,000 events over 400
+        // keys (a key every ~400 ms), 300 ms out of order, no element
+        // behind the watermark (none is late, so arrival order cannot
+        // change the sessions).
+        let events = events(5_000, 400, 300, 0);
+        for gap in [50, 400, 2_000] {
+            let spec = WindowSpec::session(gap as u64).unwrap();
+            let (results, late) = run(spec, 300, &events);
+            assert!(late.is_empty());
+            let want = session_reference(gap, &events);
+            assert!(want.len() > 400, "gap {gap}: sessions end and begin");
+            assert_eq!(results, want, "gap {gap}");
+        }
+    }
+
+    #[test]
+    fn a_failed_fold_changes_no_state() {
+        let mut windows = KeyedWindows::new(WindowSpec::sliding(5, 1).unwrap());
+        let mut fold = FailingAt {
+            calls: 0,
+            fail_at: 3,
+        };
+        assert!(windows.add("k", 10, &mut fold).is_err());
+        assert!(windows.is_empty() && windows.take_changes().is_empty());
+        assert_eq!(windows.add("k", 10, &mut fold).unwrap().windows(), 5);
+
+        // A session whose merge then fold fails keeps both sessions.
+        let mut sessions = KeyedWindows::new(WindowSpec::session(10).unwrap());
+        let mut fold = FailingAt {
+            calls: 0,
+            fail_at: 3,
+        };
+        sessions.add("k", 0, &mut fold).unwrap();
+        sessions.add("k", 15, &mut fold).unwrap();
+        sessions.take_changes();
+        assert!(sessions.add("k", 8, &mut fold).is_err());
+        assert_eq!(sessions.len(), 2);
+        assert!(sessions.take_changes().is_empty());
+    }
+
+    #[test]
+    fn changes_name_each_state_once_and_restore_is_not_a_change() {
+        let mut windows = KeyedWindows::new(WindowSpec::tumbling(100).unwrap());
+        let mut fold = CountSum { value: 1 };
+        windows.add("a", 10, &mut fold).unwrap();
+        windows.add("a", 20, &mut fold).unwrap();
+        windows.add("b", 150, &mut fold).unwrap();
+        let changes = windows.take_changes();
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        let first = Window::new(0, 100).unwrap();
+        assert!(changes.contains(&StateChange::Put {
+            key: "a".into(),
+            window: first,
+            state: encode((2, 2)),
+        }));
+        let closed = windows.advance(99);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(
+            windows.take_changes(),
+            [StateChange::Removed {
+                key: "a".into(),
+                window: first,
+            }]
+        );
+        // Another worker takes the partition over from the stored states.
+        let mut moved = KeyedWindows::new(WindowSpec::tumbling(100).unwrap());
+        moved.restore("b", Window::new(100, 200).unwrap(), encode((1, 1)));
+        assert!(moved.take_changes().is_empty());
+        moved.add("b", 160, &mut fold).unwrap();
+        let closed = moved.close_all();
+        assert_eq!(decode(closed[0].state()), (2, 2));
+        assert_eq!(closed[0].result_id("n"), "n/100-200/b");
+    }
+
+    #[test]
+    fn a_window_closes_when_the_watermark_reaches_its_last_time_plus_lateness() {
+        let spec = WindowSpec::tumbling(1_000)
+            .unwrap()
+            .with_allowed_lateness(100);
+        let mut windows = KeyedWindows::new(spec);
+        let mut fold = CountSum { value: 1 };
+        windows.add("a", 999, &mut fold).unwrap();
+        assert!(windows.advance(1_098).is_empty(), "one ms before");
+        assert_eq!(windows.add("a", 0, &mut fold).unwrap().windows(), 1);
+        let closed = windows.advance(1_099);
+        assert_eq!(closed.len(), 1, "at 999 + 100");
+        assert_eq!(decode(closed[0].state()), (2, 2));
+        assert!(windows.add("a", 999, &mut fold).unwrap().is_late());
+        assert!(!windows.add("a", 1_000, &mut fold).unwrap().is_late());
+    }
+
+    #[test]
+    fn a_lower_watermark_is_ignored() {
+        let mut windows = KeyedWindows::new(WindowSpec::tumbling(100).unwrap());
+        let mut fold = CountSum { value: 1 };
+        assert!(windows.advance(500).is_empty());
+        assert!(windows.advance(10).is_empty());
+        assert_eq!(windows.watermark(), Some(500));
+        assert!(windows.add("a", 450, &mut fold).unwrap().is_late());
+        assert_eq!(windows.add("a", 501, &mut fold).unwrap().windows(), 1);
+    }
+}
