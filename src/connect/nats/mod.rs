@@ -62,11 +62,12 @@
 //! `connection.rs`; bounded waits on the broker in `link.rs`; streams and
 //! consumers found or created in `consumer.rs`; the source in `source.rs`
 //! (its bookkeeping in `pull.rs`); the sink in `sink.rs`; the key-value
-//! state store in `state.rs`.
+//! state store in `state.rs`; partitions shared out by leases in `leases.rs`.
 
 mod connection;
 mod consumer;
 mod factory;
+mod leases;
 mod link;
 mod pull;
 mod sink;
@@ -76,6 +77,7 @@ mod version;
 
 pub use connection::{ERROR_HEADER, ORIGIN_HEADER};
 pub(crate) use factory::NatsFactory;
+pub use leases::{LeaseChanges, PartitionLeases};
 pub(crate) use sink::NatsSink;
 pub(crate) use source::NatsSource;
 pub use state::KvStateStore;

@@ -60,89 +60,12 @@ impl KvStateStore {
     /// The bucket `bucket` on the server of the `nats` node `node` (whose
     /// connector spec is `spec`), created when missing.
     pub async fn open(node: &str, spec: &ConnectorSpec, bucket: &str) -> Result<KvStateStore> {
-        let settings = Settings { node, spec };
-        let connection = connect(&settings).await?;
-        let answer_timeout = answer_timeout(&settings)?;
-        let described = format!("NATS key-value bucket `{bucket}` at {}", connection.url);
-        let error = |detail: String, source: Cause| Error::State {
-            store: described.clone(),
-            detail,
-            source: Some(source),
-        };
-        let valid = !bucket.is_empty()
-            && bucket
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !valid {
-            return Err(Error::State {
-                store: described,
-                detail: "a bucket name is letters, digits, `-` and `_`".into(),
-                source: None,
-            });
-        }
-        let version = ServerVersion::of(&connection.client);
-        let mut js = jetstream::new(connection.client);
-        js.set_timeout(answer_timeout);
-        if patiently(&settings, || js.get_key_value(bucket))
-            .await?
-            .is_err()
-        {
-            let replicas = replicas(&settings)?;
-            let created = if version.has_2_10() {
-                // The client's own way, as a user would make it.
-                let config = kv::Config {
-                    bucket: bucket.to_string(),
-                    description: DESCRIPTION.into(),
-                    history: 1,
-                    storage: stream::StorageType::File,
-                    num_replicas: replicas,
-                    ..Default::default()
-                };
-                patiently(&settings, || js.create_key_value(config.clone()))
-                    .await?
-                    .map(|_| ())
-                    .map_err(Cause::from)
-            } else {
-                // The bucket's stream, made as the client's `create_key_value`
-                // makes it: that call first asks for the account's info in a
-                // shape nats-server 2.9 does not answer ("data did not match
-                // any variant"), while creating the stream works there.
-                let config = stream::Config {
-                    name: format!("KV_{bucket}"),
-                    description: Some(DESCRIPTION.into()),
-                    subjects: vec![format!("$KV.{bucket}.>")],
-                    max_messages_per_subject: 1,
-                    storage: stream::StorageType::File,
-                    allow_rollup: true,
-                    deny_delete: true,
-                    allow_direct: true,
-                    discard: stream::DiscardPolicy::New,
-                    num_replicas: replicas,
-                    ..Default::default()
-                };
-                patiently(&settings, || js.get_or_create_stream(config.clone()))
-                    .await?
-                    .map(|_| ())
-                    .map_err(Cause::from)
-            };
-            // Another worker may have made it meanwhile: opened below.
-            if let Err(cause) = created {
-                if patiently(&settings, || js.get_key_value(bucket))
-                    .await?
-                    .is_err()
-                {
-                    return Err(error("cannot create the bucket".into(), cause));
-                }
-            }
-        }
-        let store = patiently(&settings, || js.get_key_value(bucket))
-            .await?
-            .map_err(|e| error("cannot open the bucket".into(), e.into()))?;
+        let opened = open_bucket(node, spec, bucket, DESCRIPTION).await?;
         Ok(KvStateStore {
-            store,
-            described,
-            link: connection.link,
-            answer_timeout,
+            store: opened.store,
+            described: opened.described,
+            link: opened.link,
+            answer_timeout: opened.answer_timeout,
         })
     }
 
@@ -204,4 +127,108 @@ impl StateStore for KvStateStore {
         self.answered(key, "removing", "remove", || self.store.purge(key))
             .await
     }
+}
+
+/// A bucket opened: its store, how it is named in errors, and the
+/// connection's bounded waits.
+pub(crate) struct OpenedBucket {
+    pub(crate) store: kv::Store,
+    pub(crate) described: String,
+    pub(crate) link: Link,
+    pub(crate) answer_timeout: Duration,
+}
+
+/// The bucket `bucket` on the server of the `nats` node `node` (whose
+/// connector spec is `spec`), created when missing with `description` (the
+/// state store's and the partition leases' buckets alike).
+pub(crate) async fn open_bucket(
+    node: &str,
+    spec: &ConnectorSpec,
+    bucket: &str,
+    description: &str,
+) -> Result<OpenedBucket> {
+    let settings = Settings { node, spec };
+    let connection = connect(&settings).await?;
+    let answer_timeout = answer_timeout(&settings)?;
+    let described = format!("NATS key-value bucket `{bucket}` at {}", connection.url);
+    let error = |detail: String, source: Cause| Error::State {
+        store: described.clone(),
+        detail,
+        source: Some(source),
+    };
+    let valid = !bucket.is_empty()
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(Error::State {
+            store: described,
+            detail: "a bucket name is letters, digits, `-` and `_`".into(),
+            source: None,
+        });
+    }
+    let version = ServerVersion::of(&connection.client);
+    let mut js = jetstream::new(connection.client);
+    js.set_timeout(answer_timeout);
+    if patiently(&settings, || js.get_key_value(bucket))
+        .await?
+        .is_err()
+    {
+        let replicas = replicas(&settings)?;
+        let created = if version.has_2_10() {
+            // The client's own way, as a user would make it.
+            let config = kv::Config {
+                bucket: bucket.to_string(),
+                description: description.into(),
+                history: 1,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            };
+            patiently(&settings, || js.create_key_value(config.clone()))
+                .await?
+                .map(|_| ())
+                .map_err(Cause::from)
+        } else {
+            // The bucket's stream, made as the client's `create_key_value`
+            // makes it: that call first asks for the account's info in a
+            // shape nats-server 2.9 does not answer ("data did not match
+            // any variant"), while creating the stream works there.
+            let config = stream::Config {
+                name: format!("KV_{bucket}"),
+                description: Some(description.into()),
+                subjects: vec![format!("$KV.{bucket}.>")],
+                max_messages_per_subject: 1,
+                storage: stream::StorageType::File,
+                allow_rollup: true,
+                deny_delete: true,
+                allow_direct: true,
+                discard: stream::DiscardPolicy::New,
+                num_replicas: replicas,
+                ..Default::default()
+            };
+            patiently(&settings, || js.get_or_create_stream(config.clone()))
+                .await?
+                .map(|_| ())
+                .map_err(Cause::from)
+        };
+        // Another worker may have made it meanwhile: opened below.
+        if let Err(cause) = created {
+            if patiently(&settings, || js.get_key_value(bucket))
+                .await?
+                .is_err()
+            {
+                return Err(error("cannot create the bucket".into(), cause));
+            }
+        }
+    }
+    let store = patiently(&settings, || js.get_key_value(bucket))
+        .await?
+        .map_err(|e| error("cannot open the bucket".into(), e.into()))?;
+    Ok(OpenedBucket {
+        store,
+        described,
+        link: connection.link,
+        answer_timeout,
+    })
 }
