@@ -27,6 +27,7 @@ pub mod counts;
 mod fair_floor;
 mod floor;
 mod flows;
+mod leases;
 mod measure;
 mod nats_cluster;
 mod nats_server;
