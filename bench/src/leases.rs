@@ -66,7 +66,7 @@ async fn until_all_held(holders: &[&Holder]) -> BenchResult<Duration> {
             return Ok(started.elapsed());
         }
         if started.elapsed() > Duration::from_secs(30) {
-            return Err(format!("partitions not all held after 30 s: {all:?}").into());
+            return Err(format!("partitions not all held after 30 s: {all:?}"));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

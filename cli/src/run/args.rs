@@ -63,6 +63,21 @@ pub struct RunArgs {
     /// connector settings (bind this worker to one partition subject).
     #[arg(long)]
     pub partition: Option<String>,
+    /// Flows with connector nodes: share N partitions (`{partition}` =
+    /// 0..N-1 in connector settings) among every worker run with the same
+    /// flow and N, by leases in a JetStream key-value bucket; a dead
+    /// worker's partitions are taken over after the lease TTL.
+    #[arg(long, value_name = "N", conflicts_with = "partition",
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub partitions: Option<u32>,
+    /// With --partitions: the leases' time to live (default 10 s): a dead
+    /// worker's partitions move after it; each is renewed every third.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub lease_ttl: Option<std::time::Duration>,
+    /// With --partitions: the leases' bucket, on the server of the flow's
+    /// first `nats` node (default `TORVYN_LEASES_` + the flow's name).
+    #[arg(long, value_name = "BUCKET")]
+    pub lease_bucket: Option<String>,
     /// Flows with connector nodes: serve Prometheus metrics at this
     /// address (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]

@@ -40,7 +40,20 @@ pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
                     .into(),
             ));
         }
-        let file = load::flow_file(path, args.partition.as_deref())?;
+        // With --partitions, partition 0 stands for all in what is chosen
+        // and compiled here (partitions differ only in connector settings).
+        let partition = match args.partitions {
+            Some(_) => Some("0"),
+            None => args.partition.as_deref(),
+        };
+        let file = load::flow_file(path, partition)?;
+        if args.partitions.is_some() && !names_partition(path, args.flow.as_deref())? {
+            return Err(CliError::Usage(format!(
+                "--partitions: no connector setting of {} names {{partition}}: every partition \
+                 would read the same input",
+                path.display()
+            )));
+        }
         if args.build {
             crate::project::build_all(&file, &mut std::io::stderr())?;
         }
@@ -111,6 +124,20 @@ pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
         locations: components,
         file: None,
     })
+}
+
+/// Whether a connector setting of flow `flow` in the file at `path` names
+/// `{partition}` (read before any substitution).
+fn names_partition(path: &std::path::Path, flow: Option<&str>) -> Result<bool, CliError> {
+    let file = load::flow_file(path, None)?;
+    Ok(file.flow(flow)?.nodes.iter().any(|node| {
+        node.connector.as_ref().is_some_and(|connector| {
+            connector
+                .settings
+                .iter()
+                .any(|(_, value)| value.contains("{partition}"))
+        })
+    }))
 }
 
 /// The engine, with the flow file's `[runtime]` settings and the command

@@ -6,13 +6,15 @@
 //!
 //! Here: the arguments in `args.rs`; which flow, engine and components in
 //! `choose.rs`; one run in `one.rs`; `--flows N` copies in `copies.rs`;
-//! connector flows as a service in `served.rs`; `--watch` in `watch.rs`;
+//! connector flows as a service in `served.rs`; `--partitions N` shared
+//! out by leases in `partitioned.rs`; `--watch` in `watch.rs`;
 //! the tokio runtimes in `runtime.rs`.
 
 mod args;
 mod choose;
 mod copies;
 mod one;
+mod partitioned;
 mod runtime;
 mod served;
 mod watch;

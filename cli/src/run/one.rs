@@ -11,6 +11,7 @@ use torvyn_engine::Flow;
 
 use super::choose::{compile_all, engine, flow_of, metered, Chosen};
 use super::copies::run_copies;
+use super::partitioned::run_partitioned;
 use super::served::{run_served, Service};
 use super::watch;
 use super::RunArgs;
@@ -48,12 +49,32 @@ pub fn run(args: &RunArgs, out: &mut dyn Write) -> Result<(), CliError> {
         }
         let service = Service::start(worker_threads)?;
         let components = compile_all(&engine, &spec, &locations)?;
+        if let Some(partitions) = args.partitions {
+            if args.watch
+                || args.metrics.is_some()
+                || args.idle_timeout.is_some()
+                || args.count.is_some()
+            {
+                return Err(CliError::Usage(
+                    "--partitions runs until SIGINT/SIGTERM, without --watch, --metrics, \
+                     --idle-timeout or --count (not yet: each partition is a flow of its own)"
+                        .into(),
+                ));
+            }
+            return run_partitioned(args, partitions, service, engine, spec, components, out);
+        }
         return run_served(args, service, engine, spec, components, &locations, out);
     }
     let components = compile_all(&engine, &spec, &locations)?;
-    if args.partition.is_some() || args.metrics.is_some() || args.idle_timeout.is_some() {
+    if args.partition.is_some()
+        || args.partitions.is_some()
+        || args.metrics.is_some()
+        || args.idle_timeout.is_some()
+    {
         return Err(CliError::Usage(
-            "--partition, --metrics and --idle-timeout are for flows with connector nodes".into(),
+            "--partition, --partitions, --metrics and --idle-timeout are for flows with \
+             connector nodes"
+                .into(),
         ));
     }
     if args.state_dir.is_some() || args.state_bucket.is_some() {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use torvyn_engine::connect::nats::KvStateStore;
-use torvyn_engine::connect::Connectors;
+use torvyn_engine::connect::{ConnectorSpec, Connectors};
 use torvyn_engine::flow::{DirStore, Respawn, ServeOptions, StateOptions, StateStore};
 use torvyn_engine::{
     CompiledComponent, Flow, FlowSpec, WasmEngine, WasmtimeEngine, WasmtimeInstance,
@@ -35,7 +35,7 @@ fn writes_stdout(spec: &FlowSpec) -> bool {
 /// runtime, before the flow is instantiated): a signal that comes while
 /// the worker is still starting stops it cleanly once it can, instead of
 /// killing it by the signal's default action.
-struct StopSignals {
+pub(super) struct StopSignals {
     #[cfg(unix)]
     listeners: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
@@ -59,7 +59,7 @@ impl StopSignals {
     }
 
     /// Waits for SIGINT or SIGTERM, then asks the flow to stop.
-    async fn stop_on_signal(self, stop: tokio::sync::watch::Sender<bool>) {
+    pub(super) async fn stop_on_signal(self, stop: tokio::sync::watch::Sender<bool>) {
         #[cfg(unix)]
         {
             let Some((mut term, mut int)) = self.listeners else {
@@ -104,6 +104,32 @@ impl Service {
         };
         Ok(Service { runtime, signals })
     }
+
+    /// The runtime, and the signals it listens for.
+    pub(super) fn into_parts(self) -> (tokio::runtime::Runtime, StopSignals) {
+        (self.runtime, self.signals)
+    }
+}
+
+/// A service's warnings (a broker away, a dead-lettered message) show
+/// without --log; --log chooses another level.
+pub(super) fn default_logging() {
+    if !tracing::dispatcher::has_been_set() {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// The flow's first `nats` node and its connector spec: the server a
+/// state bucket or the partition leases are kept on.
+pub(super) fn first_nats_node(spec: &FlowSpec) -> Option<(String, ConnectorSpec)> {
+    spec.nodes.iter().find_map(|node| {
+        let connector = node.connector.as_ref()?;
+        (connector.kind == "nats").then(|| (node.name.clone(), connector.clone()))
+    })
 }
 
 /// Runs a flow with connectors.
@@ -116,15 +142,7 @@ pub(crate) fn run_served(
     locations: &BTreeMap<String, String>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
-    // A service's warnings (a broker away, a dead-lettered message) show
-    // without --log; --log chooses another level.
-    if !tracing::dispatcher::has_been_set() {
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
+    default_logging();
     let Service { runtime, signals } = service;
     let to_stderr = writes_stdout(&spec);
     let print = args.print;
@@ -159,7 +177,7 @@ pub(crate) fn run_served(
         if let Some(in_flight) = args.batches_in_flight {
             options.batches_in_flight = in_flight as usize;
         }
-        options.state = state_options(args, flow.spec()).await?;
+        options.state = state_options(args, flow.spec(), args.partition.as_deref()).await?;
         let mut server = None;
         if let Some(address) = &args.metrics {
             let listener = tokio::net::TcpListener::bind(address)
@@ -216,31 +234,28 @@ pub(crate) fn run_served(
 }
 
 /// Where stages keep their state (`--state-dir`, `--state-bucket`); keys
-/// are scoped by the flow's name and `--partition`, so partitions keep
-/// theirs apart.
-async fn state_options(args: &RunArgs, spec: &FlowSpec) -> Result<Option<StateOptions>, CliError> {
-    let scope = match &args.partition {
+/// are scoped by the flow's name and the partition (`--partition`, or one
+/// of `--partitions`), so partitions keep theirs apart.
+pub(super) async fn state_options(
+    args: &RunArgs,
+    spec: &FlowSpec,
+    partition: Option<&str>,
+) -> Result<Option<StateOptions>, CliError> {
+    let scope = match partition {
         Some(partition) => format!("{}.{partition}", spec.name),
         None => spec.name.clone(),
     };
     let store: Arc<dyn StateStore> = if let Some(dir) = &args.state_dir {
         Arc::new(DirStore::open(dir)?)
     } else if let Some(bucket) = &args.state_bucket {
-        let (node, connector) = spec
-            .nodes
-            .iter()
-            .find_map(|node| {
-                let connector = node.connector.as_ref()?;
-                (connector.kind == "nats").then_some((&node.name, connector))
-            })
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--state-bucket {bucket}: flow `{}` has no `nats` node to find the server by; \
+        let (node, connector) = first_nats_node(spec).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--state-bucket {bucket}: flow `{}` has no `nats` node to find the server by; \
                      use --state-dir",
-                    spec.name
-                ))
-            })?;
-        Arc::new(KvStateStore::open(node, connector, bucket).await?)
+                spec.name
+            ))
+        })?;
+        Arc::new(KvStateStore::open(&node, &connector, bucket).await?)
     } else {
         return Ok(None);
     };
@@ -248,7 +263,10 @@ async fn state_options(args: &RunArgs, spec: &FlowSpec) -> Result<Option<StateOp
 }
 
 /// A fresh instance of a node's component, for nodes whose instance failed.
-fn respawn(engine: Arc<WasmtimeEngine>, components: Shared) -> Respawn<WasmtimeInstance> {
+pub(super) fn respawn(
+    engine: Arc<WasmtimeEngine>,
+    components: Shared,
+) -> Respawn<WasmtimeInstance> {
     Box::new(move |node| {
         let (engine, components, name, limits) = (
             engine.clone(),

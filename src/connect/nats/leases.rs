@@ -380,6 +380,34 @@ impl PartitionLeases {
         Ok(changes)
     }
 
+    /// Drops the held partitions not renewed for two thirds of the TTL and
+    /// names them: after a [`tick`](Self::tick) that failed (the server
+    /// away), their work must stop before another worker may take them.
+    ///
+    /// ```no_run
+    /// # async fn run(leases: &mut torvyn_engine::connect::nats::PartitionLeases) {
+    /// if let Err(error) = leases.tick().await {
+    ///     eprintln!("{error}");
+    ///     for partition in leases.expire_unrenewed() {
+    ///         println!("stop partition {partition}");
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn expire_unrenewed(&mut self) -> Vec<u32> {
+        let limit = self.ttl * 2 / 3;
+        let expired: Vec<u32> = self
+            .held
+            .iter()
+            .filter(|(_, (_, confirmed))| confirmed.elapsed() >= limit)
+            .map(|(partition, _)| *partition)
+            .collect();
+        for partition in &expired {
+            self.held.remove(partition);
+        }
+        expired
+    }
+
     /// Gives up `partition` (its work stopped): its lease is deleted, free
     /// for another worker's next tick. A partition not held is ignored.
     pub async fn release(&mut self, partition: u32) -> Result<()> {
