@@ -342,6 +342,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "src/bindings.rs",
             "src/gate.rs",
             "src/contract.rs",
+            "src/window/",
         ],
     ),
     (

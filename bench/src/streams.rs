@@ -409,30 +409,8 @@ async fn run(quick: bool) -> BenchResult<String> {
         r3.pipe / r1.0.max(f64::EPSILON),
         r3.engine / r1.1.max(f64::EPSILON),
     );
-    // Partition leases (issue 36): a killed worker's partitions taken
-    // over, on the R1 server.
-    let ttl = Duration::from_secs(2);
-    let times = super::leases::takeovers(&url, ttl, if quick { 2 } else { 5 }).await?;
-    let worst = times.iter().max().copied().unwrap_or_default();
-    let each: Vec<String> = times
-        .iter()
-        .map(|time| format!("{:.2}", time.as_secs_f64()))
-        .collect();
-    let _ = writeln!(
-        out,
-        "\n| partition leases: 8 partitions, 3 workers, TTL {:.0} s | s |\n|---|---|\n\
-         | a killed worker's partitions all held again, worst of {} kills (each: {}) | {:.2} |\n\
-         | target: within the TTL + 2 s | {} |",
-        ttl.as_secs_f64(),
-        times.len(),
-        each.join(", "),
-        worst.as_secs_f64(),
-        if worst <= ttl + Duration::from_secs(2) {
-            "met"
-        } else {
-            "not met"
-        },
-    );
+    // Partition leases (issue 36), on the R1 server.
+    out.push_str(&super::leases::report(&url, quick).await?);
     let _ = writeln!(out, "\n{}", super::cpu_model());
     Ok(out)
 }

@@ -72,11 +72,11 @@ pub struct RunArgs {
     pub partitions: Option<u32>,
     /// With --partitions: the leases' time to live (default 10 s): a dead
     /// worker's partitions move after it; each is renewed every third.
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds, requires = "partitions")]
     pub lease_ttl: Option<std::time::Duration>,
     /// With --partitions: the leases' bucket, on the server of the flow's
     /// first `nats` node (default `TORVYN_LEASES_` + the flow's name).
-    #[arg(long, value_name = "BUCKET")]
+    #[arg(long, value_name = "BUCKET", requires = "partitions")]
     pub lease_bucket: Option<String>,
     /// Flows with connector nodes: serve Prometheus metrics at this
     /// address (e.g. 127.0.0.1:9464).

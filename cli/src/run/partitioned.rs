@@ -157,7 +157,6 @@ async fn stop(running: Running, partition: u32) -> Served {
 }
 
 /// Runs a flow with connectors as this worker's share of `partitions`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn run_partitioned(
     args: &RunArgs,
     partitions: u32,

@@ -22,8 +22,11 @@
 //! names the partitions to give up ([`LeaseChanges::to_release`]) and
 //! releases each with [`PartitionLeases::release`] once it has stopped its
 //! work on it (its states stored, its inputs acked); a worker under its
-//! share takes free partitions, then expired ones. A dead worker's
-//! partitions are taken within about a TTL and a tick of its last renewal.
+//! share takes free partitions, then expired ones. A worker's first tick
+//! takes nothing: it announces the worker and looks, so that workers
+//! started together see each other before any takes a share. A dead
+//! worker's partitions are taken within about a TTL and a tick of its last
+//! renewal.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -124,6 +127,11 @@ pub struct PartitionLeases {
     seen: HashMap<String, (u64, Instant)>,
     /// This worker's heartbeat's revision.
     heartbeat: Option<u64>,
+    /// Whether a tick has run: the first only announces this worker and
+    /// looks, so that workers started together see each other before any
+    /// takes a share (else the first takes every partition and gives most
+    /// back a tick later, each started and stopped for nothing).
+    looked: bool,
 }
 
 impl std::fmt::Debug for PartitionLeases {
@@ -194,6 +202,7 @@ impl PartitionLeases {
             held: BTreeMap::new(),
             seen: HashMap::new(),
             heartbeat: None,
+            looked: false,
         })
     }
 
@@ -349,6 +358,9 @@ impl PartitionLeases {
             }
         }
 
+        if !std::mem::replace(&mut self.looked, true) {
+            return Ok(changes);
+        }
         if self.held.len() > share {
             // The highest-numbered first: every worker gives up the same
             // end, so the freed partitions are not fought over.
