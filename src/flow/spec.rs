@@ -255,6 +255,34 @@ impl FlowSpec {
         }
     }
 
+    /// Replaces `{name}` with `value` in every connector setting of the
+    /// flow (`torvyn run --partition P` and each partition of
+    /// `--partitions N` fill `{partition}`).
+    ///
+    /// ```
+    /// use torvyn_engine::connect::ConnectorSpec;
+    /// use torvyn_engine::flow::{FlowSpec, NodeSpec};
+    /// use torvyn_engine::Interface;
+    ///
+    /// let input = ConnectorSpec::new("nats", [("subject", "orders.{partition}")]);
+    /// let output = ConnectorSpec::new("stdout", [] as [(&str, &str); 0]);
+    /// let mut spec = FlowSpec::linear(
+    ///     NodeSpec::connector("in", Interface::Source, input),
+    ///     vec![],
+    ///     NodeSpec::connector("out", Interface::Sink, output),
+    /// );
+    /// spec.substitute("partition", "3");
+    /// let subject = &spec.nodes[0].connector.as_ref().unwrap().settings["subject"];
+    /// assert_eq!(subject, "orders.3");
+    /// ```
+    pub fn substitute(&mut self, name: &str, value: &str) {
+        for node in &mut self.nodes {
+            if let Some(connector) = &mut node.connector {
+                connector.substitute(name, value);
+            }
+        }
+    }
+
     fn error(&self, detail: String) -> Error {
         Error::Flow {
             flow: self.name.clone(),

@@ -40,38 +40,35 @@ pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
                     .into(),
             ));
         }
-        // With --partitions, partition 0 stands for all in what is chosen
-        // and compiled here (partitions differ only in connector settings).
-        let partition = match args.partitions {
-            Some(_) => Some("0"),
-            None => args.partition.as_deref(),
-        };
-        let file = load::flow_file(path, partition)?;
-        if args.partitions.is_some() && !names_partition(path, args.flow.as_deref())? {
-            return Err(CliError::Usage(format!(
-                "--partitions: no connector setting of {} names {{partition}}: every partition \
-                 would read the same input",
-                path.display()
-            )));
-        }
+        // With --partitions the flow stays as written: each partition's
+        // runner fills `{partition}` in its own copy.
+        let file = load::flow_file(path, args.partition.as_deref())?;
         if args.build {
             crate::project::build_all(&file, &mut std::io::stderr())?;
         }
         let (spec, locations) = load::flow_in(&file, args.flow.as_deref(), &mut std::io::stderr())?;
-        for node in &spec.nodes {
-            let Some(connector) = &node.connector else {
-                continue;
-            };
-            if let Some((key, _)) = connector
+        let named = spec.nodes.iter().find_map(|node| {
+            let connector = node.connector.as_ref()?;
+            let (key, _) = connector
                 .settings
                 .iter()
-                .find(|(_, value)| value.contains("{partition}"))
-            {
+                .find(|(_, value)| value.contains("{partition}"))?;
+            Some((node.name.clone(), key.clone()))
+        });
+        match (args.partitions, named) {
+            (Some(_), None) => {
                 return Err(CliError::Usage(format!(
-                    "node `{}`: setting `{key}` names {{partition}}: give --partition",
-                    node.name
-                )));
+                    "--partitions: no connector setting of {} names {{partition}}: every \
+                     partition would read the same input",
+                    path.display()
+                )))
             }
+            (None, Some((node, key))) => {
+                return Err(CliError::Usage(format!(
+                    "node `{node}`: setting `{key}` names {{partition}}: give --partition"
+                )))
+            }
+            _ => {}
         }
         return Ok(Chosen {
             spec,
@@ -124,20 +121,6 @@ pub(crate) fn flow_of(args: &RunArgs) -> Result<Chosen, CliError> {
         locations: components,
         file: None,
     })
-}
-
-/// Whether a connector setting of flow `flow` in the file at `path` names
-/// `{partition}` (read before any substitution).
-fn names_partition(path: &std::path::Path, flow: Option<&str>) -> Result<bool, CliError> {
-    let file = load::flow_file(path, None)?;
-    Ok(file.flow(flow)?.nodes.iter().any(|node| {
-        node.connector.as_ref().is_some_and(|connector| {
-            connector
-                .settings
-                .iter()
-                .any(|(_, value)| value.contains("{partition}"))
-        })
-    }))
 }
 
 /// The engine, with the flow file's `[runtime]` settings and the command

@@ -1,7 +1,7 @@
 //! `torvyn run FLOW --partitions N`: the flow's partitions shared out among
 //! however many workers run it, by leases in a JetStream key-value bucket
 //! ([`PartitionLeases`]). Each partition this worker holds runs as a flow
-//! of its own (the file read with `{partition}` = its number), on this
+//! of its own (the flow as read, with `{partition}` = its number), on this
 //! worker's runtime; a partition over this worker's share is stopped (its
 //! batch in flight finished, its states stored) before its lease is
 //! released, and one whose lease could not be renewed in time is stopped
@@ -14,22 +14,20 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use torvyn_engine::connect::nats::PartitionLeases;
 use torvyn_engine::connect::Connectors;
-use torvyn_engine::flow::{ServeOptions, ServeReport};
+use torvyn_engine::flow::ServeReport;
 use torvyn_engine::{
     CompiledComponent, Flow, FlowReport, FlowSpec, WasmtimeEngine, WasmtimeInstance,
 };
 
-use super::served::{respawn, state_options, Service};
+use super::served::{serve_options, state_options, Service};
 use super::watch::Shared;
 use super::RunArgs;
 use crate::error::CliError;
-use crate::load;
 use crate::output::{write_nodes, write_summary};
 
 /// How a partition's flow ended, for the report.
@@ -62,43 +60,29 @@ fn default_bucket(flow: &str) -> String {
     format!("TORVYN_LEASES_{name}")
 }
 
-/// What this worker runs every partition with.
+/// What this worker runs every partition with: the flow as the file has
+/// it (read once, `{partition}` not filled in), its engine and components.
 struct Partitions<'a> {
     args: &'a RunArgs,
-    path: &'a Path,
-    flow: Option<&'a str>,
+    spec: FlowSpec,
     engine: Arc<WasmtimeEngine>,
     components: Shared,
 }
 
 impl Partitions<'_> {
-    /// The flow of partition `partition`: the file read again with
-    /// `{partition}` filled in.
-    fn spec_of(&self, partition: u32) -> Result<FlowSpec, CliError> {
-        let file = load::flow_file(self.path, Some(&partition.to_string()))?;
-        Ok(file.flow(self.flow)?.clone())
-    }
-
     /// Starts partition `partition`'s flow on this thread's task set.
     async fn start(&self, partition: u32) -> Result<Running, CliError> {
-        let spec = self.spec_of(partition)?;
+        let partition_text = partition.to_string();
+        let mut spec = self.spec.clone();
+        spec.substitute("partition", &partition_text);
         let components: BTreeMap<String, CompiledComponent> = self
             .components
             .lock()
             .map(|components| components.clone())
             .unwrap_or_default();
-        let state = state_options(self.args, &spec, Some(&partition.to_string())).await?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
-        options.shutdown = Some(stopped);
-        options.respawn = Some(respawn(self.engine.clone(), self.components.clone()));
-        options.state = state;
-        if let Some(batch) = self.args.batch {
-            options.batch = batch as usize;
-        }
-        if let Some(in_flight) = self.args.batches_in_flight {
-            options.batches_in_flight = in_flight as usize;
-        }
+        let mut options = serve_options(self.args, &self.engine, &self.components, stopped);
+        options.state = state_options(self.args, &spec, Some(&partition_text)).await?;
         let engine = self.engine.clone();
         let print = self.args.print;
         let task = tokio::task::spawn_local(async move {
@@ -167,16 +151,15 @@ pub(crate) fn run_partitioned(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     super::served::default_logging();
-    let path = args
-        .flow_file
-        .as_deref()
-        .ok_or_else(|| CliError::Usage("--partitions is for a flow file".into()))?;
-    let (node, connector) = super::served::first_nats_node(&spec).ok_or_else(|| {
+    let (node, mut connector) = super::served::first_nats_node(&spec).ok_or_else(|| {
         CliError::Usage(format!(
             "--partitions: flow `{}` has no `nats` node to keep the leases by",
             spec.name
         ))
     })?;
+    // The leases are kept on partition 0's server (a `{partition}` in its
+    // settings filled in as 0).
+    connector.substitute("partition", "0");
     let bucket = args
         .lease_bucket
         .clone()
@@ -186,8 +169,7 @@ pub(crate) fn run_partitioned(
     let shared: Shared = Arc::new(std::sync::Mutex::new(components));
     let context = Partitions {
         args,
-        path,
-        flow: args.flow.as_deref(),
+        spec,
         engine: Arc::new(engine),
         components: shared,
     };

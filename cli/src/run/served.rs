@@ -167,16 +167,7 @@ pub(crate) fn run_served(
         if let Some(watcher) = &watcher {
             let _ = watcher.upgraders().send(flow.upgrader());
         }
-        let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
-        options.idle_timeout = args.idle_timeout;
-        options.shutdown = Some(stopped);
-        options.respawn = Some(respawn(engine.clone(), shared.clone()));
-        if let Some(batch) = args.batch {
-            options.batch = batch as usize;
-        }
-        if let Some(in_flight) = args.batches_in_flight {
-            options.batches_in_flight = in_flight as usize;
-        }
+        let mut options = serve_options(args, &engine, &shared, stopped);
         options.state = state_options(args, flow.spec(), args.partition.as_deref()).await?;
         let mut server = None;
         if let Some(address) = &args.metrics {
@@ -231,6 +222,28 @@ pub(crate) fn run_served(
             Ok(())
         }
     }
+}
+
+/// How a served flow runs, from the command line: batches, batches in
+/// flight, `--idle-timeout`, stopped by `shutdown`, failed instances
+/// respawned from `components` (the state store is the caller's).
+pub(super) fn serve_options(
+    args: &RunArgs,
+    engine: &Arc<WasmtimeEngine>,
+    components: &Shared,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> ServeOptions<WasmtimeInstance> {
+    let mut options: ServeOptions<WasmtimeInstance> = ServeOptions::default();
+    options.idle_timeout = args.idle_timeout;
+    options.shutdown = Some(shutdown);
+    options.respawn = Some(respawn(engine.clone(), components.clone()));
+    if let Some(batch) = args.batch {
+        options.batch = batch as usize;
+    }
+    if let Some(in_flight) = args.batches_in_flight {
+        options.batches_in_flight = in_flight as usize;
+    }
+    options
 }
 
 /// Where stages keep their state (`--state-dir`, `--state-bucket`); keys

@@ -221,6 +221,18 @@ impl PartitionLeases {
         self.ttl / 3
     }
 
+    /// How long a held lease may go unrenewed before this worker counts it
+    /// lost: two thirds of the TTL, so that it stops the partition's work
+    /// before another worker, waiting a whole TTL from the last change it
+    /// saw, may take it.
+    fn renewal_limit(&self) -> Duration {
+        self.ttl * 2 / 3
+    }
+
+    fn heartbeat_key(&self) -> String {
+        format!("worker.{}", self.worker)
+    }
+
     fn error(&self, detail: String, source: impl Into<crate::error::Cause>) -> Error {
         Error::State {
             store: self.described.clone(),
@@ -247,8 +259,7 @@ impl PartitionLeases {
     /// partitions taken up to it (or those over it named for release).
     pub async fn tick(&mut self) -> Result<LeaseChanges> {
         let mut changes = LeaseChanges::default();
-        let heartbeat_key = format!("worker.{}", self.worker);
-        let beat = self.store.put(&heartbeat_key, "alive".into()).await;
+        let beat = self.store.put(self.heartbeat_key(), "alive".into()).await;
         let beat = beat.map_err(|e| self.error("cannot write the heartbeat".into(), e))?;
         self.heartbeat = Some(beat);
 
@@ -277,7 +288,7 @@ impl PartitionLeases {
                     }
                     Ok(_) => None,
                     // The server does not answer: ours until the limit.
-                    Err(_) => (now - confirmed < self.ttl * 2 / 3).then_some(revision),
+                    Err(_) => Some(revision),
                 },
             };
             match still_ours {
@@ -285,7 +296,7 @@ impl PartitionLeases {
                     self.held.insert(partition, (now_at, now));
                 }
                 // Unchanged: the others' clocks run on it.
-                Some(_) if now - confirmed < self.ttl * 2 / 3 => {}
+                Some(_) if now - confirmed < self.renewal_limit() => {}
                 _ => {
                     self.held.remove(&partition);
                     changes.lost.push(partition);
@@ -302,6 +313,10 @@ impl PartitionLeases {
                 .map_err(|e| self.error("cannot list the bucket's keys".into(), e))?,
             Err(e) => return Err(self.error("cannot list the bucket's keys".into(), e)),
         };
+        // What is read of a heartbeat gone from the bucket is forgotten:
+        // workers come and go for as long as this one runs.
+        self.seen
+            .retain(|key, _| !key.starts_with("worker.") || keys.contains(key));
         let mut live = BTreeSet::from([self.worker.clone()]);
         for key in keys.iter().filter(|key| key.starts_with("worker.")) {
             let Ok(Some(entry)) = self.store.entry(key.clone()).await else {
@@ -407,7 +422,7 @@ impl PartitionLeases {
     /// # }
     /// ```
     pub fn expire_unrenewed(&mut self) -> Vec<u32> {
-        let limit = self.ttl * 2 / 3;
+        let limit = self.renewal_limit();
         let expired: Vec<u32> = self
             .held
             .iter()
@@ -442,10 +457,9 @@ impl PartitionLeases {
         for partition in held {
             self.release(partition).await?;
         }
-        let heartbeat_key = format!("worker.{}", self.worker);
         if let Some(revision) = self.heartbeat.take() {
             self.store
-                .delete_expect_revision(&heartbeat_key, Some(revision))
+                .delete_expect_revision(self.heartbeat_key(), Some(revision))
                 .await
                 .map_err(|e| self.error("cannot remove the heartbeat".into(), e))?;
         }

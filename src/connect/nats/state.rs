@@ -44,15 +44,12 @@ const DESCRIPTION: &str = "torvyn stages' state (torvyn:state)";
 /// # }
 /// ```
 pub struct KvStateStore {
-    store: kv::Store,
-    described: String,
-    link: Link,
-    answer_timeout: Duration,
+    bucket: OpenedBucket,
 }
 
 impl std::fmt::Debug for KvStateStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.described)
+        f.write_str(&self.bucket.described)
     }
 }
 
@@ -60,12 +57,8 @@ impl KvStateStore {
     /// The bucket `bucket` on the server of the `nats` node `node` (whose
     /// connector spec is `spec`), created when missing.
     pub async fn open(node: &str, spec: &ConnectorSpec, bucket: &str) -> Result<KvStateStore> {
-        let opened = open_bucket(node, spec, bucket, DESCRIPTION).await?;
         Ok(KvStateStore {
-            store: opened.store,
-            described: opened.described,
-            link: opened.link,
-            answer_timeout: opened.answer_timeout,
+            bucket: open_bucket(node, spec, bucket, DESCRIPTION).await?,
         })
     }
 
@@ -85,17 +78,18 @@ impl KvStateStore {
         F: std::future::Future<Output = std::result::Result<T, E>>,
     {
         let retrying = |error: &Cause| {
-            tracing::warn!(store = %self.described, %key, %error, "{doing} a state failed; retrying");
+            tracing::warn!(store = %self.bucket.described, %key, %error, "{doing} a state failed; retrying");
         };
-        self.link
-            .until_answered(self.answer_timeout, request, retrying)
+        self.bucket
+            .link
+            .until_answered(self.bucket.answer_timeout, request, retrying)
             .await
             .map_err(|error| self.error(format!("cannot {verb} key `{key}`"), error))
     }
 
     fn error(&self, detail: String, source: Cause) -> Error {
         Error::State {
-            store: self.described.clone(),
+            store: self.bucket.described.clone(),
             detail,
             source: Some(source),
         }
@@ -105,11 +99,11 @@ impl KvStateStore {
 #[async_trait]
 impl StateStore for KvStateStore {
     fn describe(&self) -> String {
-        self.described.clone()
+        self.bucket.described.clone()
     }
 
     async fn load(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.answered(key, "reading", "read", || self.store.get(key))
+        self.answered(key, "reading", "read", || self.bucket.store.get(key))
             .await
             .map(|found| found.map(|bytes| bytes.to_vec()))
     }
@@ -117,14 +111,14 @@ impl StateStore for KvStateStore {
     async fn store(&self, key: &str, state: &[u8]) -> Result<()> {
         let value = bytes::Bytes::copy_from_slice(state);
         self.answered(key, "storing", "store", || {
-            self.store.put(key, value.clone())
+            self.bucket.store.put(key, value.clone())
         })
         .await
         .map(drop)
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.answered(key, "removing", "remove", || self.store.purge(key))
+        self.answered(key, "removing", "remove", || self.bucket.store.purge(key))
             .await
     }
 }

@@ -356,11 +356,7 @@ impl FlowFile {
     /// flow (`torvyn run --partition P` fills `{partition}`).
     pub fn substitute(&mut self, name: &str, value: &str) {
         for flow in self.flows.values_mut() {
-            for node in &mut flow.nodes {
-                if let Some(connector) = &mut node.connector {
-                    connector.substitute(name, value);
-                }
-            }
+            flow.substitute(name, value);
         }
     }
 
