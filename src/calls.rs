@@ -16,8 +16,8 @@ use crate::invoker::{
 /// invoker's method.
 macro_rules! calls_functions {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( $(#[$doc])* fn $sync(stage: &mut I $(, $arg: $ty)?)
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
+        $( $(#[$doc])* fn $sync(stage: &mut I $(, $arg: $ty)*)
             -> impl Future<Output = Result<$ok>>; )*
     };
 }
@@ -32,10 +32,10 @@ pub(crate) struct SyncCalls;
 
 macro_rules! sync_calls {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
         impl<I: ComponentInvoker> Calls<I> for SyncCalls {
-            $( fn $sync(stage: &mut I $(, $arg: $ty)?) -> impl Future<Output = Result<$ok>> {
-                ready(stage.$sync($($arg)?))
+            $( fn $sync(stage: &mut I $(, $arg: $ty)*) -> impl Future<Output = Result<$ok>> {
+                ready(stage.$sync($($arg),*))
             } )*
         }
     };
@@ -47,10 +47,10 @@ pub(crate) struct AsyncCalls;
 
 macro_rules! async_calls {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
         impl<I: AsyncComponentInvoker> Calls<I> for AsyncCalls {
-            $( fn $sync(stage: &mut I $(, $arg: $ty)?) -> impl Future<Output = Result<$ok>> {
-                stage.$async($($arg)?)
+            $( fn $sync(stage: &mut I $(, $arg: $ty)*) -> impl Future<Output = Result<$ok>> {
+                stage.$async($($arg),*)
             } )*
         }
     };

@@ -25,7 +25,7 @@ use crate::interfaces::Interface;
 
 /// The table. `$each!` receives every entry, in the form
 /// `/// docs  fn sync / async ("wit-name", Interface, Takes, Returns, required) (arg: Type) -> Ok;`
-/// (at most one argument; `Ok` is what `Result` carries).
+/// (`Ok` is what `Result` carries).
 macro_rules! contract_functions {
     ($each:ident) => {
         $each! {
@@ -64,6 +64,19 @@ macro_rules! contract_functions {
             /// `aggregator.flush`: the aggregates still held, at the end of the stream.
             fn flush / flush_async ("flush", Aggregator, Nothing, Outputs, true)
                 () -> Vec<Element>;
+            /// `windowed-aggregator.fold`: the state of one key's window with
+            /// the element in it, from its state before (`None`: the element
+            /// opens the window).
+            fn fold / fold_async ("fold", Windowed, StateAndElement, Bytes, true)
+                (state: Option<&[u8]>, element: &Element) -> Vec<u8>;
+            /// `windowed-aggregator.merge`: one state for two sessions of a
+            /// key that an element joined, the earlier session's first.
+            fn merge / merge_async ("merge", Windowed, TwoStates, Bytes, true)
+                (earlier: &[u8], later: &[u8]) -> Vec<u8>;
+            /// `windowed-aggregator.emit`: the result of `key`'s `window`,
+            /// closed with `state`; called once per window.
+            fn emit / emit_async ("emit", Windowed, WindowAndState, Output, true)
+                (key: &str, window: crate::window::Window, state: &[u8]) -> Element;
             /// `snapshot.save`: the stage's state, opaque to the host (at most
             /// [`Limits::max_state_bytes`](crate::Limits::max_state_bytes)).
             fn save / save_async ("save", Snapshot, Nothing, Bytes, true)
@@ -90,6 +103,12 @@ pub(crate) enum Takes {
     Signal,
     /// A stage's saved state, a `list<u8>`.
     State,
+    /// A window's state so far, `option<list<u8>>`, and a `stream-element`.
+    StateAndElement,
+    /// Two windows' states, `list<u8>` each.
+    TwoStates,
+    /// A `window` (key, start, end) and its state, a `list<u8>`.
+    WindowAndState,
 }
 
 /// The WIT result of a contract function.
@@ -113,6 +132,8 @@ pub(crate) enum Returns {
     Outputs,
     /// `result<list<u8>, process-error>`.
     Bytes,
+    /// `result<output-element, process-error>`.
+    Output,
 }
 
 /// One contract function, as looked up at run time.
@@ -134,7 +155,7 @@ pub(crate) struct Function {
 macro_rules! function_table {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
         ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:literal)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
         /// Every contract function, in the table's order.
         pub(crate) const FUNCTIONS: &[Function] = &[$(Function {
             wit: $wit,
@@ -229,8 +250,13 @@ mod tests {
                     Takes::Element => vec!["stream-element".to_string()],
                     Takes::Signal => vec!["backpressure-signal".to_string()],
                     Takes::State => vec!["list<u8>".to_string()],
+                    Takes::StateAndElement => {
+                        vec!["option<list<u8>>".into(), "stream-element".into()]
+                    }
+                    Takes::TwoStates => vec!["list<u8>".into(), "list<u8>".into()],
+                    Takes::WindowAndState => vec!["window".into(), "list<u8>".into()],
                 };
-                assert_eq!(params, takes, "the parameter of `{}`", function.wit);
+                assert_eq!(params, takes, "the parameters of `{}`", function.wit);
                 let result = wit.result.as_ref().map(|t| named(&resolve, t));
                 let ok = match function.returns {
                     Returns::Nothing => None,
@@ -242,6 +268,7 @@ mod tests {
                     Returns::Strings => Some("list<string>"),
                     Returns::Outputs => Some("list<output-element>"),
                     Returns::Bytes => Some("list<u8>"),
+                    Returns::Output => Some("output-element"),
                 };
                 let returns = ok.map(|ok| format!("result<{ok}, process-error>"));
                 assert_eq!(result, returns, "the result of `{}`", function.wit);

@@ -138,7 +138,7 @@ pub enum Error {
     StateLimit {
         /// Where.
         site: CallSite,
-        /// What `save` returned.
+        /// What the guest returned (`save`, `fold`, `merge`).
         bytes: usize,
         /// The limit.
         limit: usize,

@@ -6,7 +6,7 @@ use wasmtime::Store;
 
 use crate::bindings::{
     content_filter, content_router, data_sink, data_source, managed_transform, stateful_aggregator,
-    stream_aggregator, transform,
+    stream_aggregator, transform, windowed_aggregation,
 };
 use crate::dynamic::DynamicExport;
 use crate::error::{Error, Result};
@@ -21,6 +21,7 @@ use managed_transform::exports::torvyn::streaming::lifecycle;
 use stateful_aggregator::exports::torvyn::state::snapshot;
 use stream_aggregator::exports::torvyn::aggregation::aggregator;
 use transform::exports::torvyn::streaming::processor;
+use windowed_aggregation::exports::torvyn::windowing::windowed_aggregator;
 
 /// Declares the typed export indices (looked up once per component) and the
 /// loaded typed exports (bound once per instance), one field per interface.
@@ -89,6 +90,7 @@ typed_exports! {
     filter: filter = Interface::Filter,
     router: router = Interface::Router,
     aggregator: aggregator = Interface::Aggregator,
+    windowed: windowed_aggregator = Interface::Windowed,
     snapshot: snapshot = Interface::Snapshot,
 }
 
@@ -115,6 +117,7 @@ impl Exports {
             Interface::Filter => typed.filter.is_some(),
             Interface::Router => typed.router.is_some(),
             Interface::Aggregator => typed.aggregator.is_some(),
+            Interface::Windowed => typed.windowed.is_some(),
             Interface::Snapshot => typed.snapshot.is_some(),
         };
         is_typed || self.dynamic.iter().any(|d| d.interface == interface)

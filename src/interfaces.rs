@@ -28,6 +28,9 @@ pub enum Interface {
     Router,
     /// `torvyn:aggregation/aggregator`: `ingest`, `flush`.
     Aggregator,
+    /// `torvyn:windowing/windowed-aggregator`: `fold`, `merge`, `emit` (the
+    /// host keeps each key's and window's state; see [`crate::window`]).
+    Windowed,
     /// `torvyn:state/snapshot`: `save`, `restore` (a stage whose state can
     /// be carried to another instance; not a role of its own).
     Snapshot,
@@ -42,7 +45,7 @@ pub const CONTRACT_VERSION: Version = Version {
 
 impl Interface {
     /// Every exportable interface.
-    pub const ALL: [Interface; 8] = [
+    pub const ALL: [Interface; 9] = [
         Interface::Lifecycle,
         Interface::Processor,
         Interface::Source,
@@ -50,6 +53,7 @@ impl Interface {
         Interface::Filter,
         Interface::Router,
         Interface::Aggregator,
+        Interface::Windowed,
         Interface::Snapshot,
     ];
 
@@ -63,6 +67,7 @@ impl Interface {
             Interface::Filter => "torvyn:filtering/filter",
             Interface::Router => "torvyn:filtering/router",
             Interface::Aggregator => "torvyn:aggregation/aggregator",
+            Interface::Windowed => "torvyn:windowing/windowed-aggregator",
             Interface::Snapshot => "torvyn:state/snapshot",
         }
     }
@@ -77,6 +82,7 @@ impl Interface {
             Interface::Filter => "torvyn:filtering/filter@0.1.0",
             Interface::Router => "torvyn:filtering/router@0.1.0",
             Interface::Aggregator => "torvyn:aggregation/aggregator@0.1.0",
+            Interface::Windowed => "torvyn:windowing/windowed-aggregator@0.1.0",
             Interface::Snapshot => "torvyn:state/snapshot@0.1.0",
         }
     }

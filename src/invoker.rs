@@ -16,12 +16,12 @@ use crate::interfaces::{ExportInfo, Interface};
 macro_rules! sync_methods {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
         ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:literal)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
         $( $(#[$doc])*
         ///
         /// By default: [`Error::NotExported`].
-        fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok> {
-            $( let _ = $arg; )?
+        fn $sync(&mut self $(, $arg: $ty)*) -> Result<$ok> {
+            $( let _ = $arg; )*
             Err(not_exported(self.name(), Interface::$interface))
         } )*
     };
@@ -32,13 +32,13 @@ macro_rules! sync_methods {
 macro_rules! async_methods {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
         ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:literal)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
         $( $(#[$doc])*
         ///
         /// By default: [`Error::NotExported`], at once.
-        fn $async(&mut self $(, $arg: $ty)?)
+        fn $async(&mut self $(, $arg: $ty)*)
             -> impl Future<Output = Result<$ok>> + Send {
-            $( let _ = $arg; )?
+            $( let _ = $arg; )*
             std::future::ready(Err(not_exported(self.name(), Interface::$interface)))
         } )*
     };
@@ -58,7 +58,8 @@ fn not_exported(component: &str, interface: Interface) -> Error {
 /// use torvyn_engine::Element;
 ///
 /// let mut element = Element::new(3, "application/json", "{}");
-/// element.meta.timestamp_ns = 1_700_000_000_000_000_000;
+/// element.meta.timestamp_ns = 1_700_000_000_000_000_000; // event time: ns since the epoch
+/// element.meta.key = "sensor-7".into(); // what a windowed node groups by
 /// assert_eq!(element.meta.sequence, 3);
 /// assert_eq!(element.meta.content_type, "application/json");
 /// ```
@@ -67,10 +68,18 @@ fn not_exported(component: &str, interface: Interface) -> Error {
 pub struct ElementMeta {
     /// Position in the stream.
     pub sequence: u64,
-    /// Wall-clock time in nanoseconds.
+    /// The element's time in nanoseconds since the Unix epoch: its event
+    /// time when its source gives one (a component source's own, a NATS
+    /// message's stream timestamp or header), else the time it entered
+    /// the flow. Windowed nodes place elements by it.
     pub timestamp_ns: u64,
     /// MIME type of the payload (empty when unknown).
     pub content_type: String,
+    /// The key a windowed node groups the element by (empty: none), taken
+    /// where the flow says (a NATS header, a subject token) and carried
+    /// through processors to their outputs. The host's alone: the WIT's
+    /// `element-meta` has no key, so a guest never sees or sets it.
+    pub key: String,
 }
 
 /// A stream element as the host holds it: metadata plus payload bytes
@@ -100,6 +109,7 @@ impl Element {
                 sequence,
                 timestamp_ns: 0,
                 content_type: content_type.into(),
+                key: String::new(),
             },
             payload: payload.into(),
         }

@@ -38,7 +38,7 @@ type Handler<F> = Option<Arc<Mutex<F>>>;
 macro_rules! mock_handlers {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
         ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:tt)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
         /// A component made of closures. An interface is exported when one
         /// of its functions has a handler; a function without one is
         /// `NotExported`, unless its interface is exported and the contract
@@ -67,7 +67,7 @@ macro_rules! mock_handlers {
         #[derive(Clone, Default)]
         pub struct MockComponent {
             name: String,
-            $( $sync: Handler<dyn FnMut($($ty)?) -> Result<$ok> + Send>, )*
+            $( $sync: Handler<dyn FnMut($($ty),*) -> Result<$ok> + Send>, )*
         }
 
         impl MockComponent {
@@ -126,6 +126,21 @@ impl MockComponent {
     /// Exports a source.
     pub fn on_pull(mut self, f: impl FnMut() -> Result<Option<Element>> + Send + 'static) -> Self {
         self.pull = Some(Arc::new(Mutex::new(f)));
+        self
+    }
+
+    /// Exports a windowed aggregator: `fold` folds an element into a
+    /// window's state, `merge` joins two sessions' states, `emit` makes a
+    /// closed window's result.
+    pub fn on_windowed(
+        mut self,
+        fold: impl FnMut(Option<&[u8]>, &Element) -> Result<Vec<u8>> + Send + 'static,
+        merge: impl FnMut(&[u8], &[u8]) -> Result<Vec<u8>> + Send + 'static,
+        emit: impl FnMut(&str, crate::window::Window, &[u8]) -> Result<Element> + Send + 'static,
+    ) -> Self {
+        self.fold = Some(Arc::new(Mutex::new(fold)));
+        self.merge = Some(Arc::new(Mutex::new(merge)));
+        self.emit = Some(Arc::new(Mutex::new(emit)));
         self
     }
 
@@ -316,12 +331,12 @@ impl MockInstance {
 macro_rules! mock_methods {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident
         ($wit:literal, $interface:ident, $takes:ident, $returns:ident, $required:tt)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok> {
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
+        $( fn $sync(&mut self $(, $arg: $ty)*) -> Result<$ok> {
             let handler = self.component.$sync.clone();
             let locked = self.handler($wit, &handler)?;
             match locked {
-                Some(mut f) => f($($arg)?),
+                Some(mut f) => f($($arg),*),
                 None => unhandled!($required, self, $interface),
             }
         } )*
@@ -362,9 +377,9 @@ impl ComponentInvoker for MockInstance {
 /// a ready future (the handlers run to completion at once).
 macro_rules! ready_methods {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident $table:tt
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( fn $async(&mut self $(, $arg: $ty)?) -> impl Future<Output = Result<$ok>> + Send {
-            ready(self.$sync($($arg)?))
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
+        $( fn $async(&mut self $(, $arg: $ty)*) -> impl Future<Output = Result<$ok>> + Send {
+            ready(self.$sync($($arg),*))
         } )*
     };
 }

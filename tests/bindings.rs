@@ -17,7 +17,7 @@ fn compiled_bindings_match_the_wit_folder() {
         fresh.source == in_use,
         "OUT_DIR/bindings.rs is stale: build.rs did not re-run"
     );
-    assert_eq!(fresh.wit_files.len(), 5);
+    assert_eq!(fresh.wit_files.len(), 6);
 }
 
 /// Bindings generated for the engine's host (`torvyn_host`) check, where

@@ -110,12 +110,13 @@ pub struct Builder {
 }
 
 /// The Torvyn contract's WIT files, for folders that `use` or import it.
-pub const CONTRACT_WIT: [(&str, &str); 5] = [
+pub const CONTRACT_WIT: [(&str, &str); 6] = [
     ("streaming.wit", include_str!("../wit/streaming.wit")),
     ("filtering.wit", include_str!("../wit/filtering.wit")),
     ("aggregation.wit", include_str!("../wit/aggregation.wit")),
     ("capabilities.wit", include_str!("../wit/capabilities.wit")),
     ("state.wit", include_str!("../wit/state.wit")),
+    ("windowing.wit", include_str!("../wit/windowing.wit")),
 ];
 
 impl Builder {

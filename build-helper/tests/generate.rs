@@ -25,7 +25,7 @@ fn builder(wit: &Path) -> Builder {
 fn every_world_is_generated_and_shared_imports_once() {
     let (_dir, wit) = scratch_wit();
     let generated = builder(&wit).generate().unwrap();
-    assert_eq!(generated.wit_files.len(), 5);
+    assert_eq!(generated.wit_files.len(), 6);
     for world in [
         "torvyn:streaming/transform@0.1.0",
         "torvyn:streaming/data-sink@0.1.0",
@@ -33,6 +33,7 @@ fn every_world_is_generated_and_shared_imports_once() {
         "torvyn:aggregation/stream-aggregator@0.1.0",
         "torvyn:capabilities/capability-aware@0.1.0",
         "torvyn:state/stateful-aggregator@0.1.0",
+        "torvyn:windowing/windowed-aggregation@0.1.0",
     ] {
         assert!(
             generated.worlds.iter().any(|w| w == world),

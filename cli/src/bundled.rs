@@ -57,6 +57,11 @@ pub const BUNDLED: &[Bundled] = &[
         || torvyn_fixtures::counting_aggregator(0),
     ),
     (
+        "window-count",
+        "windowed aggregator: count and sum of decimal payloads per key and window",
+        torvyn_fixtures::windowed_count_sum,
+    ),
+    (
         "calculator",
         "not a stream stage: calc.add, calc.shout",
         torvyn_fixtures::calculator,

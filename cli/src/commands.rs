@@ -82,7 +82,7 @@ pub(crate) fn engine_with(
 /// The contract world whose exports are exactly `interfaces`, if any.
 fn world_match(interfaces: &[Interface]) -> Option<&'static str> {
     use Interface::*;
-    let worlds: [(&str, &[Interface]); 8] = [
+    let worlds: [(&str, &[Interface]); 9] = [
         ("torvyn:streaming/transform", &[Processor]),
         (
             "torvyn:streaming/managed-transform",
@@ -99,6 +99,10 @@ fn world_match(interfaces: &[Interface]) -> Option<&'static str> {
         (
             "torvyn:state/stateful-aggregator",
             &[Lifecycle, Aggregator, Snapshot],
+        ),
+        (
+            "torvyn:windowing/windowed-aggregation",
+            &[Lifecycle, Windowed],
         ),
     ];
     let mut sorted = interfaces.to_vec();

@@ -5,10 +5,11 @@
 use wasmtime::component::{Func, Instance, ResourceAny, Val};
 use wasmtime::Store;
 
-use super::plan::{FuncPlan, InterfacePlan, Slot};
-use crate::bindings::types::{
-    BackpressureSignal, ElementMetaResult, OutputElement, ProcessError, ProcessResult,
+use super::decode::{
+    decode_bytes, decode_optional_output, decode_output, decode_result, drop_handles, set_bytes,
 };
+use super::plan::{FuncPlan, InterfacePlan, Slot};
+use crate::bindings::types::{BackpressureSignal, OutputElement, ProcessError, ProcessResult};
 use crate::contract::{Returns, Takes};
 use crate::gate::{enter, Gate};
 use crate::host::{Buffer, FlowContext};
@@ -18,10 +19,10 @@ use crate::store::StoreState;
 
 /// A dynamically called function bound to one instance, with its argument
 /// and result `Val`s allocated once.
-struct DynamicFunc {
-    plan: FuncPlan,
+pub(super) struct DynamicFunc {
+    pub(super) plan: FuncPlan,
     func: Func,
-    params: Vec<Val>,
+    pub(super) params: Vec<Val>,
     results: Vec<Val>,
 }
 
@@ -61,12 +62,24 @@ impl DynamicExport {
                 let func = instance.get_func(&mut *store, plan.index).ok_or_else(|| {
                     wasmtime::format_err!("export `{}` disappeared", function.wit)
                 })?;
-                let params = match (&plan.element, function.takes) {
-                    (Some(slots), _) => vec![template(slots, payload, context)],
-                    (None, Takes::Config) => vec![Val::String(String::new())],
-                    (None, Takes::Signal) => vec![Val::Enum("ready".into())],
-                    (None, Takes::State) => vec![Val::List(Vec::new())],
-                    (None, _) => Vec::new(),
+                let element = || match &plan.element {
+                    Some(slots) => template(slots, payload, context),
+                    None => Val::Record(Vec::new()),
+                };
+                let window = || match &plan.window {
+                    Some(slots) => template(slots, payload, context),
+                    None => Val::Record(Vec::new()),
+                };
+                let bytes = || Val::List(Vec::new());
+                let params = match function.takes {
+                    Takes::Element => vec![element()],
+                    Takes::Config => vec![Val::String(String::new())],
+                    Takes::Signal => vec![Val::Enum("ready".into())],
+                    Takes::State => vec![bytes()],
+                    Takes::StateAndElement => vec![Val::Option(None), element()],
+                    Takes::TwoStates => vec![bytes(), bytes()],
+                    Takes::WindowAndState => vec![window(), bytes()],
+                    Takes::Nothing => Vec::new(),
                 };
                 let results = match function.returns {
                     Returns::Nothing => Vec::new(),
@@ -86,7 +99,7 @@ impl DynamicExport {
         })
     }
 
-    fn func(&mut self, name: &str) -> Option<&mut DynamicFunc> {
+    pub(super) fn func(&mut self, name: &str) -> Option<&mut DynamicFunc> {
         self.funcs.iter_mut().find(|f| f.plan.function.wit == name)
     }
 
@@ -294,18 +307,7 @@ impl DynamicExport {
         store: &mut Store<StoreState>,
     ) -> Option<wasmtime::Result<Result<Vec<u8>, ProcessError>>> {
         let result = self.call_plain::<G>(store, "save").await?;
-        Some(result.and_then(|v| {
-            decode_result(store, v, |_, ok| match ok {
-                Some(Val::List(bytes)) => bytes
-                    .iter()
-                    .map(|byte| match byte {
-                        Val::U8(byte) => Ok(*byte),
-                        other => Err(wasmtime::format_err!("expected a u8, got {other:?}")),
-                    })
-                    .collect(),
-                _ => Ok(Vec::new()),
-            })
-        }))
+        Some(result.and_then(|v| decode_result(store, v, decode_bytes)))
     }
 
     /// `snapshot.restore`.
@@ -315,9 +317,8 @@ impl DynamicExport {
         state: &[u8],
     ) -> Option<wasmtime::Result<Result<(), ProcessError>>> {
         let f = self.func("restore")?;
-        if let Some(Val::List(list)) = f.params.first_mut() {
-            list.clear();
-            list.extend(state.iter().map(|&byte| Val::U8(byte)));
+        if let Some(list) = f.params.first_mut() {
+            set_bytes(list, state);
         }
         let result = f
             .call::<G>(store)
@@ -332,7 +333,10 @@ impl DynamicExport {
 }
 
 impl DynamicFunc {
-    async fn call<G: Gate>(&mut self, store: &mut Store<StoreState>) -> wasmtime::Result<&Val> {
+    pub(super) async fn call<G: Gate>(
+        &mut self,
+        store: &mut Store<StoreState>,
+    ) -> wasmtime::Result<&Val> {
         let func = self.func;
         enter!(
             G,
@@ -350,6 +354,8 @@ fn template(slots: &[(String, Slot)], payload: ResourceAny, context: ResourceAny
         .map(|(name, slot)| {
             let value = match slot {
                 Slot::Sequence | Slot::Timestamp => Val::U64(0),
+                Slot::Key => Val::String(String::new()),
+                Slot::Start | Slot::End => Val::S64(0),
                 Slot::ContentType => Val::String(String::new()),
                 Slot::Payload => Val::Resource(payload),
                 Slot::Context => Val::Resource(context),
@@ -363,7 +369,7 @@ fn template(slots: &[(String, Slot)], payload: ResourceAny, context: ResourceAny
 }
 
 /// Writes `element` into the argument built by [`template`], reusing its strings.
-fn fill(slots: &[(String, Slot)], value: &mut Val, element: &Element) {
+pub(super) fn fill(slots: &[(String, Slot)], value: &mut Val, element: &Element) {
     let Val::Record(fields) = value else {
         return;
     };
@@ -378,112 +384,5 @@ fn fill(slots: &[(String, Slot)], value: &mut Val, element: &Element) {
             (Slot::Record(inner), value) => fill(inner, value, element),
             _ => {}
         }
-    }
-}
-
-/// Reads a `result<T, process-error>`, `ok` reading the `T`.
-fn decode_result<T>(
-    store: &mut Store<StoreState>,
-    value: &Val,
-    ok: impl FnOnce(&mut Store<StoreState>, Option<&Val>) -> wasmtime::Result<T>,
-) -> wasmtime::Result<Result<T, ProcessError>> {
-    match value {
-        Val::Result(Ok(payload)) => Ok(Ok(ok(store, payload.as_deref())?)),
-        Val::Result(Err(payload)) => Ok(Err(decode_error(payload.as_deref()))),
-        other => Err(wasmtime::format_err!("expected a result, got {other:?}")),
-    }
-}
-
-/// Maps a guest's error variant by case name; unknown cases become `internal`.
-fn decode_error(value: Option<&Val>) -> ProcessError {
-    let (case, message) = match value {
-        Some(Val::Variant(case, payload)) => {
-            let message = match payload.as_deref() {
-                Some(Val::String(text)) => text.clone(),
-                _ => String::new(),
-            };
-            (case.as_str(), message)
-        }
-        _ => ("", String::new()),
-    };
-    match case {
-        "invalid-input" => ProcessError::InvalidInput(message),
-        "unavailable" => ProcessError::Unavailable(message),
-        "internal" => ProcessError::Internal(message),
-        "deadline-exceeded" => ProcessError::DeadlineExceeded,
-        "fatal" => ProcessError::Fatal(message),
-        other if message.is_empty() => ProcessError::Internal(other.to_string()),
-        other => ProcessError::Internal(format!("{other}: {message}")),
-    }
-}
-
-fn decode_optional_output(
-    store: &mut Store<StoreState>,
-    ok: Option<&Val>,
-) -> wasmtime::Result<Option<OutputElement>> {
-    match ok {
-        Some(Val::Option(Some(output))) => Ok(Some(decode_output(store, output)?)),
-        other => {
-            other.map(|value| drop_handles(store, value));
-            Ok(None)
-        }
-    }
-}
-
-/// Reads an output element by field name; the payload's ownership moves to
-/// the host exactly as on the typed path.
-fn decode_output(store: &mut Store<StoreState>, value: &Val) -> wasmtime::Result<OutputElement> {
-    let Val::Record(fields) = value else {
-        wasmtime::bail!("expected an output-element record, got {value:?}");
-    };
-    let mut meta = ElementMetaResult {
-        sequence: 0,
-        timestamp_ns: 0,
-        content_type: String::new(),
-    };
-    let mut payload = None;
-    for (name, value) in fields {
-        match (name.as_str(), value) {
-            ("payload", Val::Resource(resource)) => {
-                payload = Some(resource.try_into_resource::<Buffer>(&mut *store)?);
-            }
-            ("meta", Val::Record(meta_fields)) => {
-                for (name, value) in meta_fields {
-                    match (name.as_str(), value) {
-                        ("sequence", Val::U64(v)) => meta.sequence = *v,
-                        ("timestamp-ns", Val::U64(v)) => meta.timestamp_ns = *v,
-                        ("content-type", Val::String(v)) => meta.content_type.clone_from(v),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    let payload = payload.ok_or_else(|| wasmtime::format_err!("output element without payload"))?;
-    Ok(OutputElement { meta, payload })
-}
-
-/// Drops the owned handles inside `value`; whether it held any handle.
-pub(crate) fn drop_handles(store: &mut Store<StoreState>, value: &Val) -> bool {
-    let mut visit = |value: &Val| drop_handles(&mut *store, value);
-    match value {
-        Val::Resource(handle) => {
-            if handle.owned() {
-                // A handle the guest already invalidated has nothing left to free.
-                let _ = handle.resource_drop(&mut *store);
-            }
-            true
-        }
-        Val::List(values) | Val::Tuple(values) => {
-            values.iter().fold(false, |any, value| visit(value) | any)
-        }
-        Val::Record(fields) => fields
-            .iter()
-            .fold(false, |any, (_, value)| visit(value) | any),
-        Val::Variant(_, Some(payload))
-        | Val::Option(Some(payload))
-        | Val::Result(Ok(Some(payload)) | Err(Some(payload))) => visit(payload),
-        _ => false,
     }
 }

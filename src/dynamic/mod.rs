@@ -14,10 +14,14 @@
 //!
 //! `plan.rs` is the compile-time half (shapes checked, plans made);
 //! `call.rs` the call-time half (plans bound to an instance, `Val`s filled
-//! and read).
+//! and read), with `windowed.rs` for `torvyn:windowing`'s state and window
+//! arguments and `decode.rs` for the results read.
 
 mod call;
+mod decode;
 mod plan;
+mod windowed;
 
-pub(crate) use call::{drop_handles, DynamicExport};
+pub(crate) use call::DynamicExport;
+pub(crate) use decode::drop_handles;
 pub(crate) use plan::{plan_interface, InterfacePlan};

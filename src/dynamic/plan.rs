@@ -18,6 +18,10 @@ pub(super) enum Slot {
     ContentType,
     Payload,
     Context,
+    /// A `window` record's fields.
+    Key,
+    Start,
+    End,
     /// A nested record (the `meta` field), by the guest's field order.
     Record(Vec<(String, Slot)>),
     /// An optional field the host does not know: always `none`.
@@ -31,6 +35,8 @@ pub(crate) struct FuncPlan {
     pub(super) index: ComponentExportIndex,
     /// For functions taking a `stream-element`.
     pub(super) element: Option<Vec<(String, Slot)>>,
+    /// For functions taking a `window`.
+    pub(super) window: Option<Vec<(String, Slot)>>,
 }
 
 /// One exported interface on the dynamic path.
@@ -91,7 +97,7 @@ pub(crate) fn plan_interface(
             None if function.required => return mismatch(name, "an exported function"),
             None => continue,
         };
-        let element = plan_params(name, &func, function.takes)?;
+        let (element, window) = plan_params(name, &func, function.takes)?;
         check_result(name, &func, function.returns)?;
         let index = component
             .get_export_index(Some(&instance_index), name)
@@ -103,24 +109,26 @@ pub(crate) fn plan_interface(
             function,
             index,
             element,
+            window,
         });
     }
     Ok(InterfacePlan { interface, funcs })
 }
 
-fn plan_params(
-    name: &str,
-    func: &ComponentFunc,
-    takes: Takes,
-) -> Result<Option<Vec<(String, Slot)>>, Mismatch> {
+/// The record arguments' plans: (a `stream-element`'s, a `window`'s).
+type RecordPlans = (Option<Vec<(String, Slot)>>, Option<Vec<(String, Slot)>>);
+
+fn plan_params(name: &str, func: &ComponentFunc, takes: Takes) -> Result<RecordPlans, Mismatch> {
     let params: Vec<(&str, Type)> = func.params().collect();
     let path = |param: &str| format!("{name}.{param}");
+    let bytes = |ty: &Type| matches!(ty, Type::List(list) if list.ty() == Type::U8);
+    let element = |param: &str, record: &Record| plan_element(&path(param), record);
     match (takes, params.as_slice()) {
         (Takes::Element, [(param, Type::Record(record))]) => {
-            plan_element(&path(param), record).map(Some)
+            Ok((Some(element(param, record)?), None))
         }
         (Takes::Element, [(param, _)]) => mismatch(&path(param), "a stream-element record"),
-        (Takes::Config, [(_, Type::String)]) => Ok(None),
+        (Takes::Config, [(_, Type::String)]) => Ok((None, None)),
         (Takes::Config, [(param, _)]) => mismatch(&path(param), "string"),
         (Takes::Signal, [(param, Type::Enum(cases))]) => {
             for case in ["ready", "pause"] {
@@ -128,12 +136,35 @@ fn plan_params(
                     return mismatch(&path(param), format!("an enum with case `{case}`"));
                 }
             }
-            Ok(None)
+            Ok((None, None))
         }
         (Takes::Signal, [(param, _)]) => mismatch(&path(param), "a backpressure-signal enum"),
-        (Takes::State, [(_, Type::List(list))]) if list.ty() == Type::U8 => Ok(None),
+        (Takes::State, [(_, ty)]) if bytes(ty) => Ok((None, None)),
         (Takes::State, [(param, _)]) => mismatch(&path(param), "list<u8>"),
-        (Takes::Nothing, []) => Ok(None),
+        (
+            Takes::StateAndElement,
+            [(state, Type::Option(option)), (param, Type::Record(record))],
+        ) => match bytes(&option.ty()) {
+            true => Ok((Some(element(param, record)?), None)),
+            false => mismatch(&path(state), "option<list<u8>>"),
+        },
+        (Takes::StateAndElement, [(state, _), (param, _)]) => mismatch(
+            &format!("{name}.({state}, {param})"),
+            "option<list<u8>> and a stream-element record",
+        ),
+        (Takes::TwoStates, [(_, a), (_, b)]) if bytes(a) && bytes(b) => Ok((None, None)),
+        (Takes::TwoStates, [(a, _), (b, _)]) => {
+            mismatch(&format!("{name}.({a}, {b})"), "list<u8> twice")
+        }
+        (Takes::WindowAndState, [(param, Type::Record(record)), (_, state)]) if bytes(state) => {
+            let window = plan_record(&path(param), record, window_field)?;
+            Ok((None, Some(window)))
+        }
+        (Takes::WindowAndState, [(window, _), (state, _)]) => mismatch(
+            &format!("{name}.({window}, {state})"),
+            "a window record and list<u8>",
+        ),
+        (Takes::Nothing, []) => Ok((None, None)),
         _ => mismatch(
             name,
             format!(
@@ -142,6 +173,18 @@ fn plan_params(
             ),
         ),
     }
+}
+
+/// The fields of `window`.
+fn window_field(here: &str, name: &str, ty: &Type) -> Option<Result<Slot, Mismatch>> {
+    Some(match (name, ty) {
+        ("key", Type::String) => Ok(Slot::Key),
+        ("start-ms", Type::S64) => Ok(Slot::Start),
+        ("end-ms", Type::S64) => Ok(Slot::End),
+        ("key", _) => mismatch(here, "string"),
+        ("start-ms" | "end-ms", _) => mismatch(here, "s64"),
+        _ => return None,
+    })
 }
 
 fn plan_element(path: &str, record: &Record) -> Result<Vec<(String, Slot)>, Mismatch> {
@@ -241,6 +284,7 @@ fn check_ok(path: &str, shape: Returns, ok: Option<&Type>) -> Result<(), Mismatc
         (Returns::Bool, Some(Type::Bool)) => Ok(()),
         (Returns::Strings, Some(Type::List(list))) if list.ty() == Type::String => Ok(()),
         (Returns::Bytes, Some(Type::List(list))) if list.ty() == Type::U8 => Ok(()),
+        (Returns::Output, Some(ty)) => check_output(path, ty),
         (Returns::Outputs, Some(Type::List(list))) => check_output(path, &list.ty()),
         (Returns::OptionalOutput, Some(Type::Option(option))) => {
             check_output(&format!("{path}.some"), &option.ty())

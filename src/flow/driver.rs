@@ -15,6 +15,7 @@ use super::spec::Plan;
 use super::stage::Stage;
 use super::tracking::Tracking;
 use super::upgrade::{self, Upgrader};
+use super::windowed::windowing_of;
 use super::{
     ConnectorReport, FlowReport, FlowSpec, NodeReport, NodeSpec, ServeOptions, ServeReport, Stop,
     UpgradeOutcome,
@@ -275,6 +276,7 @@ impl<I: ComponentInvoker> Flow<I> {
             upgrades: self.upgrade_queue.as_mut().map(|(_, queue)| queue),
             outcomes: &mut self.upgrades,
             to_feeder: None,
+            windowing: windowing_of(&self.spec, &self.plan),
         }
     }
 

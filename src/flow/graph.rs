@@ -13,8 +13,9 @@ use super::slot::Slot;
 use super::spec::Plan;
 use super::stage::{pull_one, Stage};
 use super::tracking::Tracking;
-use super::upgrade::{log_outcome, prepare, take_over, Pending};
-use super::{Carried, FlowReport, FlowSpec, UpgradeOutcome};
+use super::upgrade::Pending;
+use super::windowed::Windowing;
+use super::{FlowReport, FlowSpec, UpgradeOutcome};
 use crate::calls::Calls;
 use crate::error::{Error, Result};
 use crate::interfaces::Interface;
@@ -45,6 +46,30 @@ pub(super) struct Graph<'a, I> {
     /// On `run_async` with an upgrader: where upgrades of the sources (which
     /// its feeder holds) go.
     pub(super) to_feeder: Option<std::sync::mpsc::Sender<Pending<I>>>,
+    /// The windowed nodes' windows and watermarks (empty: none).
+    pub(super) windowing: Vec<Windowing>,
+}
+
+/// Which edges leaving a node an element goes down.
+#[derive(Clone, Copy)]
+pub(super) enum Port<'p> {
+    /// Every one.
+    All,
+    /// Those leaving the port named so (a router's answer, a windowed
+    /// node's `late`).
+    Named(&'p str),
+    /// A windowed node's results: all but those leaving `late`.
+    Results,
+}
+
+impl Port<'_> {
+    fn takes(self, port: &str) -> bool {
+        match self {
+            Port::All => true,
+            Port::Named(name) => port == name,
+            Port::Results => port != super::windowed::LATE_PORT,
+        }
+    }
 }
 
 /// Awaits a stage call, inside the node's span when a subscriber wants
@@ -185,8 +210,10 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
     ) -> Result<()> {
         for position in 0..self.plan.order.len() {
             let node = self.plan.order[position];
-            if self.spec.nodes[node].role == Interface::Aggregator {
-                self.flush_downstream::<C>(node, delivered).await?;
+            match self.spec.nodes[node].role {
+                Interface::Aggregator => self.flush_downstream::<C>(node, delivered).await?,
+                Interface::Windowed => self.close_all_windows::<C>(node, delivered).await?,
+                _ => {}
             }
         }
         for node in 0..self.spec.nodes.len() {
@@ -227,17 +254,41 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
     }
 
     /// Sends `element`, which left node `from`, down the graph depth-first
-    /// until every copy is dropped or delivered.
+    /// until every copy is dropped or delivered. When it entered from a
+    /// source, the windowed nodes downstream then move their watermarks.
     pub(super) async fn forward<C: Calls<I>>(
         &mut self,
         from: usize,
         element: Element,
         delivered: &mut impl FnMut(&str, &Element),
     ) -> Result<()> {
+        // One branch for flows without windows.
+        let entering =
+            !self.windowing.is_empty() && self.spec.nodes[from].role == Interface::Source;
+        if entering {
+            self.observe_event_time(from, &element);
+        }
+        self.send_on::<C>(from, Port::All, element, delivered)
+            .await?;
+        if entering {
+            self.close_windows::<C>(delivered).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `element` down the edges leaving `from` at `port`, and on,
+    /// depth-first.
+    pub(super) async fn send_on<C: Calls<I>>(
+        &mut self,
+        from: usize,
+        port: Port<'_>,
+        element: Element,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
         // The work list is the graph's, reused: no allocation per element.
         let mut work = std::mem::take(&mut self.work);
         work.clear();
-        self.push_targets(&mut work, from, None, element);
+        self.push_targets(&mut work, from, port, element);
         let mut result = Ok(());
         while let Some((node, element)) = work.pop() {
             let handled = self.handle::<C>(node, element, &mut work, delivered).await;
@@ -252,13 +303,13 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         result
     }
 
-    /// Queues `element` for every edge leaving `from` (at `port`, if given),
-    /// so that the first edge is handled first.
-    fn push_targets(
+    /// Queues `element` for every edge leaving `from` at `port`, so that
+    /// the first edge is handled first.
+    pub(super) fn push_targets(
         &self,
         work: &mut Vec<(usize, Element)>,
         from: usize,
-        port: Option<&str>,
+        port: Port<'_>,
         element: Element,
     ) {
         // Pushed last to first, so the first edge is popped first; every
@@ -266,7 +317,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
         let mut targets = self.plan.outputs[from]
             .iter()
             .rev()
-            .filter(|(p, _)| port.is_none_or(|port| p == port))
+            .filter(|(p, _)| port.takes(p))
             .map(|&(_, to)| to)
             .peekable();
         while let Some(to) = targets.next() {
@@ -309,10 +360,12 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 stage.report.latencies.stop(started);
                 match outcome? {
                     ProcessOutcome::Emit(mut output) => {
-                        // Timestamps of outputs are advisory: keep the runtime's.
+                        // Timestamps of outputs are advisory: keep the
+                        // runtime's; and the key, which guests do not see.
                         output.meta.timestamp_ns = element.meta.timestamp_ns;
+                        output.meta.key = element.meta.key;
                         stage.report.elements_out += 1;
-                        self.push_targets(work, node, None, output);
+                        self.push_targets(work, node, Port::All, output);
                     }
                     ProcessOutcome::Drop => stage.report.dropped += 1,
                 }
@@ -322,7 +375,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 stage.report.latencies.stop(started);
                 if keep? {
                     stage.report.elements_out += 1;
-                    self.push_targets(work, node, None, element);
+                    self.push_targets(work, node, Port::All, element);
                 } else {
                     stage.report.dropped += 1;
                 }
@@ -363,7 +416,7 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
                 stage.report.elements_out += distinct.len() as u64;
                 for port in distinct.into_iter().rev() {
-                    self.push_targets(work, node, Some(port), element.clone());
+                    self.push_targets(work, node, Port::Named(port), element.clone());
                 }
             }
             Interface::Aggregator => {
@@ -380,8 +433,12 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
                 }
                 if let Some(output) = emitted {
                     stage.report.elements_out += 1;
-                    self.push_targets(work, node, None, output);
+                    self.push_targets(work, node, Port::All, output);
                 }
+            }
+            Interface::Windowed => {
+                self.handle_windowed::<C>(node, element, work, started)
+                    .await?;
             }
             Interface::Sink => {
                 let signal = match &mut *stage.slot {
@@ -416,68 +473,6 @@ impl<'a, I: ComponentInvoker> Graph<'a, I> {
             }
         }
         Ok(())
-    }
-
-    /// Applies every upgrade queued so far (before the next element);
-    /// returns how many were taken (applied, refused, or handed to the
-    /// async driver's feeder for a source it pulls).
-    pub(super) async fn take_upgrades<C: Calls<I>>(
-        &mut self,
-        delivered: &mut impl FnMut(&str, &Element),
-    ) -> Result<usize> {
-        let mut taken = 0;
-        while let Some(pending) = self.upgrades.as_mut().and_then(|q| q.try_recv().ok()) {
-            taken += 1;
-            if self.stages[pending.node].is_none() {
-                // A source pulled by `run_async`'s feeder: the feeder swaps
-                // it between two of its pulls.
-                let refused = match &self.to_feeder {
-                    Some(feeder) => feeder.send(pending).err().map(|returned| {
-                        // The feeder has finished: nothing left to pull.
-                        (returned.0.node, "the source has ended")
-                    }),
-                    None => Some((pending.node, "the source is pulled apart from the graph")),
-                };
-                if let Some((node, why)) = refused {
-                    let outcome = UpgradeOutcome {
-                        node: self.spec.nodes[node].name.clone(),
-                        after_inputs: 0,
-                        carried: Carried::Nothing,
-                        failed: Some(why.into()),
-                    };
-                    log_outcome(&self.spec.name, &outcome);
-                    self.outcomes.push(outcome);
-                }
-                continue;
-            }
-            let outcome = self.swap::<C>(pending, delivered).await?;
-            log_outcome(&self.spec.name, &outcome);
-            self.outcomes.push(outcome);
-        }
-        Ok(taken)
-    }
-
-    /// One swap at node `pending.node`.
-    async fn swap<C: Calls<I>>(
-        &mut self,
-        pending: Pending<I>,
-        delivered: &mut impl FnMut(&str, &Element),
-    ) -> Result<UpgradeOutcome> {
-        let node = pending.node;
-        let mut instance = pending.into_instance();
-        let name = self.spec.nodes[node].name.clone();
-        let aggregator = self.spec.nodes[node].role == Interface::Aggregator;
-        let mut outcome = prepare::<I, C>(name, self.stage(node), &mut instance).await;
-        if outcome.failed.is_some() {
-            return Ok(outcome);
-        }
-        if aggregator && outcome.carried == Carried::Nothing {
-            // No state to carry: what the old one holds goes downstream now.
-            self.flush_downstream::<C>(node, delivered).await?;
-            outcome.carried = Carried::Flushed;
-        }
-        take_over::<I, C>(&outcome.node, self.stage(node), instance).await;
-        Ok(outcome)
     }
 
     /// On [`Flow::serve`](super::Flow::serve): which inputs what is being

@@ -15,6 +15,11 @@
 //!   twice in one answer gets the element once);
 //! - an **aggregator**'s `ingest` may emit; at the end of the stream its
 //!   `flush` emits the rest, in order, downstream;
+//! - a **windowed aggregator** folds the element into its key's windows of
+//!   event time (the host keeps each window's state); when the watermark
+//!   closes a window, its `emit`ted result goes down every edge but those
+//!   leaving port `late`, which take the elements that came too late
+//!   (`windowed.rs`);
 //! - a **sink**'s `pause` is passed to every source upstream of it (and
 //!   `ready` once no sink it feeds is paused).
 //!
@@ -50,13 +55,16 @@ mod slot;
 mod spec;
 mod stage;
 pub mod state;
+mod swap;
 mod tracking;
 mod upgrade;
+mod windowed;
 
 pub use driver::Flow;
 pub use pipeline::{Pipeline, PipelineReport};
 pub use report::{FlowReport, NodeReport};
 pub use serve::{BatchObserver, ConnectorReport, Respawn, ServeOptions, ServeReport, Stop};
+pub use windowed::{WindowSettings, LATE_PORT};
 // Where it stood before it moved to the engine's config (the engine knows
 // no flow); kept so `flow::NodeLimits` still names it.
 pub use crate::config::NodeLimits;

@@ -160,6 +160,13 @@ pub struct NodeReport {
     /// Times its instance was replaced by a fresh one (recycling:
     /// `recycle_after_elements`, `recycle_at_memory_percent`).
     pub recycled: u64,
+    /// Elements a windowed node found late (every window they fall in
+    /// already closed): sent to its `late` port, dropped when no edge
+    /// leaves that port.
+    pub late: u64,
+    /// A windowed node's watermark as it last moved, in milliseconds of
+    /// event time (`None`: not yet, or not a windowed node).
+    pub watermark_ms: Option<i64>,
     pub(crate) latencies: Latencies,
 }
 
@@ -177,6 +184,8 @@ impl NodeReport {
             upgrades: 0,
             upgrades_refused: 0,
             recycled: 0,
+            late: 0,
+            watermark_ms: None,
             latencies: Latencies::default(),
         }
     }

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::windowed::{WindowSettings, LATE_PORT};
 use crate::config::NodeLimits;
 use crate::connect::ConnectorSpec;
 use crate::error::{Error, Result};
@@ -40,6 +41,8 @@ pub struct NodeSpec {
     /// node `fuel_budget` and `max_memory`): applied when the flow is
     /// instantiated, through [`WasmEngine::with_node_limits`](crate::WasmEngine::with_node_limits).
     pub limits: NodeLimits,
+    /// A windowed aggregator's windows (`None` for every other role).
+    pub window: Option<WindowSettings>,
 }
 
 impl NodeSpec {
@@ -52,6 +55,16 @@ impl NodeSpec {
             config: config.to_string(),
             connector: None,
             limits: NodeLimits::default(),
+            window: None,
+        }
+    }
+
+    /// A windowed aggregator node (`torvyn:windowing/windowed-aggregator`)
+    /// with its windows.
+    pub fn windowed(name: &str, component: &str, config: &str, window: WindowSettings) -> NodeSpec {
+        NodeSpec {
+            window: Some(window),
+            ..NodeSpec::component(name, component, Interface::Windowed, config)
         }
     }
 
@@ -64,6 +77,7 @@ impl NodeSpec {
             config: String::new(),
             connector: Some(connector),
             limits: NodeLimits::default(),
+            window: None,
         }
     }
 }
@@ -196,6 +210,7 @@ pub fn role_of(interface: &str) -> Option<Interface> {
         Interface::Filter,
         Interface::Router,
         Interface::Aggregator,
+        Interface::Windowed,
     ]
     .into_iter()
     .find(|role| role.wit_name() == base)
@@ -313,7 +328,7 @@ impl FlowSpec {
             if matches!(node.role, Interface::Lifecycle | Interface::Snapshot) {
                 return Err(self.error(format!(
                     "node `{}`: `{}` is not a stage role (source, processor, sink, filter, \
-                     router, aggregator)",
+                     router, aggregator, windowed-aggregator)",
                     node.name,
                     node.role.wit_name()
                 )));
@@ -367,6 +382,7 @@ impl FlowSpec {
             inputs[to].push(from);
         }
         for (i, node) in self.nodes.iter().enumerate() {
+            check_windowed(self, i, &outputs[i])?;
             if node.role != Interface::Source && inputs[i].is_empty() {
                 return Err(self.error(format!("node `{}` has no incoming edge", node.name)));
             }
@@ -445,5 +461,36 @@ impl FlowSpec {
             )));
         }
         Ok(order)
+    }
+}
+
+/// Checks a windowed node of `spec`: it has window settings (and only a
+/// windowed node has them), and an edge leaving it for its results.
+fn check_windowed(spec: &FlowSpec, node: usize, outputs: &[(String, usize)]) -> Result<()> {
+    let node_spec = &spec.nodes[node];
+    let error = |detail: String| Error::Flow {
+        flow: spec.name.clone(),
+        detail,
+    };
+    match (
+        node_spec.role == Interface::Windowed,
+        node_spec.window.is_some(),
+    ) {
+        (true, false) => Err(error(format!(
+            "node `{}`: a windowed aggregator needs its window (kind, size_ms, ...)",
+            node_spec.name
+        ))),
+        (false, true) => Err(error(format!(
+            "node `{}`: only a windowed aggregator (torvyn:windowing/windowed-aggregator) has \
+             a window; this node is a {}",
+            node_spec.name,
+            node_spec.role.role()
+        ))),
+        (true, true) if outputs.iter().all(|(port, _)| port == LATE_PORT) => Err(error(format!(
+            "node `{}`: no edge leaves it but from port `{LATE_PORT}`: its results would go \
+             nowhere",
+            node_spec.name
+        ))),
+        _ => Ok(()),
     }
 }

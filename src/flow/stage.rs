@@ -24,12 +24,15 @@ pub(super) async fn pull_one<I, C: Calls<I>>(stage: &mut Stage<'_, I>) -> Result
 }
 
 /// `element` entering the flow at a source whose counts are `report`:
-/// numbered in the source's order, stamped, counted in and out (a source
-/// passes on all it takes). Component sources' pulls and connectors'
-/// fetches both go through here.
+/// numbered in the source's order, stamped with the time it entered unless
+/// its source gave it a time of its own (its event time), counted in and
+/// out (a source passes on all it takes). Component sources' pulls and
+/// connectors' fetches both go through here.
 pub(super) fn enter(report: &mut NodeReport, mut element: Element) -> Element {
     element.meta.sequence = report.elements_in;
-    element.meta.timestamp_ns = now_ns();
+    if element.meta.timestamp_ns == 0 {
+        element.meta.timestamp_ns = now_ns();
+    }
     report.elements_in += 1;
     report.elements_out += 1;
     element

@@ -76,6 +76,14 @@ impl Tracking {
         self.outputs = 0;
     }
 
+    /// What is sent on next is named `origin` (a windowed node's result,
+    /// by its window), numbered from 0.
+    pub(crate) fn name_outputs(&mut self, origin: &str) {
+        self.origin.clear();
+        self.origin.push_str(origin);
+        self.outputs = 0;
+    }
+
     /// The id of the next output accepted by sink `sink` for the current
     /// input: `ORIGIN:SINK:POSITION`, the same on every redelivery when the
     /// stages are deterministic.

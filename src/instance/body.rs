@@ -3,6 +3,7 @@
 //! async entries generated from the contract's table.
 
 use crate::bindings::types::{BackpressureSignal, ProcessResult};
+use crate::bindings::windowed_aggregation::exports::torvyn::windowing::windowed_aggregator::Window as WindowRecord;
 use crate::contract::contract_functions;
 use crate::error::{Error, Result};
 use crate::gate::{block_on, enter, run_ready, Blocking, Gate, InRuntime, Yielding};
@@ -281,6 +282,52 @@ impl<G: Gate> Body<G> {
         }
     }
 
+    async fn fold(
+        this: &mut WasmtimeInstance,
+        state: Option<&[u8]>,
+        element: &Element,
+    ) -> Result<Vec<u8>> {
+        recycle_when_due!(this);
+        let call = this.begin::<G>("fold", Some(&element.payload))?;
+        let input = call.stream_element(element);
+        let result = dispatch!(call, G, windowed, Interface::Windowed,
+            typed: func_fold(state, input), dynamic: fold(state, element));
+        let state = call
+            .finish(result)?
+            .map_err(|error| this.guest_error("fold", error))?;
+        this.check_state("fold", state)
+    }
+
+    async fn merge(this: &mut WasmtimeInstance, earlier: &[u8], later: &[u8]) -> Result<Vec<u8>> {
+        let call = this.begin::<G>("merge", None)?;
+        let result = dispatch!(call, G, windowed, Interface::Windowed,
+            typed: func_merge(earlier, later), dynamic: merge(earlier, later));
+        let state = call
+            .finish(result)?
+            .map_err(|error| this.guest_error("merge", error))?;
+        this.check_state("merge", state)
+    }
+
+    async fn emit(
+        this: &mut WasmtimeInstance,
+        key: &str,
+        window: crate::window::Window,
+        state: &[u8],
+    ) -> Result<Element> {
+        let call = this.begin::<G>("emit", None)?;
+        let typed_window = WindowRecord {
+            key,
+            start_ms: window.start_ms(),
+            end_ms: window.end_ms(),
+        };
+        let result = dispatch!(call, G, windowed, Interface::Windowed,
+            typed: func_emit(typed_window, state), dynamic: emit(key, window, state));
+        match call.finish(result)? {
+            Ok(output) => this.output("emit", output),
+            Err(error) => Err(this.guest_error("emit", error)),
+        }
+    }
+
     async fn save(this: &mut WasmtimeInstance) -> Result<Vec<u8>> {
         let call = this.begin::<G>("save", None)?;
         let result = dispatch!(call, G, snapshot, Interface::Snapshot,
@@ -288,17 +335,7 @@ impl<G: Gate> Body<G> {
         let state = call
             .finish(result)?
             .map_err(|error| this.guest_error("save", error))?;
-        // Lifted once (within max_transfer_bytes), refused here before
-        // anything keeps it; the instance is still sound, so not poisoned.
-        let limit = this.component.limits().max_state_bytes;
-        if state.len() > limit {
-            return Err(Error::StateLimit {
-                site: super::site(this.component.name(), "save"),
-                bytes: state.len(),
-                limit,
-            });
-        }
-        Ok(state)
+        this.check_state("save", state)
     }
 
     async fn restore(this: &mut WasmtimeInstance, state: &[u8]) -> Result<()> {
@@ -362,9 +399,9 @@ macro_rules! yielding {
 /// The sync entry of every contract function.
 macro_rules! blocking_entries {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident ($wit:literal, $($table:tt)*)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( fn $sync(&mut self $(, $arg: $ty)?) -> Result<$ok> {
-            blocking!(self, $wit, $sync($($arg)?))
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
+        $( fn $sync(&mut self $(, $arg: $ty)*) -> Result<$ok> {
+            blocking!(self, $wit, $sync($($arg),*))
         } )*
     };
 }
@@ -372,9 +409,9 @@ macro_rules! blocking_entries {
 /// The async entry of every contract function.
 macro_rules! yielding_entries {
     ($( $(#[$doc:meta])* fn $sync:ident / $async:ident ($wit:literal, $($table:tt)*)
-        ($($arg:ident : $ty:ty)?) -> $ok:ty; )*) => {
-        $( async fn $async(&mut self $(, $arg: $ty)?) -> Result<$ok> {
-            yielding!(self, $wit, $sync($($arg)?))
+        ($($arg:ident : $ty:ty),*) -> $ok:ty; )*) => {
+        $( async fn $async(&mut self $(, $arg: $ty)*) -> Result<$ok> {
+            yielding!(self, $wit, $sync($($arg),*))
         } )*
     };
 }
@@ -409,6 +446,22 @@ impl AsyncComponentInvoker for WasmtimeInstance {
 }
 
 impl WasmtimeInstance {
+    /// A state a guest returned (`save`, `fold`, `merge`): lifted once
+    /// (within `max_transfer_bytes`), refused here before anything keeps
+    /// it when over `max_state_bytes`; the instance is still sound, so not
+    /// poisoned.
+    fn check_state(&self, function: &str, state: Vec<u8>) -> Result<Vec<u8>> {
+        let limit = self.component.limits().max_state_bytes;
+        if state.len() > limit {
+            return Err(Error::StateLimit {
+                site: super::site(self.component.name(), function),
+                bytes: state.len(),
+                limit,
+            });
+        }
+        Ok(state)
+    }
+
     /// Calls any export by name with arguments in WAVE text and returns the
     /// results in WAVE text, e.g. `invoke("add(1, 2)")` → `"3"`. The name is
     /// `func`, `interface#func` or a function name unique among the

@@ -391,6 +391,7 @@ impl WasmtimeInstance {
                 sequence: output.meta.sequence,
                 timestamp_ns: output.meta.timestamp_ns,
                 content_type,
+                key: String::new(),
             },
             payload,
         })

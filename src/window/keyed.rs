@@ -9,55 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Window, WindowSpec};
-
-/// What the host asks of the guest for each element: fold it into a
-/// window's state, and merge two sessions' states. Implemented over the
-/// guest's exports, with the element at hand; in tests, over plain Rust.
-///
-/// ```
-/// use torvyn_engine::window::{Window, WindowFold};
-///
-/// /// Counts a key's elements per window: the state is a `u64`, little-endian.
-/// struct Count;
-///
-/// impl WindowFold for Count {
-///     type Error = std::convert::Infallible;
-///
-///     fn fold(&mut self, _key: &str, _window: Window, state: Option<&[u8]>) -> Result<Vec<u8>, Self::Error> {
-///         let count = state.map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap()));
-///         Ok((count + 1).to_le_bytes().to_vec())
-///     }
-///
-///     fn merge(&mut self, _key: &str, _window: Window, a: &[u8], b: &[u8]) -> Result<Vec<u8>, Self::Error> {
-///         let count = |s: &[u8]| u64::from_le_bytes(s.try_into().unwrap());
-///         Ok((count(a) + count(b)).to_le_bytes().to_vec())
-///     }
-/// }
-/// ```
-pub trait WindowFold {
-    /// Why a call failed (the guest's error, a trap).
-    type Error;
-
-    /// The state of `key`'s `window` once the element is in it, from its
-    /// state before (`None`: the element opens the window).
-    fn fold(
-        &mut self,
-        key: &str,
-        window: Window,
-        state: Option<&[u8]>,
-    ) -> Result<Vec<u8>, Self::Error>;
-
-    /// One state for two sessions of `key` that an element joined into
-    /// `window`, the earlier session's state first.
-    fn merge(
-        &mut self,
-        key: &str,
-        window: Window,
-        earlier: &[u8],
-        later: &[u8],
-    ) -> Result<Vec<u8>, Self::Error>;
-}
+use super::fold::{AsyncWindowFold, Ready};
+use super::{Window, WindowFold, WindowSpec};
+use crate::gate::run_ready;
 
 /// Where an element went: into how many windows, and how many it belonged
 /// to had closed already.
@@ -312,8 +266,19 @@ impl KeyedWindows {
         event_ms: i64,
         fold: &mut F,
     ) -> Result<Placement, F::Error> {
+        run_ready(self.add_async(key, event_ms, &mut Ready(fold)))
+    }
+
+    /// [`add`](Self::add) with a fold whose calls are futures (a guest
+    /// called through the async invoker): the one body of both.
+    pub(crate) async fn add_async<F: AsyncWindowFold>(
+        &mut self,
+        key: &str,
+        event_ms: i64,
+        fold: &mut F,
+    ) -> Result<Placement, F::Error> {
         if self.spec.merges() {
-            return self.add_to_session(key, event_ms, fold);
+            return self.add_to_session(key, event_ms, fold).await;
         }
         let mut late_windows = 0;
         let mut folded = Vec::new();
@@ -322,7 +287,7 @@ impl KeyedWindows {
                 late_windows += 1;
                 continue;
             }
-            let state = fold.fold(key, window, self.state(key, window))?;
+            let state = fold.fold(key, window, self.state(key, window)).await?;
             folded.push((window, state));
         }
         let windows = folded.len();
@@ -335,7 +300,7 @@ impl KeyedWindows {
         })
     }
 
-    fn add_to_session<F: WindowFold>(
+    async fn add_to_session<F: AsyncWindowFold>(
         &mut self,
         key: &str,
         event_ms: i64,
@@ -373,10 +338,10 @@ impl KeyedWindows {
             let this = &self.states[&(key.to_owned(), *window)];
             state = Some(match state {
                 None => this.clone(),
-                Some(earlier) => fold.merge(key, merged, &earlier, this)?,
+                Some(earlier) => fold.merge(key, merged, &earlier, this).await?,
             });
         }
-        let state = fold.fold(key, merged, state.as_deref())?;
+        let state = fold.fold(key, merged, state.as_deref()).await?;
         for window in &met {
             self.remove(key, *window);
         }
@@ -474,5 +439,6 @@ impl KeyedWindows {
     }
 }
 
+mod snapshot;
 #[cfg(test)]
 mod tests;

@@ -56,11 +56,14 @@
 //! # Ok::<(), torvyn_engine::window::WindowSpecError>(())
 //! ```
 
+mod fold;
 mod keyed;
 mod spec;
 mod watermark;
 
-pub use keyed::{ClosedWindow, KeyedWindows, Placement, StateChange, WindowFold};
+pub(crate) use fold::AsyncWindowFold;
+pub use fold::WindowFold;
+pub use keyed::{ClosedWindow, KeyedWindows, Placement, StateChange};
 pub use spec::{
     Window, WindowKind, WindowSpec, WindowSpecError, MAX_SPAN_MS, MAX_WINDOWS_PER_ELEMENT,
 };

@@ -53,6 +53,8 @@ settings! {
         "nak_delay_ms",
         "dead_letter",
         "content_type",
+        "key",
+        "event_time",
         "answer_timeout_ms",
         "connect_wait_ms",
         "open_wait_ms",

@@ -31,6 +31,8 @@
 //! | `nak_delay_ms` | source | redelivery delay after a failure (500) |
 //! | `dead_letter` | source | subject for messages that failed `max_deliver` times (none: terminated and logged) |
 //! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
+//! | `key` | source | each element's key, for windowed nodes: `header:NAME` or `subject:N` (token N from 0) (none) |
+//! | `event_time` | source | each element's event time: `stream` (when the stream stored it), `header:NAME` (ms since the epoch) or `arrival` (`stream`) |
 //! | `answer_timeout_ms` | both | how long the server may take to answer a request (a pull's first message after its wait, the next message of a pull, a publish ack, the acks' flush) before it counts as lost and is sent again (5000) |
 //! | `connect_wait_ms` | both | how long the first connection is tried (a server restarting as the worker starts is waited for) before it is an error (5000) |
 //! | `open_wait_ms` | both | how long opening the node asks JetStream again when it does not answer (a stream electing its leader, a server restarting) before it is an error (30000) |
@@ -61,7 +63,8 @@
 //! Here: the kind in `factory.rs`; the server's version in `version.rs`; the connection and shared settings in
 //! `connection.rs`; bounded waits on the broker in `link.rs`; streams and
 //! consumers found or created in `consumer.rs`; the source in `source.rs`
-//! (its bookkeeping in `pull.rs`); the sink in `sink.rs`; the key-value
+//! (its bookkeeping in `pull.rs`, each message's key and event time in
+//! `stamp.rs`, messages set aside in `rejects.rs`); the sink in `sink.rs`; the key-value
 //! state store in `state.rs`; partitions shared out by leases in `leases.rs`.
 
 mod connection;
@@ -70,8 +73,10 @@ mod factory;
 mod leases;
 mod link;
 mod pull;
+mod rejects;
 mod sink;
 mod source;
+mod stamp;
 mod state;
 mod version;
 

@@ -15,19 +15,18 @@ use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceCon
 use crate::error::{Cause, Result};
 use crate::invoker::Element;
 
-use super::connection::{
-    answer_timeout, millis, nats_error, Connection, ERROR_HEADER, ORIGIN_HEADER,
-};
+use super::connection::{answer_timeout, millis, nats_error, Connection};
 use super::link::Link;
+use super::stamp::Stamp;
 use super::version::ServerVersion;
 
 /// A durable pull consumer as a flow source.
 pub(crate) struct NatsSource {
-    node: String,
-    url: String,
+    pub(super) node: String,
+    pub(super) url: String,
     client: async_nats::Client,
     link: Link,
-    js: jetstream::Context,
+    pub(super) js: jetstream::Context,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     stream: String,
     batch: usize,
@@ -36,16 +35,20 @@ pub(crate) struct NatsSource {
     ack_wait: Duration,
     max_deliver: i64,
     nak_delay: Duration,
-    dead_letter: Option<String>,
+    pub(super) dead_letter: Option<String>,
     content_type: String,
-    held: HashMap<u64, Held>,
+    /// Where each message's key and event time come from.
+    stamp: Stamp,
+    /// Messages without what `stamp` needs, to set aside: (handle, why).
+    pub(super) unstamped: Vec<(u64, String)>,
+    pub(super) held: HashMap<u64, Held>,
     /// The pull request in flight. It lives here, not in `fetch`, so that a
     /// fetch the driver drops at shutdown leaves it to be finished (by the
     /// next fetch or by `stop`) instead of losing what it brings.
     pull: Option<Pull>,
     /// Received (and held), not yet returned by a fetch.
     taken: Vec<Input>,
-    stats: ConnectorStats,
+    pub(super) stats: ConnectorStats,
     info_read: Option<Instant>,
     outage_logged: bool,
 }
@@ -115,6 +118,8 @@ impl NatsSource {
                 .get("content_type")
                 .unwrap_or("application/octet-stream")
                 .to_string(),
+            stamp: Stamp::of(settings)?,
+            unstamped: Vec::new(),
             consumer,
             held: HashMap::new(),
             pull: None,
@@ -213,8 +218,14 @@ impl NatsSource {
 
     /// A message received: held until settled, and taken for the next fetch.
     fn take(&mut self, message: jetstream::Message) {
-        let (sequence, delivered) = match message.info() {
-            Ok(info) => (info.stream_sequence, info.delivered),
+        let (sequence, delivered, stored_ns) = match message.info() {
+            Ok(info) => {
+                let stored = info
+                    .published
+                    .unix_timestamp_nanos()
+                    .clamp(0, u64::MAX as i128);
+                (info.stream_sequence, info.delivered, stored as u64)
+            }
             Err(error) => {
                 tracing::warn!(node = %self.node, %error, "message without JetStream metadata skipped");
                 return;
@@ -244,6 +255,9 @@ impl NatsSource {
             .map(|value| value.as_str().to_string())
             .unwrap_or_else(|| self.content_type.clone());
         let origin = format!("{}:{sequence}", self.stream);
+        let stamped = self
+            .stamp
+            .of_message(&message.subject, message.headers.as_ref(), stored_ns);
         self.held.insert(
             sequence,
             Held {
@@ -254,8 +268,14 @@ impl NatsSource {
                 kept: Instant::now(),
             },
         );
+        let (key, event_ns) = match stamped {
+            Ok(stamped) => stamped,
+            Err(why) => return self.unstamped.push((sequence, why)),
+        };
+        let mut element = Element::new(0, content_type, message.payload);
+        (element.meta.key, element.meta.timestamp_ns) = (key, event_ns);
         self.taken.push(Input {
-            element: Element::new(0, content_type, message.payload),
+            element,
             handle: sequence,
             origin,
         });
@@ -293,7 +313,7 @@ impl NatsSource {
     /// server does not get (it is away, or restarted under it) only means
     /// the message is delivered again after its ack wait, and whatever it
     /// produces again carries the same ids (stored once).
-    async fn settle(&mut self, handles: &[u64], kind: AckKind) {
+    pub(super) async fn settle(&mut self, handles: &[u64], kind: AckKind) {
         let settled: Vec<Held> = handles
             .iter()
             .filter_map(|handle| self.held.remove(handle))
@@ -348,6 +368,8 @@ impl SourceConnector for NatsSource {
             self.request(1, true);
             self.receive().await;
         }
+        // Those without a key or event time are set aside, never taken.
+        self.set_aside_unstamped().await?;
         if self.taken.is_empty() {
             return Ok(Fetched::Idle);
         }
@@ -408,41 +430,8 @@ impl SourceConnector for NatsSource {
                 .await;
             return Ok(Failed::Retried);
         }
-        // Tried often enough: store it aside with its error, then stop redelivery.
-        let text: String = error
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(1024)
-            .collect();
-        if let Some(subject) = &self.dead_letter {
-            let publish = jetstream::message::PublishMessage::build()
-                .payload(held.payload.clone())
-                .header(ERROR_HEADER, text.as_str())
-                .header(ORIGIN_HEADER, held.origin.as_str())
-                .message_id(format!("{}:dead", held.origin));
-            let ack = self
-                .js
-                .send_publish(subject.clone(), publish)
-                .await
-                .map_err(|e| {
-                    nats_error(
-                        &self.node,
-                        format!("cannot dead-letter to `{subject}` on {}", self.url),
-                        e,
-                    )
-                })?;
-            ack.await.map_err(|e| {
-                nats_error(
-                    &self.node,
-                    format!("cannot dead-letter to `{subject}` on {}", self.url),
-                    e,
-                )
-            })?;
-        }
-        tracing::error!(node = %self.node, origin = %held.origin, error = %text,
-            deliveries = held.delivered, "message dead-lettered");
-        self.settle(&[handle], AckKind::Term).await;
-        self.stats.dead_lettered += 1;
+        // Tried often enough: stored aside with its error, redelivery stopped.
+        self.dead_letter(handle, error).await?;
         Ok(Failed::DeadLettered)
     }
 

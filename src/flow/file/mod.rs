@@ -30,7 +30,9 @@
 //! - nodes: `component` (a declared name, or a `file://` / path reference),
 //!   `interface`, `config`, `fuel_budget` and `max_memory` (that node's
 //!   limits), `priority` (1–10, checked; the driver forwards each element
-//!   depth-first, so there is no queue of ready nodes to order by it).
+//!   depth-first, so there is no queue of ready nodes to order by it),
+//!   `window` (a windowed aggregator's windows: `window.rs`; this
+//!   engine's own, not the runtime's).
 //! - flows and edges: `default_queue_depth`, edge `queue_depth`,
 //!   `backpressure` (`default_queue_depth`, and `backpressure_policy`, of
 //!   which only `block-producer` exists here: this engine never drops an
@@ -59,6 +61,7 @@ mod env;
 mod model;
 mod nodes;
 mod schema;
+mod window;
 
 pub use model::{FlowFile, RuntimeSettings};
 // Defined beside what reads them (project.rs), reached here.

@@ -9,6 +9,7 @@ use toml::Spanned;
 use super::checks::{check_priority, line_of, location_of, memory_size};
 use super::env::expand_environment;
 use super::schema::{RawNode, COMPONENT_NODE_KEYS};
+use super::window::window_of;
 use crate::config::NodeLimits;
 use crate::connect::ConnectorSpec;
 use crate::flow::spec::{role_of, NodeSpec};
@@ -67,7 +68,8 @@ pub(super) fn node_of(
         format!(
             "node `{name}`: interface `{interface}` is no stage role (torvyn:streaming/source, \
              torvyn:streaming/processor, torvyn:streaming/sink, torvyn:filtering/filter, \
-             torvyn:filtering/router, torvyn:aggregation/aggregator)"
+             torvyn:filtering/router, torvyn:aggregation/aggregator, \
+             torvyn:windowing/windowed-aggregator)"
         )
     })?;
     let _description = string("description")?;
@@ -79,6 +81,7 @@ pub(super) fn node_of(
             "max_memory",
             "recycle_after_elements",
             "recycle_at_memory_percent",
+            "window",
         ] {
             if let Some(value) = raw.get(key) {
                 return Err(format!(
@@ -196,8 +199,13 @@ pub(super) fn node_of(
             "node `{name}` names component `{component}`, which no [[component]] declares"
         ));
     }
+    let window = match raw.remove("window") {
+        Some(value) => Some(window_of(name, &value, text)?),
+        None => None,
+    };
     let mut node = NodeSpec::component(name, &component, role, config.as_deref().unwrap_or(""));
     node.limits = limits;
+    node.window = window;
     Ok(ParsedNode {
         node,
         config_given: config.is_some(),

@@ -88,6 +88,7 @@ pub(super) const COMPONENT_NODE_KEYS: &[&str] = &[
     "recycle_after_elements",
     "recycle_at_memory_percent",
     "priority",
+    "window",
 ];
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ use super::settle::{
 };
 use super::states::{remove_states, restore_states, save_states};
 use super::unsettled::Unsettled;
+use super::windows::{refuse_windows_without_store, remove_windows, restore_windows};
 use super::{ServeOptions, Stop};
 use crate::calls::AsyncCalls;
 use crate::error::Result;
@@ -38,14 +39,24 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
     let mut last_input = Instant::now();
     // Inputs the restored states already counted (see `counted.rs`).
     let mut counted = Counted::default();
+    let windowed = !graph.windowing.is_empty();
     if let Some(state) = &options.state {
         counts.states_restored = restore_states(graph, state, &mut counted).await?;
+        if windowed && restore_windows(graph, state, &mut counted).await? {
+            counts.states_restored += 1;
+        }
+    } else if windowed {
+        refuse_windows_without_store(graph.spec)?;
     }
     let shutdown = options.shutdown.clone();
+    let state = options.state.clone();
     let waiting = Waiting {
         shutdown: &shutdown,
         retry: options.sink_retry,
+        state: state.as_ref(),
     };
+    // The origins of this batch's inputs, stored with the windows.
+    let mut origins = Vec::new();
     // Whether every output so far is stored: only then may a saved
     // state stand for the inputs it absorbed.
     let mut sinks_flushed = true;
@@ -100,6 +111,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             continue;
         }
         last_input = Instant::now();
+        origins.clear();
         let mut recounted = Vec::new();
         for (source, element, handle, origin) in inputs {
             if let (Some(handle), true) = (handle, counted.contains(&origin)) {
@@ -111,6 +123,9 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             let key = (source, handle.unwrap_or(element.meta.sequence));
             if handle.is_some() {
                 unsettled.take(key);
+                if windowed {
+                    origins.push(origin.clone());
+                }
             }
             graph.tracking().begin(key, &origin);
             if let Err(error) = graph
@@ -138,7 +153,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
         // What aggregators hold now is held until the next batch: read
         // once for closing, forgetting the others' origins, and keeping.
         let held = graph.tracking().held();
-        close_batch(graph, &mut unsettled, &held).await?;
+        close_batch(graph, &mut unsettled, &held, &waiting, &origins).await?;
         while unsettled.in_flight() >= in_flight {
             if !settle_oldest(graph, &mut unsettled, &waiting).await? {
                 sinks_flushed = false;
@@ -157,6 +172,9 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
             if let Some(state) = &options.state {
                 // Flushed downstream and stored: the state was emitted.
                 remove_states(graph, state).await?;
+                if windowed {
+                    remove_windows(graph.spec, state).await?;
+                }
             }
         } else {
             // Aggregators flushed into sinks that did not store it.

@@ -56,7 +56,7 @@ impl Counted {
         }
     }
 
-    fn add(&mut self, origin: String) {
+    pub(super) fn add(&mut self, origin: String) {
         if !origin.is_empty() && self.origins.insert(origin.clone()) {
             self.order.push(origin);
         }

@@ -27,7 +27,8 @@
 //! Here: the batch loop in `batches.rs`; taking inputs in `intake.rs`;
 //! which batch settles which input in `unsettled.rs`; sending, storing,
 //! acknowledging, keeping and handing back in `settle.rs`; a
-//! failed input in `recover.rs`; stored states in `states.rs`; the
+//! failed input in `recover.rs`; stored states in `states.rs`; windowed
+//! nodes' windows, committed with each batch, in `windows.rs`; the
 //! connectors' report in `report.rs`.
 
 mod batches;
@@ -39,6 +40,7 @@ mod report;
 mod settle;
 mod states;
 mod unsettled;
+mod windows;
 
 pub(super) use batches::run;
 pub(super) use options::Counts;

@@ -8,28 +8,39 @@ use std::time::{Duration, Instant};
 
 use super::intake::source_connector;
 use super::unsettled::Unsettled;
+use super::windows::{store_windows, take_windows};
 use crate::error::Result;
 use crate::flow::graph::Graph;
 use crate::flow::slot::Slot;
+use crate::flow::state::StateOptions;
 use crate::flow::tracking::{by_source, InputKey};
 use crate::flow::FlowSpec;
 use crate::invoker::AsyncComponentInvoker;
 
-/// How the driver waits for its sinks: the stop it watches, and how long a
-/// sink that fails is retried.
+/// How the driver waits for its sinks: the stop it watches, how long a
+/// sink (or the store) that fails is retried, and where windows are stored.
 pub(super) struct Waiting<'a> {
     pub(super) shutdown: &'a Option<tokio::sync::watch::Receiver<bool>>,
     pub(super) retry: Duration,
+    pub(super) state: Option<&'a StateOptions>,
 }
 
-/// Closes a batch: the inputs it settles (those not `held`) marked, and
-/// every sink connector's outputs sent (without waiting for the broker).
+/// Closes a batch: the inputs it settles (those not `held`) marked, the
+/// windows it leaves taken (with its inputs' `origins`) when there is a
+/// store for them, and every sink connector's outputs sent (without
+/// waiting for the broker).
 pub(super) async fn close_batch<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     unsettled: &mut Unsettled,
     held: &BTreeSet<InputKey>,
+    waiting: &Waiting<'_>,
+    origins: &[String],
 ) -> Result<()> {
     let number = unsettled.close(held);
+    let windows = match waiting.state.is_some() && !graph.windowing.is_empty() {
+        true => take_windows(graph, origins),
+        false => None,
+    };
     let mut sends = Vec::new();
     let spec: &FlowSpec = graph.spec;
     for (node, stage) in graph.stages.iter_mut().enumerate() {
@@ -50,7 +61,7 @@ pub(super) async fn close_batch<I: AsyncComponentInvoker>(
             sends.push((node, send));
         }
     }
-    unsettled.sent(number, sends);
+    unsettled.sent(number, sends, windows);
     Ok(())
 }
 
@@ -65,15 +76,55 @@ pub(super) async fn settle_oldest<I: AsyncComponentInvoker>(
     let Some(oldest) = unsettled.oldest() else {
         return Ok(true);
     };
-    let sends = oldest.sends.clone();
+    let (sends, windows) = (oldest.sends.clone(), oldest.windows.clone());
     if !store(graph, &sends, waiting).await? {
         return Ok(false);
     }
+    let confirm = match (windows, waiting.state) {
+        (Some(windows), Some(state)) => {
+            if !store_windows_retrying(graph.spec, state, &windows, waiting).await? {
+                return Ok(false);
+            }
+            // A stored fold must not come again: the ack is confirmed.
+            true
+        }
+        _ => false,
+    };
     let settled = unsettled.stored_oldest();
     for (source, handles) in by_source(settled) {
-        source_connector(graph, source)?.ack(&handles).await?;
+        let connector = source_connector(graph, source)?;
+        match confirm {
+            true => connector.ack_confirmed(&handles).await?,
+            false => connector.ack(&handles).await?,
+        }
     }
     Ok(true)
+}
+
+/// Stores a batch's windows, retrying while the store fails for up to the
+/// retry bound. `false`: a shutdown came first.
+async fn store_windows_retrying(
+    spec: &FlowSpec,
+    state: &StateOptions,
+    windows: &[u8],
+    waiting: &Waiting<'_>,
+) -> Result<bool> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let Err(error) = store_windows(spec, state, windows).await else {
+            return Ok(true);
+        };
+        if started.elapsed() >= waiting.retry {
+            return Err(error);
+        }
+        tracing::warn!(flow = %spec.name, %error, "storing windows failed; retrying");
+        if stop_requested(waiting.shutdown) {
+            return Ok(false);
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+    }
 }
 
 /// Closes a batch of what is not yet in one (an upgraded aggregator's
@@ -85,7 +136,7 @@ pub(super) async fn settle_all<I: AsyncComponentInvoker>(
     waiting: &Waiting<'_>,
 ) -> Result<bool> {
     let held = graph.tracking().held();
-    close_batch(graph, unsettled, &held).await?;
+    close_batch(graph, unsettled, &held, waiting, &[]).await?;
     while unsettled.in_flight() > 0 {
         if !settle_oldest(graph, unsettled, waiting).await? {
             return Ok(false);

@@ -20,6 +20,9 @@ pub(super) struct Closed {
     pub(super) number: u64,
     /// (sink node, the number its `send` returned).
     pub(super) sends: Vec<(usize, u64)>,
+    /// The windowed nodes' windows as this batch left them, to store
+    /// after its outputs and before its acks (`None`: unchanged).
+    pub(super) windows: Option<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -60,9 +63,14 @@ impl Unsettled {
         self.closed
     }
 
-    /// The closed batch `number` was sent with these sends.
-    pub(super) fn sent(&mut self, number: u64, sends: Vec<(usize, u64)>) {
-        self.in_flight.push_back(Closed { number, sends });
+    /// The closed batch `number` was sent with these sends, leaving these
+    /// windows.
+    pub(super) fn sent(&mut self, number: u64, sends: Vec<(usize, u64)>, windows: Option<Vec<u8>>) {
+        self.in_flight.push_back(Closed {
+            number,
+            sends,
+            windows,
+        });
     }
 
     pub(super) fn oldest(&self) -> Option<&Closed> {
@@ -105,11 +113,11 @@ mod tests {
         unsettled.take(a);
         unsettled.take(b);
         let first = unsettled.close(&BTreeSet::from([b]));
-        unsettled.sent(first, vec![(2, 1)]);
+        unsettled.sent(first, vec![(2, 1)], None);
         // Batch 2: `c` makes the aggregator emit what carries `b`.
         unsettled.take(c);
         let second = unsettled.close(&BTreeSet::new());
-        unsettled.sent(second, vec![(2, 2)]);
+        unsettled.sent(second, vec![(2, 2)], None);
         assert_eq!(unsettled.in_flight(), 2);
         assert_eq!(unsettled.stored_oldest(), vec![a]);
         let mut last = unsettled.stored_oldest();
