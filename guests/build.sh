@@ -53,9 +53,9 @@ build_c sink data-sink
 # module imports wasi_snapshot_preview1, which wasmtime's reactor adapter
 # turns into WASI 0.2 imports.
 rust_target="$here/rust/processor/target"
-build_rust() { # output-name target
+build_rust() { # output-name target [crate folder under rust/]
     (
-        cd "$here/rust/processor"
+        cd "$here/rust/${3:-processor}"
         PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
             CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld-22 \
             CARGO_TARGET_WASM32_WASIP2_LINKER=wasm-ld-22 \
@@ -71,6 +71,10 @@ build_rust rust-processor-wasip2 wasm32-wasip2
 cargo run -q --release --manifest-path "$here/adapter/Cargo.toml" -- "$out/wasi-adapter.wasm"
 wasm-tools component new "$rust_target/wasm32-wasip2/release/torvyn_rust_processor.wasm" \
     --adapt "wasi_snapshot_preview1=$out/wasi-adapter.wasm" -o "$out/rust-processor-wasip2.wasm"
+# The windowed aggregator (torvyn:windowing), sharing the processor's target folder.
+build_rust rust-windowed wasm32-unknown-unknown windowed
+wasm-tools component new "$rust_target/wasm32-unknown-unknown/release/torvyn_rust_windowed.wasm" \
+    -o "$out/rust-windowed.wasm"
 
 # --- Python: processor, with and without WASI ----------------------------------
 (

@@ -192,3 +192,50 @@ fn componentize_py_keeps_the_bytes_of_every_list_argument() {
          its arguments (update the README's note)"
     );
 }
+
+/// What a windowed aggregator gives for a few folds, a merge and an emit.
+fn window_calls(instance: &mut WasmtimeInstance) -> Vec<String> {
+    let window = torvyn_engine::window::Window::new(1_000, 2_000).unwrap();
+    let a = instance
+        .fold(None, &Element::new(0, "", "5 apples"))
+        .unwrap();
+    let a = instance
+        .fold(Some(&a), &Element::new(1, "", "x 7"))
+        .unwrap();
+    let b = instance.fold(None, &Element::new(2, "", "30")).unwrap();
+    let merged = instance.merge(&a, &b).unwrap();
+    [&a, &b, &merged]
+        .into_iter()
+        .map(|state| {
+            let out = instance.emit("sensor-7", window, state).unwrap();
+            String::from_utf8(out.payload.to_vec()).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_rust_windowed_aggregator_answers_as_the_wat_fixture_does() {
+    let rust = guest("rust-windowed");
+    assert_eq!(rust.path_for(Interface::Windowed), Some(&CallPath::Typed));
+    let mut rust = engine().instantiate(&rust).unwrap();
+    let fixture = engine()
+        .compile("wat", &torvyn_fixtures::windowed_count_sum())
+        .unwrap();
+    let mut fixture = engine().instantiate(&fixture).unwrap();
+    let answers = window_calls(&mut rust);
+    assert_eq!(
+        answers,
+        [
+            "sensor-7 1000 2 12",
+            "sensor-7 1000 1 30",
+            "sensor-7 1000 3 42"
+        ]
+    );
+    assert_eq!(answers, window_calls(&mut fixture));
+    // A state it cannot read is the guest's own error, named.
+    let error = rust
+        .fold(Some(&[1, 2, 3]), &Element::new(3, "", "1"))
+        .unwrap_err();
+    assert!(matches!(error, Error::Guest { .. }), "{error}");
+    assert!(error.to_string().contains("3 bytes, not 16"), "{error}");
+}

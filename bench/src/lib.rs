@@ -36,6 +36,7 @@ mod settings;
 pub mod streams;
 mod swap;
 mod transitions;
+mod windows;
 
 pub use calls::call_cases;
 pub(crate) use calls::{element_by_hand, element_cases};

@@ -409,8 +409,9 @@ async fn run(quick: bool) -> BenchResult<String> {
         r3.pipe / r1.0.max(f64::EPSILON),
         r3.engine / r1.1.max(f64::EPSILON),
     );
-    // Partition leases (issue 36), on the R1 server.
+    // Partition leases and windows (issue 36), on the R1 server.
     out.push_str(&super::leases::report(&url, quick).await?);
+    out.push_str(&super::windows::report(&url, &js, &engine, quick).await?);
     let _ = writeln!(out, "\n{}", super::cpu_model());
     Ok(out)
 }

@@ -228,7 +228,10 @@ pub fn invoke(
     let config = wasi_grants(EngineConfig::builder(), &wasi.env, &wasi.dirs)?;
     let engine = engine_with(limits, config)?;
     let mut instance = engine.instantiate(&compile(&engine, spec)?)?;
-    let result = instance.invoke(call)?;
+    let result = match crate::contract_calls::windowed_call(&mut instance, call) {
+        Some(result) => result?,
+        None => instance.invoke(call)?,
+    };
     writeln!(out, "{result}")?;
     Ok(())
 }

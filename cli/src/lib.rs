@@ -5,6 +5,7 @@
 pub mod bundled;
 pub mod check;
 pub mod commands;
+mod contract_calls;
 pub mod error;
 pub mod load;
 pub mod metrics;

@@ -240,38 +240,21 @@ to = {{ node = "{node}-late" }}
 
 /// Publishes `events` to `ev.P`, headers `Key` and `Event-Ms`, payload
 /// `VALUE #INDEX`, each under its own `Nats-Msg-Id` (a publish sent again
-/// after a lost ack is stored once); a thousand at a time, acks awaited.
+/// after a lost ack is stored once); a thousand at a time, acks awaited,
+/// each thousand given 10 s and sent again (bounded) when it fails or
+/// does not finish in time (a server restarting under it).
 async fn publish_events(js: &jetstream::Context, events: &[Event]) {
+    let mut js = js.clone();
+    js.set_timeout(Duration::from_secs(2));
     for chunk in events.chunks(1_000) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let mut acks = Vec::with_capacity(chunk.len());
-            let mut failed = None;
-            for event in chunk {
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Key", event.key_name().as_str());
-                headers.insert("Event-Ms", event.at.to_string().as_str());
-                let message = jetstream::message::PublishMessage::build()
-                    .payload(format!("{} #{}", event.value, event.index).into())
-                    .headers(headers)
-                    .message_id(format!("ev-{}", event.index));
-                match js
-                    .send_publish(format!("ev.{}", event.partition()), message)
-                    .await
-                {
-                    Ok(ack) => acks.push(ack),
-                    Err(error) => {
-                        failed = Some(error.to_string());
-                        break;
-                    }
-                }
-            }
-            for ack in acks {
-                if let Err(error) = ack.await {
-                    failed.get_or_insert(error.to_string());
-                }
-            }
-            let Some(error) = failed else { break };
+            let sent = tokio::time::timeout(Duration::from_secs(10), publish_chunk(&js, chunk));
+            let error = match sent.await {
+                Ok(Ok(())) => break,
+                Ok(Err(error)) => error,
+                Err(_) => "no answer within 10 s".to_string(),
+            };
             assert!(
                 Instant::now() < deadline,
                 "publishing failed for 60 s: {error}"
@@ -279,6 +262,29 @@ async fn publish_events(js: &jetstream::Context, events: &[Event]) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+async fn publish_chunk(js: &jetstream::Context, chunk: &[Event]) -> Result<(), String> {
+    let mut acks = Vec::with_capacity(chunk.len());
+    for event in chunk {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Key", event.key_name().as_str());
+        headers.insert("Event-Ms", event.at.to_string().as_str());
+        let message = jetstream::message::PublishMessage::build()
+            .payload(format!("{} #{}", event.value, event.index).into())
+            .headers(headers)
+            .message_id(format!("ev-{}", event.index));
+        let subject = format!("ev.{}", event.partition());
+        acks.push(
+            js.send_publish(subject, message)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    for ack in acks {
+        ack.await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
 
 /// What `WIN` holds: per subject, the payloads (each once: a payload
@@ -434,13 +440,22 @@ fn windowed_counts_over_partitions_survive_a_kill_a_new_worker_and_a_server_rest
         total,
         "nothing stored twice"
     );
+    let mut watermarks = 0;
     for worker in workers {
         let stdout = stop(worker);
         assert!(
             stdout.contains("partition "),
             "a worker served nothing:\n{stdout}"
         );
+        watermarks += stdout
+            .lines()
+            .filter(|line| line.starts_with("windowed tumbling: ") && line.ends_with(" ms"))
+            .count();
     }
+    assert!(
+        watermarks > 0,
+        "the workers' reports show their partitions' watermarks"
+    );
 }
 
 #[test]
@@ -499,4 +514,99 @@ fn a_windowed_flow_from_nats_without_a_state_store_is_refused() {
         stderr.contains("--state-bucket") && stderr.contains("windowed"),
         "{stderr}"
     );
+}
+
+fn torvyn(args: &[&str]) -> (i32, String, String) {
+    let output = std::process::Command::new(TORVYN)
+        .args(args)
+        .output()
+        .expect("torvyn runs");
+    let (stdout, stderr) = text(&output);
+    (output.status.code().unwrap_or(-1), stdout, stderr)
+}
+
+#[test]
+fn invoke_folds_merges_and_emits_through_the_contract() {
+    let counts = "bundled:window-count";
+    let (code, out, err) = torvyn(&["invoke", counts, "fold(none, \"5 apples\")"]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "ok([1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0])"),
+        "{err}"
+    );
+    let folded = "some([1, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0])";
+    let (code, out, _) = torvyn(&["invoke", counts, &format!("fold({folded}, \"7\")")]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "ok([2, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0])")
+    );
+    let (code, out, _) = torvyn(&[
+        "invoke",
+        counts,
+        "merge([2, 0, 0, 0, 0, 0, 0, 0, 12, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 30, 0, 0, 0, 0, 0, 0, 0])",
+    ]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "ok([3, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0])")
+    );
+    let (code, out, _) = torvyn(&[
+        "invoke",
+        counts,
+        "emit({key: \"k7\", start-ms: 1000, end-ms: 2000}, [3, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0])",
+    ]);
+    assert_eq!(
+        (code, out.trim()),
+        (
+            0,
+            "ok({content-type: \"text/plain\", payload: \"k7 1000 3 42\"})"
+        )
+    );
+    let (code, _, err) = torvyn(&[
+        "invoke",
+        counts,
+        "emit({key: \"k\", start-ms: 5, end-ms: 5}, [])",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("window 5-5 is empty"), "{err}");
+}
+
+#[test]
+fn check_validates_window_settings_by_name_and_line() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/flows/nats-windows.toml"
+    );
+    let (code, out, err) = torvyn(&["check", example]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("windowed-aggregator typed"), "{out}");
+    let text = std::fs::read_to_string(example).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (from, to, named) in [
+        (
+            "slide_ms = 1000",
+            "slide_ms = 7000",
+            "`slide_ms` (7000) is longer than `size_ms` (5000)",
+        ),
+        (
+            "kind = \"tumbling\"",
+            "kind = \"hopping\"",
+            "window kind `hopping`",
+        ),
+        (
+            "size_ms = 1000\n",
+            "size_ms = 1000\ngap_ms = 10\n",
+            "`gap_ms`",
+        ),
+        (
+            "max_out_of_order_ms = 2000\n\n[flow.main.nodes.sliding]",
+            "idle_ms = 0\n\n[flow.main.nodes.sliding]",
+            "`idle_ms`",
+        ),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, text.replacen(from, to, 1)).unwrap();
+        let (code, out, err) = torvyn(&["check", bad.to_str().unwrap()]);
+        assert_eq!(code, 1, "{to}: {out}{err}");
+        assert!(out.contains(named) && out.contains("line "), "{to}: {out}");
+    }
 }

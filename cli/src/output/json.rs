@@ -142,6 +142,11 @@ pub struct NodeDocument {
     pub fuel: u64,
     /// Times its instance was replaced by a fresh one (recycling).
     pub recycled: u64,
+    /// A windowed node's late elements (0 for other roles).
+    pub late: u64,
+    /// A windowed node's watermark, ms of event time; `null` when it has
+    /// none (or the report sums several copies).
+    pub watermark_ms: Option<i64>,
     /// Median call time in nanoseconds; `null` when calls were not timed.
     pub p50_ns: Option<u64>,
     /// 99th percentile call time in nanoseconds; `null` when not timed.
@@ -217,6 +222,8 @@ pub fn nodes_of<'r>(reports: impl IntoIterator<Item = &'r FlowReport>) -> Vec<No
                     errors: 0,
                     fuel: 0,
                     recycled: 0,
+                    late: 0,
+                    watermark_ms: node.watermark_ms,
                     p50_ns: timed(node.p50()),
                     p99_ns: timed(node.p99()),
                 });
@@ -228,6 +235,7 @@ pub fn nodes_of<'r>(reports: impl IntoIterator<Item = &'r FlowReport>) -> Vec<No
             row.errors += node.errors;
             row.fuel += node.fuel;
             row.recycled += node.recycled;
+            row.late += node.late;
         }
     }
     // Percentiles of one copy do not describe several.
@@ -235,6 +243,7 @@ pub fn nodes_of<'r>(reports: impl IntoIterator<Item = &'r FlowReport>) -> Vec<No
         for row in &mut nodes {
             row.p50_ns = None;
             row.p99_ns = None;
+            row.watermark_ms = None;
         }
     }
     nodes

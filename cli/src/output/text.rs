@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use torvyn_engine::flow::{ConnectorReport, ServeReport, Stop};
-use torvyn_engine::{Element, FlowReport};
+use torvyn_engine::{Element, FlowReport, Interface};
 
 use super::UpgradeDocument;
 use crate::error::CliError;
@@ -69,6 +69,20 @@ pub(crate) fn write_nodes(out: &mut dyn Write, report: &FlowReport) -> std::io::
             node.fuel,
             format_duration(node.p50()),
             format_duration(node.p99()),
+        )?;
+    }
+    for node in report
+        .nodes
+        .iter()
+        .filter(|n| n.role == Interface::Windowed)
+    {
+        let watermark = node
+            .watermark_ms
+            .map_or_else(|| "none yet".to_string(), |ms| format!("{ms} ms"));
+        writeln!(
+            out,
+            "windowed {}: {} late, watermark {watermark}",
+            node.name, node.late
         )?;
     }
     Ok(())

@@ -17,7 +17,7 @@ use super::windows::{refuse_windows_without_store, remove_windows, restore_windo
 use super::{ServeOptions, Stop};
 use crate::calls::AsyncCalls;
 use crate::error::Result;
-use crate::flow::graph::Graph;
+use crate::flow::graph::{input, Graph, Port};
 use crate::flow::tracking::by_source;
 use crate::invoker::{AsyncComponentInvoker, Element};
 
@@ -128,10 +128,7 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
                 }
             }
             graph.tracking().begin(key, &origin);
-            if let Err(error) = graph
-                .forward::<AsyncCalls>(source, element, delivered)
-                .await
-            {
+            if let Err(error) = input!(graph, AsyncCalls, source, element, delivered) {
                 if handle.is_none() {
                     // A component source's element cannot come again.
                     return Err(error);

@@ -48,7 +48,7 @@ impl<I: ComponentInvoker> Graph<'_, I> {
 
     /// An element entering from `source`: every windowed node downstream
     /// of it sees its event time.
-    pub(in crate::flow) fn observe_event_time(&mut self, source: usize, element: &Element) {
+    fn observe_event_time(&mut self, source: usize, element: &Element) {
         for windowing in &mut self.windowing {
             if let Some(input) = windowing.sources.iter().position(|&s| s == source) {
                 let now = windowing.now_ms();
@@ -59,7 +59,7 @@ impl<I: ComponentInvoker> Graph<'_, I> {
 
     /// Between elements: each windowed node's watermark moved, and the
     /// windows it closes emitted and sent on.
-    pub(in crate::flow) async fn close_windows<C: Calls<I>>(
+    async fn close_windows<C: Calls<I>>(
         &mut self,
         delivered: &mut impl FnMut(&str, &Element),
     ) -> Result<()> {
@@ -75,6 +75,42 @@ impl<I: ComponentInvoker> Graph<'_, I> {
             self.emit_closed::<C>(at, closed, delivered).await?;
         }
         Ok(())
+    }
+
+    /// An input entering from `source` in a flow with windowed nodes: their
+    /// watermarks see its event time, it goes down the graph, then they
+    /// move. (A flow without windows calls `forward` itself: see
+    /// `input!` in graph.rs.)
+    pub(in crate::flow) async fn input_windowed<C: Calls<I>>(
+        &mut self,
+        source: usize,
+        element: Element,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        self.observe_event_time(source, &element);
+        self.forward::<C>(source, Port::All, element, delivered)
+            .await?;
+        self.close_windows_after_input::<C>(delivered).await
+    }
+
+    /// [`close_windows`](Self::close_windows) after an input went through.
+    /// On [`Flow::serve`](crate::flow::Flow::serve) a failed `emit` is not
+    /// the input's failure (it is folded in; handing it back would fold it
+    /// twice): it is logged and counted, its windows are back and close
+    /// again when the watermark next moves, and a poisoned instance is
+    /// replaced at its next call's failure. A run without recovery fails.
+    async fn close_windows_after_input<C: Calls<I>>(
+        &mut self,
+        delivered: &mut impl FnMut(&str, &Element),
+    ) -> Result<()> {
+        match self.close_windows::<C>(delivered).await {
+            Err(error) if self.tracking.is_some() => {
+                tracing::warn!(flow = %self.spec.name, %error,
+                    "a window's result failed; it is emitted again when the watermark next moves");
+                Ok(())
+            }
+            closed => closed,
+        }
     }
 
     /// At the end of the stream: windowed `node`'s every window closes.
@@ -132,7 +168,7 @@ impl<I: ComponentInvoker> Graph<'_, I> {
             if let Some(tracking) = &mut self.tracking {
                 tracking.name_outputs(&window.result_id(&self.spec.nodes[node].name));
             }
-            self.send_on::<C>(node, Port::Results, output, delivered)
+            self.forward::<C>(node, Port::Results, output, delivered)
                 .await?;
         }
         Ok(())
