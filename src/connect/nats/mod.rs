@@ -64,9 +64,11 @@
 //! `connection.rs`; bounded waits on the broker in `link.rs`; streams and
 //! consumers found or created in `consumer.rs`; the source in `source.rs`
 //! (its bookkeeping in `pull.rs`, each message's key and event time in
-//! `stamp.rs`, messages set aside in `rejects.rs`); the sink in `sink.rs`; the key-value
+//! `stamp.rs`, messages set aside in `rejects.rs`, confirmed acks in
+//! `acks.rs`); the sink in `sink.rs`; the key-value
 //! state store in `state.rs`; partitions shared out by leases in `leases.rs`.
 
+mod acks;
 mod connection;
 mod consumer;
 mod factory;

@@ -15,7 +15,7 @@ use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceCon
 use crate::error::{Cause, Result};
 use crate::invoker::Element;
 
-use super::connection::{answer_timeout, millis, nats_error, Connection};
+use super::connection::{answer_timeout, millis, Connection};
 use super::link::Link;
 use super::stamp::Stamp;
 use super::version::ServerVersion;
@@ -24,14 +24,14 @@ use super::version::ServerVersion;
 pub(crate) struct NatsSource {
     pub(super) node: String,
     pub(super) url: String,
-    client: async_nats::Client,
-    link: Link,
+    pub(super) client: async_nats::Client,
+    pub(super) link: Link,
     pub(super) js: jetstream::Context,
     consumer: jetstream::consumer::Consumer<pull::Config>,
     stream: String,
     batch: usize,
     fetch_wait: Duration,
-    answer_timeout: Duration,
+    pub(super) answer_timeout: Duration,
     ack_wait: Duration,
     max_deliver: i64,
     nak_delay: Duration,
@@ -385,40 +385,7 @@ impl SourceConnector for NatsSource {
     }
 
     async fn ack_confirmed(&mut self, handles: &[u64]) -> Result<()> {
-        for &handle in handles {
-            let Some(held) = self.held.get(&handle) else {
-                continue;
-            };
-            // An ack the server did not confirm (its answer lost with a
-            // restarted server) is sent again: a late ack of a delivery is
-            // still taken, and one already taken changes nothing. A request,
-            // not async-nats' `double_ack`: that takes any answer as the
-            // confirmation, the "no responders" status too, which a server
-            // sends while it shuts down (JetStream is stopped before the
-            // clients are disconnected): the ack was lost, not taken.
-            let retrying = |error: &Cause| {
-                tracing::warn!(node = %self.node, url = %self.url, origin = %held.origin, %error,
-                    "acknowledgement not confirmed; sending it again");
-            };
-            if let Err(error) = self
-                .link
-                .until_answered(
-                    self.answer_timeout,
-                    || self.client.request(held.reply.clone(), AckKind::Ack.into()),
-                    retrying,
-                )
-                .await
-            {
-                let detail = format!(
-                    "the server did not confirm the ack of message {} on {}",
-                    held.origin, self.url
-                );
-                return Err(nats_error(&self.node, detail, error));
-            }
-            self.held.remove(&handle);
-            self.stats.acked += 1;
-        }
-        Ok(())
+        self.confirm_acks(handles).await
     }
 
     async fn fail(&mut self, handle: u64, error: &str) -> Result<Failed> {
