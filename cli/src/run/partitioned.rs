@@ -4,7 +4,7 @@
 //! of its own (the flow as read, with `{partition}` = its number), on this
 //! worker's runtime; a partition over this worker's share is stopped (its
 //! batch in flight finished, its states stored) before its lease is
-//! released, and one whose lease could not be renewed in time is stopped
+//! released, and one whose lease could not be renewed in time is dropped
 //! at once. Its stages' states are scoped `FLOW.P`, as with `--partition
 //! P`, so they move with the partition.
 //!
@@ -120,6 +120,17 @@ impl Partitions<'_> {
     }
 }
 
+/// Drops a partition whose lease was lost, mid-batch: another worker may
+/// hold it already and have restored its stored states, so this one must
+/// neither store its states once more (the other's would be overwritten
+/// with older ones) nor acknowledge what it took (those inputs, folded only
+/// into states it does not store, must come again to the new holder). What
+/// it took is redelivered after the ack wait, as after a crash.
+async fn abandon(running: Running) {
+    running.task.abort();
+    let _ = running.task.await;
+}
+
 /// Stops `running` (its batch in flight finished, its states stored) and
 /// waits for it.
 async fn stop(running: Running, partition: u32) -> Served {
@@ -214,8 +225,11 @@ pub(crate) fn run_partitioned(
                     .collect();
                 for partition in lost {
                     if let Some(flow) = running.remove(&partition) {
-                        note(format!("partition {partition}: lease lost, stopped"));
-                        served.push(stop(flow, partition).await);
+                        note(format!(
+                            "partition {partition}: lease lost, abandoned (its batch in flight \
+                             comes again to the new holder)"
+                        ));
+                        abandon(flow).await;
                     }
                 }
                 for partition in to_release {

@@ -55,6 +55,7 @@ settings! {
         "content_type",
         "key",
         "event_time",
+        "ordered",
         "answer_timeout_ms",
         "connect_wait_ms",
         "open_wait_ms",

@@ -32,6 +32,7 @@
 //! | `dead_letter` | source | subject for messages that failed `max_deliver` times (none: terminated and logged) |
 //! | `content_type` | source | for messages without a `Content-Type` header (`application/octet-stream`) |
 //! | `key` | source | each element's key, for windowed nodes: `header:NAME` or `subject:N` (token N from 0) (none) |
+//! | `ordered` | source | inputs in their stream order even after a worker's crash or a lost pull: nothing new is fetched while inputs delivered to a worker that is gone (or lost in transit) wait for their ack wait to pass, so they come first; for windowed flows, whose lateness depends on order (`false`) |
 //! | `event_time` | source | each element's event time: `stream` (when the stream stored it), `header:NAME` (ms since the epoch) or `arrival` (`stream`) |
 //! | `answer_timeout_ms` | both | how long the server may take to answer a request (a pull's first message after its wait, the next message of a pull, a publish ack, the acks' flush) before it counts as lost and is sent again (5000) |
 //! | `connect_wait_ms` | both | how long the first connection is tried (a server restarting as the worker starts is waited for) before it is an error (5000) |

@@ -51,6 +51,9 @@ pub(crate) struct NatsSource {
     pub(super) stats: ConnectorStats,
     info_read: Option<Instant>,
     outage_logged: bool,
+    /// `ordered`: no new input is fetched before this (see `fetch`).
+    ordered: bool,
+    hold_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for NatsSource {
@@ -92,6 +95,11 @@ impl NatsSource {
         )
         .await?;
         let info = consumer.cached_info();
+        let ordered = settings.flag("ordered", false)?;
+        // Inputs delivered to a worker that is gone come again once their
+        // ack wait has passed, before any new one: until then, nothing.
+        let hold_until =
+            (ordered && info.num_ack_pending > 0).then(|| Instant::now() + info.config.ack_wait);
         let dead_letter = settings.get("dead_letter").map(str::to_string);
         if let (Some(subject), true) = (&dead_letter, settings.flag("create", false)?) {
             dead_letter_stream(settings, &js, subject, stream_name, &url).await?;
@@ -127,6 +135,8 @@ impl NatsSource {
             stats: ConnectorStats::default(),
             info_read: None,
             outage_logged: false,
+            ordered,
+            hold_until,
         })
     }
 
@@ -202,6 +212,11 @@ impl NatsSource {
                 Ok(Answer::Failed(error)) => (error, pull.wait),
                 Err(lost) => {
                     self.stats.lost_requests += 1;
+                    if self.ordered {
+                        // What it brought and this worker never saw comes
+                        // again after the ack wait: nothing new before.
+                        self.hold_until = Some(Instant::now() + self.ack_wait);
+                    }
                     tracing::warn!(node = %self.node, url = %self.url, cause = %lost,
                         "pull request lost; sending a new one");
                     self.pull = None;
@@ -352,6 +367,14 @@ impl NatsSource {
 #[async_trait]
 impl SourceConnector for NatsSource {
     async fn fetch(&mut self, max: usize) -> Result<Fetched> {
+        if let Some(until) = self.hold_until {
+            let now = Instant::now();
+            if now < until {
+                tokio::time::sleep((until - now).min(self.fetch_wait)).await;
+                return Ok(Fetched::Idle);
+            }
+            self.hold_until = None;
+        }
         let max = max.min(self.batch).max(1);
         // A fetch dropped at a shutdown may have left a pull in flight and
         // messages taken: those come first.

@@ -163,7 +163,9 @@ impl<I: ComponentInvoker> Graph<'_, I> {
                 }
             };
             stage.report.elements_out += 1;
-            output.meta.timestamp_ns = (window.window().max_timestamp().max(0) as u64) * 1_000_000;
+            // The window's last time, in ns (times before the epoch: 0).
+            let last_ms = window.window().max_timestamp().max(0) as u64;
+            output.meta.timestamp_ns = last_ms.saturating_mul(1_000_000);
             output.meta.key = window.key().to_owned();
             if let Some(tracking) = &mut self.tracking {
                 tracking.name_outputs(&window.result_id(&self.spec.nodes[node].name));
