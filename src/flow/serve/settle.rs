@@ -76,13 +76,14 @@ pub(super) async fn settle_oldest<I: AsyncComponentInvoker>(
     let Some(oldest) = unsettled.oldest() else {
         return Ok(true);
     };
-    let (sends, windows) = (oldest.sends.clone(), oldest.windows.clone());
-    if !store(graph, &sends, waiting).await? {
+    // Borrowed, not copied: the batch stays in `unsettled` until stored
+    // (a batch's windows are all of its open windows, tens of KB).
+    if !store(graph, &oldest.sends, waiting).await? {
         return Ok(false);
     }
-    let confirm = match (windows, waiting.state) {
+    let confirm = match (&oldest.windows, waiting.state) {
         (Some(windows), Some(state)) => {
-            if !store_windows_retrying(graph.spec, state, &windows, waiting).await? {
+            if !store_windows_retrying(graph.spec, state, windows, waiting).await? {
                 return Ok(false);
             }
             // A stored fold must not come again: the ack is confirmed.

@@ -15,7 +15,7 @@ use crate::interfaces::Interface;
 use crate::invoker::AsyncComponentInvoker;
 
 /// The scope of the flow's state keys: the options', else the flow's name.
-fn scope_of<'s>(spec: &'s FlowSpec, state: &'s StateOptions) -> &'s str {
+pub(super) fn scope_of<'s>(spec: &'s FlowSpec, state: &'s StateOptions) -> &'s str {
     match state.scope.is_empty() {
         true => &spec.name,
         false => &state.scope,

@@ -20,6 +20,7 @@
 //! snapshot length (`u32`) and bytes (`KeyedWindows`' own layout).
 
 use super::counted::Counted;
+use super::states::scope_of;
 use crate::error::{Error, Result};
 use crate::flow::graph::Graph;
 use crate::flow::state::{state_key, StateOptions};
@@ -30,12 +31,8 @@ const VERSION: u8 = 1;
 
 /// The key of a flow's windows in `state`'s scope.
 fn windows_key(spec: &FlowSpec, state: &StateOptions) -> String {
-    let scope = match state.scope.is_empty() {
-        true => &spec.name,
-        false => &state.scope,
-    };
     // A node's own key is `SCOPE.NODE`; no node is named `==windows`.
-    state_key(scope, "==windows")
+    state_key(scope_of(spec, state), "==windows")
 }
 
 /// Every windowed node's windows, with the origins of the batch they were
