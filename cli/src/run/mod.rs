@@ -7,13 +7,15 @@
 //! Here: the arguments in `args.rs`; which flow, engine and components in
 //! `choose.rs`; one run in `one.rs`; `--flows N` copies in `copies.rs`;
 //! connector flows as a service in `served.rs`; `--partitions N` shared
-//! out by leases in `partitioned.rs`; `--watch` in `watch.rs`;
+//! out by leases in `partitioned.rs` (one partition's flow in
+//! `partition.rs`); `--watch` in `watch.rs`;
 //! the tokio runtimes in `runtime.rs`.
 
 mod args;
 mod choose;
 mod copies;
 mod one;
+mod partition;
 mod partitioned;
 mod runtime;
 mod served;

@@ -15,34 +15,17 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use torvyn_engine::connect::nats::PartitionLeases;
-use torvyn_engine::connect::Connectors;
-use torvyn_engine::flow::ServeReport;
-use torvyn_engine::{
-    CompiledComponent, Flow, FlowReport, FlowSpec, WasmtimeEngine, WasmtimeInstance,
-};
+use torvyn_engine::{CompiledComponent, FlowSpec, WasmtimeEngine};
 
-use super::served::{serve_options, state_options, Service};
+use super::partition::{Outcome, Partitions, Running, Served};
+use super::served::Service;
 use super::watch::Shared;
 use super::RunArgs;
 use crate::error::CliError;
 use crate::output::{write_nodes, write_summary};
-
-/// How a partition's flow ended, for the report.
-struct Served {
-    partition: u32,
-    /// Its report; or its error, with its nodes' report once it had any.
-    outcome: Result<ServeReport, (torvyn_engine::Error, Option<FlowReport>)>,
-    bytes: u64,
-}
-
-/// A partition's flow running on this worker.
-struct Running {
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Served>,
-}
 
 /// The lease bucket's name for flow `flow`: `TORVYN_LEASES_` and the
 /// flow's name with anything but letters, digits, `-` and `_` as `_`.
@@ -60,98 +43,74 @@ fn default_bucket(flow: &str) -> String {
     format!("TORVYN_LEASES_{name}")
 }
 
-/// What this worker runs every partition with: the flow as the file has
-/// it (read once, `{partition}` not filled in), its engine and components.
-struct Partitions<'a> {
-    args: &'a RunArgs,
-    spec: FlowSpec,
-    engine: Arc<WasmtimeEngine>,
-    components: Shared,
+/// This worker's partitions: running, and being stopped (asked to stop,
+/// their leases renewed until they have, then released).
+#[derive(Default)]
+struct Held {
+    running: BTreeMap<u32, Running>,
+    stopping: BTreeMap<u32, Running>,
 }
 
-impl Partitions<'_> {
-    /// Starts partition `partition`'s flow on this thread's task set.
-    async fn start(&self, partition: u32) -> Result<Running, CliError> {
-        let partition_text = partition.to_string();
-        let mut spec = self.spec.clone();
-        spec.substitute("partition", &partition_text);
-        let components: BTreeMap<String, CompiledComponent> = self
-            .components
-            .lock()
-            .map(|components| components.clone())
-            .unwrap_or_default();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut options = serve_options(self.args, &self.engine, &self.components, stopped);
-        options.state = state_options(self.args, &spec, Some(&partition_text)).await?;
-        let engine = self.engine.clone();
-        let print = self.args.print;
-        let task = tokio::task::spawn_local(async move {
-            let started = Instant::now();
-            let mut bytes = 0u64;
-            let flow: Result<Flow<WasmtimeInstance>, _> =
-                Flow::instantiate_connected(&*engine, spec, &components, &Connectors::builtin())
-                    .await;
-            let mut flow = match flow {
-                Ok(flow) => flow,
-                Err(error) => {
-                    return Served {
-                        partition,
-                        outcome: Err((error, None)),
-                        bytes,
-                    }
-                }
-            };
-            let served = flow
-                .serve(options, |sink, element| {
-                    bytes += element.payload.len() as u64;
-                    if print {
-                        println!("[{partition}] {}", crate::output::describe(sink, element));
-                    }
-                })
-                .await;
-            let outcome = served.map_err(|error| (error, Some(flow.report(started.elapsed()))));
-            Served {
-                partition,
-                outcome,
-                bytes,
-            }
-        });
-        Ok(Running { stop, task })
+impl Held {
+    fn is_empty(&self) -> bool {
+        self.running.is_empty() && self.stopping.is_empty()
+    }
+
+    fn has(&self, partition: u32) -> bool {
+        self.running.contains_key(&partition) || self.stopping.contains_key(&partition)
+    }
+
+    /// Asks `partition` to stop, if it runs.
+    fn stop(&mut self, partition: u32) {
+        if let Some(flow) = self.running.remove(&partition) {
+            flow.ask_to_stop();
+            self.stopping.insert(partition, flow);
+        }
+    }
+
+    /// Removes the flows whose tasks have ended (stopped, failed or
+    /// dropped by their deadline).
+    fn take_finished(&mut self) -> Vec<Running> {
+        let mut finished = Vec::new();
+        for flows in [&mut self.running, &mut self.stopping] {
+            let ended: Vec<u32> = flows
+                .iter()
+                .filter(|(_, flow)| flow.is_finished())
+                .map(|(partition, _)| *partition)
+                .collect();
+            finished.extend(ended.into_iter().filter_map(|p| flows.remove(&p)));
+        }
+        finished
     }
 }
 
-/// Drops a partition whose lease was lost, mid-batch: another worker may
-/// hold it already and have restored its stored states, so this one must
-/// neither store its states once more (the other's would be overwritten
-/// with older ones) nor acknowledge what it took (those inputs, folded only
-/// into states it does not store, must come again to the new holder). What
-/// it took is redelivered after the ack wait, as after a crash.
-async fn abandon(running: Running) {
-    running.task.abort();
-    let _ = running.task.await;
-}
-
-/// Stops `running` (its batch in flight finished, its states stored) and
-/// waits for it.
-async fn stop(running: Running, partition: u32) -> Served {
-    let _ = running.stop.send(true);
-    match running.task.await {
-        Ok(served) => served,
-        Err(error) => Served {
-            partition,
-            outcome: Err((
-                torvyn_engine::Error::Flow {
-                    flow: format!("partition {partition}"),
-                    detail: format!("its task ended abnormally: {error}"),
-                },
-                None,
-            )),
-            bytes: 0,
-        },
+/// One lease request's bound: a server that does not answer must not keep
+/// the loop from its next tick.
+async fn bounded<T>(
+    within: Duration,
+    what: &str,
+    request: impl std::future::Future<Output = torvyn_engine::Result<T>>,
+) -> Option<T> {
+    match tokio::time::timeout(within, request).await {
+        Ok(Ok(answer)) => Some(answer),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "partition leases: {what} failed");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("partition leases: {what}: no answer within {within:?}");
+            None
+        }
     }
 }
 
 /// Runs a flow with connectors as this worker's share of `partitions`.
+///
+/// The lease loop awaits nothing but bounded lease requests: partitions
+/// start, stop and end on tasks of their own, and each drops itself when
+/// its lease's renewal is overdue, so a server restarting under a
+/// rebalance can delay this worker's ticks but never leaves it running a
+/// partition another worker may have taken.
 pub(crate) fn run_partitioned(
     args: &RunArgs,
     partitions: u32,
@@ -195,7 +154,8 @@ pub(crate) fn run_partitioned(
                 leases.worker()
             );
         }
-        let mut running: BTreeMap<u32, Running> = BTreeMap::new();
+        let every = leases.tick_every();
+        let mut held = Held::default();
         let mut served: Vec<Served> = Vec::new();
         let quiet = args.quiet;
         let note = |text: String| {
@@ -203,85 +163,100 @@ pub(crate) fn run_partitioned(
                 eprintln!("{text}");
             }
         };
-        // Whatever ends the loop (a signal, a partition's error, a lease
-        // that cannot be released), the flows still running are stopped
-        // and the leases released below.
-        let ended: Result<(), CliError> = async {
-            loop {
-                let mut to_release = Vec::new();
-                match leases.tick().await {
-                    Ok(changes) => to_release.extend_from_slice(changes.to_release()),
-                    Err(error) => {
-                        tracing::warn!(%error, "partition leases not renewed; retrying");
-                        leases.expire_unrenewed();
+        // Set by a signal or a partition's failure: every partition is
+        // stopped (its lease renewed meanwhile), nothing new started, and
+        // the loop ends once none is left.
+        let mut draining = false;
+        let mut failure = None;
+        loop {
+            let to_release = match bounded(every, "a tick", leases.tick()).await {
+                Some(changes) => changes.to_release().to_vec(),
+                None => {
+                    leases.expire_unrenewed();
+                    Vec::new()
+                }
+            };
+            // Run exactly what is held, whatever the tick said.
+            let lost: Vec<u32> = held
+                .running
+                .keys()
+                .chain(held.stopping.keys())
+                .filter(|p| leases.held_until(**p).is_none())
+                .copied()
+                .collect();
+            for partition in lost {
+                let flow = held.running.remove(&partition);
+                if let Some(flow) = flow.or_else(|| held.stopping.remove(&partition)) {
+                    note(format!(
+                        "partition {partition}: lease lost, abandoned (its batch in flight \
+                         comes again to the new holder)"
+                    ));
+                    flow.abandon().await;
+                }
+            }
+            for (partition, flow) in held.running.iter().chain(held.stopping.iter()) {
+                if let Some(until) = leases.held_until(*partition) {
+                    flow.held_until(until);
+                }
+            }
+            if draining {
+                let all: Vec<u32> = held.running.keys().copied().collect();
+                all.into_iter().for_each(|p| held.stop(p));
+            } else {
+                to_release.into_iter().for_each(|p| held.stop(p));
+            }
+            for flow in held.take_finished() {
+                let ended = flow.ended().await;
+                let partition = ended.partition;
+                match &ended.outcome {
+                    // Its lease may still be renewed (the server answered
+                    // late): it starts again below from its stored states.
+                    Outcome::Abandoned => {
+                        note(format!("partition {partition}: renewal overdue, abandoned"))
+                    }
+                    outcome => {
+                        if matches!(outcome, Outcome::Failed(..)) && !draining {
+                            draining = true;
+                            failure = Some(partition);
+                        }
+                        let what = format!("releasing partition {partition}");
+                        bounded(every, &what, leases.release(partition)).await;
+                        note(format!("partition {partition}: stopped, released"));
                     }
                 }
-                // Whatever the tick said: run exactly what is held.
-                let held: Vec<u32> = leases.held().collect();
-                let lost: Vec<u32> = running
-                    .keys()
-                    .filter(|p| !held.contains(p))
-                    .copied()
-                    .collect();
-                for partition in lost {
-                    if let Some(flow) = running.remove(&partition) {
-                        note(format!(
-                            "partition {partition}: lease lost, abandoned (its batch in flight \
-                             comes again to the new holder)"
-                        ));
-                        abandon(flow).await;
-                    }
-                }
-                for partition in to_release {
-                    if let Some(flow) = running.remove(&partition) {
-                        served.push(stop(flow, partition).await);
-                    }
-                    leases.release(partition).await?;
-                    note(format!("partition {partition}: released"));
-                }
-                for partition in leases.held().collect::<Vec<_>>() {
-                    if let std::collections::btree_map::Entry::Vacant(slot) =
-                        running.entry(partition)
-                    {
-                        slot.insert(context.start(partition).await?);
+                served.push(ended);
+            }
+            let not_running: Vec<u32> = leases.held().filter(|p| !held.has(*p)).collect();
+            for partition in not_running {
+                if draining {
+                    let what = format!("releasing partition {partition}");
+                    bounded(every, &what, leases.release(partition)).await;
+                } else if let Some(until) = leases.held_until(partition) {
+                    // Not while its renewal is overdue: it would be dropped
+                    // at once (the next tick renews it or loses it).
+                    if until > std::time::Instant::now() {
+                        held.running
+                            .insert(partition, context.start(partition, until));
                         note(format!("partition {partition}: started"));
                     }
                 }
-                // A partition's flow that ended by itself: its sources ended
-                // (its lease released for another to take), or it failed, which
-                // ends the worker as a served flow's error does.
-                let ended: Vec<u32> = running
-                    .iter()
-                    .filter(|(_, flow)| flow.task.is_finished())
-                    .map(|(partition, _)| *partition)
-                    .collect();
-                let mut failed = false;
-                for partition in ended {
-                    if let Some(flow) = running.remove(&partition) {
-                        let ended = stop(flow, partition).await;
-                        failed |= ended.outcome.is_err();
-                        served.push(ended);
-                        leases.release(partition).await?;
-                        note(format!("partition {partition}: ended, released"));
-                    }
-                }
-                if failed {
-                    return Ok(());
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(leases.tick_every()) => {}
-                    _ = stopping.changed() => return Ok(()),
-                }
+            }
+            if draining && held.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stopping.changed(), if !draining => draining = true,
             }
         }
-        .await;
-        for (partition, flow) in std::mem::take(&mut running) {
-            served.push(stop(flow, partition).await);
+        if let Some(partition) = failure {
+            note(format!("partition {partition} failed: the worker stops"));
         }
-        let released = leases.release_all().await;
+        let released = bounded(ttl, "releasing the leases", leases.release_all()).await;
         signals.abort();
-        ended?;
-        released?;
+        if released.is_none() && !quiet {
+            eprintln!("leases not released: the others take them after the TTL");
+        }
         Ok::<_, CliError>(served)
     });
     runtime.shutdown_background();
@@ -295,8 +270,9 @@ pub(crate) fn run_partitioned(
     {
         writeln!(out, "partition {partition}:")?;
         match outcome {
-            Ok(report) => write_summary(out, &report, bytes)?,
-            Err((error, report)) => {
+            Outcome::Served(report) => write_summary(out, &report, bytes)?,
+            Outcome::Abandoned => writeln!(out, "abandoned: its lease's renewal was overdue")?,
+            Outcome::Failed(error, report) => {
                 if let Some(report) = &report {
                     write_nodes(out, report)?;
                 }
@@ -306,7 +282,7 @@ pub(crate) fn run_partitioned(
         }
     }
     match failed {
-        Some(error) => Err(error.into()),
+        Some(error) => Err(error),
         None => Ok(()),
     }
 }

@@ -2,6 +2,8 @@
 //! (`SourceConnector::ack_confirmed`): for inputs nothing downstream could
 //! recognise if they came again.
 
+use std::sync::atomic::Ordering;
+
 use async_nats::jetstream::AckKind;
 
 use super::connection::nats_error;
@@ -35,16 +37,28 @@ impl NatsSource {
                 "acknowledgements not confirmed; sending them again");
         };
         let send_all = || async move {
+            // Acks written to a connection that then broke are lost, and
+            // the last one, queued meanwhile, goes out on the next: its
+            // answer confirms only what that connection carried. So the
+            // answer counts only if no reconnection came in between.
+            let connects = || client.statistics().connects.load(Ordering::Relaxed);
+            let before = connects();
             for reply in rest {
                 client
                     .publish(reply.clone(), AckKind::Ack.into())
                     .await
                     .map_err(Cause::from)?;
             }
-            client
+            let answer = client
                 .request(last.clone(), AckKind::Ack.into())
                 .await
-                .map_err(Cause::from)
+                .map_err(Cause::from)?;
+            if connects() != before {
+                return Err(Cause::from(
+                    "the connection was made again while the acks were sent: some may be lost",
+                ));
+            }
+            Ok(answer)
         };
         if let Err(error) = self
             .link
@@ -61,6 +75,7 @@ impl NatsSource {
         for handle in handles {
             if self.held.remove(handle).is_some() {
                 self.stats.acked += 1;
+                self.settled.add(*handle);
             }
         }
         Ok(())

@@ -216,6 +216,26 @@ impl PartitionLeases {
         self.held.keys().copied()
     }
 
+    /// The instant after which this worker counts `partition` lost unless
+    /// a tick renews it first (its last confirmed renewal and two thirds of
+    /// the TTL); `None` when it is not held. Work on a partition must have
+    /// stopped by then, whether or not the next tick has come: a worker
+    /// stuck waiting for the server still must not run a partition another
+    /// may take.
+    ///
+    /// ```no_run
+    /// # async fn run(leases: &torvyn_engine::connect::nats::PartitionLeases) {
+    /// for partition in leases.held() {
+    ///     let until = leases.held_until(partition).expect("held");
+    ///     println!("partition {partition}: stop its work by {until:?} unless renewed");
+    /// }
+    /// # }
+    /// ```
+    pub fn held_until(&self, partition: u32) -> Option<Instant> {
+        let (_, confirmed) = self.held.get(&partition)?;
+        Some(*confirmed + self.renewal_limit())
+    }
+
     /// How often to tick: a third of the TTL.
     pub fn tick_every(&self) -> Duration {
         self.ttl / 3

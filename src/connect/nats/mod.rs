@@ -75,6 +75,7 @@ mod consumer;
 mod factory;
 mod leases;
 mod link;
+mod order;
 mod pull;
 mod rejects;
 mod sink;

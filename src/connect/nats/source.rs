@@ -10,13 +10,14 @@ use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 
 use super::consumer::{consumer_of, dead_letter_stream, stream_of};
-use super::pull::{Answer, Held, Pull, PullState};
+use super::pull::{Answer, Held, Pull, PullState, Settled};
 use crate::connect::{ConnectorStats, Failed, Fetched, Input, Settings, SourceConnector};
 use crate::error::{Cause, Result};
 use crate::invoker::Element;
 
 use super::connection::{answer_timeout, millis, Connection};
 use super::link::Link;
+use super::order::{Delivery, InOrder};
 use super::stamp::Stamp;
 use super::version::ServerVersion;
 
@@ -42,6 +43,9 @@ pub(crate) struct NatsSource {
     /// Messages without what `stamp` needs, to set aside: (handle, why).
     pub(super) unstamped: Vec<(u64, String)>,
     pub(super) held: HashMap<u64, Held>,
+    /// Acknowledged lately: a late delivery of one is dropped, acked again.
+    pub(super) settled: Settled,
+    pub(super) ack_again: Vec<async_nats::Subject>,
     /// The pull request in flight. It lives here, not in `fetch`, so that a
     /// fetch the driver drops at shutdown leaves it to be finished (by the
     /// next fetch or by `stop`) instead of losing what it brings.
@@ -51,9 +55,8 @@ pub(crate) struct NatsSource {
     pub(super) stats: ConnectorStats,
     info_read: Option<Instant>,
     outage_logged: bool,
-    /// `ordered`: no new input is fetched before this (see `fetch`).
-    ordered: bool,
-    hold_until: Option<Instant>,
+    /// `ordered = true`: inputs taken in stream order across workers.
+    order: Option<InOrder>,
 }
 
 impl std::fmt::Debug for NatsSource {
@@ -95,11 +98,17 @@ impl NatsSource {
         )
         .await?;
         let info = consumer.cached_info();
-        let ordered = settings.flag("ordered", false)?;
-        // Inputs delivered to a worker that is gone come again once their
-        // ack wait has passed, before any new one: until then, nothing.
-        let hold_until =
-            (ordered && info.num_ack_pending > 0).then(|| Instant::now() + info.config.ack_wait);
+        let order = settings.flag("ordered", false)?.then(|| {
+            InOrder::open(
+                info.delivered.consumer_sequence,
+                info.num_ack_pending as u64,
+                info.config.ack_wait,
+            )
+        });
+        let batch: usize = settings.parse("batch", 100)?;
+        let keep_settled = (4 * batch)
+            .max(2 * info.config.max_ack_pending.max(0) as usize)
+            .max(1_024);
         let dead_letter = settings.get("dead_letter").map(str::to_string);
         if let (Some(subject), true) = (&dead_letter, settings.flag("create", false)?) {
             dead_letter_stream(settings, &js, subject, stream_name, &url).await?;
@@ -111,7 +120,7 @@ impl NatsSource {
             link,
             js,
             stream: stream_name.to_string(),
-            batch: settings.parse("batch", 100)?,
+            batch,
             fetch_wait: millis(settings, "fetch_wait_ms", 500)?,
             answer_timeout,
             ack_wait: info.config.ack_wait,
@@ -130,13 +139,14 @@ impl NatsSource {
             unstamped: Vec::new(),
             consumer,
             held: HashMap::new(),
+            settled: Settled::keeping(keep_settled),
+            ack_again: Vec::new(),
             pull: None,
             taken: Vec::new(),
             stats: ConnectorStats::default(),
             info_read: None,
             outage_logged: false,
-            ordered,
-            hold_until,
+            order,
         })
     }
 
@@ -212,10 +222,10 @@ impl NatsSource {
                 Ok(Answer::Failed(error)) => (error, pull.wait),
                 Err(lost) => {
                     self.stats.lost_requests += 1;
-                    if self.ordered {
+                    if let Some(order) = &mut self.order {
                         // What it brought and this worker never saw comes
                         // again after the ack wait: nothing new before.
-                        self.hold_until = Some(Instant::now() + self.ack_wait);
+                        order.lost_pull();
                     }
                     tracing::warn!(node = %self.node, url = %self.url, cause = %lost,
                         "pull request lost; sending a new one");
@@ -233,13 +243,14 @@ impl NatsSource {
 
     /// A message received: held until settled, and taken for the next fetch.
     fn take(&mut self, message: jetstream::Message) {
-        let (sequence, delivered, stored_ns) = match message.info() {
+        let (sequence, delivered, stored_ns, number) = match message.info() {
             Ok(info) => {
                 let stored = info
                     .published
                     .unix_timestamp_nanos()
                     .clamp(0, u64::MAX as i128);
-                (info.stream_sequence, info.delivered, stored as u64)
+                let number = info.consumer_sequence;
+                (info.stream_sequence, info.delivered, stored as u64, number)
             }
             Err(error) => {
                 tracing::warn!(node = %self.node, %error, "message without JetStream metadata skipped");
@@ -254,6 +265,13 @@ impl NatsSource {
         if delivered > 1 {
             self.stats.redeliveries += 1;
         }
+        let order = self.order.as_mut().map(|order| order.received(number));
+        if delivered > 1 && self.settled.contains(sequence) {
+            // Sent again before this source's ack landed, or after the
+            // server lost it: not processed twice, acknowledged again.
+            self.ack_again.push(reply);
+            return;
+        }
         if let Some(held) = self.held.get_mut(&sequence) {
             // Still held here (an aggregator has it): the server gave up
             // waiting. Keep the newest delivery's reply subject (its acks
@@ -261,6 +279,10 @@ impl NatsSource {
             held.reply = reply;
             held.delivered = delivered;
             held.kept = Instant::now();
+            return;
+        }
+        if order == Some(Delivery::SetAside) {
+            // Not held, not acknowledged: it comes again, in its place.
             return;
         }
         let content_type = message
@@ -333,6 +355,9 @@ impl NatsSource {
             .iter()
             .filter_map(|handle| self.held.remove(handle))
             .collect();
+        if matches!(kind, AckKind::Ack | AckKind::Term) {
+            handles.iter().for_each(|handle| self.settled.add(*handle));
+        }
         if settled.is_empty() {
             return;
         }
@@ -367,13 +392,10 @@ impl NatsSource {
 #[async_trait]
 impl SourceConnector for NatsSource {
     async fn fetch(&mut self, max: usize) -> Result<Fetched> {
-        if let Some(until) = self.hold_until {
-            let now = Instant::now();
-            if now < until {
-                tokio::time::sleep((until - now).min(self.fetch_wait)).await;
+        if let (None, true, Some(order)) = (&self.pull, self.taken.is_empty(), &mut self.order) {
+            if order.still_waiting(&self.consumer, self.fetch_wait).await {
                 return Ok(Fetched::Idle);
             }
-            self.hold_until = None;
         }
         let max = max.min(self.batch).max(1);
         // A fetch dropped at a shutdown may have left a pull in flight and
@@ -384,7 +406,8 @@ impl SourceConnector for NatsSource {
             self.request(max, false);
         }
         self.receive().await;
-        if self.taken.is_empty() {
+        let holding = self.order.as_ref().is_some_and(|o| o.waiting().is_some());
+        if self.taken.is_empty() && !holding {
             // Nothing: wait (up to `fetch_wait`) for one message only; a
             // waiting request for a whole batch would hold a partial batch
             // until it expires.

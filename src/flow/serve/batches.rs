@@ -42,8 +42,11 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
     let windowed = !graph.windowing.is_empty();
     if let Some(state) = &options.state {
         counts.states_restored = restore_states(graph, state, &mut counted).await?;
-        if windowed && restore_windows(graph, state, &mut counted).await? {
-            counts.states_restored += 1;
+        if windowed {
+            if let Some(origins) = restore_windows(graph, state, &mut counted).await? {
+                counts.states_restored += 1;
+                unsettled.carry(origins);
+            }
         }
     } else if windowed {
         refuse_windows_without_store(graph.spec)?;
@@ -116,8 +119,20 @@ pub(in crate::flow) async fn run<I: AsyncComponentInvoker>(
         for (source, element, handle, origin) in inputs {
             if let (Some(handle), true) = (handle, counted.contains(&origin)) {
                 // Finished before a stop, its ack lost by the broker: the
-                // restored state holds it already. Acknowledged again.
-                recounted.push((source, handle));
+                // restored state holds it already. Acknowledged again —
+                // with windows, settled with this batch and named in its
+                // windows value: that value replaces the one naming it, so
+                // its ack must be confirmed before a later value is stored
+                // (else, the ack lost again, it comes again to a value that
+                // no longer names it and is folded twice).
+                if windowed {
+                    counts.already_counted += 1;
+                    unsettled.take((source, handle));
+                    unsettled.came_again(&origin);
+                    origins.push(origin);
+                } else {
+                    recounted.push((source, handle));
+                }
                 continue;
             }
             let key = (source, handle.unwrap_or(element.meta.sequence));

@@ -38,7 +38,7 @@ pub(super) async fn close_batch<I: AsyncComponentInvoker>(
 ) -> Result<()> {
     let number = unsettled.close(held);
     let windows = match waiting.state.is_some() && !graph.windowing.is_empty() {
-        true => take_windows(graph, origins),
+        true => take_windows(graph, origins, unsettled.carried()),
         false => None,
     };
     let mut sends = Vec::new();
@@ -81,14 +81,18 @@ pub(super) async fn settle_oldest<I: AsyncComponentInvoker>(
     if !store(graph, &oldest.sends, waiting).await? {
         return Ok(false);
     }
+    // With windows in a store every ack is confirmed, whether or not this
+    // batch changed them: the stored value names only the last batch's
+    // inputs, so an input must never come again once a later value is
+    // stored (it would be folded twice).
     let confirm = match (&oldest.windows, waiting.state) {
         (Some(windows), Some(state)) => {
             if !store_windows_retrying(graph.spec, state, windows, waiting).await? {
                 return Ok(false);
             }
-            // A stored fold must not come again: the ack is confirmed.
             true
         }
+        (None, Some(_)) => !graph.windowing.is_empty(),
         _ => false,
     };
     let settled = unsettled.stored_oldest();

@@ -34,9 +34,34 @@ pub(super) struct Unsettled {
     /// Sent, oldest first.
     in_flight: VecDeque<Closed>,
     closed: u64,
+    /// The inputs the restored windows name that have not come again yet.
+    /// Every windows value this run stores names them too, until they have:
+    /// a value naming only its own batch would forget them, and one coming
+    /// after it (its ack lost) would be folded twice. An `ordered` source
+    /// brings them before anything new, so the first batches empty it.
+    carried: BTreeSet<String>,
 }
 
+/// Most restored origins carried (one batch's, and those carried before:
+/// a run restarted many times before they came again would grow it).
+const CARRIED: usize = 10_000;
+
 impl Unsettled {
+    /// The restored windows named `origins`.
+    pub(super) fn carry(&mut self, origins: Vec<String>) {
+        self.carried.extend(origins.into_iter().take(CARRIED));
+    }
+
+    /// `origin`, named by the restored windows, came again.
+    pub(super) fn came_again(&mut self, origin: &str) {
+        self.carried.remove(origin);
+    }
+
+    /// What the restored windows named and has not come again.
+    pub(super) fn carried(&self) -> &BTreeSet<String> {
+        &self.carried
+    }
+
     pub(super) fn take(&mut self, key: InputKey) {
         self.inputs.insert(key, None);
     }

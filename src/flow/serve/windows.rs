@@ -19,6 +19,8 @@
 //! origin a line); per windowed node: name length (`u32`) and bytes,
 //! snapshot length (`u32`) and bytes (`KeyedWindows`' own layout).
 
+use std::collections::BTreeSet;
+
 use super::counted::Counted;
 use super::states::scope_of;
 use crate::error::{Error, Result};
@@ -36,11 +38,12 @@ fn windows_key(spec: &FlowSpec, state: &StateOptions) -> String {
 }
 
 /// Every windowed node's windows, with the origins of the batch they were
-/// taken after; `None` when no window changed since the last one (the
-/// stored value still holds).
+/// taken after and those `carried` from the restored value; `None` when
+/// no window changed since the last one (the stored value still holds).
 pub(super) fn take_windows<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     origins: &[String],
+    carried: &BTreeSet<String>,
 ) -> Option<Vec<u8>> {
     let mut changed = false;
     for windowing in &mut graph.windowing {
@@ -50,7 +53,13 @@ pub(super) fn take_windows<I: AsyncComponentInvoker>(
         return None;
     }
     let mut out = vec![VERSION];
-    let text = origins.join("\n");
+    let mut text = origins.join("\n");
+    for origin in carried {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(origin);
+    }
     out.extend_from_slice(&(text.len() as u32).to_le_bytes());
     out.extend_from_slice(text.as_bytes());
     for windowing in &mut graph.windowing {
@@ -75,17 +84,18 @@ pub(super) async fn store_windows(
 
 /// Restores the stored windows, if any, into the windowed nodes, and
 /// counts the origins of the batch they were taken after as counted.
-/// Returns whether a value was found. A value that cannot be read, or
+/// Returns those origins when a value was found: each value this run
+/// stores names them too until they have come again (see `batches.rs`). A value that cannot be read, or
 /// names a node the flow does not have, is an error naming it: its inputs
 /// were acknowledged, so dropping it would lose them.
 pub(super) async fn restore_windows<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     state: &StateOptions,
     counted: &mut Counted,
-) -> Result<bool> {
+) -> Result<Option<Vec<String>>> {
     let key = windows_key(graph.spec, state);
     let Some(bytes) = state.store.load(&key).await? else {
-        return Ok(false);
+        return Ok(None);
     };
     let error = |detail: String| Error::State {
         store: state.store.describe(),
@@ -113,8 +123,12 @@ pub(super) async fn restore_windows<I: AsyncComponentInvoker>(
     }
     let length = |bytes: Vec<u8>| u32::from_le_bytes(bytes.try_into().expect("4 bytes")) as usize;
     let origins_len = length(take(&mut rest, 4)?);
-    for origin in String::from_utf8_lossy(&take(&mut rest, origins_len)?).lines() {
-        counted.add(origin.to_string());
+    let origins: Vec<String> = String::from_utf8_lossy(&take(&mut rest, origins_len)?)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for origin in &origins {
+        counted.add(origin.clone());
     }
     let mut restored = Vec::new();
     while !rest.is_empty() {
@@ -139,10 +153,12 @@ pub(super) async fn restore_windows<I: AsyncComponentInvoker>(
             .windows()
             .restore_snapshot(&snapshot)
             .map_err(|detail| error(format!("node `{name}`: {detail}")))?;
+        // As stored: the next value is taken once something changes.
+        windowing.take_changed();
         tracing::info!(flow = %graph.spec.name, node = %name, bytes = snapshot.len(),
             windows = windowing.windows().len(), "windows restored");
     }
-    Ok(true)
+    Ok(Some(origins))
 }
 
 /// Removes the stored windows (every window closed and its result stored
