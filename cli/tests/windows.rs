@@ -431,7 +431,23 @@ fn windowed_counts_over_partitions_survive_a_kill_a_new_worker_and_a_server_rest
                 // way (partitions being stopped, leases changing hands),
                 // and away for longer than the lease TTL: every worker must
                 // drop its partitions before any other may take them.
-                println!("server restart {:?} in", started.elapsed());
+                // The outage must hit work in flight: inputs delivered to
+                // partitions and not yet acknowledged.
+                let in_flight: i64 = rt.block_on(async {
+                    let mut in_flight = 0;
+                    for partition in 0..PARTITIONS {
+                        let name = format!("windows-{partition}");
+                        if let Some(info) = try_consumer_info(&js, "EV", &name).await {
+                            in_flight += info.num_ack_pending as i64;
+                        }
+                    }
+                    in_flight
+                });
+                println!(
+                    "server restart {:?} in, {in_flight} inputs in flight",
+                    started.elapsed()
+                );
+                assert!(in_flight > 0, "the outage hits no input in flight");
                 server.stop_gracefully();
                 std::thread::sleep(Duration::from_secs(5));
                 server.launch();
