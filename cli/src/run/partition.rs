@@ -155,11 +155,6 @@ impl Partitions<'_> {
         let task = tokio::task::spawn_local(async move {
             let started = Instant::now();
             let mut bytes = 0u64;
-            let failed = |error: CliError, report: Option<FlowReport>, bytes: u64| Served {
-                partition,
-                outcome: Outcome::Failed(error, report),
-                bytes,
-            };
             let serve = async {
                 options.state = state_options(&args, &spec, Some(&partition_text)).await?;
                 let mut flow: Flow<WasmtimeInstance> = Flow::instantiate_connected(
@@ -184,7 +179,7 @@ impl Partitions<'_> {
                 served = serve => match served {
                     Ok(Ok(report)) => Outcome::Served(report),
                     Ok(Err((error, report))) => Outcome::Failed(error.into(), Some(report)),
-                    Err(error) => return failed(error, None, 0),
+                    Err(error) => Outcome::Failed(error, None),
                 },
                 () = overdue(lease) => Outcome::Abandoned,
             };

@@ -11,6 +11,14 @@ use super::source::NatsSource;
 use crate::error::{Cause, Result};
 
 impl NatsSource {
+    /// Acknowledges again the deliveries of inputs already acknowledged
+    /// (see `Settled`): fire-and-forget (lost, they come once more).
+    pub(super) async fn send_acks_again(&mut self) {
+        for reply in std::mem::take(&mut self.ack_again) {
+            let _ = self.client.publish(reply, AckKind::Ack.into()).await;
+        }
+    }
+
     /// Acknowledges `handles`, returning once the server has confirmed
     /// them all.
     pub(super) async fn confirm_acks(&mut self, handles: &[u64]) -> Result<()> {

@@ -102,11 +102,10 @@ impl InOrder {
     /// as this source's, and fetching goes on; else another delivery went
     /// elsewhere meanwhile, and the wait starts again from now.
     pub(super) fn counted(&mut self, delivered: u64) {
-        if delivered == self.delivered {
-            self.hold_until = None;
-        } else {
-            self.delivered = self.delivered.max(delivered);
-            self.hold_until = None;
+        let elsewhere = delivered != self.delivered;
+        self.delivered = self.delivered.max(delivered);
+        self.hold_until = None;
+        if elsewhere {
             self.hold();
         }
     }

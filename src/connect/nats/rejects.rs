@@ -54,17 +54,8 @@ impl NatsSource {
         Ok(())
     }
 
-    /// Sets aside every message received without its key or event time,
-    /// and acknowledges again those received once more after their ack.
+    /// Sets aside every message received without its key or event time.
     pub(super) async fn set_aside_unstamped(&mut self) -> Result<()> {
-        // Deliveries of inputs already acknowledged (see `Settled`): their
-        // acks again, fire-and-forget (lost, they come once more).
-        for reply in std::mem::take(&mut self.ack_again) {
-            let _ = self
-                .client
-                .publish(reply, async_nats::jetstream::AckKind::Ack.into())
-                .await;
-        }
         for (handle, why) in std::mem::take(&mut self.unstamped) {
             let error = format!("no key or event time: {why}");
             self.dead_letter(handle, &error).await?;

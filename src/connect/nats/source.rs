@@ -406,14 +406,14 @@ impl SourceConnector for NatsSource {
             self.request(max, false);
         }
         self.receive().await;
-        let holding = self.order.as_ref().is_some_and(|o| o.waiting().is_some());
-        if self.taken.is_empty() && !holding {
+        if self.taken.is_empty() && self.order.as_ref().is_none_or(|o| o.waiting().is_none()) {
             // Nothing: wait (up to `fetch_wait`) for one message only; a
             // waiting request for a whole batch would hold a partial batch
             // until it expires.
             self.request(1, true);
             self.receive().await;
         }
+        self.send_acks_again().await;
         // Those without a key or event time are set aside, never taken.
         self.set_aside_unstamped().await?;
         if self.taken.is_empty() {

@@ -53,13 +53,8 @@ pub(super) fn take_windows<I: AsyncComponentInvoker>(
         return None;
     }
     let mut out = vec![VERSION];
-    let mut text = origins.join("\n");
-    for origin in carried {
-        if !text.is_empty() {
-            text.push('\n');
-        }
-        text.push_str(origin);
-    }
+    let named: Vec<&str> = origins.iter().chain(carried).map(String::as_str).collect();
+    let text = named.join("\n");
     out.extend_from_slice(&(text.len() as u32).to_le_bytes());
     out.extend_from_slice(text.as_bytes());
     for windowing in &mut graph.windowing {
@@ -85,9 +80,10 @@ pub(super) async fn store_windows(
 /// Restores the stored windows, if any, into the windowed nodes, and
 /// counts the origins of the batch they were taken after as counted.
 /// Returns those origins when a value was found: each value this run
-/// stores names them too until they have come again (see `batches.rs`). A value that cannot be read, or
-/// names a node the flow does not have, is an error naming it: its inputs
-/// were acknowledged, so dropping it would lose them.
+/// stores names them too until they have come again (`Unsettled::carry`).
+/// A value that cannot be read, or names a node the flow does not have, is
+/// an error naming it: its inputs were acknowledged, so dropping it would
+/// lose them.
 pub(super) async fn restore_windows<I: AsyncComponentInvoker>(
     graph: &mut Graph<'_, I>,
     state: &StateOptions,
